@@ -1,0 +1,407 @@
+package awssim
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// GenConfig sizes a generated organisation.
+type GenConfig struct {
+	// Accounts is the number of member accounts; the management account is
+	// added to them.
+	Accounts int
+	// Seed makes generation deterministic: the same config gives the same org.
+	Seed int64
+	// Regions where every ACTIVE account has Config rules. Default
+	// us-east-1, ap-east-1.
+	Regions []string
+	// Rules is about how many rules each account has per region. Default 12.
+	Rules int
+	// NonCompliant is the fraction of rules that are NON_COMPLIANT. Default 0.15.
+	NonCompliant float64
+}
+
+// DefaultRegions are the regions of a generated org unless told otherwise:
+// one standard region and one opt-in region (ap-east-1), the kind an
+// account may not have enabled.
+var DefaultRegions = []string{"us-east-1", "ap-east-1"}
+
+func (c *GenConfig) setDefaults() {
+	if len(c.Regions) == 0 {
+		c.Regions = slices.Clone(DefaultRegions)
+	}
+	if c.Rules == 0 {
+		c.Rules = 12
+	}
+}
+
+// Validate returns every problem of the config at once.
+func (c GenConfig) Validate() error {
+	var errs []error
+	if c.Accounts < 0 || c.Accounts > 100000 {
+		errs = append(errs, fmt.Errorf("accounts %d: want 0 to 100000", c.Accounts))
+	}
+	if c.Rules < 1 || c.Rules > len(managedRules)+len(customRules) {
+		errs = append(errs, fmt.Errorf("rules %d: want 1 to %d", c.Rules, len(managedRules)+len(customRules)))
+	}
+	if c.NonCompliant < 0 || c.NonCompliant > 1 {
+		errs = append(errs, fmt.Errorf("noncompliant %g: want 0 to 1", c.NonCompliant))
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Regions {
+		if !validRegion(r) {
+			errs = append(errs, fmt.Errorf("region %q: not a region name", r))
+		}
+		if seen[r] {
+			errs = append(errs, fmt.Errorf("region %q: listed twice", r))
+		}
+		seen[r] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Generate builds an organisation deterministically from cfg. Only the tree
+// of OUs and accounts is built up front; each account's rules and results are
+// derived on demand from the seed (Org.Rules), so 5,000 accounts in 4
+// regions cost a few milliseconds and little memory.
+func Generate(cfg GenConfig) (*Org, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("generate org: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x617773696d))
+	regions := slices.Clone(cfg.Regions)
+	slices.Sort(regions)
+
+	o := &Org{
+		ID:     "o-" + randString(rng, lowerAlnum, 10),
+		RootID: "r-" + randString(rng, lowerAlnum, 4),
+		gen:    newGenerator(cfg, rng.Uint64()),
+		seed:   cfg.Seed,
+	}
+	usedIDs := map[string]bool{}
+	newAccountID := func() string {
+		for {
+			id := fmt.Sprintf("%012d", 100000000000+rng.Int64N(900000000000))
+			if !usedIDs[id] {
+				usedIDs[id] = true
+				return id
+			}
+		}
+	}
+	ouIDs := map[string]string{"Root": o.RootID}
+	addOU := func(path string) {
+		if _, ok := ouIDs[path]; ok {
+			return
+		}
+		parent := path[:strings.LastIndexByte(path, '/')]
+		id := "ou-" + o.RootID[2:] + "-" + randString(rng, lowerAlnum, 8)
+		ouIDs[path] = id
+		o.OUs = append(o.OUs, OU{ID: id, Name: path[len(parent)+1:], Path: path, ParentID: ouIDs[parent]})
+	}
+	addAccount := func(name, ouPath, status string) {
+		a := Account{ID: newAccountID(), Name: name, Email: "aws+" + name + "@example.com", OUPath: ouPath, Status: status}
+		if status == StatusActive {
+			a.Regions = regions
+		}
+		o.Accounts = append(o.Accounts, a)
+	}
+
+	n := cfg.Accounts
+	// A landing-zone shaped tree: Security and Infrastructure OUs, workloads
+	// split by environment then business unit (a few units split again by
+	// geography, five levels deep), a sandbox, and a Suspended OU holding the
+	// closed accounts, as AWS Control Tower lays it out.
+	for _, p := range []string{"Root/Security", "Root/Infrastructure", "Root/Workloads", "Root/Workloads/Prod", "Root/Workloads/NonProd", "Root/Sandbox", "Root/Suspended"} {
+		addOU(p)
+	}
+	nBU := min(max(n/25, 2), len(businessUnits))
+	var leaves []string
+	for i, bu := range businessUnits[:nBU] {
+		for _, env := range []string{"Prod", "NonProd"} {
+			p := "Root/Workloads/" + env + "/" + bu
+			addOU(p)
+			if i < 3 && env == "Prod" {
+				for _, geo := range []string{"EU", "US"} {
+					addOU(p + "/" + geo)
+					leaves = append(leaves, p+"/"+geo)
+				}
+				continue
+			}
+			leaves = append(leaves, p)
+		}
+	}
+
+	addAccount("management", "Root", StatusActive)
+	o.ManagementAccountID = o.Accounts[0].ID
+	fixed := []struct{ name, ou string }{
+		{"log-archive", "Root/Security"}, {"audit", "Root/Security"}, {"security-tooling", "Root/Security"},
+		{"network-hub", "Root/Infrastructure"}, {"shared-services", "Root/Infrastructure"}, {"legacy-billing", "Root"},
+	}
+	made := 0
+	for _, f := range fixed {
+		if made == n {
+			break
+		}
+		addAccount(f.name, f.ou, StatusActive)
+		made++
+	}
+	nSuspended := n / 50
+	nSandbox := n / 10
+	for i := 0; made < n; i++ {
+		switch {
+		case i < nSuspended:
+			addAccount(fmt.Sprintf("closed-%03d", i+1), "Root/Suspended", StatusSuspended)
+		case i < nSuspended+nSandbox:
+			addAccount(fmt.Sprintf("sandbox-%s-%02d", firstNames[i%len(firstNames)], i/len(firstNames)+1), "Root/Sandbox", StatusActive)
+		default:
+			leaf := leaves[rng.IntN(len(leaves))]
+			parts := strings.Split(leaf, "/")
+			env := "prod"
+			if parts[2] == "NonProd" {
+				env = "dev"
+			}
+			name := fmt.Sprintf("%s-%s-%04d", strings.ToLower(parts[3]), env, i)
+			addAccount(name, leaf, StatusActive)
+		}
+		made++
+	}
+	o.index()
+	return o, nil
+}
+
+// generator derives the rules of one account in one region from the seed,
+// the account id and the region alone, so answers are stable whichever order
+// accounts are asked in.
+type generator struct {
+	seed         uint64
+	nRules       int
+	nonCompliant float64
+	catalogue    []ruleDef // org-wide order: every account deploys a prefix of it
+}
+
+type ruleDef struct {
+	name, identifier, resourceType, annotation string
+}
+
+func newGenerator(cfg GenConfig, seed uint64) *generator {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	managed := slices.Clone(managedRules)
+	rng.Shuffle(len(managed), func(i, j int) { managed[i], managed[j] = managed[j], managed[i] })
+	// Custom rules sit early in the org-wide list so that even small -rules
+	// values deploy some.
+	var cat []ruleDef
+	ci := 0
+	for i := 0; len(managed) > 0 || ci < len(customRules); i++ {
+		if (i == 2 || i == 7 || i == 15) && ci < len(customRules) {
+			cat = append(cat, customRules[ci])
+			ci++
+			continue
+		}
+		if len(managed) == 0 {
+			cat = append(cat, customRules[ci:]...)
+			break
+		}
+		cat = append(cat, managed[0])
+		managed = managed[1:]
+	}
+	return &generator{seed: seed, nRules: cfg.Rules, nonCompliant: cfg.NonCompliant, catalogue: cat}
+}
+
+// evaluatedAt anchors generated timestamps, so that they do not depend on
+// when the simulator starts.
+var evaluatedAt = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+func (g *generator) rules(a *Account, region string) []Rule {
+	h := fnv.New64a()
+	h.Write([]byte(a.ID))
+	h.Write([]byte{0})
+	h.Write([]byte(region))
+	rng := rand.New(rand.NewPCG(g.seed, h.Sum64()))
+
+	n := min(max(g.nRules+rng.IntN(3)-1, 1), len(g.catalogue))
+	out := make([]Rule, 0, n)
+	for _, def := range g.catalogue[:n] {
+		r := Rule{Name: def.name, SourceIdentifier: def.identifier}
+		p := rng.Float64()
+		switch {
+		case p < g.nonCompliant:
+			k := 1 + rng.IntN(6)
+			bad := 1 + rng.IntN(k)
+			for i := range k {
+				c := Compliant
+				if i < bad {
+					c = NonCompliant
+				}
+				r.Results = append(r.Results, g.result(rng, a, region, def, c))
+			}
+		case p < g.nonCompliant+0.05:
+			// INSUFFICIENT_DATA: nothing in scope yet, or only out-of-scope
+			// resources.
+			for range rng.IntN(3) {
+				r.Results = append(r.Results, g.result(rng, a, region, def, NotApplicable))
+			}
+		default:
+			k := 1 + rng.IntN(5)
+			for i := range k {
+				c := Compliant
+				if i > 0 && rng.IntN(6) == 0 {
+					c = NotApplicable
+				}
+				r.Results = append(r.Results, g.result(rng, a, region, def, c))
+			}
+		}
+		rng.Shuffle(len(r.Results), func(i, j int) { r.Results[i], r.Results[j] = r.Results[j], r.Results[i] })
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(x, y Rule) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+func (g *generator) result(rng *rand.Rand, a *Account, region string, def ruleDef, compliance string) Result {
+	res := Result{
+		ResourceType: def.resourceType,
+		ResourceID:   resourceID(rng, a, region, def.resourceType),
+		Compliance:   compliance,
+		RecordedAt:   evaluatedAt.Add(-time.Duration(rng.IntN(72*3600)) * time.Second),
+	}
+	if compliance == NonCompliant {
+		res.Annotation = def.annotation
+	}
+	return res
+}
+
+func resourceID(rng *rand.Rand, a *Account, region, typ string) string {
+	switch typ {
+	case "AWS::S3::Bucket":
+		return fmt.Sprintf("%s-%s-%s", a.Name, bucketPurposes[rng.IntN(len(bucketPurposes))], region)
+	case "AWS::EC2::Instance":
+		return "i-0" + randString(rng, lowerHex, 16)
+	case "AWS::EC2::SecurityGroup":
+		return "sg-0" + randString(rng, lowerHex, 16)
+	case "AWS::EC2::Volume":
+		return "vol-0" + randString(rng, lowerHex, 16)
+	case "AWS::EC2::VPC":
+		return "vpc-0" + randString(rng, lowerHex, 16)
+	case "AWS::IAM::User":
+		return "AIDA" + randString(rng, upperAlnum, 17)
+	case "AWS::IAM::Role":
+		return "AROA" + randString(rng, upperAlnum, 17)
+	case "AWS::IAM::Policy":
+		return "ANPA" + randString(rng, upperAlnum, 17)
+	case "AWS::RDS::DBInstance":
+		return "db-" + randString(rng, upperAlnum, 26)
+	case "AWS::KMS::Key":
+		return fmt.Sprintf("%s-%s-%s-%s-%s", randString(rng, lowerHex, 8), randString(rng, lowerHex, 4),
+			randString(rng, lowerHex, 4), randString(rng, lowerHex, 4), randString(rng, lowerHex, 12))
+	case "AWS::::Account":
+		return a.ID
+	case "AWS::Lambda::Function":
+		return fmt.Sprintf("%s-%s", a.Name, functionNames[rng.IntN(len(functionNames))])
+	case "AWS::DynamoDB::Table":
+		return fmt.Sprintf("%s-%s", strings.SplitN(a.Name, "-", 2)[0], tableNames[rng.IntN(len(tableNames))])
+	case "AWS::CloudTrail::Trail":
+		return "organization-trail"
+	case "AWS::EKS::Cluster":
+		return fmt.Sprintf("%s-eks-%d", a.Name, 1+rng.IntN(3))
+	case "AWS::ElasticLoadBalancingV2::LoadBalancer":
+		return fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/app/%s-alb/%s", region, a.ID, a.Name, randString(rng, lowerHex, 16))
+	case "AWS::SNS::Topic":
+		return fmt.Sprintf("arn:aws:sns:%s:%s:%s-alerts", region, a.ID, a.Name)
+	default:
+		return randString(rng, lowerAlnum, 12)
+	}
+}
+
+const (
+	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+	upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	lowerHex   = "0123456789abcdef"
+)
+
+func randString(rng *rand.Rand, alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// managedRules are real AWS managed rules: name as the console deploys it,
+// identifier, the resource type they evaluate, and a plausible annotation.
+var managedRules = []ruleDef{
+	{"s3-bucket-public-read-prohibited", "S3_BUCKET_PUBLIC_READ_PROHIBITED", "AWS::S3::Bucket", "Bucket ACL or policy allows public read access."},
+	{"s3-bucket-public-write-prohibited", "S3_BUCKET_PUBLIC_WRITE_PROHIBITED", "AWS::S3::Bucket", "Bucket ACL or policy allows public write access."},
+	{"s3-bucket-server-side-encryption-enabled", "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED", "AWS::S3::Bucket", "Default encryption is not enabled for the bucket."},
+	{"s3-bucket-ssl-requests-only", "S3_BUCKET_SSL_REQUESTS_ONLY", "AWS::S3::Bucket", "Bucket policy does not deny requests over plain HTTP."},
+	{"s3-bucket-versioning-enabled", "S3_BUCKET_VERSIONING_ENABLED", "AWS::S3::Bucket", "Versioning is suspended or was never enabled."},
+	{"s3-bucket-logging-enabled", "S3_BUCKET_LOGGING_ENABLED", "AWS::S3::Bucket", "Server access logging is disabled."},
+	{"encrypted-volumes", "ENCRYPTED_VOLUMES", "AWS::EC2::Volume", "The EBS volume is not encrypted."},
+	{"ec2-instance-no-public-ip", "EC2_INSTANCE_NO_PUBLIC_IP", "AWS::EC2::Instance", "The instance has a public IPv4 address."},
+	{"ec2-imdsv2-check", "EC2_IMDSV2_CHECK", "AWS::EC2::Instance", "HttpTokens is optional: IMDSv1 is still allowed."},
+	{"ec2-instance-managed-by-systems-manager", "EC2_INSTANCE_MANAGED_BY_SSM", "AWS::EC2::Instance", "The instance is not managed by AWS Systems Manager."},
+	{"restricted-ssh", "INCOMING_SSH_DISABLED", "AWS::EC2::SecurityGroup", "Security group allows 0.0.0.0/0 on port 22."},
+	{"restricted-common-ports", "RESTRICTED_INCOMING_TRAFFIC", "AWS::EC2::SecurityGroup", "Security group allows unrestricted traffic on port 3389."},
+	{"vpc-default-security-group-closed", "VPC_DEFAULT_SECURITY_GROUP_CLOSED", "AWS::EC2::SecurityGroup", "The default security group has inbound or outbound rules."},
+	{"vpc-flow-logs-enabled", "VPC_FLOW_LOGS_ENABLED", "AWS::EC2::VPC", "No flow log is configured for the VPC."},
+	{"iam-user-mfa-enabled", "IAM_USER_MFA_ENABLED", "AWS::IAM::User", "The IAM user has no MFA device."},
+	{"iam-user-unused-credentials-check", "IAM_USER_UNUSED_CREDENTIALS_CHECK", "AWS::IAM::User", "Access key unused for more than 90 days."},
+	{"iam-user-no-policies-check", "IAM_USER_NO_POLICIES_CHECK", "AWS::IAM::User", "Policies are attached directly to the user."},
+	{"iam-policy-no-statements-with-admin-access", "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS", "AWS::IAM::Policy", "The policy allows \"*\" actions on \"*\" resources."},
+	{"iam-role-managed-policy-check", "IAM_ROLE_MANAGED_POLICY_CHECK", "AWS::IAM::Role", "The role has the AdministratorAccess managed policy attached."},
+	{"root-account-mfa-enabled", "ROOT_ACCOUNT_MFA_ENABLED", "AWS::::Account", "MFA is not enabled for the root user."},
+	{"iam-password-policy", "IAM_PASSWORD_POLICY", "AWS::::Account", "The password policy requires fewer than 14 characters."},
+	{"cloudtrail-enabled", "CLOUD_TRAIL_ENABLED", "AWS::::Account", "No trail is logging in this region."},
+	{"cloud-trail-log-file-validation-enabled", "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "AWS::CloudTrail::Trail", "Log file validation is disabled."},
+	{"rds-storage-encrypted", "RDS_STORAGE_ENCRYPTED", "AWS::RDS::DBInstance", "Storage encryption is not enabled for the DB instance."},
+	{"rds-instance-public-access-check", "RDS_INSTANCE_PUBLIC_ACCESS_CHECK", "AWS::RDS::DBInstance", "The DB instance is publicly accessible."},
+	{"rds-multi-az-support", "RDS_MULTI_AZ_SUPPORT", "AWS::RDS::DBInstance", "The DB instance is not Multi-AZ."},
+	{"cmk-backing-key-rotation-enabled", "CMK_BACKING_KEY_ROTATION_ENABLED", "AWS::KMS::Key", "Automatic key rotation is disabled."},
+	{"lambda-function-public-access-prohibited", "LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED", "AWS::Lambda::Function", "The function policy allows public invocation."},
+	{"lambda-inside-vpc", "LAMBDA_INSIDE_VPC", "AWS::Lambda::Function", "The function is not attached to a VPC."},
+	{"dynamodb-pitr-enabled", "DYNAMODB_PITR_ENABLED", "AWS::DynamoDB::Table", "Point-in-time recovery is disabled."},
+	{"eks-endpoint-no-public-access", "EKS_ENDPOINT_NO_PUBLIC_ACCESS", "AWS::EKS::Cluster", "The cluster endpoint is publicly accessible."},
+	{"alb-http-to-https-redirection-check", "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK", "AWS::ElasticLoadBalancingV2::LoadBalancer", "An HTTP listener does not redirect to HTTPS."},
+	{"sns-encrypted-kms", "SNS_ENCRYPTED_KMS", "AWS::SNS::Topic", "The topic is not encrypted with AWS KMS."},
+}
+
+// customRules are the organisation's own Lambda rules.
+var customRules = []ruleDef{
+	{"custom-ec2-approved-amis", CustomSource, "AWS::EC2::Instance", "Instance launched from an AMI outside the approved catalogue."},
+	{"custom-required-tags-cost-center", CustomSource, "AWS::S3::Bucket", "Missing required tag: cost-center."},
+	{"custom-s3-bucket-naming-convention", CustomSource, "AWS::S3::Bucket", "Bucket name does not follow <account>-<purpose>-<region>."},
+}
+
+var businessUnits = []string{
+	"Payments", "Retail", "Logistics", "Data", "Identity", "Marketing", "Analytics", "Mobile", "Search", "Billing",
+	"Risk", "Fraud", "Media", "Platform", "Support", "HR", "Finance", "Legal", "Supply", "Pricing",
+	"Catalog", "Checkout", "Loyalty", "Travel", "Insurance", "Lending", "Trading", "Treasury", "Compliance", "Research",
+}
+
+var firstNames = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter"}
+
+var bucketPurposes = []string{"logs", "artifacts", "backups", "data", "static-assets", "exports", "terraform-state", "athena-results"}
+
+var functionNames = []string{"ingest", "resize-images", "nightly-report", "webhook", "token-refresh", "cleanup"}
+
+var tableNames = []string{"orders", "sessions", "customers", "ledger", "events"}
+
+func validRegion(r string) bool {
+	// e.g. us-east-1, ap-southeast-2, us-gov-west-1, eu-central-2
+	parts := strings.Split(r, "-")
+	if len(parts) < 3 || len(r) > 25 {
+		return false
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	last := parts[len(parts)-1]
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}

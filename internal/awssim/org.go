@@ -1,0 +1,241 @@
+package awssim
+
+import (
+	"slices"
+	"sort"
+	"time"
+)
+
+// Role names of the design. The hub role is what the services run as; the
+// other two are assumed from it.
+const (
+	RoleWrite   = "system-config-report-generator-write-role"
+	RoleListOrg = "system-config-report-generator-list-org-role"
+	RoleRead    = "system-config-report-generator-read-role"
+)
+
+// Account statuses, as Organizations reports them.
+const (
+	StatusActive    = "ACTIVE"
+	StatusSuspended = "SUSPENDED"
+)
+
+// Compliance types, as Config reports them.
+const (
+	Compliant        = "COMPLIANT"
+	NonCompliant     = "NON_COMPLIANT"
+	NotApplicable    = "NOT_APPLICABLE"
+	InsufficientData = "INSUFFICIENT_DATA"
+)
+
+// CustomSource is the source identifier the org file (and the report) uses
+// for a rule whose Source.Owner is not AWS.
+const CustomSource = "CUSTOM"
+
+// Org is an organisation awssim serves. It is also the ground truth that
+// tests check a scan or a workbook against: every answer awssim gives is
+// derived from it. An Org is immutable once built; methods are safe for
+// concurrent use.
+type Org struct {
+	// ID is the organisation id (o-...), RootID the id of its root (r-...).
+	ID     string
+	RootID string
+	// ManagementAccountID is the management (payer) account.
+	ManagementAccountID string
+	// OUs lists every organisational unit, parents before children.
+	OUs []OU
+	// Accounts lists every account, the management account included, in
+	// the order of the org file or of generation.
+	Accounts []Account
+
+	byID   map[string]int // account id -> index in Accounts
+	ouByID map[string]int // OU id -> index in OUs
+	gen    *generator     // non-nil for a generated org: rules are derived on demand
+	seed   int64          // picks the -deny and -fail-regions accounts
+}
+
+// OU is an organisational unit. Path is "Root/Prod/Payments"; the root itself
+// is not an OU.
+type OU struct {
+	ID       string
+	Name     string
+	Path     string
+	ParentID string // the root id for a top-level OU
+}
+
+// Account is one account of the org, after the -deny and -fail-regions knobs
+// have been applied (see Sim.Org).
+type Account struct {
+	ID    string
+	Name  string
+	Email string
+	// OUPath is "Root" for an account directly under the root.
+	OUPath string
+	// Status is ACTIVE or SUSPENDED; only ACTIVE accounts are to be scanned.
+	Status string
+	// Denied accounts refuse AssumeRole of the read role with AccessDenied.
+	Denied bool
+	// Regions lists, sorted, the regions where the account has Config rules.
+	// Any other region answers with no rules.
+	Regions []string
+	// FailRegions lists, sorted, the regions where every Config call of the
+	// account answers UnrecognizedClientException (an opt-in region not
+	// enabled).
+	FailRegions []string
+
+	rules map[string][]Rule // org file data, by region; nil for generated orgs
+}
+
+// Rule is one Config rule of an account in a region, with its evaluation
+// results.
+type Rule struct {
+	Name string
+	// SourceIdentifier is the AWS managed rule identifier
+	// (S3_BUCKET_PUBLIC_READ_PROHIBITED), or CustomSource for a custom
+	// Lambda rule, which awssim serves with Source.Owner CUSTOM_LAMBDA and a
+	// Lambda function ARN.
+	SourceIdentifier string
+	Results          []Result
+}
+
+// Result is one evaluation result of a rule.
+type Result struct {
+	ResourceType string
+	ResourceID   string
+	Compliance   string // COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE
+	Annotation   string // at most 256 characters; may be empty
+	RecordedAt   time.Time
+}
+
+// AccountRegion names one account in one region.
+type AccountRegion struct {
+	AccountID string
+	Region    string
+}
+
+// SourceOwner is the rule's Source.Owner as Config answers it.
+func (r Rule) SourceOwner() string {
+	if r.SourceIdentifier == CustomSource {
+		return "CUSTOM_LAMBDA"
+	}
+	return "AWS"
+}
+
+// Compliance is the rule's overall compliance, derived as AWS does:
+// NON_COMPLIANT if any result is, else COMPLIANT if any is, else
+// INSUFFICIENT_DATA (AWS never gives a rule NOT_APPLICABLE).
+func (r Rule) Compliance() string {
+	compliant := false
+	for _, res := range r.Results {
+		switch res.Compliance {
+		case NonCompliant:
+			return NonCompliant
+		case Compliant:
+			compliant = true
+		}
+	}
+	if compliant {
+		return Compliant
+	}
+	return InsufficientData
+}
+
+// NonCompliantCount is the number of the rule's NON_COMPLIANT results.
+func (r Rule) NonCompliantCount() int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Compliance == NonCompliant {
+			n++
+		}
+	}
+	return n
+}
+
+// Account returns the account with id.
+func (o *Org) Account(id string) (Account, bool) {
+	i, ok := o.byID[id]
+	if !ok {
+		return Account{}, false
+	}
+	return o.Accounts[i], true
+}
+
+// Rules returns the Config rules of an account in a region, sorted by name,
+// exactly as awssim answers them. It is nil for an unknown account or a
+// region where the account has no rules. The slice is fresh; callers may
+// keep it.
+func (o *Org) Rules(accountID, region string) []Rule {
+	i, ok := o.byID[accountID]
+	if !ok {
+		return nil
+	}
+	a := &o.Accounts[i]
+	if _, ok := slices.BinarySearch(a.Regions, region); !ok {
+		return nil
+	}
+	if o.gen != nil {
+		return o.gen.rules(a, region)
+	}
+	return slices.Clone(a.rules[region])
+}
+
+// RegionFails reports whether every Config call of the account in region
+// answers UnrecognizedClientException.
+func (o *Org) RegionFails(accountID, region string) bool {
+	a, ok := o.Account(accountID)
+	if !ok {
+		return false
+	}
+	_, found := slices.BinarySearch(a.FailRegions, region)
+	return found
+}
+
+// DeniedAccounts lists, sorted, the accounts that refuse AssumeRole.
+func (o *Org) DeniedAccounts() []string {
+	var ids []string
+	for _, a := range o.Accounts {
+		if a.Denied {
+			ids = append(ids, a.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// FailingRegions lists, sorted by account then region, every (account,
+// region) whose Config calls answer UnrecognizedClientException.
+func (o *Org) FailingRegions() []AccountRegion {
+	var out []AccountRegion
+	for _, a := range o.Accounts {
+		for _, r := range a.FailRegions {
+			out = append(out, AccountRegion{AccountID: a.ID, Region: r})
+		}
+	}
+	slices.SortFunc(out, func(x, y AccountRegion) int {
+		if x.AccountID != y.AccountID {
+			if x.AccountID < y.AccountID {
+				return -1
+			}
+			return 1
+		}
+		if x.Region < y.Region {
+			return -1
+		}
+		if x.Region > y.Region {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (o *Org) index() {
+	o.byID = make(map[string]int, len(o.Accounts))
+	for i, a := range o.Accounts {
+		o.byID[a.ID] = i
+	}
+	o.ouByID = make(map[string]int, len(o.OUs))
+	for i, ou := range o.OUs {
+		o.ouByID[ou.ID] = i
+	}
+}

@@ -1,0 +1,238 @@
+package awssim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The org file format (see AWSSIM.md).
+type orgFile struct {
+	ManagementAccountID string        `json:"management_account_id"`
+	OUs                 []string      `json:"ous"`
+	Accounts            []accountFile `json:"accounts"`
+}
+
+type accountFile struct {
+	ID             string                `json:"id"`
+	Name           string                `json:"name"`
+	Email          string                `json:"email"`
+	OUPath         string                `json:"ou_path"`
+	Status         string                `json:"status"`
+	DenyAssumeRole bool                  `json:"deny_assume_role"`
+	Regions        map[string]regionFile `json:"regions"`
+}
+
+type regionFile struct {
+	Fail  bool       `json:"fail"`
+	Rules []ruleFile `json:"rules"`
+}
+
+type ruleFile struct {
+	Name             string       `json:"name"`
+	SourceIdentifier string       `json:"source_identifier"`
+	Results          []resultFile `json:"results"`
+}
+
+type resultFile struct {
+	ResourceType string     `json:"resource_type"`
+	ResourceID   string     `json:"resource_id"`
+	Compliance   string     `json:"compliance"`
+	Annotation   string     `json:"annotation"`
+	RecordedAt   *time.Time `json:"recorded_at"`
+}
+
+// maxAnnotation is AWS Config's limit on an evaluation's annotation.
+const maxAnnotation = 256
+
+// LoadOrg reads and validates an org file. A file that breaks the format's
+// rules is refused with an error of one line naming the first problem, so
+// that start-up fails with something a person can act on.
+func LoadOrg(path string) (*Org, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("org file: %w", err)
+	}
+	o, err := ParseOrg(b)
+	if err != nil {
+		return nil, fmt.Errorf("org file %s: %w", path, err)
+	}
+	return o, nil
+}
+
+// ParseOrg parses and validates the JSON of an org file.
+func ParseOrg(data []byte) (*Org, error) {
+	var f orgFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %s", oneLine(err.Error()))
+	}
+	if !validAccountID(f.ManagementAccountID) {
+		return nil, fmt.Errorf("management_account_id %q: want 12 digits", f.ManagementAccountID)
+	}
+	o := &Org{ManagementAccountID: f.ManagementAccountID}
+	o.ID = "o-" + hashString("org/"+f.ManagementAccountID, lowerAlnum, 10)
+	o.RootID = "r-" + hashString("root/"+f.ManagementAccountID, lowerAlnum, 4)
+	h := fnv.New64a()
+	h.Write(data)
+	o.seed = int64(h.Sum64())
+
+	ouIDs := map[string]string{"Root": o.RootID}
+	for _, p := range f.OUs {
+		if _, dup := ouIDs[p]; dup {
+			return nil, fmt.Errorf("ou %q: listed twice", p)
+		}
+		if !strings.HasPrefix(p, "Root/") || slices.Contains(strings.Split(p, "/"), "") {
+			return nil, fmt.Errorf("ou %q: want a path like Root/Prod/Payments", p)
+		}
+		parent := p[:strings.LastIndexByte(p, '/')]
+		parentID, ok := ouIDs[parent]
+		if !ok {
+			return nil, fmt.Errorf("ou %q: parent %q is not listed before it", p, parent)
+		}
+		name := p[len(parent)+1:]
+		if len(name) > 128 {
+			return nil, fmt.Errorf("ou %q: name longer than 128 characters", p)
+		}
+		id := "ou-" + o.RootID[2:] + "-" + hashString("ou/"+p, lowerAlnum, 8)
+		ouIDs[p] = id
+		o.OUs = append(o.OUs, OU{ID: id, Name: name, Path: p, ParentID: parentID})
+	}
+
+	seen := map[string]bool{}
+	for i, af := range f.Accounts {
+		a, err := parseAccount(af, ouIDs)
+		if err != nil {
+			if af.ID != "" {
+				return nil, fmt.Errorf("account %q: %w", af.ID, err)
+			}
+			return nil, fmt.Errorf("accounts[%d]: %w", i, err)
+		}
+		if seen[a.ID] {
+			return nil, fmt.Errorf("account %q: listed twice", a.ID)
+		}
+		seen[a.ID] = true
+		o.Accounts = append(o.Accounts, a)
+	}
+	if !seen[o.ManagementAccountID] {
+		// The management account need not be described: it is then an
+		// ACTIVE account under the root without Config rules.
+		o.Accounts = append([]Account{{
+			ID: o.ManagementAccountID, Name: "management", Email: "aws+management@example.com",
+			OUPath: "Root", Status: StatusActive,
+		}}, o.Accounts...)
+	}
+	o.index()
+	return o, nil
+}
+
+func parseAccount(af accountFile, ouIDs map[string]string) (Account, error) {
+	if !validAccountID(af.ID) {
+		return Account{}, fmt.Errorf("id %q: want 12 digits", af.ID)
+	}
+	if af.Name == "" || len(af.Name) > 50 {
+		return Account{}, fmt.Errorf("name %q: want 1 to 50 characters", af.Name)
+	}
+	if _, ok := ouIDs[af.OUPath]; !ok {
+		return Account{}, fmt.Errorf("ou_path %q: unknown OU (not Root nor in ous)", af.OUPath)
+	}
+	switch af.Status {
+	case StatusActive, StatusSuspended, "PENDING_CLOSURE":
+	default:
+		return Account{}, fmt.Errorf("status %q: want ACTIVE, SUSPENDED or PENDING_CLOSURE", af.Status)
+	}
+	a := Account{
+		ID: af.ID, Name: af.Name, Email: af.Email, OUPath: af.OUPath, Status: af.Status,
+		Denied: af.DenyAssumeRole, rules: map[string][]Rule{},
+	}
+	if a.Email == "" {
+		a.Email = "aws+" + af.Name + "@example.com"
+	}
+	for region, rf := range af.Regions {
+		if !validRegion(region) {
+			return Account{}, fmt.Errorf("region %q: not a region name", region)
+		}
+		a.Regions = append(a.Regions, region)
+		if rf.Fail {
+			a.FailRegions = append(a.FailRegions, region)
+		}
+		names := map[string]bool{}
+		rules := make([]Rule, 0, len(rf.Rules))
+		for _, r := range rf.Rules {
+			if r.Name == "" || len(r.Name) > 128 {
+				return Account{}, fmt.Errorf("region %s: rule name %q: want 1 to 128 characters", region, r.Name)
+			}
+			if names[r.Name] {
+				return Account{}, fmt.Errorf("region %s: rule %q listed twice", region, r.Name)
+			}
+			names[r.Name] = true
+			if r.SourceIdentifier == "" {
+				return Account{}, fmt.Errorf("region %s: rule %q: source_identifier missing (an AWS managed identifier or CUSTOM)", region, r.Name)
+			}
+			rule := Rule{Name: r.Name, SourceIdentifier: r.SourceIdentifier}
+			for j, res := range r.Results {
+				where := fmt.Sprintf("region %s: rule %q: results[%d]", region, r.Name, j)
+				switch res.Compliance {
+				case Compliant, NonCompliant, NotApplicable:
+				default:
+					return Account{}, fmt.Errorf("%s: compliance %q: want COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE", where, res.Compliance)
+				}
+				if res.ResourceType == "" || res.ResourceID == "" {
+					return Account{}, fmt.Errorf("%s: resource_type and resource_id are required", where)
+				}
+				if n := utf8.RuneCountInString(res.Annotation); n > maxAnnotation {
+					return Account{}, fmt.Errorf("%s: annotation is %d characters, AWS allows at most %d", where, n, maxAnnotation)
+				}
+				at := evaluatedAt
+				if res.RecordedAt != nil {
+					at = res.RecordedAt.UTC()
+				}
+				rule.Results = append(rule.Results, Result{
+					ResourceType: res.ResourceType, ResourceID: res.ResourceID,
+					Compliance: res.Compliance, Annotation: res.Annotation, RecordedAt: at,
+				})
+			}
+			rules = append(rules, rule)
+		}
+		slices.SortFunc(rules, func(x, y Rule) int { return strings.Compare(x.Name, y.Name) })
+		a.rules[region] = rules
+	}
+	slices.Sort(a.Regions)
+	slices.Sort(a.FailRegions)
+	return a, nil
+}
+
+func validAccountID(id string) bool {
+	if len(id) != 12 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// hashString derives a stable pseudo-random string from key, for ids that
+// must not change between runs of the same file.
+func hashString(key, alphabet string, n int) string {
+	h := fnv.New64a()
+	b := make([]byte, n)
+	for i := range b {
+		h.Write([]byte(key))
+		b[i] = alphabet[h.Sum64()%uint64(len(alphabet))]
+	}
+	return string(b)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
