@@ -1,0 +1,342 @@
+// Package events holds the pipeline's message contracts: the three events
+// of DESIGN.md as versioned JSON bodies that carry their own `type` and
+// `schema_version`, their validation, and the codec that turns them into
+// watermill messages (metadata mirrored for routing and logs, oversized
+// bodies moved to a payload store as a claim check).
+//
+// The body is the truth: metadata is never read back as data. Anything a
+// consumer cannot decode is a *DecodeError with a Reason, which the
+// consumers route to the poison queue; it never panics and never blocks.
+//
+// It is not a transport: publishing, subscribing and acknowledging belong
+// to the stages.
+package events
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+// SchemaVersion is the only version of every event this code reads and writes.
+const SchemaVersion = 1
+
+// Type names an event in its body's `type` field.
+type Type string
+
+const (
+	TypeRunStarted     Type = "RunStarted"
+	TypeScanRequested  Type = "ScanRequested"
+	TypeAccountScanned Type = "AccountScanned"
+)
+
+// Event is one of *RunStarted, *ScanRequested, *AccountScanned.
+type Event interface {
+	EventType() Type
+	// Validate reports every problem of the event at once.
+	Validate() error
+	// Keys are the ids mirrored into metadata; either may be empty.
+	Keys() (ident.RunID, ident.AccountID)
+	setHeader()
+}
+
+// Header is the part of every body that says what it is.
+type Header struct {
+	Type          Type `json:"type,omitempty"`
+	SchemaVersion int  `json:"schema_version,omitempty"`
+}
+
+// Trigger says why a run started.
+type Trigger string
+
+const (
+	TriggerScheduled Trigger = "scheduled"
+	TriggerAdhoc     Trigger = "adhoc"
+)
+
+// Account is one account a run sets out to scan.
+type Account struct {
+	AccountID ident.AccountID `json:"account_id"`
+	Name      string          `json:"name"`
+	OUPath    string          `json:"ou_path"` // "Root" or "Root/Prod/Payments"
+}
+
+// RunStarted opens a run: it names every account the report must list.
+type RunStarted struct {
+	Header
+	RunID      ident.RunID    `json:"run_id"`
+	Trigger    Trigger        `json:"trigger"`
+	StartedAt  time.Time      `json:"started_at"`
+	Deadline   time.Time      `json:"deadline"`
+	Regions    []ident.Region `json:"regions"`
+	Accounts   []Account      `json:"accounts"`
+	PayloadRef string         `json:"payload_ref,omitempty"`
+}
+
+// ScanRequested asks a scanner to scan one account. A hand-written
+// {"account_id": "123456789012"} is valid: RunID and Regions are optional.
+type ScanRequested struct {
+	Header
+	RunID       ident.RunID     `json:"run_id,omitempty"`
+	AccountID   ident.AccountID `json:"account_id"`
+	AccountName string          `json:"account_name,omitempty"`
+	OUPath      string          `json:"ou_path,omitempty"`
+	Regions     []ident.Region  `json:"regions,omitempty"`
+}
+
+// Status of one account's scan.
+type Status string
+
+const (
+	StatusOK      Status = "ok"
+	StatusPartial Status = "partial" // some regions failed
+	StatusFailed  Status = "failed"  // AssumeRole failed, or every region did
+)
+
+// Compliance values as AWS Config names them.
+const (
+	Compliant        = "COMPLIANT"
+	NonCompliant     = "NON_COMPLIANT"
+	NotApplicable    = "NOT_APPLICABLE"
+	InsufficientData = "INSUFFICIENT_DATA"
+)
+
+// Stages at which a scan can fail.
+const (
+	StageAssumeRole = "assume-role"
+	StageConfig     = "config"
+)
+
+// Rule is one Config rule in one region of the account, with its overall
+// compliance. NoncompliantCount is the number of NON_COMPLIANT evaluation
+// results read with GetComplianceDetailsByConfigRule (never Describe's
+// capped count).
+type Rule struct {
+	Region            ident.Region `json:"region"`
+	Name              string       `json:"name"`
+	Owner             string       `json:"owner"` // Source.Owner: AWS, CUSTOM_LAMBDA, CUSTOM_POLICY
+	SourceIdentifier  string       `json:"source_identifier"`
+	Compliance        string       `json:"compliance"`
+	NoncompliantCount int          `json:"noncompliant_count"`
+}
+
+// Finding is one evaluation result.
+type Finding struct {
+	Region       ident.Region `json:"region"`
+	Rule         string       `json:"rule"`
+	ResourceType string       `json:"resource_type"`
+	ResourceID   string       `json:"resource_id"`
+	Compliance   string       `json:"compliance"`
+	Annotation   string       `json:"annotation,omitempty"`
+	RecordedAt   time.Time    `json:"recorded_at"`
+}
+
+// ScanError is a region (or the whole account, Region empty) that gave up.
+type ScanError struct {
+	Region   ident.Region `json:"region,omitempty"`
+	Stage    string       `json:"stage"`
+	Code     string       `json:"code"`
+	Message  string       `json:"message"`
+	Attempts int          `json:"attempts"`
+}
+
+// AccountScanned is one account's result. A result is always published,
+// whatever failed.
+type AccountScanned struct {
+	Header
+	RunID      ident.RunID     `json:"run_id"`
+	AccountID  ident.AccountID `json:"account_id"`
+	Status     Status          `json:"status"`
+	ScannedAt  time.Time       `json:"scanned_at"`
+	DurationMS int64           `json:"duration_ms"`
+	Rules      []Rule          `json:"rules"`
+	Findings   []Finding       `json:"findings"`
+	Errors     []ScanError     `json:"errors"`
+	PayloadRef string          `json:"payload_ref,omitempty"`
+}
+
+func (*RunStarted) EventType() Type     { return TypeRunStarted }
+func (*ScanRequested) EventType() Type  { return TypeScanRequested }
+func (*AccountScanned) EventType() Type { return TypeAccountScanned }
+
+func (e *RunStarted) Keys() (ident.RunID, ident.AccountID)     { return e.RunID, "" }
+func (e *ScanRequested) Keys() (ident.RunID, ident.AccountID)  { return e.RunID, e.AccountID }
+func (e *AccountScanned) Keys() (ident.RunID, ident.AccountID) { return e.RunID, e.AccountID }
+
+func (e *RunStarted) setHeader()     { e.Header = Header{TypeRunStarted, SchemaVersion} }
+func (e *ScanRequested) setHeader()  { e.Header = Header{TypeScanRequested, SchemaVersion} }
+func (e *AccountScanned) setHeader() { e.Header = Header{TypeAccountScanned, SchemaVersion} }
+
+// problems collects validation failures, capped so that a hostile event
+// with a million bad rows yields a readable error.
+type problems struct {
+	errs []error
+	more int
+}
+
+const maxProblems = 10
+
+func (p *problems) add(format string, args ...any) {
+	if len(p.errs) >= maxProblems {
+		p.more++
+		return
+	}
+	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
+func (p *problems) check(err error, where string) {
+	if err != nil {
+		p.add("%s: %w", where, err)
+	}
+}
+
+func (p *problems) err(what Type) error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	if p.more > 0 {
+		p.errs = append(p.errs, fmt.Errorf("and %d more problems", p.more))
+	}
+	return fmt.Errorf("invalid %s: %w", what, errors.Join(p.errs...))
+}
+
+func checkAccount(p *problems, id ident.AccountID, where string) {
+	_, err := ident.ParseAccountID(string(id))
+	p.check(err, where)
+}
+
+func checkRun(p *problems, id ident.RunID, where string) {
+	_, err := ident.ParseRunID(string(id))
+	p.check(err, where)
+}
+
+func checkRegion(p *problems, r ident.Region, where string) {
+	_, err := ident.ParseRegion(string(r))
+	p.check(err, where)
+}
+
+func checkRegions(p *problems, rs []ident.Region, where string) {
+	seen := make(map[ident.Region]bool, len(rs))
+	for i, r := range rs {
+		checkRegion(p, r, fmt.Sprintf("%s[%d]", where, i))
+		if seen[r] {
+			p.add("%s[%d]: region %q listed twice", where, i, r)
+		}
+		seen[r] = true
+	}
+}
+
+func checkOUPath(p *problems, path, where string) {
+	if path != "" && path != "Root" && !strings.HasPrefix(path, "Root/") {
+		p.add("%s: OU path %q does not start at Root", where, path)
+	}
+}
+
+func checkCompliance(p *problems, c, where string) {
+	switch c {
+	case Compliant, NonCompliant, NotApplicable, InsufficientData:
+	default:
+		p.add("%s: unknown compliance %q", where, c)
+	}
+}
+
+// Validate implements Event.
+func (e *RunStarted) Validate() error {
+	var p problems
+	checkRun(&p, e.RunID, "run_id")
+	if e.PayloadRef != "" {
+		return p.err(TypeRunStarted)
+	}
+	if e.Trigger != TriggerScheduled && e.Trigger != TriggerAdhoc {
+		p.add("trigger: %q is neither %q nor %q", e.Trigger, TriggerScheduled, TriggerAdhoc)
+	}
+	if e.StartedAt.IsZero() {
+		p.add("started_at: missing")
+	}
+	if !e.Deadline.After(e.StartedAt) {
+		p.add("deadline: %s is not after started_at %s", e.Deadline.Format(time.RFC3339), e.StartedAt.Format(time.RFC3339))
+	}
+	if len(e.Regions) == 0 {
+		p.add("regions: none")
+	}
+	checkRegions(&p, e.Regions, "regions")
+	seen := make(map[ident.AccountID]bool, len(e.Accounts))
+	for i, a := range e.Accounts {
+		where := fmt.Sprintf("accounts[%d]", i)
+		checkAccount(&p, a.AccountID, where+".account_id")
+		checkOUPath(&p, a.OUPath, where+".ou_path")
+		if seen[a.AccountID] {
+			p.add("%s: account %s listed twice", where, a.AccountID)
+		}
+		seen[a.AccountID] = true
+	}
+	return p.err(TypeRunStarted)
+}
+
+// Validate implements Event.
+func (e *ScanRequested) Validate() error {
+	var p problems
+	if e.RunID != "" {
+		checkRun(&p, e.RunID, "run_id")
+	}
+	checkAccount(&p, e.AccountID, "account_id")
+	checkOUPath(&p, e.OUPath, "ou_path")
+	checkRegions(&p, e.Regions, "regions")
+	return p.err(TypeScanRequested)
+}
+
+// Validate implements Event.
+func (e *AccountScanned) Validate() error {
+	var p problems
+	checkRun(&p, e.RunID, "run_id")
+	checkAccount(&p, e.AccountID, "account_id")
+	if e.PayloadRef != "" {
+		return p.err(TypeAccountScanned)
+	}
+	switch e.Status {
+	case StatusOK, StatusPartial, StatusFailed:
+	default:
+		p.add("status: unknown %q", e.Status)
+	}
+	if e.ScannedAt.IsZero() {
+		p.add("scanned_at: missing")
+	}
+	if e.DurationMS < 0 {
+		p.add("duration_ms: negative")
+	}
+	for i, r := range e.Rules {
+		where := fmt.Sprintf("rules[%d]", i)
+		checkRegion(&p, r.Region, where+".region")
+		if r.Name == "" {
+			p.add("%s.name: empty", where)
+		}
+		checkCompliance(&p, r.Compliance, where+".compliance")
+		if r.NoncompliantCount < 0 {
+			p.add("%s.noncompliant_count: negative", where)
+		}
+	}
+	for i, f := range e.Findings {
+		where := fmt.Sprintf("findings[%d]", i)
+		checkRegion(&p, f.Region, where+".region")
+		if f.Rule == "" || f.ResourceType == "" || f.ResourceID == "" {
+			p.add("%s: rule, resource_type and resource_id are required", where)
+		}
+		checkCompliance(&p, f.Compliance, where+".compliance")
+	}
+	for i, se := range e.Errors {
+		where := fmt.Sprintf("errors[%d]", i)
+		if se.Region != "" {
+			checkRegion(&p, se.Region, where+".region")
+		}
+		if se.Stage == "" || se.Code == "" {
+			p.add("%s: stage and code are required", where)
+		}
+		if se.Attempts < 0 {
+			p.add("%s.attempts: negative", where)
+		}
+	}
+	return p.err(TypeAccountScanned)
+}
