@@ -10,6 +10,7 @@
 //
 //	err := report.Render(ctx, w, run, accounts, errs, findings)
 //
+// where:
 //   - run: Run metadata (run id, Generated at, trigger, regions in their
 //     configured order).
 //   - accounts: one Account per expected (ACTIVE) account, in any order, with

@@ -1,0 +1,104 @@
+package report
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"time"
+)
+
+// spoolZip is the excelize.ZipWriter Render installs. excelize's own Write
+// builds the whole archive in a bytes.Buffer (memory growing with the number
+// of findings) and writes streamed sheets in Go map order (so two saves of
+// the same data differ). spoolZip writes the entries to a temporary file
+// instead; normalise then copies them to the real destination in a fixed
+// order with fixed times.
+type spoolZip struct {
+	zw      *zip.Writer
+	modTime time.Time
+}
+
+func (s *spoolZip) Create(name string) (io.Writer, error) {
+	return s.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: s.modTime})
+}
+
+func (s *spoolZip) AddFS(fs.FS) error {
+	return errors.New("report: AddFS is not supported by the spooling zip writer")
+}
+
+func (s *spoolZip) Close() error { return s.zw.Close() }
+
+// zipTime is the modification time stamped on every entry: GeneratedAt, in
+// UTC, clamped to the MS-DOS date range the zip format can hold.
+func zipTime(t time.Time) time.Time {
+	t = t.UTC().Truncate(2 * time.Second)
+	lo := time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	hi := time.Date(2107, 12, 31, 23, 59, 58, 0, time.UTC)
+	if t.Before(lo) {
+		return lo
+	}
+	if t.After(hi) {
+		return hi
+	}
+	return t
+}
+
+// msDosTime encodes t (already in range, UTC) as MS-DOS date and time.
+func msDosTime(t time.Time) (date, tm uint16) {
+	date = uint16(t.Day() + int(t.Month())<<5 + (t.Year()-1980)<<9)
+	tm = uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
+	return date, tm
+}
+
+// entryLess orders archive entries: [Content_Types].xml first (readers
+// sniffing the format look there), then by name.
+func entryLess(a, b string) bool {
+	const ct = "[Content_Types].xml"
+	if (a == ct) != (b == ct) {
+		return a == ct
+	}
+	return a < b
+}
+
+// normalise copies the archive in src (size bytes) to w with its entries in
+// entryLess order and every time set to modTime. Entries are copied raw,
+// still compressed, so this costs I/O, not CPU.
+func normalise(w io.Writer, src *os.File, size int64, modTime time.Time) error {
+	zr, err := zip.NewReader(src, size)
+	if err != nil {
+		return fmt.Errorf("reopen spooled archive: %w", err)
+	}
+	files := append([]*zip.File(nil), zr.File...)
+	sort.SliceStable(files, func(i, j int) bool { return entryLess(files[i].Name, files[j].Name) })
+	zw := zip.NewWriter(w)
+	for _, f := range files {
+		h := f.FileHeader
+		// CreateRaw, unlike CreateHeader, does not derive the MS-DOS fields
+		// from Modified, and the extended-timestamp extra field would only
+		// repeat them.
+		h.Modified = modTime
+		h.ModifiedDate, h.ModifiedTime = msDosTime(modTime)
+		h.Extra = nil
+		h.Comment = ""
+		h.CreatorVersion = 0
+		out, err := zw.CreateRaw(&h)
+		if err != nil {
+			return fmt.Errorf("write entry %s: %w", f.Name, err)
+		}
+		in, err := f.OpenRaw()
+		if err != nil {
+			return fmt.Errorf("read entry %s: %w", f.Name, err)
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			return fmt.Errorf("copy entry %s: %w", f.Name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("finish archive: %w", err)
+	}
+	return nil
+}

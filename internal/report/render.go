@@ -1,0 +1,483 @@
+package report
+
+import (
+	"archive/zip"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// Sheet names, fixed by REPORT_FORMAT.md.
+const (
+	SheetSummary  = "Summary"
+	SheetRules    = "Rules"
+	SheetFindings = "Non-compliant Resources"
+	SheetErrors   = "Errors"
+)
+
+// FileName is the workbook's name for a run: config-compliance-<run_id>.xlsx.
+func FileName(runID string) string { return "config-compliance-" + runID + ".xlsx" }
+
+// maxDataRows is how many findings one sheet holds below its header: Excel's
+// 1,048,576 rows less the header. A variable so tests can exercise the
+// spill into "Non-compliant Resources (2)" without a million rows.
+var maxDataRows = 1048575
+
+// widthSample is how many findings of a streamed sheet are read ahead to fit
+// its column widths: a StreamWriter needs the widths before the first row.
+var widthSample = 1000
+
+// ctxCheckEvery is how often (in findings) the streaming loop looks at ctx.
+const ctxCheckEvery = 4096
+
+var (
+	summaryHeaders  = []string{"Account ID", "Account Name", "OU Path", "Rules Evaluated", "Compliant Rules", "Non-compliant Rules", "Non-compliant Resources", "Compliance %", "Scan Status"}
+	rulesHeaders    = []string{"Rule Name", "Source Identifier", "Accounts Evaluated", "Non-compliant Accounts", "Non-compliant Resources", "Compliance %"}
+	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)"}
+	errorsHeaders   = []string{"Account ID", "Account Name", "Region", "Stage", "Error Code", "Message", "Attempts"}
+)
+
+// Widths of the formatted numbers: "100.0%" and "2026-11-23 09:00".
+const (
+	pctWidth  = 6
+	timeWidth = 16
+)
+
+type styles struct {
+	header, key, pct, dateTime int
+	redDxf                     int // conditional format: red fill, dark red text
+}
+
+func newStyles(f *excelize.File) (styles, error) {
+	var s styles
+	var err error
+	mk := func(st *excelize.Style) int {
+		if err != nil {
+			return 0
+		}
+		var id int
+		id, err = f.NewStyle(st)
+		return id
+	}
+	pct, dt := "0.0%", "yyyy-mm-dd hh:mm"
+	s.header = mk(&excelize.Style{
+		Font:      &excelize.Font{Bold: true, Color: "FFFFFF"},
+		Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F4E78"}},
+		Alignment: &excelize.Alignment{Vertical: "center"},
+	})
+	s.key = mk(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	s.pct = mk(&excelize.Style{CustomNumFmt: &pct})
+	s.dateTime = mk(&excelize.Style{CustomNumFmt: &dt})
+	if err != nil {
+		return s, err
+	}
+	s.redDxf, err = f.NewConditionalStyle(&excelize.Style{
+		Font: &excelize.Font{Color: "9C0006"},
+		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFC7CE"}},
+	})
+	return s, err
+}
+
+// colorScale is the 3-colour scale of the Compliance % columns. Its points
+// are numbers, not min/percentile/max, so a week with every account at 90%
+// does not look red.
+func colorScale() excelize.ConditionalFormatOptions {
+	return excelize.ConditionalFormatOptions{
+		Type: "3_color_scale", Criteria: "=",
+		MinType: "num", MinValue: "0", MinColor: "#F8696B",
+		MidType: "num", MidValue: "0.5", MidColor: "#FFEB84",
+		MaxType: "num", MaxValue: "1", MaxColor: "#63BE7B",
+	}
+}
+
+func (s styles) redWhen(criteria, value string) excelize.ConditionalFormatOptions {
+	dxf := s.redDxf
+	return excelize.ConditionalFormatOptions{Type: "cell", Criteria: criteria, Value: value, Format: &dxf}
+}
+
+// Render writes the workbook of one run to w. See the package documentation
+// for the contract on its arguments, findings' order above all.
+// On error, w may have received part of the file.
+func Render(ctx context.Context, w io.Writer, run Run, accounts []Account, errs []ErrorRow, findings Findings) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := prepare(run, accounts, errs)
+	if err != nil {
+		return err
+	}
+	f := excelize.NewFile()
+	defer func() { _ = f.Close() }()
+	st, err := newStyles(f)
+	if err != nil {
+		return fmt.Errorf("create styles: %w", err)
+	}
+	// Sheet order is creation order. Summary and Rules are written last, once
+	// the findings have been counted; spill sheets are created while
+	// streaming, and Errors after them, so it ends up last.
+	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
+		return fmt.Errorf("create sheet: %w", err)
+	}
+	if _, err := f.NewSheet(SheetRules); err != nil {
+		return fmt.Errorf("create sheet: %w", err)
+	}
+	rules := aggregateRules(in)
+	if err := writeFindings(ctx, f, st, in, rules, findings); err != nil {
+		return err
+	}
+	if _, err := f.NewSheet(SheetErrors); err != nil {
+		return fmt.Errorf("create sheet: %w", err)
+	}
+	if err := writeSummary(f, st, in); err != nil {
+		return err
+	}
+	if err := writeRules(f, st, rules); err != nil {
+		return err
+	}
+	if err := writeErrors(f, st, in); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return save(f, w, in.run)
+}
+
+// save writes the archive through spoolZip into a temporary file (under
+// TMPDIR, like excelize's own stream buffers), then normalises it into w.
+func save(f *excelize.File, w io.Writer, run Run) error {
+	gen := run.GeneratedAt.UTC().Format(time.RFC3339)
+	if err := f.SetDocProps(&excelize.DocProperties{
+		Title:          "AWS Config compliance report",
+		Subject:        "Run " + run.RunID,
+		Identifier:     run.RunID,
+		Creator:        "configreport",
+		LastModifiedBy: "configreport",
+		Created:        gen,
+		Modified:       gen,
+		Language:       "en-US",
+	}); err != nil {
+		return fmt.Errorf("set document properties: %w", err)
+	}
+	f.SetActiveSheet(0)
+
+	tmp, err := os.CreateTemp("", "config-compliance-*.zip")
+	if err != nil {
+		return fmt.Errorf("create temporary archive: %w", err)
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	mod := zipTime(run.GeneratedAt)
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
+		return &spoolZip{zw: zip.NewWriter(tmp), modTime: mod}
+	})
+	if err := f.Write(io.Discard); err != nil {
+		return fmt.Errorf("write workbook: %w", err)
+	}
+	size, err := tmp.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("size temporary archive: %w", err)
+	}
+	return normalise(w, tmp, size, mod)
+}
+
+// text is a cell for a value from AWS: an inline string, never a formula,
+// and no cell at all when empty.
+func text(s string) any {
+	if s == "" {
+		return nil
+	}
+	return cellText(s)
+}
+
+func (s styles) percent(num, den int) any {
+	if den == 0 {
+		return nil
+	}
+	return excelize.Cell{StyleID: s.pct, Value: float64(num) / float64(den)}
+}
+
+func (s styles) timeCell(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return excelize.Cell{StyleID: s.dateTime, Value: t.UTC()}
+}
+
+// cellWidth is the width a value needs, as written by the helpers above.
+func (s styles) cellWidth(v any) int {
+	switch v := v.(type) {
+	case nil:
+		return 0
+	case string:
+		return textWidth(v)
+	case int:
+		return len(strconv.Itoa(v))
+	case excelize.Cell:
+		switch v.StyleID {
+		case s.pct:
+			return pctWidth
+		case s.dateTime:
+			return timeWidth
+		}
+		if t, ok := v.Value.(string); ok {
+			return textWidth(t)
+		}
+	}
+	return len(fmt.Sprint(v))
+}
+
+// table describes one table sheet.
+type table struct {
+	sheet, name string
+	headers     []string
+	headerRow   int
+}
+
+func (t table) lastCol() string {
+	c, _ := excelize.ColumnNumberToName(len(t.headers))
+	return c
+}
+
+// open starts the stream of a table sheet: conditional formats first (set
+// after NewStreamWriter they are dropped without an error), then widths and
+// the frozen pane, which must precede the first row.
+func (t table) open(f *excelize.File, w widths, cfs map[string][]excelize.ConditionalFormatOptions) (*excelize.StreamWriter, error) {
+	for _, ref := range slices.Sorted(mapsKeys(cfs)) {
+		if err := f.SetConditionalFormat(t.sheet, ref, cfs[ref]); err != nil {
+			return nil, fmt.Errorf("sheet %s: conditional format %s: %w", t.sheet, ref, err)
+		}
+	}
+	sw, err := f.NewStreamWriter(t.sheet)
+	if err != nil {
+		return nil, fmt.Errorf("sheet %s: %w", t.sheet, err)
+	}
+	// Set from the last column back: excelize's flatCols inserts each new
+	// <col> before the existing ones, and Excel wants them in ascending order.
+	for i := len(t.headers) - 1; i >= 0; i-- {
+		if err := sw.SetColWidth(i+1, i+1, w.width(i)); err != nil {
+			return nil, fmt.Errorf("sheet %s: column width: %w", t.sheet, err)
+		}
+	}
+	first := "A" + strconv.Itoa(t.headerRow+1)
+	if err := sw.SetPanes(&excelize.Panes{
+		Freeze: true, YSplit: t.headerRow, TopLeftCell: first, ActivePane: "bottomLeft",
+		Selection: []excelize.Selection{{SQRef: first, ActiveCell: first, Pane: "bottomLeft"}},
+	}); err != nil {
+		return nil, fmt.Errorf("sheet %s: panes: %w", t.sheet, err)
+	}
+	return sw, nil
+}
+
+func (t table) writeHeader(sw *excelize.StreamWriter, st styles) error {
+	row := make([]any, len(t.headers))
+	for i, h := range t.headers {
+		row[i] = excelize.Cell{StyleID: st.header, Value: h}
+	}
+	if err := sw.SetRow("A"+strconv.Itoa(t.headerRow), row, excelize.RowOpts{Height: 20}); err != nil {
+		return fmt.Errorf("sheet %s: header: %w", t.sheet, err)
+	}
+	return nil
+}
+
+// close adds the table (its auto-filter) over the header and dataRows rows,
+// then flushes the stream.
+func (t table) close(sw *excelize.StreamWriter, dataRows int) error {
+	ref := fmt.Sprintf("A%d:%s%d", t.headerRow, t.lastCol(), t.headerRow+dataRows)
+	off := false
+	if err := sw.AddTable(&excelize.Table{Range: ref, Name: t.name, StyleName: "TableStyleLight1", ShowRowStripes: &off}); err != nil {
+		return fmt.Errorf("sheet %s: table: %w", t.sheet, err)
+	}
+	if err := sw.Flush(); err != nil {
+		return fmt.Errorf("sheet %s: flush: %w", t.sheet, err)
+	}
+	return nil
+}
+
+// writeTable writes a table held in memory (Summary, Rules, Errors), with
+// extra rows above the header (the Summary key/value block).
+func writeTable(f *excelize.File, st styles, t table, above, rows [][]any, w widths, cfs map[string][]excelize.ConditionalFormatOptions) error {
+	for _, r := range rows {
+		for i, v := range r {
+			w.see(i, st.cellWidth(v))
+		}
+	}
+	sw, err := t.open(f, w, cfs)
+	if err != nil {
+		return err
+	}
+	for i, r := range above {
+		if r == nil {
+			continue
+		}
+		if err := sw.SetRow("A"+strconv.Itoa(i+1), r); err != nil {
+			return fmt.Errorf("sheet %s: row %d: %w", t.sheet, i+1, err)
+		}
+	}
+	if err := t.writeHeader(sw, st); err != nil {
+		return err
+	}
+	for i, r := range rows {
+		if err := sw.SetRow("A"+strconv.Itoa(t.headerRow+1+i), r); err != nil {
+			return fmt.Errorf("sheet %s: row %d: %w", t.sheet, t.headerRow+1+i, err)
+		}
+	}
+	return t.close(sw, len(rows))
+}
+
+func mapsKeys[V any](m map[string]V) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// lastDataRow is the last row a conditional format covers: the table's last
+// data row, or the first one when the table is empty.
+func lastDataRow(headerRow, n int) int { return headerRow + max(n, 1) }
+
+func writeSummary(f *excelize.File, st styles, in *input) error {
+	t := table{sheet: SheetSummary, name: "SummaryTable", headers: summaryHeaders, headerRow: 10}
+	scanned, failed := 0, 0
+	rows := make([][]any, 0, len(in.accounts))
+	for _, a := range in.accounts {
+		r := []any{text(a.ID), text(a.Name), text(a.OUPath), nil, nil, nil, nil, nil, string(a.Status)}
+		if a.scanned() {
+			scanned++
+			c, nc := 0, 0
+			for _, rr := range a.Rules {
+				switch rr.Compliance {
+				case Compliant:
+					c++
+				case NonCompliant:
+					nc++
+				}
+			}
+			r[3], r[4], r[5], r[6], r[7] = len(a.Rules), c, nc, a.ncResources, st.percent(c, c+nc)
+		} else {
+			failed++
+		}
+		rows = append(rows, r)
+	}
+	key := func(k string) any { return excelize.Cell{StyleID: st.key, Value: k} }
+	above := [][]any{
+		{key("Report"), "AWS Config compliance report"},
+		{key("Run ID"), text(in.run.RunID)},
+		{key("Generated at (UTC)"), st.timeCell(in.run.GeneratedAt)},
+		{key("Trigger"), text(string(in.run.Trigger))},
+		{key("Regions"), text(strings.Join(in.run.Regions, ","))},
+		{key("Accounts expected"), len(in.accounts)},
+		{key("Accounts scanned"), scanned},
+		{key("Accounts failed or missing"), failed},
+	}
+	w := newWidths(t.headers)
+	for _, r := range above {
+		w.see(0, st.cellWidth(r[0]))
+		// Text values of the block (Report, Regions) are left out: cells to
+		// their right are empty, so they overflow into them, and fitting
+		// column B to a long region list would widen Account Name for nothing.
+		if _, isText := r[1].(string); !isText {
+			w.see(1, st.cellWidth(r[1]))
+		}
+	}
+	last := lastDataRow(t.headerRow, len(rows))
+	cfs := map[string][]excelize.ConditionalFormatOptions{
+		fmt.Sprintf("H%d:H%d", t.headerRow+1, last): {colorScale()},
+		fmt.Sprintf("I%d:I%d", t.headerRow+1, last): {st.redWhen("!=", `"OK"`)},
+	}
+	return writeTable(f, st, t, above, rows, w, cfs)
+}
+
+// ruleAgg is one Rules row.
+type ruleAgg struct {
+	name, source string
+	// Where source came from: the lowest account id, then the first
+	// configured region.
+	srcAccount   string
+	srcRegion    int
+	evaluated    int
+	ncAccounts   int
+	ncResources  int
+	seenInAcct   string // last account counted in evaluated
+	ncInAcctSeen string // last account counted in ncAccounts
+}
+
+func sourceOf(r RuleResult) string {
+	if r.SourceOwner == "AWS" {
+		return r.SourceIdentifier
+	}
+	return "CUSTOM"
+}
+
+// aggregateRules computes every Rules column but Non-compliant Resources,
+// which writeFindings counts.
+func aggregateRules(in *input) map[string]*ruleAgg {
+	m := map[string]*ruleAgg{}
+	for _, a := range in.accounts { // sorted by id: the first account seen is the lowest
+		for _, r := range a.Rules {
+			g := m[r.Name]
+			ri := in.regionIdx[r.Region]
+			if g == nil {
+				g = &ruleAgg{name: r.Name, source: sourceOf(r), srcAccount: a.ID, srcRegion: ri}
+				m[r.Name] = g
+			} else if g.srcAccount == a.ID && ri < g.srcRegion {
+				g.source, g.srcRegion = sourceOf(r), ri
+			}
+			if g.seenInAcct != a.ID {
+				g.seenInAcct = a.ID
+				g.evaluated++
+			}
+			if r.Compliance == NonCompliant && g.ncInAcctSeen != a.ID {
+				g.ncInAcctSeen = a.ID
+				g.ncAccounts++
+			}
+		}
+	}
+	return m
+}
+
+func writeRules(f *excelize.File, st styles, m map[string]*ruleAgg) error {
+	t := table{sheet: SheetRules, name: "RulesTable", headers: rulesHeaders, headerRow: 1}
+	aggs := make([]*ruleAgg, 0, len(m))
+	for _, g := range m {
+		aggs = append(aggs, g)
+	}
+	slices.SortFunc(aggs, func(a, b *ruleAgg) int {
+		return cmp.Or(cmp.Compare(b.ncAccounts, a.ncAccounts), cmp.Compare(a.name, b.name))
+	})
+	rows := make([][]any, 0, len(aggs))
+	for _, g := range aggs {
+		rows = append(rows, []any{text(g.name), text(g.source), g.evaluated, g.ncAccounts, g.ncResources,
+			st.percent(g.evaluated-g.ncAccounts, g.evaluated)})
+	}
+	last := lastDataRow(t.headerRow, len(rows))
+	cfs := map[string][]excelize.ConditionalFormatOptions{
+		fmt.Sprintf("D2:D%d", last): {st.redWhen(">", "0")},
+		fmt.Sprintf("F2:F%d", last): {colorScale()},
+	}
+	return writeTable(f, st, t, nil, rows, newWidths(t.headers), cfs)
+}
+
+func writeErrors(f *excelize.File, st styles, in *input) error {
+	t := table{sheet: SheetErrors, name: "ErrorsTable", headers: errorsHeaders, headerRow: 1}
+	rows := make([][]any, 0, len(in.errs))
+	for _, e := range in.errs {
+		rows = append(rows, []any{text(e.AccountID), text(in.byID[e.AccountID].Name), text(e.Region),
+			text(e.Stage), text(e.Code), text(e.Message), e.Attempts})
+	}
+	return writeTable(f, st, t, nil, rows, newWidths(t.headers), nil)
+}

@@ -1,0 +1,148 @@
+package report
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Strings of the missing-account Errors row, fixed by REPORT_FORMAT.md.
+const (
+	stageMissing   = "missing"
+	codeNoResult   = "NoResult"
+	messageMissing = "no result before the deadline"
+)
+
+// input is the validated, sorted form of Render's arguments.
+type input struct {
+	run       Run
+	regionIdx map[string]int
+	accounts  []*accountState // sorted by ID
+	byID      map[string]*accountState
+	errs      []ErrorRow // sorted, missing-account rows included
+}
+
+type accountState struct {
+	Account
+	ncResources int // findings counted while streaming
+}
+
+func (a *accountState) scanned() bool {
+	return a.Status == StatusOK || a.Status == StatusPartial
+}
+
+// prepare validates the inputs, returning every problem at once, and sorts
+// copies of them; the caller's slices are not modified.
+func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
+	var problems []error
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+
+	if run.RunID == "" {
+		bad("run: empty run id")
+	}
+	if run.GeneratedAt.IsZero() {
+		bad("run: zero GeneratedAt")
+	}
+	if run.Trigger != TriggerScheduled && run.Trigger != TriggerAdhoc {
+		bad("run: trigger %q is neither %q nor %q", run.Trigger, TriggerScheduled, TriggerAdhoc)
+	}
+	in := &input{run: run, regionIdx: make(map[string]int, len(run.Regions)), byID: make(map[string]*accountState, len(accounts))}
+	for i, r := range run.Regions {
+		if r == "" {
+			bad("run: empty region at position %d", i)
+			continue
+		}
+		if _, dup := in.regionIdx[r]; dup {
+			bad("run: region %s listed twice", r)
+			continue
+		}
+		in.regionIdx[r] = i
+	}
+
+	// Regions of each account that hold at least one rule, to check that a
+	// failed region contributes no rule.
+	ruleRegions := make(map[string]map[string]bool, len(accounts))
+	for i := range accounts {
+		a := &accountState{Account: accounts[i]}
+		switch {
+		case a.ID == "":
+			bad("account %d: empty account id", i)
+			continue
+		case in.byID[a.ID] != nil:
+			bad("account %s: listed twice", a.ID)
+			continue
+		}
+		in.byID[a.ID] = a
+		in.accounts = append(in.accounts, a)
+		switch a.Status {
+		case StatusOK, StatusPartial:
+		case StatusFailed, StatusMissing:
+			if len(a.Rules) > 0 {
+				bad("account %s: %s but has %d rules", a.ID, a.Status, len(a.Rules))
+			}
+		default:
+			bad("account %s: unknown status %q", a.ID, a.Status)
+		}
+		seen := make(map[[2]string]bool, len(a.Rules))
+		regions := map[string]bool{}
+		for _, r := range a.Rules {
+			if _, ok := in.regionIdx[r.Region]; !ok {
+				bad("account %s: rule %q in region %q, which the run does not configure", a.ID, r.Name, r.Region)
+			}
+			if r.Name == "" {
+				bad("account %s: rule with an empty name in %s", a.ID, r.Region)
+			}
+			k := [2]string{r.Region, r.Name}
+			if seen[k] {
+				bad("account %s: rule %q listed twice in %s", a.ID, r.Name, r.Region)
+			}
+			seen[k] = true
+			regions[r.Region] = true
+		}
+		ruleRegions[a.ID] = regions
+	}
+	slices.SortFunc(in.accounts, func(a, b *accountState) int { return cmp.Compare(a.ID, b.ID) })
+
+	in.errs = make([]ErrorRow, 0, len(errs))
+	for i, e := range errs {
+		a := in.byID[e.AccountID]
+		switch {
+		case a == nil:
+			bad("error row %d: unknown account %q", i, e.AccountID)
+			continue
+		case a.Status == StatusMissing:
+			bad("error row %d: account %s is MISSING; its row is added by Render", i, e.AccountID)
+			continue
+		case e.Stage == "":
+			bad("error row %d (account %s): empty stage", i, e.AccountID)
+		}
+		if e.Region != "" {
+			if _, ok := in.regionIdx[e.Region]; !ok {
+				bad("error row %d (account %s): region %q, which the run does not configure", i, e.AccountID, e.Region)
+			}
+			// A region counts whole or not at all.
+			if ruleRegions[e.AccountID][e.Region] {
+				bad("account %s: region %s has an error row and rules; a failed region must contribute no rules", e.AccountID, e.Region)
+			}
+		}
+		in.errs = append(in.errs, e)
+	}
+	for _, a := range in.accounts {
+		if a.Status == StatusMissing {
+			in.errs = append(in.errs, ErrorRow{AccountID: a.ID, Stage: stageMissing, Code: codeNoResult, Message: messageMissing})
+		}
+	}
+	// Account ID, then Region (the empty region of an account-wide failure
+	// sorts first by itself), then Stage; the rest only makes the order
+	// independent of the input order.
+	slices.SortFunc(in.errs, func(a, b ErrorRow) int {
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region),
+			cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Code, b.Code),
+			cmp.Compare(a.Message, b.Message), cmp.Compare(a.Attempts, b.Attempts))
+	})
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("invalid report input: %w", errors.Join(problems...))
+	}
+	return in, nil
+}
