@@ -1,0 +1,50 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cybsecops/configreport/internal/events"
+)
+
+func TestFolder(t *testing.T) {
+	ctx := context.Background()
+	f := Folder{Dir: t.TempDir()}
+	if err := f.Put(ctx, "reports/2026/11/23/r.xlsx", strings.NewReader("xlsx"), "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.Get(ctx, "reports/2026/11/23/r.xlsx")
+	if err != nil || string(b) != "xlsx" {
+		t.Fatalf("Get = %q, %v", b, err)
+	}
+	if ok, err := f.Exists(ctx, "reports/2026/11/23/r.xlsx"); !ok || err != nil {
+		t.Errorf("Exists = %v, %v", ok, err)
+	}
+	if ok, err := f.Exists(ctx, "nope"); ok || err != nil {
+		t.Errorf("Exists(nope) = %v, %v", ok, err)
+	}
+	_, err = f.Get(ctx, "nope")
+	if !errors.Is(err, ErrNotFound) || !errors.Is(err, events.ErrPayloadNotFound) {
+		t.Errorf("missing object: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.Dir, "reports/2026/11/23"))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	for _, bad := range []string{"", "/abs", "a/../b", "a//b", "dir/", `a\b`, ".."} {
+		if err := f.Put(ctx, bad, strings.NewReader(""), ""); err == nil {
+			t.Errorf("key %q accepted", bad)
+		}
+	}
+	p := Payloads{Store: f}
+	if err := p.PutPayload(ctx, "claim/r/a.json", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := p.GetPayload(ctx, "claim/r/a.json"); err != nil || string(b) != "{}" {
+		t.Errorf("GetPayload = %q, %v", b, err)
+	}
+}

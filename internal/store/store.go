@@ -1,0 +1,103 @@
+// Package store is the aggregator's dedupe store: every event it receives
+// is recorded keyed by (run id, account id), first write wins, so that
+// redelivered, duplicated or replayed messages change nothing; and it holds
+// each run's emission lease, so that exactly one aggregator replica renders
+// and uploads a run's report.
+//
+// Two implementations share one conformance suite (storetest): DynamoDB
+// in the cluster, SQLite (pure Go, file-backed) in local mode. It is not a
+// general database layer: it stores what the aggregator needs and no more.
+package store
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+var (
+	// ErrNotFound: the run is unknown to the store.
+	ErrNotFound = errors.New("not found")
+	// ErrClaimed: another owner holds an unexpired emission lease.
+	ErrClaimed = errors.New("emission claimed by another owner")
+	// ErrEmitted: the run's report was already emitted; nothing to do.
+	ErrEmitted = errors.New("run already emitted")
+	// ErrLeaseLost: the caller's lease expired and someone else took it
+	// (or it never held one); it must not mark the run emitted.
+	ErrLeaseLost = errors.New("emission lease lost")
+)
+
+// RunState is what the store knows about one run.
+type RunState struct {
+	RunID ident.RunID
+	// Started is the run's RunStarted, nil while only results have arrived
+	// (results may come first).
+	Started *events.RunStarted
+	// Results is the number of distinct accounts with a recorded result.
+	Results int
+	// GeneratedAt is fixed when the run is first claimed, so that a
+	// takeover renders the same workbook; zero before.
+	GeneratedAt time.Time
+	ClaimOwner  string
+	ClaimUntil  time.Time
+	// Emitted is permanent once set: the report is in the blob store at ReportKey.
+	Emitted   bool
+	EmittedAt time.Time
+	ReportKey string
+	// TicketKey is the Jira issue filed for the run, empty until stored.
+	TicketKey string
+}
+
+// Claim is a held emission lease.
+type Claim struct {
+	RunID       ident.RunID
+	Owner       string
+	Until       time.Time
+	GeneratedAt time.Time
+}
+
+// Store is the dedupe store.
+type Store interface {
+	// RecordRun records a run's RunStarted. First write wins: it returns
+	// false, and changes nothing, when the run was already recorded.
+	// It must hold runs of thousands of accounts.
+	RecordRun(ctx context.Context, run *events.RunStarted) (created bool, err error)
+	// RecordResult records one account's result, which may arrive before
+	// its RunStarted. First write wins: a second, even different, result
+	// for the same (run, account) returns false and changes nothing. It
+	// must hold results of any size (tens of thousands of findings).
+	RecordResult(ctx context.Context, res *events.AccountScanned) (created bool, err error)
+	// Run returns what the store knows of a run: ErrNotFound when it has
+	// neither its RunStarted nor any result.
+	Run(ctx context.Context, id ident.RunID) (RunState, error)
+	// HasResult tells whether (run, account) has a recorded result.
+	HasResult(ctx context.Context, id ident.RunID, account ident.AccountID) (bool, error)
+	// Results yields the run's recorded results in ascending account id
+	// order (code point order), one at a time: memory stays bounded by
+	// the largest single result, whatever the run's size.
+	Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error]
+	// Claim takes (or, for the same owner, renews) the run's emission
+	// lease until now+ttl. It succeeds when the run is unclaimed, its lease
+	// expired, or owner already holds it; it fixes GeneratedAt to now on
+	// the first successful claim ever and returns it on every later one.
+	// ErrClaimed when another owner's lease is live, ErrEmitted when the
+	// run was emitted, ErrNotFound when its RunStarted is unknown.
+	Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (Claim, error)
+	// MarkEmitted records, permanently, that the report is at reportKey.
+	// ErrLeaseLost unless owner holds a lease (expired or not) that no one
+	// else took over since; idempotent for the same owner and key.
+	MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error
+	// SetTicket stores the Jira issue key of an emitted run.
+	SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error
+	// Pending lists the runs with a RunStarted that are not yet emitted, so
+	// that an aggregator (re)started at any time finds runs to complete or
+	// whose deadline passed.
+	Pending(ctx context.Context) ([]RunState, error)
+	// Unticketed lists emitted runs without a stored ticket key.
+	Unticketed(ctx context.Context) ([]RunState, error)
+	Close() error
+}
