@@ -1,0 +1,238 @@
+// Package iampolicy is the one place the code declares which AWS API actions it
+// may call, per IAM role, each with the reason it is needed.
+//
+// Three consumers read the table so that none of them can drift from the code:
+//   - the CloudFormation templates under deploy/cloudformation grant exactly
+//     these actions (a test in this package parses them and compares both ways);
+//   - the end-to-end test installs a Recorder on every SDK client and checks that
+//     every operation actually sent maps to a declared action (Undeclared) and
+//     that every action declared for an SDK call was exercised (Unexercised);
+//   - docs/DEPLOY.md points here for the reasons.
+//
+// It is not an IAM policy generator and makes no AWS calls: resource scoping
+// (which queue, which bucket prefix) lives in the templates, next to the resources.
+//
+// To amend: add or remove a row in table below, then update the policy of the
+// same role in deploy/cloudformation; TestTemplatesMatchTable says where they differ.
+package iampolicy
+
+import (
+	"slices"
+)
+
+// Role is an IAM role of the project, by its name in every account.
+type Role string
+
+const (
+	// Hub is the role every service runs as through IRSA, in the hub account.
+	Hub Role = "system-config-report-generator-write-role"
+	// OrgList is assumed from Hub in the management account to read the organisation.
+	OrgList Role = "system-config-report-generator-list-org-role"
+	// Read is assumed from Hub in every member account (and the management
+	// account) to read AWS Config.
+	Read Role = "system-config-report-generator-read-role"
+)
+
+// Roles lists every role in the order they are deployed.
+func Roles() []Role { return []Role{Hub, OrgList, Read} }
+
+// Component is a caller of an action: one of the binaries, or KEDA's scaler.
+type Component string
+
+const (
+	Trigger    Component = "trigger"
+	Scanner    Component = "scanner"
+	Aggregator Component = "aggregator"
+	// KEDA's aws-sqs-queue scaler polls the scan queue's depth with the hub
+	// role (TriggerAuthentication with pod identity).
+	KEDA Component = "keda"
+)
+
+// Permission is one IAM action granted to one role.
+type Permission struct {
+	Role Role
+	// Action is the IAM action, "<iam prefix>:<Operation>".
+	Action string
+	// Callers are the components that need it.
+	Callers []Component
+	// Implied marks an action our code never sends as an SDK operation: one AWS
+	// performs on our behalf (KMS for encrypted queues, topics and objects) or
+	// another caller's (KEDA's scaler). The Recorder cannot see these, so
+	// Unexercised does not expect them.
+	Implied bool
+	// Reason says why the action is needed, for the policy's reviewer.
+	Reason string
+}
+
+// table is the source of truth. Keep rows grouped by role, then by service.
+var table = []Permission{
+	// Hub role: STS role chaining.
+	{Hub, "sts:AssumeRole", []Component{Trigger, Scanner}, false,
+		"assume the org-list role in the management account (trigger walks the OU tree; scanner names ad-hoc accounts) and the read role in every scanned account"},
+
+	// Hub role: SQS. Queue URLs come from configuration; nothing is created in production.
+	{Hub, "sqs:SendMessage", []Component{Scanner, Aggregator}, false,
+		"send undecodable or unknown events to the poison queue with their reason"},
+	{Hub, "sqs:SendMessageBatch", []Component{Trigger}, false,
+		"publish one ScanRequested per account to the scan queue, in batches of 10"},
+	{Hub, "sqs:ReceiveMessage", []Component{Scanner, Aggregator}, false,
+		"consume the scan queue (scanner) and the results subscription queue (aggregator)"},
+	{Hub, "sqs:DeleteMessage", []Component{Scanner, Aggregator}, false,
+		"acknowledge a message once its result is published or its event recorded"},
+	{Hub, "sqs:ChangeMessageVisibility", []Component{Scanner, Aggregator}, false,
+		"return a message to the queue at once on a transient failure or shutdown instead of waiting out the visibility timeout"},
+	{Hub, "sqs:GetQueueUrl", []Component{Trigger, Scanner, Aggregator}, false,
+		"watermill-aws resolves a queue by name before sending or receiving"},
+	{Hub, "sqs:GetQueueAttributes", []Component{Scanner, Aggregator, KEDA}, false,
+		"watermill-aws reads a queue's ARN at subscribe time; KEDA's aws-sqs-queue scaler reads ApproximateNumberOfMessages"},
+
+	// Hub role: SNS.
+	{Hub, "sns:Publish", []Component{Trigger, Scanner}, false,
+		"publish RunStarted (trigger) and AccountScanned (scanner) to the results topic"},
+
+	// Hub role: S3 (report bucket: reports under REPORT_PREFIX, claim-check payloads under PAYLOAD_PREFIX).
+	{Hub, "s3:PutObject", []Component{Trigger, Scanner, Aggregator}, false,
+		"upload the .xlsx report, and claim-check payloads of events over SNS/SQS's 256 KiB limit"},
+	{Hub, "s3:GetObject", []Component{Scanner, Aggregator}, false,
+		"read a claim-check payload back when an event carries only payload_ref"},
+
+	// Hub role: DynamoDB dedupe store.
+	{Hub, "dynamodb:PutItem", []Component{Aggregator}, false,
+		"record an event keyed by (run id, account id), first write wins (conditional put)"},
+	{Hub, "dynamodb:GetItem", []Component{Aggregator}, false,
+		"read a run's state: expected accounts, deadline, emission claim"},
+	{Hub, "dynamodb:UpdateItem", []Component{Aggregator}, false,
+		"take or renew the emission lease, mark the run emitted, store the Jira key (conditional updates)"},
+	{Hub, "dynamodb:Query", []Component{Aggregator}, false,
+		"list a run's recorded accounts to render the report"},
+
+	// Hub role: KMS, implied by SSE-KMS on the queues, topic and bucket.
+	{Hub, "kms:GenerateDataKey", []Component{Trigger, Scanner, Aggregator}, true,
+		"SQS SendMessage, SNS Publish and S3 PutObject ask KMS for a data key when the queue, topic or bucket uses SSE-KMS"},
+	{Hub, "kms:Decrypt", []Component{Scanner, Aggregator}, true,
+		"SQS ReceiveMessage and S3 GetObject decrypt the data key of SSE-KMS queues and objects"},
+
+	// Org-list role (management account): Organizations read APIs.
+	{OrgList, "organizations:ListRoots", []Component{Trigger}, false,
+		"find the root to start the OU walk from"},
+	{OrgList, "organizations:ListOrganizationalUnitsForParent", []Component{Trigger}, false,
+		"walk the OU tree, every page"},
+	{OrgList, "organizations:ListAccountsForParent", []Component{Trigger}, false,
+		"list the accounts of each OU, every page, keeping ACTIVE ones"},
+	{OrgList, "organizations:DescribeAccount", []Component{Scanner}, false,
+		"name the account of a hand-written ad-hoc scan message"},
+	{OrgList, "organizations:ListParents", []Component{Scanner}, false,
+		"build the OU path of an ad-hoc account, up to the root"},
+	{OrgList, "organizations:DescribeOrganizationalUnit", []Component{Scanner}, false,
+		"name each OU on an ad-hoc account's path"},
+
+	// Read role (every account): AWS Config read APIs.
+	{Read, "config:DescribeConfigRules", []Component{Scanner}, false,
+		"list the account's Config rules in each region, every page"},
+	{Read, "config:DescribeComplianceByConfigRule", []Component{Scanner}, false,
+		"read each rule's compliance in each region, every page"},
+	{Read, "config:GetComplianceDetailsByConfigRule", []Component{Scanner}, false,
+		"list the non-compliant resources of each non-compliant rule, every page"},
+}
+
+// createOnly are the actions the code sends only with -create-resources
+// (emulators, local runs). Production creates nothing at run time (queues,
+// topic, subscription, bucket and table come from CloudFormation), so these
+// are deliberately NOT granted; Undeclared accepts them only when asked to.
+var createOnly = map[string]string{
+	"sqs:CreateQueue":           "create a queue that does not exist (watermill-aws without DoNotCreateQueueIfNotExists)",
+	"sqs:SetQueueAttributes":    "set the subscription queue's policy letting SNS deliver to it",
+	"sns:CreateTopic":           "create the results topic",
+	"sns:Subscribe":             "subscribe the aggregator's queue to the results topic",
+	"s3:CreateBucket":           "create the report bucket",
+	"dynamodb:CreateTable":      "create the dedupe table",
+	"dynamodb:DescribeTable":    "wait until the created table is ACTIVE",
+	"dynamodb:UpdateTimeToLive": "turn TTL on for the created table",
+}
+
+// noPermission are actions AWS allows to every identity: no policy can grant or
+// deny them, so they are neither in the table nor in the templates.
+var noPermission = map[string]string{
+	"sts:GetCallerIdentity": "AWS answers it for any valid credentials; IAM policies do not apply",
+}
+
+// Table returns a copy of every declared permission.
+func Table() []Permission {
+	out := make([]Permission, len(table))
+	for i, p := range table {
+		p.Callers = slices.Clone(p.Callers)
+		out[i] = p
+	}
+	return out
+}
+
+// Actions returns the sorted actions declared for role.
+func Actions(role Role) []string {
+	var out []string
+	for _, p := range table {
+		if p.Role == role {
+			out = append(out, p.Action)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Lookup returns the permission declaring action, whichever role holds it.
+// Every action belongs to exactly one role (the hub never reads Config or
+// Organizations itself), which TestActionsBelongToOneRole keeps true.
+func Lookup(action string) (Permission, bool) {
+	for _, p := range table {
+		if p.Action == action {
+			p.Callers = slices.Clone(p.Callers)
+			return p, true
+		}
+	}
+	return Permission{}, false
+}
+
+// CreateOnly reports whether action is sent only when resources are created at
+// run time, and why.
+func CreateOnly(action string) (reason string, ok bool) {
+	reason, ok = createOnly[action]
+	return reason, ok
+}
+
+// Undeclared returns, sorted, the actions in sent that the table does not
+// declare. Actions AWS allows to everyone are never undeclared; create-only
+// actions are accepted when createResources is true (an emulator run).
+func Undeclared(sent []string, createResources bool) []string {
+	var out []string
+	for _, a := range sent {
+		if _, ok := Lookup(a); ok {
+			continue
+		}
+		if _, ok := noPermission[a]; ok {
+			continue
+		}
+		if _, ok := createOnly[a]; ok && createResources {
+			continue
+		}
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Unexercised returns, sorted, the declared actions our code sends as SDK
+// operations (not Implied) that are missing from sent: either the run did not
+// reach that code path or the row is stale.
+func Unexercised(sent []string) []string {
+	seen := make(map[string]bool, len(sent))
+	for _, a := range sent {
+		seen[a] = true
+	}
+	var out []string
+	for _, p := range table {
+		if !p.Implied && !seen[p.Action] {
+			out = append(out, p.Action)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
