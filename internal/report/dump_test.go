@@ -255,4 +255,3 @@ func dumpWorkbook(t testing.TB, data []byte) string {
 	}
 	return b.String()
 }
-

@@ -536,7 +536,9 @@ func TestInvalidInput(t *testing.T) {
 		errs  []ErrorRow
 		want  []string
 	}{
-		{"run", func(r *Run) { r.RunID, r.GeneratedAt, r.Trigger, r.Regions = "", time.Time{}, "weekly", []string{"a", "a", ""} },
+		{"run", func(r *Run) {
+			r.RunID, r.GeneratedAt, r.Trigger, r.Regions = "", time.Time{}, "weekly", []string{"a", "a", ""}
+		},
 			nil, nil, []string{"empty run id", "zero GeneratedAt", `trigger "weekly"`, "region a listed twice", "empty region"}},
 		{"accounts", nil, []Account{okAcct, okAcct, {ID: ""}, {ID: "2", Status: "DONE"},
 			{ID: "3", Status: StatusFailed, Rules: okAcct.Rules},
