@@ -1,0 +1,271 @@
+package awssim
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"hash/fnv"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// identity is who signed a call.
+type identity struct {
+	hub     bool   // the hub role's own keys (any access key id not starting ASIA)
+	account string // the account the identity lives in
+	role    string
+	sess    *session // nil for the hub
+}
+
+func (id identity) arn(o *Org) string {
+	name := "hub"
+	if id.sess != nil {
+		name = id.sess.sessionName
+	}
+	return "arn:aws:sts::" + id.account + ":assumed-role/" + id.role + "/" + name
+}
+
+func (id identity) userID() string {
+	name := "hub"
+	if id.sess != nil {
+		name = id.sess.sessionName
+	}
+	return roleID(id.account, id.role) + ":" + name
+}
+
+// roleID is a stable AROA... unique id for a role, as IAM gives each role one.
+func roleID(account, role string) string {
+	return "AROA" + hashString(account+"/"+role, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17)
+}
+
+// session is a set of credentials AssumeRole handed out.
+type session struct {
+	accessKeyID string
+	secret      string
+	token       string
+	account     string
+	role        string
+	sessionName string
+	expires     time.Time
+}
+
+// Session is one issued credential set, as GET /_sim/sessions lists it (so
+// tests can check that no secret reaches a log).
+type Session struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	SessionToken    string    `json:"session_token"`
+	Account         string    `json:"account"`
+	Role            string    `json:"role"`
+	Expiration      time.Time `json:"expiration"`
+}
+
+// Sessions lists every session issued, oldest first.
+func (s *Sim) Sessions() []Session {
+	s.sessMu.RLock()
+	out := make([]Session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, Session{
+			AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token,
+			Account: ss.account, Role: ss.role, Expiration: ss.expires,
+		})
+	}
+	s.sessMu.RUnlock()
+	slices.SortFunc(out, func(a, b Session) int {
+		if c := a.Expiration.Compare(b.Expiration); c != 0 {
+			return c
+		}
+		return strings.Compare(a.AccessKeyID, b.AccessKeyID)
+	})
+	return out
+}
+
+func (s *Sim) issue(account, role, name string, ttl time.Duration) *session {
+	ss := &session{
+		accessKeyID: "ASIA" + randToken(base32Upper, 10)[:16],
+		secret:      randToken(base64.StdEncoding, 30),
+		token:       "IQoJb3JpZ2luX2VjE" + randToken(base64.StdEncoding, 192),
+		account:     account, role: role, sessionName: name,
+		// AWS hands out expirations in whole seconds.
+		expires: time.Now().Add(ttl).UTC().Truncate(time.Second),
+	}
+	s.sessMu.Lock()
+	s.sessions[ss.accessKeyID] = ss
+	s.sessMu.Unlock()
+	return ss
+}
+
+var base32Upper = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+type encoder interface{ EncodeToString([]byte) string }
+
+func randToken(enc encoder, n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return enc.EncodeToString(b)
+}
+
+// authenticate identifies the signer. Keys not starting ASIA are the hub
+// role's own (their secret is not known here, so they are not verified);
+// ASIA keys must be a session awssim issued, with its session token, a valid
+// signature over its secret, and not expired.
+func (s *Sim) authenticate(r *http.Request, c *call) *apiError {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return kindError(errMissingAuth, c.proto, "")
+	}
+	a, err := parseAuthorization(h)
+	if err != nil {
+		return badRequest("IncompleteSignature", "Authorization header requires Credential, SignedHeaders and Signature")
+	}
+	c.region = a.region
+	if !strings.HasPrefix(a.accessKeyID, "ASIA") {
+		c.id = identity{hub: true, account: s.cfg.HubAccountID, role: RoleWrite}
+		c.account = c.id.account
+		s.actOn(c)
+		return nil
+	}
+	s.sessMu.RLock()
+	ss := s.sessions[a.accessKeyID]
+	s.sessMu.RUnlock()
+	if ss == nil || r.Header.Get("X-Amz-Security-Token") != ss.token {
+		return kindError(errUnknownToken, c.proto, "")
+	}
+	c.id = identity{account: ss.account, role: ss.role, sess: ss}
+	c.account = ss.account
+	s.actOn(c)
+	if !verifySigV4(r, c.body, a, ss.secret) {
+		return kindError(errSignature, c.proto, "")
+	}
+	if !time.Now().Before(ss.expires) {
+		return kindError(errExpired, c.proto, "")
+	}
+	return nil
+}
+
+// actOn sets the account a call is counted against: AssumeRole's target,
+// otherwise the signer's.
+func (s *Sim) actOn(c *call) {
+	if c.svc == svcSTS && c.op == "AssumeRole" {
+		if acct, _, ok := parseRoleARN(first(c.form["RoleArn"])); ok {
+			c.account = acct
+		}
+	}
+}
+
+// authorize applies the least-privilege policies of the design.
+func (s *Sim) authorize(c *call) *apiError {
+	id := c.id
+	allowed := false
+	switch c.svc {
+	case svcSTS:
+		allowed = c.op == "GetCallerIdentity" || (c.op == "AssumeRole" && id.hub)
+	case svcOrgs:
+		switch {
+		case id.hub && c.op == "DescribeOrganization":
+			allowed = true
+		case id.hub:
+			allowed = id.account == s.org.ManagementAccountID
+		default:
+			allowed = id.role == RoleListOrg
+		}
+	case svcConfig:
+		allowed = id.role == RoleRead && id.sess != nil
+	}
+	if allowed {
+		return nil
+	}
+	action := map[service]string{svcSTS: "sts", svcOrgs: "organizations", svcConfig: "config"}[c.svc] + ":" + c.op
+	msg := "User: " + id.arn(s.org) + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"
+	if c.svc == svcOrgs {
+		msg = "You don't have permissions to access this resource."
+	}
+	return kindError(errDenied, c.proto, msg)
+}
+
+// roleExists says whether a role of the design exists in an account: the
+// hub role in the hub account, the org-list role in the management account,
+// the read role everywhere.
+func (s *Sim) roleExists(account, role string) bool {
+	switch role {
+	case RoleRead:
+		return true
+	case RoleListOrg:
+		return account == s.org.ManagementAccountID
+	case RoleWrite:
+		return account == s.cfg.HubAccountID
+	}
+	return false
+}
+
+// parseRoleARN reads arn:aws:iam::123456789012:role/optional/path/name.
+func parseRoleARN(arn string) (account, role string, ok bool) {
+	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::")
+	if !ok {
+		return "", "", false
+	}
+	account, res, ok := strings.Cut(rest, ":")
+	if !ok || !validAccountID(account) {
+		return "", "", false
+	}
+	res, ok = strings.CutPrefix(res, "role/")
+	if !ok || res == "" {
+		return "", "", false
+	}
+	return account, res[strings.LastIndexByte(res, '/')+1:], true
+}
+
+// throttler holds one token bucket per (account, region): rate r, burst r,
+// starting full, like AWS's per-account, per-region API limits. Shards keep
+// the lock of one bucket from serialising every account.
+type throttler struct {
+	rate   float64
+	shards [64]struct {
+		mu      sync.Mutex
+		buckets map[string]*bucket
+	}
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (t *throttler) init(rate float64) {
+	t.rate = rate
+	for i := range t.shards {
+		t.shards[i].buckets = map[string]*bucket{}
+	}
+}
+
+func (t *throttler) allow(account, region string) bool {
+	if t.rate <= 0 {
+		return true
+	}
+	key := account + "/" + region
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	sh := &t.shards[h.Sum32()%uint32(len(t.shards))]
+	now := time.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b := sh.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: t.burst(), last: now}
+		sh.buckets[key] = b
+	}
+	b.tokens = min(t.burst(), b.tokens+now.Sub(b.last).Seconds()*t.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// burst is the bucket's capacity: r, but at least one call, so that a rate
+// below 1/s still lets calls through.
+func (t *throttler) burst() float64 { return max(t.rate, 1) }
