@@ -1,0 +1,366 @@
+// Package discover finds the accounts a report run scans: it walks an AWS
+// Organization's OU tree from the root with the Organizations read APIs,
+// records each account's OU path, keeps ACTIVE accounts and applies the
+// include/exclude filters; or, for an ad-hoc run, looks a few accounts up
+// by id without walking the tree.
+//
+// It streams accounts to its caller as they are found, so the trigger can
+// publish scan requests while the walk goes on. It does not publish, assume
+// roles or build clients: it is given a client shaped like the SDK's
+// (*organizations.Client satisfies API), signed with whatever credentials
+// the wiring chose (the org-list role, or the ambient identity).
+package discover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+// API is the part of the Organizations client this package calls. The walk
+// uses the three listings; Lookup uses the three others.
+type API interface {
+	ListRoots(ctx context.Context, in *organizations.ListRootsInput, optFns ...func(*organizations.Options)) (*organizations.ListRootsOutput, error)
+	ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, optFns ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error)
+	ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, optFns ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error)
+	DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, optFns ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error)
+	ListParents(ctx context.Context, in *organizations.ListParentsInput, optFns ...func(*organizations.Options)) (*organizations.ListParentsOutput, error)
+	DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error)
+}
+
+// Account is one account to scan.
+type Account struct {
+	ID   ident.AccountID
+	Name string
+	// OUPath is "Root" for an account directly under the root, else the
+	// OU names from the root down: "Root/Prod/Payments".
+	OUPath string
+}
+
+// Stats counts what a walk saw.
+type Stats struct {
+	OUs      int // OUs listed (the root not counted)
+	Pruned   int // OUs not listed because the filter drops their whole subtree
+	Seen     int // accounts listed
+	Kept     int // ACTIVE accounts the filter kept
+	Inactive int // accounts skipped because their state is not ACTIVE
+	Filtered int // ACTIVE accounts the filter dropped
+	Invalid  int // accounts skipped because Organizations gave a malformed id
+	Calls    int // Organizations requests made
+	Duration time.Duration
+}
+
+// DefaultConcurrency bounds the Organizations calls in flight. AWS
+// Organizations allows only a few requests per second per organisation and
+// answers TooManyRequestsException beyond; the SDK's retryer absorbs that,
+// but a high fan-out only buys throttling.
+const DefaultConcurrency = 4
+
+// Config configures a Walker.
+type Config struct {
+	Filter Filter
+	// Concurrency bounds the Organizations calls in flight; default
+	// DefaultConcurrency.
+	Concurrency int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate returns every problem of the config at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want 1 to 64", c.Concurrency))
+	}
+	if err := c.Filter.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("filter: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Walker walks one organisation. It is safe for concurrent use.
+type Walker struct {
+	api API
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Walker calling api.
+func New(api API, cfg Config) (*Walker, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("discover config: %w", err)
+	}
+	if api == nil {
+		return nil, errors.New("discover config: organizations client: required")
+	}
+	return &Walker{api: api, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// found is one account as listed, before it is judged.
+type found struct {
+	id, name, state, path string
+}
+
+// Walk lists every account of the organisation, following every page of
+// every listing, and calls fn with each ACTIVE account the filter keeps as
+// soon as its OU has been listed. fn is called from Walk's goroutine, one
+// account at a time, in no defined order; an error from fn stops the walk
+// and is returned as is. Any Organizations error (after the SDK's retries)
+// stops the walk too: a partial list is never returned as a whole one.
+func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error) {
+	start := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	lim := &limited{api: w.api, sem: make(chan struct{}, w.cfg.Concurrency)}
+	out := make(chan found, 256)
+	var (
+		wg          sync.WaitGroup
+		ous, pruned atomic.Int64
+	)
+	var visit func(id, path string)
+	visit = func(id, path string) {
+		defer wg.Done()
+		kids, accts, err := listParent(ctx, lim, id, path)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		for _, k := range kids {
+			if !w.cfg.Filter.descend(k.path) {
+				pruned.Add(1)
+				w.log.Debug("OU skipped by filter", slog.String("ou_path", k.path))
+				continue
+			}
+			ous.Add(1)
+			wg.Add(1)
+			go visit(k.id, k.path)
+		}
+		for _, a := range accts {
+			select {
+			case out <- a:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+
+	roots, err := listRoots(ctx, lim)
+	if err != nil {
+		return Stats{Calls: int(lim.calls.Load())}, err
+	}
+	for _, r := range roots {
+		wg.Add(1)
+		go visit(r, RootPath)
+	}
+	go func() { wg.Wait(); close(out) }()
+
+	var st Stats
+	var fnErr error
+	for a := range out {
+		if fnErr != nil {
+			continue // drain, so that the visitors can finish
+		}
+		st.Seen++
+		acct, keep := w.judge(a, &st)
+		if !keep {
+			continue
+		}
+		if err := fn(acct); err != nil {
+			fnErr = err
+			cancel(err)
+		}
+	}
+	st.OUs, st.Pruned = int(ous.Load()), int(pruned.Load())
+	st.Calls = int(lim.calls.Load())
+	st.Duration = time.Since(start)
+	if fnErr != nil {
+		return st, fnErr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return st, err
+	}
+	w.log.Info("organization walked",
+		slog.Int("ous", st.OUs), slog.Int("ous_pruned", st.Pruned), slog.Int("accounts_seen", st.Seen),
+		slog.Int("accounts_kept", st.Kept), slog.Int("skipped_inactive", st.Inactive),
+		slog.Int("skipped_by_filter", st.Filtered), slog.Int("skipped_invalid", st.Invalid),
+		slog.Int("api_calls", st.Calls), slog.Duration("duration", st.Duration))
+	return st, nil
+}
+
+// judge validates, checks the state and applies the filter.
+func (w *Walker) judge(a found, st *Stats) (Account, bool) {
+	id, err := ident.ParseAccountID(a.id)
+	if err != nil {
+		st.Invalid++
+		w.log.Error("account skipped: Organizations listed a malformed account id", slog.String("ou_path", a.path), slog.Any("error", err))
+		return Account{}, false
+	}
+	if a.state != string(types.AccountStateActive) {
+		st.Inactive++
+		w.log.Info("account skipped: not ACTIVE", slog.String("account_id", a.id), slog.String("state", a.state), slog.String("ou_path", a.path))
+		return Account{}, false
+	}
+	if !w.cfg.Filter.Match(id, a.path) {
+		st.Filtered++
+		w.log.Debug("account skipped by filter", slog.String("account_id", a.id), slog.String("ou_path", a.path))
+		return Account{}, false
+	}
+	st.Kept++
+	return Account{ID: id, Name: a.name, OUPath: a.path}, true
+}
+
+// List walks the organisation and returns the kept accounts sorted by id.
+func (w *Walker) List(ctx context.Context) ([]Account, Stats, error) {
+	var accts []Account
+	st, err := w.Walk(ctx, func(a Account) error {
+		accts = append(accts, a)
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	SortAccounts(accts)
+	return accts, st, nil
+}
+
+// SortAccounts sorts by account id, the order of every list this
+// pipeline prints.
+func SortAccounts(accts []Account) {
+	slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(string(a.ID), string(b.ID)) })
+}
+
+// accountState is the account's state. Organizations is replacing the
+// Status field (ACTIVE, SUSPENDED, PENDING_CLOSURE) with State (which adds
+// PENDING_ACTIVATION and CLOSED); State wins when present.
+func accountState(a types.Account) string {
+	if a.State != "" {
+		return string(a.State)
+	}
+	return string(a.Status)
+}
+
+type child struct{ id, path string }
+
+func listRoots(ctx context.Context, api API) ([]string, error) {
+	var ids []string
+	p := organizations.NewListRootsPaginator(api, &organizations.ListRootsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list roots: %w", err)
+		}
+		for _, r := range page.Roots {
+			ids = append(ids, aws.ToString(r.Id))
+		}
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("list roots: the organisation has no root")
+	}
+	return ids, nil
+}
+
+// listParent lists the child OUs and the accounts directly under parent.
+// The SDK's paginators keep asking while NextToken is set, which matters:
+// Organizations may answer an empty page that still carries a token, and a
+// loop that stopped on a short or empty page would drop accounts silently.
+func listParent(ctx context.Context, api API, parentID, path string) ([]child, []found, error) {
+	var kids []child
+	op := organizations.NewListOrganizationalUnitsForParentPaginator(api, &organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parentID)})
+	for op.HasMorePages() {
+		page, err := op.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list OUs under %s (%s): %w", path, parentID, err)
+		}
+		for _, ou := range page.OrganizationalUnits {
+			kids = append(kids, child{id: aws.ToString(ou.Id), path: path + "/" + aws.ToString(ou.Name)})
+		}
+	}
+	var accts []found
+	ap := organizations.NewListAccountsForParentPaginator(api, &organizations.ListAccountsForParentInput{ParentId: aws.String(parentID)})
+	for ap.HasMorePages() {
+		page, err := ap.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list accounts under %s (%s): %w", path, parentID, err)
+		}
+		for _, a := range page.Accounts {
+			accts = append(accts, found{id: aws.ToString(a.Id), name: aws.ToString(a.Name), state: accountState(a), path: path})
+		}
+	}
+	return kids, accts, nil
+}
+
+// limited bounds the calls in flight to cap(sem) and counts them. The
+// paginators take it as their client.
+type limited struct {
+	api   API
+	sem   chan struct{}
+	calls atomic.Int64
+}
+
+func (l *limited) acquire(ctx context.Context) error {
+	select {
+	case l.sem <- struct{}{}:
+		l.calls.Add(1)
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (l *limited) release() { <-l.sem }
+
+func limit[In, Out any](l *limited, ctx context.Context, f func(context.Context, In, ...func(*organizations.Options)) (Out, error), in In, optFns []func(*organizations.Options)) (Out, error) {
+	if err := l.acquire(ctx); err != nil {
+		var zero Out
+		return zero, err
+	}
+	defer l.release()
+	return f(ctx, in, optFns...)
+}
+
+func (l *limited) ListRoots(ctx context.Context, in *organizations.ListRootsInput, optFns ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
+	return limit(l, ctx, l.api.ListRoots, in, optFns)
+}
+
+func (l *limited) ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, optFns ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+	return limit(l, ctx, l.api.ListOrganizationalUnitsForParent, in, optFns)
+}
+
+func (l *limited) ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, optFns ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
+	return limit(l, ctx, l.api.ListAccountsForParent, in, optFns)
+}
+
+func (l *limited) DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, optFns ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
+	return limit(l, ctx, l.api.DescribeAccount, in, optFns)
+}
+
+func (l *limited) ListParents(ctx context.Context, in *organizations.ListParentsInput, optFns ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	return limit(l, ctx, l.api.ListParents, in, optFns)
+}
+
+func (l *limited) DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	return limit(l, ctx, l.api.DescribeOrganizationalUnit, in, optFns)
+}

@@ -1,0 +1,86 @@
+package discover_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/discover/discovertest"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+func TestLookup(t *testing.T) {
+	env := discovertest.New(t, 300)
+	org := env.Sim.Org()
+	var deep, deep2, suspended awssim.Account
+	for _, a := range org.Accounts {
+		switch {
+		case a.Status != awssim.StatusActive:
+			suspended = a
+		case strings.Count(a.OUPath, "/") == 4 && deep.ID == "":
+			deep = a
+		case strings.Count(a.OUPath, "/") == 4 && a.OUPath == deep.OUPath:
+			deep2 = a
+		}
+	}
+	if deep.ID == "" || deep2.ID == "" || suspended.ID == "" {
+		t.Fatal("generated org lacks a deep OU with two accounts or a SUSPENDED account")
+	}
+	mgmt, _ := org.Account(org.ManagementAccountID)
+	as := func(a awssim.Account) discover.Account {
+		return discover.Account{ID: ident.AccountID(a.ID), Name: a.Name, OUPath: a.OUPath}
+	}
+
+	t.Run("found", func(t *testing.T) {
+		// Filters do not apply to an ad-hoc lookup.
+		f, _ := discover.ParseFilter("", org.ManagementAccountID, "", "")
+		w := newWalker(t, env.OrgsAsListRole(), discover.Config{Filter: f})
+		env.Sim.ResetStats()
+		ids := []ident.AccountID{ident.AccountID(deep2.ID), ident.AccountID(mgmt.ID), ident.AccountID(deep.ID), ident.AccountID(deep.ID)}
+		got, err := w.Lookup(discovertest.Ctx(t), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := []discover.Account{as(deep), as(deep2), as(mgmt)}
+		discover.SortAccounts(exp)
+		diff(t, got, exp)
+		st := env.Sim.Stats()
+		for op := range st.Calls {
+			switch op {
+			case "DescribeAccount", "ListParents", "DescribeOrganizationalUnit", "AssumeRole":
+			default:
+				t.Errorf("lookup called %s", op)
+			}
+		}
+		// Four levels of OU above deep, described once though two accounts share them.
+		if n := sum(st.Calls["DescribeOrganizationalUnit"]); n != 4 {
+			t.Errorf("%d DescribeOrganizationalUnit calls, want 4 (cached per OU)", n)
+		}
+	})
+
+	t.Run("not scannable", func(t *testing.T) {
+		w := newWalker(t, env.Orgs(), discover.Config{})
+		_, err := w.Lookup(discovertest.Ctx(t), []ident.AccountID{ident.AccountID(suspended.ID), "999999999999", ident.AccountID(deep.ID), "12"})
+		if !errors.Is(err, discover.ErrNotScannable) {
+			t.Fatalf("err = %v, want ErrNotScannable", err)
+		}
+		for _, want := range []string{suspended.ID + " is SUSPENDED", "999999999999 is not in the organization", `"12"`} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not say %q: %v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), deep.ID) {
+			t.Errorf("error names a good account: %v", err)
+		}
+	})
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
