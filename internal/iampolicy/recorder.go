@@ -26,9 +26,27 @@ var iamPrefix = map[string]string{
 	"STS":            "sts",
 }
 
+// renamed are the operations IAM authorises under another action's name. For
+// every other operation of the services above, the IAM action is the API
+// operation's name. (S3 is where they differ: the Service Authorization
+// Reference lists HeadObject under s3:GetObject and the list operations under
+// s3:ListBucket; multipart uploads are s3:PutObject.)
+var renamed = map[Call]string{
+	{"S3", "HeadObject"}:              "s3:GetObject",
+	{"S3", "GetObjectAttributes"}:     "s3:GetObject",
+	{"S3", "HeadBucket"}:              "s3:ListBucket",
+	{"S3", "ListObjects"}:             "s3:ListBucket",
+	{"S3", "ListObjectsV2"}:           "s3:ListBucket",
+	{"S3", "ListObjectVersions"}:      "s3:ListBucketVersions",
+	{"S3", "CreateMultipartUpload"}:   "s3:PutObject",
+	{"S3", "UploadPart"}:              "s3:PutObject",
+	{"S3", "CompleteMultipartUpload"}: "s3:PutObject",
+	{"S3", "DeleteObjects"}:           "s3:DeleteObject",
+}
+
 // Action maps an SDK (service id, operation name) pair to its IAM action:
-// ("Config Service", "DescribeConfigRules") -> "config:DescribeConfigRules".
-// For the services above the IAM action name is the API operation name.
+// ("Config Service", "DescribeConfigRules") -> "config:DescribeConfigRules",
+// ("S3", "HeadObject") -> "s3:GetObject".
 func Action(serviceID, operation string) (string, error) {
 	prefix, ok := iamPrefix[serviceID]
 	if !ok {
@@ -36,6 +54,9 @@ func Action(serviceID, operation string) (string, error) {
 	}
 	if operation == "" {
 		return "", fmt.Errorf("iampolicy: empty operation name for service %q", serviceID)
+	}
+	if a, ok := renamed[Call{serviceID, operation}]; ok {
+		return a, nil
 	}
 	return prefix + ":" + operation, nil
 }

@@ -205,6 +205,10 @@ func TestAction(t *testing.T) {
 		{"S3", "PutObject", "s3:PutObject", false},
 		{"DynamoDB", "UpdateItem", "dynamodb:UpdateItem", false},
 		{"KMS", "Decrypt", "kms:Decrypt", false},
+		{"S3", "HeadObject", "s3:GetObject", false},
+		{"S3", "ListObjectsV2", "s3:ListBucket", false},
+		{"S3", "UploadPart", "s3:PutObject", false},
+		{"STS", "AssumeRoleWithWebIdentity", "sts:AssumeRoleWithWebIdentity", false},
 		{"config", "DescribeConfigRules", "", true}, // an IAM prefix is not a service id
 		{"Lambda", "Invoke", "", true},
 		{"SQS", "", "", true},

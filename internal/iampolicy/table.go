@@ -94,7 +94,9 @@ var table = []Permission{
 	{Hub, "s3:PutObject", []Component{Trigger, Scanner, Aggregator}, false,
 		"upload the .xlsx report, and claim-check payloads of events over SNS/SQS's 256 KiB limit"},
 	{Hub, "s3:GetObject", []Component{Scanner, Aggregator}, false,
-		"read a claim-check payload back when an event carries only payload_ref"},
+		"read a claim-check payload back when an event carries only payload_ref (GetObject), or check that an object exists (HeadObject, which IAM authorises as s3:GetObject)"},
+	{Hub, "s3:ListBucket", []Component{Scanner, Aggregator}, true,
+		"S3 answers a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, otherwise with 403 AccessDenied: without it a missing claim check or report would look like a permission error, not not-found"},
 
 	// Hub role: DynamoDB dedupe store.
 	{Hub, "dynamodb:PutItem", []Component{Aggregator}, false,
@@ -154,6 +156,8 @@ var createOnly = map[string]string{
 // deny them, so they are neither in the table nor in the templates.
 var noPermission = map[string]string{
 	"sts:GetCallerIdentity": "AWS answers it for any valid credentials; IAM policies do not apply",
+	// The IRSA credential provider sends it with the pod's projected token.
+	"sts:AssumeRoleWithWebIdentity": "authorised by the hub role's trust policy (the cluster's OIDC provider and ServiceAccount subjects), not by an identity policy",
 }
 
 // Table returns a copy of every declared permission.

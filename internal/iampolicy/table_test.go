@@ -40,6 +40,11 @@ func TestTableIsWellFormed(t *testing.T) {
 			t.Errorf("%s is both granted and create-only", a)
 		}
 	}
+	for c, a := range renamed {
+		if _, ok := iamPrefix[c.ServiceID]; !ok || !actionRE.MatchString(a) {
+			t.Errorf("renamed %v -> %q: unknown service or malformed action", c, a)
+		}
+	}
 }
 
 // Every action belongs to one role, so an action recorded without knowing the
@@ -102,7 +107,7 @@ func TestUndeclared(t *testing.T) {
 		want   []string
 	}{
 		{"declared", []string{"sqs:ReceiveMessage", "config:DescribeConfigRules"}, false, nil},
-		{"no permission needed", []string{"sts:GetCallerIdentity"}, false, nil},
+		{"no permission needed", []string{"sts:GetCallerIdentity", "sts:AssumeRoleWithWebIdentity"}, false, nil},
 		{"create-only in production", []string{"sqs:CreateQueue", "sns:Subscribe", "sns:Publish"}, false, []string{"sns:Subscribe", "sqs:CreateQueue"}},
 		{"create-only with -create-resources", []string{"sqs:CreateQueue", "sns:Subscribe"}, true, nil},
 		{"never declared", []string{"s3:DeleteObject", "s3:DeleteObject", "config:PutConfigRule"}, true, []string{"config:PutConfigRule", "s3:DeleteObject"}},
