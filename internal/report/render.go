@@ -1,8 +1,8 @@
 package report
 
 import (
-	"archive/zip"
 	"cmp"
+	"compress/flate"
 	"context"
 	"fmt"
 	"io"
@@ -35,6 +35,9 @@ var maxDataRows = 1048575
 // widthSample is how many findings of a streamed sheet are read ahead to fit
 // its column widths: a StreamWriter needs the widths before the first row.
 var widthSample = 1000
+
+// compressionLevel is the deflate level of the archive's entries.
+var compressionLevel = flate.BestSpeed
 
 // ctxCheckEvery is how often (in findings) the streaming loop looks at ctx.
 const ctxCheckEvery = 4096
@@ -180,7 +183,7 @@ func save(f *excelize.File, w io.Writer, run Run) error {
 	}()
 	mod := zipTime(run.GeneratedAt)
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
-		return &spoolZip{zw: zip.NewWriter(tmp), modTime: mod}
+		return newSpoolZip(tmp, mod, compressionLevel)
 	})
 	if err := f.Write(io.Discard); err != nil {
 		return fmt.Errorf("write workbook: %w", err)
