@@ -59,10 +59,10 @@ func synthRun(nAccounts, perAccount int) (Run, []Account, []ErrorRow, Findings) 
 				typ := types[p%len(types)]
 				for k := range n {
 					f := Finding{AccountID: acct.ID, Region: pair[0], RuleName: pair[1], ResourceType: typ,
-						ResourceID:  fmt.Sprintf("arn:aws:resource:%s:%s:item/%08d", pair[0], acct.ID, k),
-						Compliance:  NonCompliant,
-						Annotation:  "The resource does not comply with the rule: public access is not blocked at bucket level.",
-						RecordedAt:  recorded.Add(time.Duration(k) * time.Second),
+						ResourceID: fmt.Sprintf("arn:aws:resource:%s:%s:item/%08d", pair[0], acct.ID, k),
+						Compliance: NonCompliant,
+						Annotation: "The resource does not comply with the rule: public access is not blocked at bucket level.",
+						RecordedAt: recorded.Add(time.Duration(k) * time.Second),
 					}
 					if !yield(f, nil) {
 						return
