@@ -12,6 +12,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -418,6 +419,7 @@ func writeJSONResult(w http.ResponseWriter, v any, reqID string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/x-amz-json-1.1")
 	h.Set("X-Amzn-Requestid", reqID)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
 }
 
