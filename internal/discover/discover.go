@@ -134,6 +134,11 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	// One OU at a time per slot, each listed to the end before the slot
+	// is freed: with a slot per call instead, hundreds of OUs would
+	// advance page by page in interleaved order and none would finish
+	// (and stream its accounts) until near the end of the walk.
+	slots := make(chan struct{}, w.cfg.Concurrency)
 	lim := &limited{api: w.api, sem: make(chan struct{}, w.cfg.Concurrency)}
 	out := make(chan found, 256)
 	var (
@@ -143,27 +148,31 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 	var visit func(id, path string)
 	visit = func(id, path string) {
 		defer wg.Done()
-		kids, accts, err := listParent(ctx, lim, id, path)
-		if err != nil {
-			cancel(err)
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 			return
 		}
-		for _, k := range kids {
+		defer func() { <-slots }()
+		err := listParent(ctx, lim, id, path, func(k child) {
 			if !w.cfg.Filter.descend(k.path) {
 				pruned.Add(1)
 				w.log.Debug("OU skipped by filter", slog.String("ou_path", k.path))
-				continue
+				return
 			}
 			ous.Add(1)
 			wg.Add(1)
 			go visit(k.id, k.path)
-		}
-		for _, a := range accts {
+		}, func(a found) error {
 			select {
 			case out <- a:
+				return nil
 			case <-ctx.Done():
-				return
+				return context.Cause(ctx)
 			}
+		})
+		if err != nil {
+			cancel(err)
 		}
 	}
 
@@ -282,34 +291,36 @@ func listRoots(ctx context.Context, api API) ([]string, error) {
 	return ids, nil
 }
 
-// listParent lists the child OUs and the accounts directly under parent.
-// The SDK's paginators keep asking while NextToken is set, which matters:
+// listParent lists the child OUs and the accounts directly under parent,
+// handing each to its callback as its page arrives (child OUs first, so
+// their walk can start while this OU's accounts are listed). The SDK's
+// paginators keep asking while NextToken is set, which matters:
 // Organizations may answer an empty page that still carries a token, and a
 // loop that stopped on a short or empty page would drop accounts silently.
-func listParent(ctx context.Context, api API, parentID, path string) ([]child, []found, error) {
-	var kids []child
+func listParent(ctx context.Context, api API, parentID, path string, onOU func(child), onAccount func(found) error) error {
 	op := organizations.NewListOrganizationalUnitsForParentPaginator(api, &organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parentID)})
 	for op.HasMorePages() {
 		page, err := op.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list OUs under %s (%s): %w", path, parentID, err)
+			return fmt.Errorf("list OUs under %s (%s): %w", path, parentID, err)
 		}
 		for _, ou := range page.OrganizationalUnits {
-			kids = append(kids, child{id: aws.ToString(ou.Id), path: path + "/" + aws.ToString(ou.Name)})
+			onOU(child{id: aws.ToString(ou.Id), path: path + "/" + aws.ToString(ou.Name)})
 		}
 	}
-	var accts []found
 	ap := organizations.NewListAccountsForParentPaginator(api, &organizations.ListAccountsForParentInput{ParentId: aws.String(parentID)})
 	for ap.HasMorePages() {
 		page, err := ap.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list accounts under %s (%s): %w", path, parentID, err)
+			return fmt.Errorf("list accounts under %s (%s): %w", path, parentID, err)
 		}
 		for _, a := range page.Accounts {
-			accts = append(accts, found{id: aws.ToString(a.Id), name: aws.ToString(a.Name), state: accountState(a), path: path})
+			if err := onAccount(found{id: aws.ToString(a.Id), name: aws.ToString(a.Name), state: accountState(a), path: path}); err != nil {
+				return err
+			}
 		}
 	}
-	return kids, accts, nil
+	return nil
 }
 
 // limited bounds the calls in flight to cap(sem) and counts them. The
