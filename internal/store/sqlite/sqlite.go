@@ -1,0 +1,484 @@
+// Package sqlite is the dedupe store of local mode: store.Store on one
+// SQLite file (modernc.org/sqlite, pure Go, so the binaries stay static),
+// kept under the local run's -out folder so that re-running an emitted run
+// re-renders it from the store, and a crashed run completes when restarted.
+//
+// It is not for the cluster: several aggregator replicas on several nodes
+// cannot share a file. Within one process (or several on one host) it is
+// safe: writes go through one connection in IMMEDIATE transactions, reads
+// through a pool of read-only connections under WAL, and the busy timeout
+// covers another process holding the write lock.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// FileName is the store's file name inside a local run's -out folder.
+const FileName = "dedupe-store.sqlite"
+
+// schemaVersion is kept in PRAGMA user_version; a file written by a newer
+// schema is refused rather than misread.
+const schemaVersion = 1
+
+// Config configures Open.
+type Config struct {
+	// Path of the database file (created if absent), e.g.
+	// filepath.Join(out, sqlite.FileName).
+	Path string
+	// BusyTimeout is how long a statement waits for another connection or
+	// process holding the write lock; default 10s.
+	BusyTimeout time.Duration
+	// ReadConns bounds the read-only connections (Results iterators, Run,
+	// Pending); default 4.
+	ReadConns int
+	// Unsafe is for tests proving the conformance suite can fail; nil in
+	// production (and inert there anyway, see store.Unsafe).
+	Unsafe *store.Unsafe
+}
+
+func (c *Config) setDefaults() {
+	if c.BusyTimeout == 0 {
+		c.BusyTimeout = 10 * time.Second
+	}
+	if c.ReadConns == 0 {
+		c.ReadConns = 4
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, errors.New("sqlite store: path is required"))
+	}
+	if c.BusyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sqlite store: busy timeout %s is negative", c.BusyTimeout))
+	}
+	if c.ReadConns < 0 {
+		errs = append(errs, fmt.Errorf("sqlite store: read conns %d is negative", c.ReadConns))
+	}
+	return errors.Join(errs...)
+}
+
+// Store implements store.Store on one SQLite file.
+type Store struct {
+	w, r   *sql.DB
+	unsafe *store.Unsafe
+	log    *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+const ddl = `
+CREATE TABLE IF NOT EXISTS runs (
+	run_id       TEXT PRIMARY KEY,
+	started      BLOB,             -- RunStarted JSON; NULL while only results arrived
+	results      INTEGER NOT NULL DEFAULT 0,
+	generated_at INTEGER,          -- unix ns, fixed at the first claim
+	claim_owner  TEXT NOT NULL DEFAULT '',
+	claim_until  INTEGER,          -- unix ns
+	emitted      INTEGER NOT NULL DEFAULT 0,
+	emitted_at   INTEGER,
+	report_key   TEXT NOT NULL DEFAULT '',
+	ticket_key   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_pending ON runs(run_id) WHERE started IS NOT NULL AND emitted = 0;
+CREATE INDEX IF NOT EXISTS runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
+CREATE TABLE IF NOT EXISTS results (
+	run_id     TEXT NOT NULL,
+	account_id TEXT NOT NULL,  -- BINARY collation: code point order, leading zeros kept
+	body       BLOB NOT NULL,  -- AccountScanned JSON
+	PRIMARY KEY (run_id, account_id)
+);
+`
+
+// Open opens (creating if needed) the store at cfg.Path.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dsn := func(readOnly bool) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
+		q.Add("_pragma", "journal_mode(WAL)")
+		// NORMAL under WAL: a power loss may drop the last commits but never
+		// corrupts; redelivery of unacknowledged messages covers the loss.
+		q.Add("_pragma", "synchronous(NORMAL)")
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		} else {
+			// Take the write lock at BEGIN: a deferred transaction that reads
+			// then writes can fail with SQLITE_BUSY without waiting.
+			q.Set("_txlock", "immediate")
+		}
+		return "file:" + cfg.Path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
+	}
+	// One writer connection: writes are serialised here instead of
+	// spinning on SQLITE_BUSY between our own connections.
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, unsafe: cfg.Unsafe, log: logger}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
+	}
+	r.SetMaxOpenConns(cfg.ReadConns)
+	s.r = r
+	logger.Debug("sqlite store opened", slog.String("path", cfg.Path))
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("schema version %d is newer than this binary's %d", v, schemaVersion)
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func nanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// RecordRun implements store.Store.
+func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, error) {
+	if err := store.CheckRun(run); err != nil {
+		return false, err
+	}
+	body, err := json.Marshal(run)
+	if err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	// The row may exist already, made by an early result: first write wins
+	// on the started column, not on the row.
+	q := `INSERT INTO runs (run_id, started) VALUES (?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started WHERE runs.started IS NULL`
+	if s.unsafe.Overwrite() {
+		q = `INSERT INTO runs (run_id, started) VALUES (?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started`
+	}
+	res, err := s.w.ExecContext(ctx, q, string(run.RunID), body)
+	if err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	return n == 1, nil
+}
+
+// RecordResult implements store.Store.
+func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (created bool, err error) {
+	if err := store.CheckResult(res); err != nil {
+		return false, err
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	defer tx.Rollback()
+	q := `INSERT INTO results (run_id, account_id, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	if s.unsafe.Overwrite() {
+		q = `INSERT INTO results (run_id, account_id, body) VALUES (?, ?, ?)
+		ON CONFLICT DO UPDATE SET body = excluded.body`
+	}
+	r, err := tx.ExecContext(ctx, q, string(res.RunID), string(res.AccountID), body)
+	if err != nil {
+		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	// The count moves in the same transaction as the insert, so it can
+	// never disagree with the results table.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (run_id, results) VALUES (?, 1)
+		ON CONFLICT (run_id) DO UPDATE SET results = runs.results + 1`, string(res.RunID)); err != nil {
+		return false, fmt.Errorf("record result %s/%s: count: %w", res.RunID, res.AccountID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	return true, nil
+}
+
+const runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(row scanner) (store.RunState, error) {
+	var (
+		st                          store.RunState
+		id                          string
+		started                     []byte
+		generated, until, emittedAt sql.NullInt64
+		emitted                     int
+	)
+	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey); err != nil {
+		return st, err
+	}
+	st.RunID = ident.RunID(id)
+	if started != nil {
+		st.Started = new(events.RunStarted)
+		if err := json.Unmarshal(started, st.Started); err != nil {
+			return st, fmt.Errorf("decode stored RunStarted of %s: %w", id, err)
+		}
+	}
+	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
+	st.Emitted = emitted != 0
+	return st, nil
+}
+
+// Run implements store.Store.
+func (s *Store) Run(ctx context.Context, id ident.RunID) (store.RunState, error) {
+	st, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE run_id = ?`, string(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// HasResult implements store.Store.
+func (s *Store) HasResult(ctx context.Context, id ident.RunID, account ident.AccountID) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM results WHERE run_id = ? AND account_id = ?`, string(id), string(account)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("has result %s/%s: %w", id, account, err)
+	}
+	return true, nil
+}
+
+// Results implements store.Store: one cursor over the primary key, one
+// decoded result in memory at a time.
+func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return func(yield func(*events.AccountScanned, error) bool) {
+		rows, err := s.r.QueryContext(ctx, `SELECT account_id, body FROM results WHERE run_id = ? ORDER BY account_id`, string(id))
+		if err != nil {
+			yield(nil, fmt.Errorf("results of %s: %w", id, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				acct string
+				body []byte
+			)
+			if err := rows.Scan(&acct, &body); err != nil {
+				yield(nil, fmt.Errorf("results of %s: %w", id, err))
+				return
+			}
+			res := new(events.AccountScanned)
+			if err := json.Unmarshal(body, res); err != nil {
+				yield(nil, fmt.Errorf("results of %s: decode %s: %w", id, acct, err))
+				return
+			}
+			if !yield(res, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("results of %s: %w", id, err))
+		}
+	}
+}
+
+// Claim implements store.Store.
+func (s *Store) Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (store.Claim, error) {
+	if err := store.CheckClaim(id, owner, ttl); err != nil {
+		return store.Claim{}, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var (
+		hasStarted, emitted int
+		curOwner            string
+		generated, until    sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT started IS NOT NULL, emitted, claim_owner, generated_at, claim_until FROM runs WHERE run_id = ?`,
+		string(id)).Scan(&hasStarted, &emitted, &curOwner, &generated, &until)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || (err == nil && hasStarted == 0):
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	case emitted != 0:
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, store.ErrEmitted)
+	case curOwner != "" && curOwner != owner && !now.After(fromNanos(until)):
+		return store.Claim{}, fmt.Errorf("claim %s: held by %s until %s: %w", id, curOwner, fromNanos(until).Format(time.RFC3339), store.ErrClaimed)
+	}
+	c := store.Claim{RunID: id, Owner: owner, Until: now.Add(ttl).UTC(), GeneratedAt: fromNanos(generated)}
+	if c.GeneratedAt.IsZero() {
+		c.GeneratedAt = now.UTC()
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET claim_owner = ?, claim_until = ?, generated_at = ? WHERE run_id = ?`,
+		owner, nanos(c.Until), nanos(c.GeneratedAt), string(id)); err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// MarkEmitted implements store.Store.
+func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error {
+	if err := store.CheckEmit(id, owner, reportKey); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	}
+	defer tx.Rollback()
+	var (
+		emitted          int
+		curOwner, curKey string
+	)
+	err = tx.QueryRowContext(ctx, `SELECT emitted, claim_owner, report_key FROM runs WHERE run_id = ?`, string(id)).Scan(&emitted, &curOwner, &curKey)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("mark %s emitted: %w", id, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	case emitted != 0 && curOwner == owner && curKey == reportKey:
+		return nil
+	case emitted != 0:
+		return fmt.Errorf("mark %s emitted: already at %s by %s: %w", id, curKey, curOwner, store.ErrEmitted)
+	case curOwner != owner:
+		return fmt.Errorf("mark %s emitted by %s: lease held by %q: %w", id, owner, curOwner, store.ErrLeaseLost)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET emitted = 1, emitted_at = ?, report_key = ? WHERE run_id = ?`,
+		nanos(now.UTC()), reportKey, string(id)); err != nil {
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	}
+	return nil
+}
+
+// SetTicket implements store.Store.
+func (s *Store) SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var emitted int
+	err = tx.QueryRowContext(ctx, `SELECT emitted FROM runs WHERE run_id = ?`, string(id)).Scan(&emitted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	case emitted == 0:
+		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotEmitted)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET ticket_key = ? WHERE run_id = ?`, ticketKey, string(id)); err != nil {
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) list(ctx context.Context, what, where string) ([]store.RunState, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE `+where+` ORDER BY run_id`)
+	if err != nil {
+		return nil, fmt.Errorf("%s runs: %w", what, err)
+	}
+	defer rows.Close()
+	var out []store.RunState
+	for rows.Next() {
+		st, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s runs: %w", what, err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s runs: %w", what, err)
+	}
+	return out, nil
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context) ([]store.RunState, error) {
+	return s.list(ctx, "pending", `started IS NOT NULL AND emitted = 0`)
+}
+
+// Unticketed implements store.Store.
+func (s *Store) Unticketed(ctx context.Context) ([]store.RunState, error) {
+	return s.list(ctx, "unticketed", `emitted = 1 AND ticket_key = ''`)
+}
