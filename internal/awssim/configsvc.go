@@ -235,7 +235,11 @@ func (s *Sim) hasRegion(account, region string) bool {
 // selectRules returns the account's rules in region, or those named, in the
 // order named; a name that is not a rule there is NoSuchConfigRuleException.
 func (s *Sim) selectRules(account, region string, names []string) ([]Rule, *apiError) {
-	rules := s.org.Rules(account, region)
+	a, ok := s.org.Account(account)
+	if !ok {
+		return nil, nil
+	}
+	rules := s.org.rulesShared(&a, region)
 	if len(names) == 0 {
 		return rules, nil
 	}

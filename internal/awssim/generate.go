@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,7 +23,8 @@ type GenConfig struct {
 	Regions []string
 	// Rules is about how many rules each account has per region. Default 12.
 	Rules int
-	// NonCompliant is the fraction of rules that are NON_COMPLIANT. Default 0.15.
+	// NonCompliant is the fraction of rules that are NON_COMPLIANT; 0 means
+	// the default 0.15, a negative value means none.
 	NonCompliant float64
 }
 
@@ -38,7 +40,17 @@ func (c *GenConfig) setDefaults() {
 	if c.Rules == 0 {
 		c.Rules = 12
 	}
+	switch {
+	case c.NonCompliant == 0:
+		c.NonCompliant = DefaultNonCompliant
+	case c.NonCompliant < 0:
+		c.NonCompliant = 0
+	}
 }
+
+// DefaultNonCompliant is the fraction of NON_COMPLIANT rules unless told
+// otherwise.
+const DefaultNonCompliant = 0.15
 
 // Validate returns every problem of the config at once.
 func (c GenConfig) Validate() error {
@@ -49,7 +61,7 @@ func (c GenConfig) Validate() error {
 	if c.Rules < 1 || c.Rules > len(managedRules)+len(customRules) {
 		errs = append(errs, fmt.Errorf("rules %d: want 1 to %d", c.Rules, len(managedRules)+len(customRules)))
 	}
-	if c.NonCompliant < 0 || c.NonCompliant > 1 {
+	if c.NonCompliant > 1 {
 		errs = append(errs, fmt.Errorf("noncompliant %g: want 0 to 1", c.NonCompliant))
 	}
 	seen := map[string]bool{}
@@ -183,6 +195,50 @@ type generator struct {
 	nRules       int
 	nonCompliant float64
 	catalogue    []ruleDef // org-wide order: every account deploys a prefix of it
+	cache        *ruleCache
+}
+
+// Deriving an account-region's rules costs tens of microseconds; a scan
+// asks for the same account-region a dozen times in a row (one call per rule
+// for the details), so a small cache of recent ones spares most of that.
+// Bounded so that a 5,000-account scan does not keep the whole org alive.
+const (
+	cacheShards   = 64
+	cachePerShard = 32
+)
+
+type ruleCache struct {
+	shards [cacheShards]struct {
+		mu sync.Mutex
+		m  map[string][]Rule
+	}
+}
+
+func (g *generator) cachedRules(a *Account, region string) []Rule {
+	key := a.ID + "/" + region
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	sh := &g.cache.shards[h.Sum32()%cacheShards]
+	sh.mu.Lock()
+	rules, ok := sh.m[key]
+	sh.mu.Unlock()
+	if ok {
+		return rules
+	}
+	rules = g.rules(a, region)
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string][]Rule, cachePerShard)
+	}
+	if len(sh.m) >= cachePerShard {
+		for k := range sh.m { // evict an arbitrary entry
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[key] = rules
+	sh.mu.Unlock()
+	return rules
 }
 
 type ruleDef struct {
@@ -210,7 +266,7 @@ func newGenerator(cfg GenConfig, seed uint64) *generator {
 		cat = append(cat, managed[0])
 		managed = managed[1:]
 	}
-	return &generator{seed: seed, nRules: cfg.Rules, nonCompliant: cfg.NonCompliant, catalogue: cat}
+	return &generator{cache: &ruleCache{}, seed: seed, nRules: cfg.Rules, nonCompliant: cfg.NonCompliant, catalogue: cat}
 }
 
 // evaluatedAt anchors generated timestamps, so that they do not depend on

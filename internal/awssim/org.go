@@ -169,14 +169,29 @@ func (o *Org) Rules(accountID, region string) []Rule {
 	if !ok {
 		return nil
 	}
-	a := &o.Accounts[i]
+	return cloneRules(o.rulesShared(&o.Accounts[i], region))
+}
+
+// rulesShared is Rules without the copy, for awssim's own read-only use.
+func (o *Org) rulesShared(a *Account, region string) []Rule {
 	if _, ok := slices.BinarySearch(a.Regions, region); !ok {
 		return nil
 	}
 	if o.gen != nil {
-		return o.gen.rules(a, region)
+		return o.gen.cachedRules(a, region)
 	}
-	return slices.Clone(a.rules[region])
+	return a.rules[region]
+}
+
+func cloneRules(rules []Rule) []Rule {
+	if rules == nil {
+		return nil
+	}
+	out := slices.Clone(rules)
+	for i := range out {
+		out[i].Results = slices.Clone(out[i].Results)
+	}
+	return out
 }
 
 // RegionFails reports whether every Config call of the account in region

@@ -154,9 +154,10 @@ func (s *Sim) HubAccountID() string { return s.cfg.HubAccountID }
 
 // applyFaults returns a copy of org where deny accounts refuse AssumeRole and
 // failRegions (account, region) pairs fail, picked deterministically (from
-// the org's seed) among ACTIVE members other than the management account;
-// an account is never picked for both, nor picked for one when the org file
-// already set the other.
+// the org's seed) among ACTIVE members other than the management account.
+// An account is never both denied and failing: deny picks skip accounts the
+// org file makes fail, fail picks skip denied accounts (and add to the
+// file's own fail flags).
 func applyFaults(src *Org, deny, failRegions int) (*Org, error) {
 	o := *src
 	o.Accounts = slices.Clone(src.Accounts)
@@ -166,23 +167,34 @@ func applyFaults(src *Org, deny, failRegions int) (*Org, error) {
 	}
 	var eligible []int
 	for i, a := range o.Accounts {
-		if a.Status == StatusActive && a.ID != o.ManagementAccountID && !a.Denied && len(a.FailRegions) == 0 {
+		if a.Status == StatusActive && a.ID != o.ManagementAccountID && !a.Denied {
 			eligible = append(eligible, i)
 		}
 	}
 	slices.SortFunc(eligible, func(x, y int) int { return strings.Compare(o.Accounts[x].ID, o.Accounts[y].ID) })
 	rng := mrand.New(mrand.NewPCG(uint64(o.seed), 0x6661756c7473))
 	rng.Shuffle(len(eligible), func(i, j int) { eligible[i], eligible[j] = eligible[j], eligible[i] })
-	if deny > len(eligible) {
-		return nil, fmt.Errorf("deny %d: only %d ACTIVE member accounts can be picked", deny, len(eligible))
+	// Deny picks avoid accounts the org file already makes fail somewhere.
+	var denyable, rest []int
+	for _, i := range eligible {
+		if len(o.Accounts[i].FailRegions) == 0 && len(denyable) < deny {
+			denyable = append(denyable, i)
+		} else {
+			rest = append(rest, i)
+		}
 	}
-	for _, i := range eligible[:deny] {
+	if deny > len(denyable) {
+		return nil, fmt.Errorf("deny %d: only %d ACTIVE member accounts can be picked", deny, len(denyable))
+	}
+	for _, i := range denyable {
 		o.Accounts[i].Denied = true
 	}
 	var pairs []AccountRegion
-	for _, i := range eligible[deny:] {
+	for _, i := range rest {
 		for _, r := range o.Accounts[i].Regions {
-			pairs = append(pairs, AccountRegion{o.Accounts[i].ID, r})
+			if !slices.Contains(o.Accounts[i].FailRegions, r) {
+				pairs = append(pairs, AccountRegion{o.Accounts[i].ID, r})
+			}
 		}
 	}
 	if failRegions > len(pairs) {
