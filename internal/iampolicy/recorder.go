@@ -28,20 +28,24 @@ var iamPrefix = map[string]string{
 
 // renamed are the operations IAM authorises under another action's name. For
 // every other operation of the services above, the IAM action is the API
-// operation's name. (S3 is where they differ: the Service Authorization
-// Reference lists HeadObject under s3:GetObject and the list operations under
-// s3:ListBucket; multipart uploads are s3:PutObject.)
+// operation's name. The Service Authorization Reference lists SQS's batch
+// operations under their single-message actions (there is no
+// sqs:SendMessageBatch action), S3's HeadObject under s3:GetObject, its list
+// operations under s3:ListBucket and multipart uploads under s3:PutObject.
 var renamed = map[Call]string{
-	{"S3", "HeadObject"}:              "s3:GetObject",
-	{"S3", "GetObjectAttributes"}:     "s3:GetObject",
-	{"S3", "HeadBucket"}:              "s3:ListBucket",
-	{"S3", "ListObjects"}:             "s3:ListBucket",
-	{"S3", "ListObjectsV2"}:           "s3:ListBucket",
-	{"S3", "ListObjectVersions"}:      "s3:ListBucketVersions",
-	{"S3", "CreateMultipartUpload"}:   "s3:PutObject",
-	{"S3", "UploadPart"}:              "s3:PutObject",
-	{"S3", "CompleteMultipartUpload"}: "s3:PutObject",
-	{"S3", "DeleteObjects"}:           "s3:DeleteObject",
+	{"SQS", "SendMessageBatch"}:             "sqs:SendMessage",
+	{"SQS", "DeleteMessageBatch"}:           "sqs:DeleteMessage",
+	{"SQS", "ChangeMessageVisibilityBatch"}: "sqs:ChangeMessageVisibility",
+	{"S3", "HeadObject"}:                    "s3:GetObject",
+	{"S3", "GetObjectAttributes"}:           "s3:GetObject",
+	{"S3", "HeadBucket"}:                    "s3:ListBucket",
+	{"S3", "ListObjects"}:                   "s3:ListBucket",
+	{"S3", "ListObjectsV2"}:                 "s3:ListBucket",
+	{"S3", "ListObjectVersions"}:            "s3:ListBucketVersions",
+	{"S3", "CreateMultipartUpload"}:         "s3:PutObject",
+	{"S3", "UploadPart"}:                    "s3:PutObject",
+	{"S3", "CompleteMultipartUpload"}:       "s3:PutObject",
+	{"S3", "DeleteObjects"}:                 "s3:DeleteObject",
 }
 
 // Action maps an SDK (service id, operation name) pair to its IAM action:

@@ -71,10 +71,10 @@ var table = []Permission{
 		"assume the org-list role in the management account (trigger walks the OU tree; scanner names ad-hoc accounts) and the read role in every scanned account"},
 
 	// Hub role: SQS. Queue URLs come from configuration; nothing is created in production.
-	{Hub, "sqs:SendMessage", []Component{Scanner, Aggregator}, false,
-		"send undecodable or unknown events to the poison queue with their reason"},
-	{Hub, "sqs:SendMessageBatch", []Component{Trigger}, false,
-		"publish one ScanRequested per account to the scan queue, in batches of 10"},
+	// IAM has no batch actions for SQS: SendMessageBatch is authorised as
+	// sqs:SendMessage (see renamed in recorder.go), and so on.
+	{Hub, "sqs:SendMessage", []Component{Trigger, Scanner, Aggregator}, false,
+		"publish one ScanRequested per account to the scan queue (SendMessageBatch, 10 a call); send undecodable or unknown events to the poison queue with their reason"},
 	{Hub, "sqs:ReceiveMessage", []Component{Scanner, Aggregator}, false,
 		"consume the scan queue (scanner) and the results subscription queue (aggregator)"},
 	{Hub, "sqs:DeleteMessage", []Component{Scanner, Aggregator}, false,
