@@ -1,0 +1,366 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/report"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// Renderer writes a run's workbook; report.Render in production.
+type Renderer func(ctx context.Context, w io.Writer, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings) error
+
+// Config of an Aggregator.
+type Config struct {
+	// ReportPrefix is the key prefix of reports in the blob store ("" for
+	// none): <prefix>/<yyyy>/<mm>/<dd>/config-compliance-<run_id>.xlsx.
+	ReportPrefix string
+	// ReportLocation is how people reach the blob store, prepended to the key
+	// in the ticket: "s3://bucket" in production, the output folder locally.
+	// Empty: the ticket gives the key alone.
+	ReportLocation string
+	// Lease is how long a claim holds a run; renewed every Lease/3 while the
+	// report renders and uploads. A replica that dies holds the run this
+	// long at most. Default 2m.
+	Lease time.Duration
+	// Owner names this replica in claims (the pod name). Required.
+	Owner string
+	// CheckInterval is how often the loop looks for runs to complete, runs
+	// past their deadline and tickets to retry. Default 15s.
+	CheckInterval time.Duration
+	// TicketBackoffMax caps the wait between ticket retries of one run
+	// (doubling from CheckInterval). Default 30m.
+	TicketBackoffMax time.Duration
+	// TicketTakeover is how long after an emission a replica other than the
+	// emitting one waits before it files the ticket itself. Default 2*Lease.
+	TicketTakeover time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Lease == 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = 15 * time.Second
+	}
+	if c.TicketBackoffMax == 0 {
+		c.TicketBackoffMax = 30 * time.Minute
+	}
+	if c.TicketTakeover == 0 {
+		c.TicketTakeover = 2 * c.Lease
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Owner == "" {
+		errs = append(errs, errors.New("aggregate: Owner (replica id) is required"))
+	}
+	if c.Lease < time.Second {
+		errs = append(errs, fmt.Errorf("aggregate: Lease %s is under 1s", c.Lease))
+	}
+	if c.CheckInterval <= 0 {
+		errs = append(errs, fmt.Errorf("aggregate: CheckInterval %s is not positive", c.CheckInterval))
+	}
+	if c.TicketBackoffMax < c.CheckInterval {
+		errs = append(errs, fmt.Errorf("aggregate: TicketBackoffMax %s is under CheckInterval %s", c.TicketBackoffMax, c.CheckInterval))
+	}
+	if c.TicketTakeover < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: TicketTakeover %s is negative", c.TicketTakeover))
+	}
+	if c.ReportPrefix != "" {
+		if err := blob.CheckKey(c.ReportPrefix); err != nil {
+			errs = append(errs, fmt.Errorf("aggregate: ReportPrefix: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what an Aggregator talks to.
+type Deps struct {
+	Store store.Store
+	Blob  blob.Store
+	// Renderer defaults to report.Render.
+	Renderer Renderer
+	// Notifier files the ticket; nil files none (local mode without Jira).
+	Notifier Notifier
+	// Codec decodes the results topic's messages (its Payloads follows
+	// claim checks).
+	Codec  events.Codec
+	Logger *slog.Logger
+	// Metrics defaults to unregistered ones.
+	Metrics *Metrics
+}
+
+// Aggregator is the aggregator stage. Its methods are safe for concurrent use.
+type Aggregator struct {
+	cfg      Config
+	store    store.Store
+	blob     blob.Store
+	render   Renderer
+	notifier Notifier
+	codec    events.Codec
+	log      *slog.Logger
+	metrics  *Metrics
+
+	kicks chan ident.RunID
+
+	mu      sync.Mutex
+	backoff map[ident.RunID]ticketRetry
+	// emitting serialises emissions of one run within this replica (the
+	// handler's kick and the loop's tick may name the same run).
+	emitting map[ident.RunID]bool
+}
+
+type ticketRetry struct {
+	failures int
+	next     time.Time
+}
+
+// New checks cfg and deps and returns an Aggregator.
+func New(cfg Config, d Deps) (*Aggregator, error) {
+	cfg.setDefaults()
+	errs := []error{cfg.Validate()}
+	if d.Store == nil {
+		errs = append(errs, errors.New("aggregate: Store is required"))
+	}
+	if d.Blob == nil {
+		errs = append(errs, errors.New("aggregate: Blob is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if d.Renderer == nil {
+		d.Renderer = report.Render
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics, _ = NewMetrics(nil)
+	}
+	return &Aggregator{
+		cfg: cfg, store: d.Store, blob: d.Blob, render: d.Renderer, notifier: d.Notifier,
+		codec: d.Codec, log: d.Logger.With(slog.String("owner", cfg.Owner)), metrics: d.Metrics,
+		kicks:    make(chan ident.RunID, 64),
+		backoff:  map[ident.RunID]ticketRetry{},
+		emitting: map[ident.RunID]bool{},
+	}, nil
+}
+
+// ReportKey is where a run's workbook goes:
+// <prefix>/<yyyy>/<mm>/<dd>/config-compliance-<run_id>.xlsx, dated by the
+// run's started_at in UTC.
+func ReportKey(prefix string, run *events.RunStarted) string {
+	t := run.StartedAt.UTC()
+	return path.Join(prefix, t.Format("2006"), t.Format("01"), t.Format("02"), report.FileName(string(run.RunID)))
+}
+
+// Handle is the watermill handler of the results topic. A message that can
+// never be decoded returns an error wrapping *events.DecodeError (poison);
+// a store failure returns a plain error (nack, redelivery). Recording is
+// idempotent: a duplicate, or a result after the report, changes nothing.
+func (a *Aggregator) Handle(msg *message.Message) error {
+	ctx := msg.Context()
+	ev, err := a.codec.Unmarshal(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("results message %s: %w", msg.UUID, err)
+	}
+	switch e := ev.(type) {
+	case *events.RunStarted:
+		return a.handleRunStarted(ctx, e)
+	case *events.AccountScanned:
+		return a.handleResult(ctx, e)
+	default:
+		// A ScanRequested published to the results topic by mistake: no
+		// retry will make this consumer read it.
+		return fmt.Errorf("results message %s: %w", msg.UUID, &events.DecodeError{
+			Reason: events.ReasonUnknownType,
+			Err:    fmt.Errorf("%s does not belong on the results topic", ev.EventType()),
+		})
+	}
+}
+
+func (a *Aggregator) handleRunStarted(ctx context.Context, e *events.RunStarted) error {
+	log := a.log.With(slog.String("run_id", string(e.RunID)))
+	created, err := a.store.RecordRun(ctx, e)
+	if err != nil {
+		return fmt.Errorf("record RunStarted of run %s: %w", e.RunID, err)
+	}
+	outcome := "recorded"
+	if !created {
+		outcome = "duplicate"
+		log.Debug("duplicate RunStarted ignored")
+	} else {
+		log.Info("run started", slog.Int("accounts", len(e.Accounts)), slog.Time("deadline", e.Deadline))
+	}
+	a.metrics.events.WithLabelValues(string(events.TypeRunStarted), outcome).Inc()
+	// Results may all have come first.
+	return a.kickIfComplete(ctx, e.RunID)
+}
+
+func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned) error {
+	log := a.log.With(slog.String("run_id", string(e.RunID)), slog.String("account_id", string(e.AccountID)))
+	created, err := a.store.RecordResult(ctx, e)
+	if err != nil {
+		return fmt.Errorf("record result of run %s account %s: %w", e.RunID, e.AccountID, err)
+	}
+	typ := string(events.TypeAccountScanned)
+	if !created {
+		log.Debug("duplicate result ignored (first write wins)")
+		a.metrics.events.WithLabelValues(typ, "duplicate").Inc()
+		return nil
+	}
+	st, err := a.store.Run(ctx, e.RunID)
+	if err != nil {
+		return fmt.Errorf("read run %s: %w", e.RunID, err)
+	}
+	switch {
+	case st.Emitted:
+		log.Debug("result arrived after the report was emitted; it changes nothing", slog.String("report_key", st.ReportKey))
+		a.metrics.events.WithLabelValues(typ, "late").Inc()
+		return nil
+	case st.Started != nil && !slices.ContainsFunc(st.Started.Accounts, func(x events.Account) bool { return x.AccountID == e.AccountID }):
+		log.Warn("result for an account the run does not expect; it will be left out of the report")
+		a.metrics.events.WithLabelValues(typ, "stray").Inc()
+		return nil
+	}
+	log.Debug("result recorded", slog.String("status", string(e.Status)))
+	a.metrics.events.WithLabelValues(typ, "recorded").Inc()
+	return a.kickIfComplete(ctx, e.RunID)
+}
+
+// kickIfComplete wakes the loop when every expected account of the run has
+// a result. The loop renders; the handler acks at once.
+func (a *Aggregator) kickIfComplete(ctx context.Context, id ident.RunID) error {
+	st, err := a.store.Run(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read run %s: %w", id, err)
+	}
+	done, err := a.complete(ctx, st)
+	if err != nil {
+		return err
+	}
+	if done {
+		select {
+		case a.kicks <- id:
+		default: // the loop is busy; its next tick finds the run anyway
+		}
+	}
+	return nil
+}
+
+// complete tells whether every account the run expects has a result. The
+// count first, so that the per-account check runs only near the end.
+func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, error) {
+	if st.Started == nil || st.Emitted || st.Results < len(st.Started.Accounts) {
+		return false, nil
+	}
+	for _, acc := range st.Started.Accounts {
+		ok, err := a.store.HasResult(ctx, st.RunID, acc.AccountID)
+		if err != nil {
+			return false, fmt.Errorf("check result of run %s account %s: %w", st.RunID, acc.AccountID, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Run checks the store every CheckInterval (and at once on start, and when
+// Handle finds a run complete): emits complete runs and runs past their
+// deadline, and retries missing tickets. It returns when ctx ends.
+func (a *Aggregator) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		a.Check(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-a.kicks:
+			a.emitLogged(ctx, id)
+		case <-t.C:
+		}
+	}
+}
+
+// Check is one pass of the loop: exported for local mode, which runs it
+// once after its scan instead of waiting for a tick.
+func (a *Aggregator) Check(ctx context.Context) {
+	pending, err := a.store.Pending(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error("list pending runs", slog.Any("error", err))
+		}
+		return
+	}
+	now := a.cfg.Now()
+	for _, st := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		due := st.Started != nil && !now.Before(st.Started.Deadline)
+		if !due {
+			done, err := a.complete(ctx, st)
+			if err != nil {
+				a.log.Error("check run completion", slog.String("run_id", string(st.RunID)), slog.Any("error", err))
+				continue
+			}
+			due = done
+		}
+		if due {
+			a.emitLogged(ctx, st.RunID)
+		}
+	}
+	if a.notifier == nil {
+		return
+	}
+	unticketed, err := a.store.Unticketed(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error("list unticketed runs", slog.Any("error", err))
+		}
+		return
+	}
+	for _, st := range unticketed {
+		if ctx.Err() != nil {
+			return
+		}
+		if !a.ticketDue(st, a.cfg.Now()) {
+			continue
+		}
+		m, err := a.build(ctx, st, st.GeneratedAt)
+		if err != nil {
+			a.ticketFailed(st.RunID, fmt.Errorf("rebuild summary: %w", err))
+			continue
+		}
+		a.ticket(ctx, st, m.summary, a.blobAttachment(st.ReportKey))
+	}
+}
+
+func (a *Aggregator) emitLogged(ctx context.Context, id ident.RunID) {
+	if err := a.Emit(ctx, id); err != nil && ctx.Err() == nil {
+		a.log.Error("emit report; the loop retries", slog.String("run_id", string(id)), slog.Any("error", err))
+	}
+}

@@ -1,0 +1,321 @@
+package aggregate
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/report"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// TopN is how many accounts and rules the ticket names.
+const TopN = 10
+
+// AccountSummary is one account of the ticket's worst list.
+type AccountSummary struct {
+	AccountID             ident.AccountID
+	Name                  string
+	NonCompliantRules     int // (region, rule) pairs NON_COMPLIANT
+	NonCompliantResources int
+}
+
+// RuleSummary is one rule of the ticket's worst list.
+type RuleSummary struct {
+	Name                  string
+	NonCompliantAccounts  int
+	NonCompliantResources int
+}
+
+// Summary is what the ticket says about a run, computed from the same
+// inputs as the workbook so the two agree.
+type Summary struct {
+	AccountsExpected     int
+	AccountsScanned      int // OK or PARTIAL
+	AccountsFailed       int
+	AccountsMissing      int
+	NonCompliantAccounts int // scanned accounts with a NON_COMPLIANT rule or resource
+	// WorstAccounts: most non-compliant rules, then resources, then account
+	// id; at most TopN, only non-compliant ones.
+	WorstAccounts []AccountSummary
+	// WorstRules: most non-compliant accounts, then resources, then name (the
+	// Rules sheet's order); at most TopN, only non-compliant ones.
+	WorstRules []RuleSummary
+}
+
+// model is the renderer's input for one run, less the findings, which a
+// second pass over the store streams.
+type model struct {
+	run      report.Run
+	accounts []report.Account
+	errs     []report.ErrorRow
+	// scanned: the accounts rendered OK or PARTIAL by this pass, the only
+	// ones whose findings the second pass may yield (a result recorded
+	// between the passes would otherwise bring findings of a MISSING row).
+	scanned map[ident.AccountID]bool
+	summary Summary
+}
+
+// dropCounts counts what convert left out of one result.
+type dropCounts struct{ rules, findings, errors int }
+
+// converted is one result in the report's terms.
+type converted struct {
+	account report.Account
+	errs    []report.ErrorRow
+	pairs   map[[2]string]bool // kept (region, rule)
+	drops   dropCounts
+}
+
+// keep tells whether f is a row of the report.
+func (c *converted) keep(f *events.Finding) bool {
+	return f.Compliance == events.NonCompliant && c.pairs[[2]string{string(f.Region), f.Rule}]
+}
+
+var statusOf = map[events.Status]report.Status{
+	events.StatusOK:      report.StatusOK,
+	events.StatusPartial: report.StatusPartial,
+	events.StatusFailed:  report.StatusFailed,
+}
+
+// convert turns one result into its Summary row and Errors rows, leaving
+// out what the renderer would refuse (see the package doc).
+func convert(res *events.AccountScanned, meta events.Account, regions map[ident.Region]bool) *converted {
+	status, ok := statusOf[res.Status]
+	if !ok {
+		status = report.StatusFailed // Validate refuses other values; be safe
+	}
+	c := &converted{
+		account: report.Account{ID: string(res.AccountID), Name: meta.Name, OUPath: meta.OUPath, Status: status},
+		pairs:   map[[2]string]bool{},
+	}
+	failedRegions := map[ident.Region]bool{}
+	for _, e := range res.Errors {
+		if e.Region != "" && !regions[e.Region] {
+			c.drops.errors++
+			continue
+		}
+		failedRegions[e.Region] = true
+		c.errs = append(c.errs, report.ErrorRow{
+			AccountID: string(res.AccountID), Region: string(e.Region), Stage: e.Stage,
+			Code: e.Code, Message: e.Message, Attempts: e.Attempts,
+		})
+	}
+	if status == report.StatusFailed {
+		c.drops.rules += len(res.Rules)
+		return c
+	}
+	for _, r := range res.Rules {
+		k := [2]string{string(r.Region), r.Name}
+		if !regions[r.Region] || failedRegions[r.Region] || r.Name == "" || c.pairs[k] {
+			c.drops.rules++
+			continue
+		}
+		c.pairs[k] = true
+		c.account.Rules = append(c.account.Rules, report.RuleResult{
+			Region: string(r.Region), Name: r.Name, SourceOwner: r.Owner,
+			SourceIdentifier: r.SourceIdentifier, Compliance: r.Compliance,
+		})
+	}
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if f.Compliance == events.NonCompliant && !c.pairs[[2]string{string(f.Region), f.Rule}] {
+			c.drops.findings++
+		}
+	}
+	return c
+}
+
+// sortedFindings returns the account's report rows in the report's order,
+// with annotation and time as last keys and a stable sort so that equal
+// rows keep their stored order: every render yields the same sequence.
+func (c *converted) sortedFindings(res *events.AccountScanned) []report.Finding {
+	out := make([]report.Finding, 0, len(res.Findings))
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if !c.keep(f) {
+			continue
+		}
+		out = append(out, report.Finding{
+			AccountID: string(res.AccountID), Region: string(f.Region), RuleName: f.Rule,
+			ResourceType: f.ResourceType, ResourceID: f.ResourceID, Compliance: f.Compliance,
+			Annotation: f.Annotation, RecordedAt: f.RecordedAt,
+		})
+	}
+	slices.SortStableFunc(out, func(a, b report.Finding) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.RuleName, b.RuleName),
+			cmp.Compare(a.ResourceType, b.ResourceType), cmp.Compare(a.ResourceID, b.ResourceID),
+			cmp.Compare(a.Annotation, b.Annotation), a.RecordedAt.Compare(b.RecordedAt))
+	})
+	return out
+}
+
+// build reads the run's results once, in account order, and returns the
+// renderer's input and the ticket's summary. Memory: the Summary rows (the
+// renderer needs them all) plus one result at a time.
+func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt time.Time) (*model, error) {
+	started := st.Started
+	if started == nil {
+		return nil, fmt.Errorf("run %s: no RunStarted", st.RunID)
+	}
+	regions := make(map[ident.Region]bool, len(started.Regions))
+	regionNames := make([]string, 0, len(started.Regions))
+	for _, r := range started.Regions {
+		regions[r] = true
+		regionNames = append(regionNames, string(r))
+	}
+	expected := make(map[ident.AccountID]events.Account, len(started.Accounts))
+	for _, acc := range started.Accounts {
+		expected[acc.AccountID] = acc
+	}
+	m := &model{
+		run: report.Run{
+			RunID: string(st.RunID), GeneratedAt: generatedAt.UTC(),
+			Trigger: report.Trigger(started.Trigger), Regions: regionNames,
+		},
+		accounts: make([]report.Account, 0, len(started.Accounts)),
+		scanned:  make(map[ident.AccountID]bool, len(started.Accounts)),
+	}
+	type ruleAgg struct{ accounts, resources int }
+	rules := map[string]*ruleAgg{}
+	var worst []AccountSummary
+	seen := make(map[ident.AccountID]bool, len(started.Accounts))
+	var drops dropCounts
+	strays := 0
+	for res, err := range a.store.Results(ctx, st.RunID) {
+		if err != nil {
+			return nil, fmt.Errorf("read results of run %s: %w", st.RunID, err)
+		}
+		meta, ok := expected[res.AccountID]
+		if !ok {
+			strays++
+			a.log.Warn("result for an account the run does not expect; left out of the report",
+				slog.String("run_id", string(st.RunID)), slog.String("account_id", string(res.AccountID)))
+			continue
+		}
+		if seen[res.AccountID] {
+			continue // a store yielding one account twice: the first stands
+		}
+		seen[res.AccountID] = true
+		c := convert(res, meta, regions)
+		drops.rules += c.drops.rules
+		drops.findings += c.drops.findings
+		drops.errors += c.drops.errors
+		if c.drops != (dropCounts{}) {
+			a.log.Warn("result parts the report cannot hold were left out",
+				slog.String("run_id", string(st.RunID)), slog.String("account_id", string(res.AccountID)),
+				slog.Int("rules", c.drops.rules), slog.Int("findings", c.drops.findings), slog.Int("errors", c.drops.errors))
+		}
+		m.accounts = append(m.accounts, c.account)
+		m.errs = append(m.errs, c.errs...)
+		switch c.account.Status {
+		case report.StatusFailed:
+			m.summary.AccountsFailed++
+			continue
+		default:
+			m.summary.AccountsScanned++
+			m.scanned[res.AccountID] = true
+		}
+		// Per-account and per-rule counts for the ticket.
+		as := AccountSummary{AccountID: res.AccountID, Name: meta.Name}
+		ncRule := map[string]bool{}
+		for _, r := range c.account.Rules {
+			if r.Compliance == report.NonCompliant {
+				as.NonCompliantRules++
+				ncRule[r.Name] = true
+			}
+		}
+		resByRule := map[string]int{}
+		for i := range res.Findings {
+			if f := &res.Findings[i]; c.keep(f) {
+				as.NonCompliantResources++
+				resByRule[f.Rule]++
+			}
+		}
+		for name := range ncRule {
+			ra := rules[name]
+			if ra == nil {
+				ra = &ruleAgg{}
+				rules[name] = ra
+			}
+			ra.accounts++
+		}
+		for name, n := range resByRule {
+			ra := rules[name]
+			if ra == nil {
+				ra = &ruleAgg{}
+				rules[name] = ra
+			}
+			ra.resources += n
+		}
+		if as.NonCompliantRules > 0 || as.NonCompliantResources > 0 {
+			m.summary.NonCompliantAccounts++
+			worst = append(worst, as)
+		}
+	}
+	for _, acc := range started.Accounts {
+		if !seen[acc.AccountID] {
+			m.accounts = append(m.accounts, report.Account{ID: string(acc.AccountID), Name: acc.Name, OUPath: acc.OUPath, Status: report.StatusMissing})
+			m.summary.AccountsMissing++
+		}
+	}
+	m.summary.AccountsExpected = len(started.Accounts)
+	if strays > 0 {
+		a.metrics.dropped.WithLabelValues("result").Add(float64(strays))
+	}
+	for what, n := range map[string]int{"rule": drops.rules, "finding": drops.findings, "error": drops.errors} {
+		if n > 0 {
+			a.metrics.dropped.WithLabelValues(what).Add(float64(n))
+		}
+	}
+	slices.SortFunc(worst, func(x, y AccountSummary) int {
+		return cmp.Or(cmp.Compare(y.NonCompliantRules, x.NonCompliantRules),
+			cmp.Compare(y.NonCompliantResources, x.NonCompliantResources), cmp.Compare(x.AccountID, y.AccountID))
+	})
+	m.summary.WorstAccounts = worst[:min(len(worst), TopN)]
+	var wr []RuleSummary
+	for name, ra := range rules {
+		if ra.accounts > 0 || ra.resources > 0 {
+			wr = append(wr, RuleSummary{Name: name, NonCompliantAccounts: ra.accounts, NonCompliantResources: ra.resources})
+		}
+	}
+	slices.SortFunc(wr, func(x, y RuleSummary) int {
+		return cmp.Or(cmp.Compare(y.NonCompliantAccounts, x.NonCompliantAccounts),
+			cmp.Compare(y.NonCompliantResources, x.NonCompliantResources), cmp.Compare(x.Name, y.Name))
+	})
+	m.summary.WorstRules = wr[:min(len(wr), TopN)]
+	return m, nil
+}
+
+// findings is the second pass: the scanned accounts' rows, each account
+// sorted in memory, accounts in the store's (ascending id) order.
+func (a *Aggregator) findings(ctx context.Context, st store.RunState, m *model) report.Findings {
+	regions := make(map[ident.Region]bool, len(st.Started.Regions))
+	for _, r := range st.Started.Regions {
+		regions[r] = true
+	}
+	return func(yield func(report.Finding, error) bool) {
+		var prev ident.AccountID
+		for res, err := range a.store.Results(ctx, st.RunID) {
+			if err != nil {
+				yield(report.Finding{}, fmt.Errorf("read results of run %s: %w", st.RunID, err))
+				return
+			}
+			if !m.scanned[res.AccountID] || res.AccountID == prev {
+				continue
+			}
+			prev = res.AccountID
+			c := convert(res, events.Account{}, regions)
+			for _, f := range c.sortedFindings(res) {
+				if !yield(f, nil) {
+					return
+				}
+			}
+		}
+	}
+}

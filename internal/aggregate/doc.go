@@ -1,0 +1,51 @@
+// Package aggregate is the aggregator stage: it records every RunStarted
+// and AccountScanned from the results topic into the dedupe store, and when
+// a run is complete (every expected account has a result) or its deadline
+// has passed, exactly one replica claims the run, renders the workbook,
+// uploads it, marks the run emitted and files the Jira ticket.
+//
+// All state is in the store: an aggregator (re)started with no messages in
+// flight finds pending runs and unticketed runs with its Run loop, so a
+// crash at any point loses nothing. Handle only records and, when a run
+// becomes complete, wakes the loop: rendering never holds a message.
+//
+// # What goes into the report
+//
+//   - Expected accounts are those of the run's RunStarted, one Summary row
+//     each; an expected account without a result is MISSING.
+//   - A result for an account the RunStarted does not list (a stray: an
+//     ad-hoc message naming a run id it was not part of, a replayed message
+//     of a re-opened run) is ignored with a warning and counted: the report
+//     lists what the run set out to scan, and Accounts expected must agree
+//     with the rows.
+//   - What would make the renderer refuse the report is dropped with a
+//     warning, never left to block the run forever: rules, findings and
+//     errors in a region the run did not configure, rules of a region that
+//     also reported an error (a region counts whole or not at all), rules of
+//     a FAILED account, a (region, rule) listed twice (the first stands),
+//     findings of a (region, rule) the account does not list. Findings whose
+//     compliance is not NON_COMPLIANT are not report rows and are skipped.
+//
+// # Determinism
+//
+// The renderer gets Generated at = the claim's GeneratedAt (fixed at the
+// first claim) and the findings of each account in one total order (the
+// report's sort keys, then annotation and time, stable over the stored
+// order, which first-write-wins fixes), so a replica that takes over a
+// crashed emission renders the same bytes from the same recorded results.
+// A result recorded between the crash and the takeover is included.
+//
+// # Tickets
+//
+// The ticket is filed after the run is marked emitted; failures are logged,
+// counted and retried by the loop with exponential backoff, each retry first
+// searching Jira for the run's label, so a crash between filing and storing
+// the key never opens a second ticket. The replica that emitted retries at
+// once; the others wait TicketTakeover after the emission, so they do not
+// race it. (The store has no lease for tickets: two replicas taking over the
+// same orphaned ticket in the same instant could still both file; the wait
+// and the search make that a window of milliseconds once per crash.)
+//
+// It is not the renderer (internal/report), the store (internal/store) nor
+// the Jira client (internal/jira).
+package aggregate

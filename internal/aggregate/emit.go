@@ -1,0 +1,176 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// ContentTypeXLSX is the workbook's media type.
+const ContentTypeXLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+// Emit claims the run and, when this replica gets the claim, renders,
+// uploads and marks its report, then files the ticket. It returns nil when
+// another replica holds the run or it was already emitted; an error when
+// this attempt failed (the lease then lapses, and the loop, here or
+// elsewhere, tries again). A failed ticket is not an error of Emit: the
+// report is out, and the loop retries the ticket.
+func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
+	a.mu.Lock()
+	if a.emitting[id] {
+		a.mu.Unlock()
+		return nil
+	}
+	a.emitting[id] = true
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.emitting, id)
+		a.mu.Unlock()
+	}()
+
+	log := a.log.With(slog.String("run_id", string(id)))
+	start := a.cfg.Now()
+	claim, err := a.store.Claim(ctx, id, a.cfg.Owner, start, a.cfg.Lease)
+	switch {
+	case errors.Is(err, store.ErrClaimed):
+		log.Debug("run claimed by another replica")
+		return nil
+	case errors.Is(err, store.ErrEmitted):
+		log.Debug("run already emitted")
+		return nil
+	case err != nil:
+		a.metrics.emitFailures.WithLabelValues("claim").Inc()
+		return fmt.Errorf("claim run %s: %w", id, err)
+	}
+	st, err := a.store.Run(ctx, id)
+	if err != nil {
+		a.metrics.emitFailures.WithLabelValues("read").Inc()
+		return fmt.Errorf("read run %s: %w", id, err)
+	}
+	if st.Started == nil {
+		a.metrics.emitFailures.WithLabelValues("read").Inc()
+		return fmt.Errorf("run %s: claimed without a RunStarted", id)
+	}
+	key := ReportKey(a.cfg.ReportPrefix, st.Started)
+	log = log.With(slog.String("report_key", key))
+	log.Info("emitting report", slog.Time("generated_at", claim.GeneratedAt), slog.Time("deadline", st.Started.Deadline), slog.Int("results", st.Results))
+
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopLease := a.keepLease(rctx, cancel, id, log)
+	defer stopLease()
+
+	tmp, err := os.CreateTemp("", "config-compliance-*.xlsx")
+	if err != nil {
+		a.metrics.emitFailures.WithLabelValues("render").Inc()
+		return fmt.Errorf("run %s: create temporary workbook: %w", id, err)
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	m, err := a.build(rctx, st, claim.GeneratedAt)
+	if err != nil {
+		a.metrics.emitFailures.WithLabelValues("read").Inc()
+		return fmt.Errorf("run %s: %w", id, leaseCause(rctx, err))
+	}
+	if err := a.render(rctx, tmp, m.run, m.accounts, m.errs, a.findings(rctx, st, m)); err != nil {
+		a.metrics.emitFailures.WithLabelValues("render").Inc()
+		return fmt.Errorf("render report of run %s: %w", id, leaseCause(rctx, err))
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		a.metrics.emitFailures.WithLabelValues("render").Inc()
+		return fmt.Errorf("run %s: rewind temporary workbook: %w", id, err)
+	}
+	if err := a.blob.Put(rctx, key, tmp, ContentTypeXLSX); err != nil {
+		a.metrics.emitFailures.WithLabelValues("upload").Inc()
+		return fmt.Errorf("upload report of run %s: %w", id, leaseCause(rctx, err))
+	}
+	stopLease()
+	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, a.cfg.Now()); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrEmitted) {
+			// Another replica took the run over: it uploads the same bytes
+			// (same GeneratedAt, same results) and marks it.
+			log.Warn("lease lost before the emitted mark; the replica that took over completes the run", slog.Any("error", err))
+			return nil
+		}
+		a.metrics.emitFailures.WithLabelValues("mark").Inc()
+		return fmt.Errorf("mark run %s emitted: %w", id, err)
+	}
+	a.metrics.reports.Inc()
+	a.metrics.emitSeconds.Observe(a.cfg.Now().Sub(start).Seconds())
+	log.Info("report emitted", slog.Int64("bytes", size),
+		slog.Int("accounts_expected", m.summary.AccountsExpected), slog.Int("accounts_scanned", m.summary.AccountsScanned),
+		slog.Int("accounts_failed", m.summary.AccountsFailed), slog.Int("accounts_missing", m.summary.AccountsMissing),
+		slog.Int("noncompliant_accounts", m.summary.NonCompliantAccounts))
+
+	if a.notifier != nil {
+		st.Emitted, st.ReportKey, st.GeneratedAt = true, key, claim.GeneratedAt
+		a.ticket(ctx, st, m.summary, fileAttachment(tmp.Name(), size))
+	}
+	return nil
+}
+
+// leaseCause returns the lease loss, when that is why ctx was cancelled,
+// rather than a bare "context canceled".
+func leaseCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLeaseLost) {
+		return cause
+	}
+	return err
+}
+
+// keepLease renews the claim every Lease/3 while the report renders and
+// uploads; when another replica has taken the run (our renewal was too
+// late), it cancels the work with store.ErrLeaseLost. A store error on
+// renewal is only logged: the next renewal may succeed before the lease ends.
+func (a *Aggregator) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id ident.RunID, log *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := newTicker(a.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			_, err := a.store.Claim(ctx, id, a.cfg.Owner, a.cfg.Now(), a.cfg.Lease)
+			switch {
+			case err == nil:
+				log.Debug("lease renewed")
+			case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrEmitted):
+				cancel(fmt.Errorf("%w: renewing: %w", store.ErrLeaseLost, err))
+				return
+			default:
+				if ctx.Err() == nil {
+					log.Warn("renew lease; retrying", slog.Any("error", err))
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
+}

@@ -1,0 +1,21 @@
+package aggregate
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/cybsecops/configreport/internal/store"
+	"github.com/cybsecops/configreport/internal/store/sqlite"
+)
+
+// newTestStore is the embedded SQLite store of local mode, one file per test.
+func newTestStore(t testing.TB) store.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), sqlite.FileName)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}

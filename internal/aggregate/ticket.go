@@ -1,0 +1,138 @@
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// newTicker is time.NewTicker (a variable so that tests can shorten nothing
+// by accident: it is here to keep the renewal's clock in one place).
+var newTicker = time.NewTicker
+
+// Notifier files a run's ticket (internal/jira in production).
+type Notifier interface {
+	// FindByRunLabel returns the key of the ticket already filed for the run
+	// (found by its run label), or "" when there is none.
+	FindByRunLabel(ctx context.Context, id ident.RunID) (string, error)
+	// File opens the run's ticket and returns its key.
+	File(ctx context.Context, t Ticket) (string, error)
+}
+
+// Ticket is what a Notifier needs to file a run's ticket.
+type Ticket struct {
+	RunID       ident.RunID
+	Trigger     events.Trigger
+	StartedAt   time.Time // the ticket's week is StartedAt's ISO week
+	GeneratedAt time.Time
+	// ReportKey is the workbook's key; ReportLocation the same with the
+	// configured location in front (s3://bucket/key).
+	ReportKey      string
+	ReportLocation string
+	Summary
+	Workbook Attachment
+}
+
+// Attachment is the workbook, opened only when the notifier attaches it.
+type Attachment struct {
+	Name string
+	// Open returns the workbook and its size in bytes.
+	Open func(ctx context.Context) (io.ReadCloser, int64, error)
+}
+
+func fileAttachment(name string, size int64) Attachment {
+	return Attachment{Name: path.Base(name), Open: func(context.Context) (io.ReadCloser, int64, error) {
+		f, err := os.Open(name)
+		return f, size, err
+	}}
+}
+
+func (a *Aggregator) blobAttachment(key string) Attachment {
+	return Attachment{Name: path.Base(key), Open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+		b, err := a.blob.Get(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+	}}
+}
+
+func (a *Aggregator) location(key string) string {
+	if a.cfg.ReportLocation == "" {
+		return key
+	}
+	return strings.TrimSuffix(a.cfg.ReportLocation, "/") + "/" + key
+}
+
+// ticketDue tells whether the loop should try the run's ticket now: the
+// replica that emitted it retries on its backoff; the others only once
+// TicketTakeover has passed since the emission (that replica may be filing).
+func (a *Aggregator) ticketDue(st store.RunState, now time.Time) bool {
+	if st.ClaimOwner != a.cfg.Owner && now.Before(st.EmittedAt.Add(a.cfg.TicketTakeover)) {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.backoff[st.RunID]
+	return !ok || !now.Before(r.next)
+}
+
+func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
+	a.metrics.ticketFailures.Inc()
+	a.mu.Lock()
+	r := a.backoff[id]
+	r.failures++
+	delay := a.cfg.TicketBackoffMax
+	if shift := r.failures - 1; shift < 30 && a.cfg.CheckInterval<<shift < delay {
+		delay = a.cfg.CheckInterval << shift
+	}
+	r.next = a.cfg.Now().Add(delay)
+	a.backoff[id] = r
+	a.mu.Unlock()
+	a.log.Error("ticket not filed; the report is uploaded, the loop retries",
+		slog.String("run_id", string(id)), slog.Int("attempt", r.failures), slog.Duration("retry_in", delay), slog.Any("error", err))
+}
+
+// ticket finds or files the run's ticket and stores its key. It searches
+// first, every time: a crash after filing and before storing leaves a ticket
+// that only the search can find.
+func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary, wb Attachment) {
+	log := a.log.With(slog.String("run_id", string(st.RunID)))
+	key, err := a.notifier.FindByRunLabel(ctx, st.RunID)
+	if err != nil {
+		a.ticketFailed(st.RunID, fmt.Errorf("search for the run's ticket: %w", err))
+		return
+	}
+	how := "found"
+	if key == "" {
+		how = "filed"
+		key, err = a.notifier.File(ctx, Ticket{
+			RunID: st.RunID, Trigger: st.Started.Trigger, StartedAt: st.Started.StartedAt.UTC(),
+			GeneratedAt: st.GeneratedAt.UTC(), ReportKey: st.ReportKey, ReportLocation: a.location(st.ReportKey),
+			Summary: sum, Workbook: wb,
+		})
+		if err != nil {
+			a.ticketFailed(st.RunID, fmt.Errorf("file ticket: %w", err))
+			return
+		}
+	}
+	if err := a.store.SetTicket(ctx, st.RunID, key); err != nil {
+		a.ticketFailed(st.RunID, fmt.Errorf("store ticket %s (filed; the next try finds it by its label): %w", key, err))
+		return
+	}
+	a.metrics.tickets.WithLabelValues(how).Inc()
+	a.mu.Lock()
+	delete(a.backoff, st.RunID)
+	a.mu.Unlock()
+	log.Info("ticket stored", slog.String("ticket", key), slog.String("how", how))
+}
