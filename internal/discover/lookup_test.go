@@ -84,3 +84,5 @@ func sum(m map[string]int64) int64 {
 	}
 	return n
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -353,22 +353,34 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// BenchmarkWalk walks generated orgs against awssim in process (no
-// latency): the figure is the walk's own cost per org, not AWS's.
+// BenchmarkWalk walks generated orgs against awssim in process. With no
+// latency the figure is the walk's own cost; with latency (each call
+// delayed by about that much, as AWS's round trips are) it shows what the
+// bounded concurrency buys.
 func BenchmarkWalk(b *testing.B) {
-	for _, n := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
-			env := discovertest.New(b, n)
-			w := newWalker(b, env.Orgs(), discover.Config{})
+	for _, bc := range []struct {
+		accounts, concurrency int
+		latency               time.Duration
+	}{
+		{1000, 4, 0}, {5000, 4, 0},
+		{1000, 1, 50 * time.Millisecond}, {1000, 4, 50 * time.Millisecond}, {5000, 4, 50 * time.Millisecond},
+	} {
+		b.Run(fmt.Sprintf("accounts=%d/concurrency=%d/latency=%s", bc.accounts, bc.concurrency, bc.latency), func(b *testing.B) {
+			org, err := awssim.Generate(awssim.GenConfig{Accounts: bc.accounts, Seed: 7})
+			if err != nil {
+				b.Fatal(err)
+			}
+			env := discovertest.Serve(b, awssim.Config{Org: org, Latency: bc.latency})
+			w := newWalker(b, env.Orgs(), discover.Config{Concurrency: bc.concurrency})
 			var st discover.Stats
 			for b.Loop() {
-				var err error
 				if _, st, err = w.List(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(st.Calls), "calls/walk")
 			b.ReportMetric(float64(st.Kept), "accounts/walk")
+			b.ReportMetric(float64(st.OUs), "OUs/walk")
 		})
 	}
 }

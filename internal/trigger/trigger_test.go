@@ -379,3 +379,96 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("no regions: %v", err)
 	}
 }
+
+// TestProgressLogged: progress lines while the run opens, one line per
+// skipped SUSPENDED account, a summary, and no secret anywhere.
+func TestProgressLogged(t *testing.T) {
+	f := newFixture(t, 1000)
+	var buf lockedBuffer
+	deps := f.deps()
+	deps.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rs, err := trigger.Run(ctx(t), trigger.Config{Regions: regions, ProgressInterval: time.Millisecond}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := buf.String()
+	suspended := 0
+	for _, a := range f.env.Sim.Org().Accounts {
+		if a.Status != awssim.StatusActive {
+			suspended++
+			if !strings.Contains(logs, `"account_id":"`+a.ID+`","state":"SUSPENDED"`) {
+				t.Errorf("skipped account %s not logged", a.ID)
+			}
+		}
+	}
+	for _, want := range []string{
+		`"msg":"run opening: progress"`,
+		fmt.Sprintf(`"skipped_inactive":%d`, suspended),
+		fmt.Sprintf(`"msg":"run started","run_id":"%s","trigger":"scheduled","accounts":%d,"scan_requests":%d`, rs.RunID, len(rs.Accounts), len(rs.Accounts)),
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	sessions := f.env.Sim.Sessions()
+	if len(sessions) == 0 {
+		t.Fatal("no session issued: the org-list role was not assumed")
+	}
+	for _, s := range sessions {
+		for _, secret := range []string{s.SecretAccessKey, s.SessionToken} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a session secret of %s appears in the logs", s.Role)
+			}
+		}
+	}
+	if strings.Contains(logs, "hubsecret") {
+		t.Error("the hub secret appears in the logs")
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// discard is a publisher that drops messages, so the benchmark measures
+// the trigger, not a bus.
+type discard struct{}
+
+func (discard) Publish(string, ...*message.Message) error { return nil }
+func (discard) Close() error                              { return nil }
+
+// BenchmarkRun opens scheduled runs over generated orgs (awssim in
+// process, no latency): walk, 1 ScanRequested per account, RunStarted
+// through the claim check into a folder.
+func BenchmarkRun(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
+			env := discovertest.New(b, n)
+			deps := trigger.Deps{
+				Orgs: env.Orgs(), Publisher: discard{}, Logger: quiet(),
+				Codec: events.Codec{Payloads: blob.Payloads{Store: blob.Folder{Dir: b.TempDir()}}, PayloadPrefix: "claims"},
+			}
+			var rs events.RunStarted
+			for b.Loop() {
+				var err error
+				if rs, err = trigger.Run(context.Background(), trigger.Config{Regions: regions}, deps); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(rs.Accounts)), "accounts/run")
+		})
+	}
+}
