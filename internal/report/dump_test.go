@@ -126,6 +126,12 @@ func describeStyle(f *excelize.File, id int) string {
 		if st.Font.Color != "" {
 			parts = append(parts, "color="+st.Font.Color)
 		}
+		if st.Font.Family != "" {
+			parts = append(parts, fmt.Sprintf("font=%s/%g", st.Font.Family, st.Font.Size))
+		}
+	}
+	if st.Alignment != nil && (st.Alignment.Horizontal != "" || st.Alignment.Vertical != "") {
+		parts = append(parts, fmt.Sprintf("align=%s/%s", st.Alignment.Horizontal, st.Alignment.Vertical))
 	}
 	if st.Fill.Type != "" && st.Fill.Pattern != 0 {
 		parts = append(parts, fmt.Sprintf("fill=%s/%d/%s", st.Fill.Type, st.Fill.Pattern, strings.Join(st.Fill.Color, ",")))

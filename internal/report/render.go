@@ -57,6 +57,7 @@ const (
 
 type styles struct {
 	header, key, pct, dateTime int
+	kvNumber, kvDateTime       int
 	redDxf                     int // conditional format: red fill, dark red text
 }
 
@@ -72,14 +73,21 @@ func newStyles(f *excelize.File) (styles, error) {
 		return id
 	}
 	pct, dt := "0.0%", "yyyy-mm-dd hh:mm"
+	// Fonts name the workbook's default (Calibri 11) explicitly: a font
+	// element without a name renders in a serif fallback in LibreOffice.
 	s.header = mk(&excelize.Style{
-		Font:      &excelize.Font{Bold: true, Color: "FFFFFF"},
+		Font:      &excelize.Font{Bold: true, Color: "FFFFFF", Family: "Calibri", Size: 11},
 		Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F4E78"}},
 		Alignment: &excelize.Alignment{Vertical: "center"},
 	})
-	s.key = mk(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	s.key = mk(&excelize.Style{Font: &excelize.Font{Bold: true, Family: "Calibri", Size: 11}})
 	s.pct = mk(&excelize.Style{CustomNumFmt: &pct})
 	s.dateTime = mk(&excelize.Style{CustomNumFmt: &dt})
+	// Numbers of the Summary key/value block sit left, under the text values
+	// above them, instead of at the far edge of column B.
+	left := &excelize.Alignment{Horizontal: "left"}
+	s.kvNumber = mk(&excelize.Style{Alignment: left})
+	s.kvDateTime = mk(&excelize.Style{CustomNumFmt: &dt, Alignment: left})
 	if err != nil {
 		return s, err
 	}
@@ -231,8 +239,11 @@ func (s styles) cellWidth(v any) int {
 		switch v.StyleID {
 		case s.pct:
 			return pctWidth
-		case s.dateTime:
+		case s.dateTime, s.kvDateTime:
 			return timeWidth
+		}
+		if n, ok := v.Value.(int); ok {
+			return len(strconv.Itoa(n))
 		}
 		if t, ok := v.Value.(string); ok {
 			return textWidth(t)
@@ -377,15 +388,16 @@ func writeSummary(f *excelize.File, st styles, in *input) error {
 		rows = append(rows, r)
 	}
 	key := func(k string) any { return excelize.Cell{StyleID: st.key, Value: k} }
+	num := func(n int) any { return excelize.Cell{StyleID: st.kvNumber, Value: n} }
 	above := [][]any{
 		{key("Report"), "AWS Config compliance report"},
 		{key("Run ID"), text(in.run.RunID)},
-		{key("Generated at (UTC)"), st.timeCell(in.run.GeneratedAt)},
+		{key("Generated at (UTC)"), excelize.Cell{StyleID: st.kvDateTime, Value: in.run.GeneratedAt.UTC()}},
 		{key("Trigger"), text(string(in.run.Trigger))},
 		{key("Regions"), text(strings.Join(in.run.Regions, ","))},
-		{key("Accounts expected"), len(in.accounts)},
-		{key("Accounts scanned"), scanned},
-		{key("Accounts failed or missing"), failed},
+		{key("Accounts expected"), num(len(in.accounts))},
+		{key("Accounts scanned"), num(scanned)},
+		{key("Accounts failed or missing"), num(failed)},
 	}
 	w := newWidths(t.headers)
 	for _, r := range above {
