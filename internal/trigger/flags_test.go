@@ -1,0 +1,85 @@
+package trigger_test
+
+import (
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/trigger"
+)
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr []string
+		check   func(t *testing.T, c trigger.Config)
+	}{
+		{
+			name: "scheduled defaults",
+			args: []string{"-regions", "us-east-1, ap-east-1"},
+			check: func(t *testing.T, c trigger.Config) {
+				if !slices.Equal(c.Regions, []ident.Region{"us-east-1", "ap-east-1"}) || c.Deadline != 45*time.Minute || c.RunID != "" || len(c.Accounts) != 0 || !c.Filter.IsZero() {
+					t.Errorf("config %+v", c)
+				}
+			},
+		},
+		{
+			name: "ad hoc with filters and run id",
+			args: []string{"-regions", "eu-west-1", "-account", "111111111111,222222222222", "-run-id", "rerun.1", "-deadline", "2h", "-exclude-ous", "Root/Sandbox/", "-include-accounts", "333333333333"},
+			check: func(t *testing.T, c trigger.Config) {
+				if len(c.Accounts) != 2 || c.RunID != "rerun.1" || c.Deadline != 2*time.Hour ||
+					!slices.Equal(c.Filter.ExcludeOUs, []string{"Root/Sandbox"}) || len(c.Filter.IncludeAccounts) != 1 {
+					t.Errorf("config %+v", c)
+				}
+			},
+		},
+		{
+			name:    "every problem at once",
+			args:    []string{"-regions", "us-east-1,us-east-1", "-account", "12", "-include-ous", "Prod", "-exclude-accounts", "x", "-publish-concurrency", "65"},
+			wantErr: []string{"-account", `"12"`, "-regions", "listed twice", `"Prod"`, `"x"`, "publish concurrency 65"},
+		},
+		{
+			name:    "no regions",
+			args:    nil,
+			wantErr: []string{"regions: at least one"},
+		},
+		{
+			name:    "bad run id and deadline",
+			args:    []string{"-regions", "us-east-1", "-run-id", "a/b", "-deadline", "10s", "-org-concurrency", "100"},
+			wantErr: []string{"run id", "deadline 10s", "org concurrency 100"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f trigger.Flags
+			fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
+			f.Register(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.Config()
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %s:\n%v", w, err)
+					}
+				}
+				if strings.Count(err.Error(), `"Prod"`) > 1 {
+					t.Errorf("a problem is reported twice:\n%v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
