@@ -157,3 +157,22 @@ func (r *Recorder) Reset() {
 	defer r.mu.Unlock()
 	clear(r.calls)
 }
+
+// Verify is the end-to-end test's check: every operation the clients sent
+// maps to an IAM action the table declares (create-only actions allowed when
+// createResources is true). It does not require every declared action to have
+// been sent, since one run need not reach every path; use Unexercised for that.
+func (r *Recorder) Verify(createResources bool) error {
+	actions, err := r.Actions()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(actions) == 0 && err == nil {
+		errs = append(errs, errors.New("iampolicy: no AWS call was recorded: is the Recorder installed on the clients' aws.Config?"))
+	}
+	if u := Undeclared(actions, createResources); len(u) > 0 {
+		errs = append(errs, fmt.Errorf("iampolicy: the code sent actions internal/iampolicy does not declare (add them to the table and the templates, or stop calling them): %v", u))
+	}
+	return errors.Join(errs...)
+}

@@ -222,3 +222,37 @@ func TestAction(t *testing.T) {
 		}
 	}
 }
+
+func TestRecorderVerify(t *testing.T) {
+	tests := []struct {
+		name    string
+		calls   []Call
+		create  bool
+		wantErr string
+	}{
+		{"nothing recorded", nil, false, "no AWS call was recorded"},
+		{"declared only", []Call{{"SQS", "SendMessageBatch"}, {"Config Service", "DescribeConfigRules"}, {"S3", "HeadObject"}, {"STS", "GetCallerIdentity"}}, false, ""},
+		{"undeclared", []Call{{"SQS", "ReceiveMessage"}, {"S3", "DeleteObject"}}, false, "[s3:DeleteObject]"},
+		{"create-only in production", []Call{{"SNS", "CreateTopic"}}, false, "[sns:CreateTopic]"},
+		{"create-only with -create-resources", []Call{{"SNS", "CreateTopic"}, {"SNS", "Publish"}}, true, ""},
+		{"unknown service", []Call{{"Lambda", "Invoke"}}, false, `"Lambda"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := NewRecorder()
+			for _, c := range tt.calls {
+				rec.record(c)
+			}
+			err := rec.Verify(tt.create)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Verify error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
