@@ -1,0 +1,129 @@
+// Command awssim serves a simulated AWS Organizations, STS and Config for
+// the demo, the integration tests and the benchmarks. See
+// internal/awssim/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+)
+
+const usage = `awssim: a simulated AWS organisation (Organizations, STS, Config) on one
+HTTP endpoint, for the demo, tests and benchmarks. Not AWS, not for production.
+
+Usage:
+  awssim -addr 127.0.0.1:4566 [-org FILE.json | -accounts N -seed S]
+         [-regions us-east-1,ap-east-1] [-rules 12] [-noncompliant 0.15]
+         [-latency 0] [-throttle-rps 0] [-error-rate 0] [-deny 0] [-fail-regions 0]
+         [-hub-account ID] [-session-ttl 1h]
+
+Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 ...,
+or AWS_ENDPOINT_URL. Hub keys: any access key id not starting ASIA (e.g.
+AWS_ACCESS_KEY_ID=AKIDHUB AWS_SECRET_ACCESS_KEY=hubsecret). GET / answers
+200 when ready; GET /_sim/stats counts the calls.
+
+Every flag can also come from the environment: the flag's name upper-cased
+with - as _ (-throttle-rps <-> THROTTLE_RPS); a flag on the command line wins.
+
+Flags:
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		// One line, even when validation found several problems.
+		fmt.Fprintln(os.Stderr, "awssim:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("awssim", flag.ContinueOnError)
+	// The flag package would print the whole usage on a bad flag; main
+	// prints the one-line error instead, and the usage only for -help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var (
+		opts    awssim.Options
+		regions string
+		nonComp float64
+	)
+	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:4566", "listen address (host:port; port 0 picks a free one, logged when ready)")
+	fs.StringVar(&opts.OrgFile, "org", "", "organisation file (JSON, see README); instead of generating one")
+	fs.IntVar(&opts.Gen.Accounts, "accounts", 50, "member accounts to generate (the management account is added)")
+	fs.Int64Var(&opts.Gen.Seed, "seed", 1, "generation seed: the same seed gives the same org, rules and fault picks")
+	fs.StringVar(&regions, "regions", strings.Join(awssim.DefaultRegions, ","), "comma-separated regions where generated accounts have Config rules (ignored with -org)")
+	fs.IntVar(&opts.Gen.Rules, "rules", 12, "about how many Config rules each account has per region")
+	fs.Float64Var(&nonComp, "noncompliant", awssim.DefaultNonCompliant, "fraction of rules that are NON_COMPLIANT, 0 to 1")
+	fs.DurationVar(&opts.Sim.Latency, "latency", 0, "delay every call by this × (1 ± 20%)")
+	fs.Float64Var(&opts.Sim.ThrottleRPS, "throttle-rps", 0, "Config calls per second per (account, region) before ThrottlingException (0: off)")
+	fs.Float64Var(&opts.Sim.ErrorRate, "error-rate", 0, "fraction of calls answered InternalFailure (500) or ServiceUnavailable (503)")
+	fs.IntVar(&opts.Sim.Deny, "deny", 0, "accounts whose read role refuses AssumeRole (AccessDenied)")
+	fs.IntVar(&opts.Sim.FailRegions, "fail-regions", 0, "(account, region) pairs whose Config calls answer UnrecognizedClientException")
+	fs.StringVar(&opts.Sim.HubAccountID, "hub-account", "", "account of the hub role (default: the management account)")
+	fs.DurationVar(&opts.Sim.SessionTTL, "session-ttl", time.Hour, "longest AssumeRole session (AWS caps chained role sessions at 1h)")
+
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fmt.Fprint(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return fmt.Errorf("%w (see awssim -help)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see -help)", fs.Arg(0))
+	}
+	if err := fromEnv(fs); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if opts.OrgFile != "" && (set["accounts"] || set["seed"]) {
+		return fmt.Errorf("-org and -accounts/-seed are exclusive: the file describes the whole org")
+	}
+	for r := range strings.SplitSeq(regions, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			opts.Gen.Regions = append(opts.Gen.Regions, r)
+		}
+	}
+	opts.Gen.NonCompliant = nonComp
+	if nonComp == 0 {
+		opts.Gen.NonCompliant = -1 // GenConfig reads 0 as "default"
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return awssim.Run(ctx, opts, log)
+}
+
+// fromEnv gives every flag not on the command line the value of its
+// environment variable, if set.
+func fromEnv(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", env, v, e)
+			}
+		}
+	})
+	return err
+}

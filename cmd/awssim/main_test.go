@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRunRefusesBadFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"not a number", []string{"-accounts", "x"}, nil, `invalid value "x" for flag -accounts`},
+		{"unknown flag", []string{"-bogus"}, nil, "flag provided but not defined: -bogus"},
+		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
+		{"org and accounts", []string{"-org", "x.json", "-accounts", "3"}, nil, "exclusive"},
+		{"bad env", nil, map[string]string{"THROTTLE_RPS": "fast"}, `THROTTLE_RPS="fast"`},
+		{"invalid values", []string{"-error-rate", "2", "-deny", "-1"}, nil, "error rate 2: want 0 to 1"},
+		{"missing org file", []string{"-org", "/nonexistent/org.json"}, nil, "no such file"},
+		{"bad region", []string{"-regions", "us-east-1,mars"}, nil, `region "mars"`},
+		{"too many denied", []string{"-accounts", "3", "-deny", "10"}, nil, "deny 10"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			err := run(tc.args, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed usage on an error: %q", out.String())
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-help"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
