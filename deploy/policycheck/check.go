@@ -415,6 +415,10 @@ func (m *manifest) checkScaling(v *violations, production bool) {
 			if u, r := t.Metadata["queueURL"], t.Metadata["awsRegion"]; u != "" && r != "" && !strings.Contains(u, "sqs."+r+".") {
 				v.add(ref, "queueURL %q is not in awsRegion %q", u, r)
 			}
+			// The queue KEDA watches must be the one the scanners consume.
+			if u := t.Metadata["queueURL"]; u != "" && !slices.Contains(m.settings("SCAN_QUEUE_URL"), u) {
+				v.add(ref, "queueURL %q is not the scanners' SCAN_QUEUE_URL %v", u, m.settings("SCAN_QUEUE_URL"))
+			}
 			if t.AuthenticationRef == nil {
 				v.add(ref, "aws-sqs-queue trigger has no authenticationRef")
 				continue
@@ -520,10 +524,38 @@ func (m *manifest) checkNetworkPolicy(v *violations) {
 	}
 }
 
+// settings returns the distinct values of a setting across the ConfigMaps.
+func (m *manifest) settings(key string) []string {
+	var out []string
+	for _, cm := range m.configMaps {
+		if val, ok := cm.Data[key]; ok && !slices.Contains(out, val) {
+			out = append(out, val)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var queueAccount = regexp.MustCompile(`^https://sqs\.[a-z0-9-]+\.amazonaws\.com/([0-9]{12})/`)
+
 func (m *manifest) checkProductionSettings(v *violations) {
 	for name, cm := range m.configMaps {
 		if val, ok := cm.Data["CREATE_RESOURCES"]; ok && val != "false" {
 			v.add("ConfigMap/"+name, "CREATE_RESOURCES=%q: production creates nothing at run time", val)
+		}
+	}
+	// The hub role and the queues live in the same (hub) account; a mismatch
+	// is an overlay half-edited from another environment.
+	for _, u := range m.settings("SCAN_QUEUE_URL") {
+		mm := queueAccount.FindStringSubmatch(u)
+		if mm == nil {
+			v.add("ConfigMap", "SCAN_QUEUE_URL %q is not an SQS queue URL", u)
+			continue
+		}
+		for name, sa := range m.serviceAccounts {
+			if arn := sa.Annotations[roleAnnotation]; arn != "" && !strings.HasPrefix(arn, "arn:aws:iam::"+mm[1]+":") {
+				v.add("ServiceAccount/"+name, "hub role %q is not in the scan queue's account %s", arn, mm[1])
+			}
 		}
 	}
 }

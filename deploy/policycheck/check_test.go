@@ -326,6 +326,12 @@ func TestEachRuleCanFail(t *testing.T) {
 		{"queue in another region", func(t *testing.T, d docs) docs {
 			return d.set(t, "ScaledObject", scanner, "spec.triggers.0.metadata.awsRegion", "us-east-1")
 		}, "ScaledObject/config-report-scanner: queueURL \"https://sqs.ap-east-1.amazonaws.com/210987654321/config-report-scan\" is not in awsRegion \"us-east-1\""},
+		{"KEDA watches another queue", func(t *testing.T, d docs) docs {
+			return d.set(t, "ScaledObject", scanner, "spec.triggers.0.metadata.queueURL", "https://sqs.ap-east-1.amazonaws.com/210987654321/config-report-results-aggregator")
+		}, "ScaledObject/config-report-scanner: queueURL \"https://sqs.ap-east-1.amazonaws.com/210987654321/config-report-results-aggregator\" is not the scanners' SCAN_QUEUE_URL [https://sqs.ap-east-1.amazonaws.com/210987654321/config-report-scan]"},
+		{"hub role from another account", func(t *testing.T, d docs) docs {
+			return d.set(t, "ServiceAccount", "config-report-scanner", "metadata.annotations", map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::333333333333:role/system-config-report-generator-write-role"})
+		}, "ServiceAccount/config-report-scanner: hub role \"arn:aws:iam::333333333333:role/system-config-report-generator-write-role\" is not in the scan queue's account 210987654321"},
 		{"keys instead of pod identity", func(t *testing.T, d docs) docs {
 			return d.del(t, "TriggerAuthentication", "config-report-scanner-aws", "spec.podIdentity")
 		}, "TriggerAuthentication/config-report-scanner-aws: podIdentity.provider must be aws (no keys)"},
