@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/cybsecops/configreport/internal/awssim"
@@ -382,5 +383,27 @@ func BenchmarkWalk(b *testing.B) {
 			b.ReportMetric(float64(st.Kept), "accounts/walk")
 			b.ReportMetric(float64(st.OUs), "OUs/walk")
 		})
+	}
+}
+
+// TestWalkAbsorbsTransientErrors: 500s and 503s on a tenth of the calls
+// are retried by the SDK; the walk still matches the ground truth.
+func TestWalkAbsorbsTransientErrors(t *testing.T) {
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: 1000, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := discovertest.Serve(t, awssim.Config{Org: org, ErrorRate: 0.1})
+	env.Hub.Retryer = func() aws.Retryer {
+		// Ten attempts: a call fails for good with probability 1e-10.
+		return retry.AddWithMaxAttempts(discovertest.FastRetryer(), 10)
+	}
+	got, _, err := newWalker(t, env.Orgs(), discover.Config{}).List(discovertest.Ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, got, want(env, nil))
+	if st := env.Sim.Stats(); st.Errors == 0 {
+		t.Error("awssim answered no error: the test proves nothing")
 	}
 }
