@@ -107,11 +107,14 @@ func (st styles) findingRow(row []any, f *Finding, accountName string) []any {
 // maxDataRows, into "(2)", "(3)"…, created one after the other so they sit
 // right after sheet 3 and before Errors.
 func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, rules map[string]*ruleAgg, findings Findings) error {
+	if findings == nil {
+		findings = func(func(Finding, error) bool) {}
+	}
 	next, stop := iter.Pull2(iter.Seq2[Finding, error](findings))
 	defer stop()
 	s := &findingStream{ctx: ctx, next: next, in: in, rules: rules}
 	row := make([]any, 0, len(findingsHeaders))
-	sample := make([]Finding, 0, min(widthSample, maxDataRows))
+	sample := make([]Finding, 0, max(1, min(widthSample, maxDataRows)))
 	for n := 1; ; n++ {
 		sample = sample[:0]
 		for len(sample) < cap(sample) {

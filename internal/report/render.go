@@ -412,7 +412,11 @@ func writeSummary(f *excelize.File, st styles, in *input) error {
 	last := lastDataRow(t.headerRow, len(rows))
 	cfs := map[string][]excelize.ConditionalFormatOptions{
 		fmt.Sprintf("H%d:H%d", t.headerRow+1, last): {colorScale()},
-		fmt.Sprintf("I%d:I%d", t.headerRow+1, last): {st.redWhen("!=", `"OK"`)},
+	}
+	if len(rows) > 0 {
+		// Not on the placeholder row of an empty table: a blank cell is
+		// "not OK" too, and would show a red row under the header.
+		cfs[fmt.Sprintf("I%d:I%d", t.headerRow+1, last)] = []excelize.ConditionalFormatOptions{st.redWhen("!=", `"OK"`)}
 	}
 	return writeTable(f, st, t, above, rows, w, cfs)
 }

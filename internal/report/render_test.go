@@ -185,7 +185,18 @@ func TestLeadingZeros(t *testing.T) {
 // TestEmptyRun: no accounts, no errors, no findings: four sheets with their
 // headers only.
 func TestEmptyRun(t *testing.T) {
-	data := mustRender(t, baseRun(), nil, nil, nil)
+	var buf bytes.Buffer
+	// A nil iterator is an empty one.
+	if err := Render(context.Background(), &buf, baseRun(), nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	if !bytes.Equal(data, mustRender(t, baseRun(), nil, nil, nil)) {
+		t.Errorf("nil and empty iterators render differently")
+	}
+	if cfs, _ := open(t, data).GetConditionalFormats(SheetSummary); len(cfs["I11:I11"]) != 0 {
+		t.Errorf("the not-OK rule would paint the empty placeholder row red")
+	}
 	f := open(t, data)
 	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetRules, SheetFindings, SheetErrors}) {
 		t.Fatalf("sheets %v", got)
