@@ -1,0 +1,510 @@
+package jira
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/aggregate"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+const (
+	user  = "secops@example.com"
+	token = "s3cr3t-token"
+)
+
+// fakeJira answers like Jira's REST API v2 for the calls the Notifier
+// makes, checking each request, and keeps the issues it created.
+type fakeJira struct {
+	t  *testing.T
+	mu sync.Mutex
+	// down: answer 503 to everything while > 0 (counts down per request).
+	down int
+	// failAttach: answer 500 to that many attachment uploads.
+	failAttach int
+	issues     []fakeIssue
+	requests   []string // "METHOD path"
+	jqls       []string
+	auth       string // expected Authorization header
+}
+
+type fakeIssue struct {
+	Key         string
+	Fields      map[string]any
+	Labels      []string
+	Attachments map[string][]byte // filename -> bytes
+	AttachType  string
+}
+
+func newFakeJira(t *testing.T, auth string) (*fakeJira, *httptest.Server) {
+	f := &fakeJira{t: t, auth: auth}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+var attachPath = regexp.MustCompile(`^/rest/api/2/issue/([A-Z]+-[0-9]+)/attachments$`)
+
+func (f *fakeJira) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	if got := r.Header.Get("Authorization"); got != f.auth {
+		f.t.Errorf("%s %s: Authorization %q, want %q", r.Method, r.URL.Path, got, f.auth)
+		http.Error(w, `{"errorMessages":["unauthorized"]}`, http.StatusUnauthorized)
+		return
+	}
+	if f.down > 0 {
+		f.down--
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "<html><body><h1>503 Service Unavailable</h1> maintenance</body></html>")
+		return
+	}
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
+		f.create(w, r)
+	case r.Method == http.MethodPost && attachPath.MatchString(r.URL.Path):
+		f.attach(w, r, attachPath.FindStringSubmatch(r.URL.Path)[1])
+	case r.Method == http.MethodGet && (r.URL.Path == "/rest/api/2/search/jql" || r.URL.Path == "/rest/api/2/search"):
+		f.search(w, r)
+	default:
+		f.t.Errorf("unexpected request %s %s", r.Method, r.URL)
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (f *fakeJira) create(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		f.t.Errorf("create: Content-Type %q", ct)
+	}
+	var body struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		f.t.Errorf("create: %v", err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var labels []string
+	for _, l := range body.Fields["labels"].([]any) {
+		if strings.ContainsAny(l.(string), " \t") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errorMessages":[],"errors":{"labels":"The label '`+l.(string)+`' contains spaces which is invalid."}}`)
+			return
+		}
+		labels = append(labels, l.(string))
+	}
+	key := fmt.Sprintf("SEC-%d", len(f.issues)+1)
+	f.issues = append(f.issues, fakeIssue{Key: key, Fields: body.Fields, Labels: labels, Attachments: map[string][]byte{}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `{"id":"1000%d","key":%q,"self":"http://%s/rest/api/2/issue/1000%d"}`, len(f.issues), key, r.Host, len(f.issues))
+}
+
+func (f *fakeJira) attach(w http.ResponseWriter, r *http.Request, key string) {
+	if got := r.Header.Get("X-Atlassian-Token"); got != "no-check" {
+		f.t.Errorf("attach: X-Atlassian-Token %q", got)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if r.ContentLength <= 0 {
+		f.t.Errorf("attach: no Content-Length (%d): the upload should not be chunked", r.ContentLength)
+	}
+	if f.failAttach > 0 {
+		f.failAttach--
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		f.t.Errorf("attach: Content-Type %q", r.Header.Get("Content-Type"))
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		return
+	}
+	var is *fakeIssue
+	for i := range f.issues {
+		if f.issues[i].Key == key {
+			is = &f.issues[i]
+		}
+	}
+	if is == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.t.Errorf("attach: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if p.FormName() != "file" {
+			f.t.Errorf("attach: part %q, want \"file\"", p.FormName())
+		}
+		b, _ := io.ReadAll(p)
+		is.Attachments[p.FileName()] = b
+		is.AttachType = p.Header.Get("Content-Type")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `[{"id":"1","filename":"x"}]`)
+}
+
+var labelJQL = regexp.MustCompile(`^labels = "([^"]+)" AND project = "([^"]+)" ORDER BY created ASC$`)
+
+func (f *fakeJira) search(w http.ResponseWriter, r *http.Request) {
+	jql := r.URL.Query().Get("jql")
+	f.jqls = append(f.jqls, jql)
+	m := labelJQL.FindStringSubmatch(jql)
+	if m == nil {
+		f.t.Errorf("search: unexpected JQL %q", jql)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var found []map[string]string
+	for _, is := range f.issues {
+		proj := is.Fields["project"].(map[string]any)["key"]
+		for _, l := range is.Labels {
+			if l == m[1] && proj == m[2] {
+				found = append(found, map[string]string{"id": "1", "key": is.Key})
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"issues": found, "isLast": true, "startAt": 0, "total": len(found)})
+}
+
+func (f *fakeJira) snapshot() ([]fakeIssue, []string, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeIssue(nil), f.issues...), append([]string(nil), f.requests...), append([]string(nil), f.jqls...)
+}
+
+func basic(u, p string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))
+}
+
+func newNotifier(t *testing.T, url string, mod func(*Config)) *Notifier {
+	t.Helper()
+	cfg := Config{URL: url, Project: "SEC", Labels: []string{"aws-config", "compliance"}, User: user, Token: token, Timeout: 5 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var workbook = append([]byte("PK\x03\x04"), bytes.Repeat([]byte("xlsx bytes "), 5000)...)
+
+func ticket() aggregate.Ticket {
+	return aggregate.Ticket{
+		RunID: "01KMZ8W4Y0RUN", Trigger: events.TriggerScheduled,
+		StartedAt:      time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC),
+		GeneratedAt:    time.Date(2026, 11, 23, 1, 31, 0, 0, time.UTC),
+		ReportKey:      "reports/2026/11/23/config-compliance-01KMZ8W4Y0RUN.xlsx",
+		ReportLocation: "s3://report-bucket/reports/2026/11/23/config-compliance-01KMZ8W4Y0RUN.xlsx",
+		Summary: aggregate.Summary{
+			AccountsExpected: 500, AccountsScanned: 488, AccountsFailed: 7, AccountsMissing: 5, NonCompliantAccounts: 12,
+			WorstAccounts: []aggregate.AccountSummary{
+				{AccountID: "111111111111", Name: "payments|prod [old]", NonCompliantRules: 9, NonCompliantResources: 40},
+				{AccountID: "012345678901", Name: "", NonCompliantRules: 2, NonCompliantResources: 3},
+			},
+			WorstRules: []aggregate.RuleSummary{{Name: "s3-bucket-public-read-prohibited", NonCompliantAccounts: 12, NonCompliantResources: 31}},
+		},
+		Workbook: aggregate.Attachment{Name: "config-compliance-01KMZ8W4Y0RUN.xlsx", Open: func(context.Context) (io.ReadCloser, int64, error) {
+			return io.NopCloser(bytes.NewReader(workbook)), int64(len(workbook)), nil
+		}},
+	}
+}
+
+func TestFileCreatesAndAttaches(t *testing.T) {
+	f, srv := newFakeJira(t, basic(user, token))
+	n := newNotifier(t, srv.URL, nil)
+	key, err := n.File(context.Background(), ticket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "SEC-1" {
+		t.Errorf("key %q", key)
+	}
+	issues, reqs, _ := f.snapshot()
+	if want := []string{"POST /rest/api/2/issue", "POST /rest/api/2/issue/SEC-1/attachments"}; fmt.Sprint(reqs) != fmt.Sprint(want) {
+		t.Errorf("requests %q, want %q", reqs, want)
+	}
+	is := issues[0]
+	fields := is.Fields
+	if got := fields["project"].(map[string]any)["key"]; got != "SEC" {
+		t.Errorf("project %v", got)
+	}
+	if got := fields["issuetype"].(map[string]any)["name"]; got != "Task" {
+		t.Errorf("issue type %v", got)
+	}
+	if got := fields["summary"]; got != "AWS Config compliance 2026-W48: 12 non-compliant accounts" {
+		t.Errorf("summary %q", got)
+	}
+	if want := []string{"aws-config", "compliance", "run-01KMZ8W4Y0RUN"}; fmt.Sprint(is.Labels) != fmt.Sprint(want) {
+		t.Errorf("labels %q, want %q", is.Labels, want)
+	}
+	desc := fields["description"].(string)
+	for _, want := range []string{
+		"{{s3://report-bucket/reports/2026/11/23/config-compliance-01KMZ8W4Y0RUN.xlsx}}",
+		"500 expected, 488 scanned, 7 failed, 5 missing",
+		"12 non-compliant accounts",
+		"|111111111111|payments\\|prod \\[old\\]|9|40|",
+		"|012345678901| |2|3|",
+		"|s3\\-bucket\\-public\\-read\\-prohibited|12|31|",
+		"attached: config\\-compliance\\-01KMZ8W4Y0RUN.xlsx",
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("description lacks %q:\n%s", want, desc)
+		}
+	}
+	got := is.Attachments["config-compliance-01KMZ8W4Y0RUN.xlsx"]
+	if !bytes.Equal(got, workbook) {
+		t.Errorf("attachment: %d bytes, want the %d-byte workbook", len(got), len(workbook))
+	}
+	if is.AttachType != aggregate.ContentTypeXLSX {
+		t.Errorf("attachment type %q", is.AttachType)
+	}
+}
+
+func TestFindByRunLabel(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprint("legacy=", legacy), func(t *testing.T) {
+			f, srv := newFakeJira(t, basic(user, token))
+			n := newNotifier(t, srv.URL, func(c *Config) { c.LegacySearch = legacy })
+			ctx := context.Background()
+			key, err := n.FindByRunLabel(ctx, "01KMZ8W4Y0RUN")
+			if err != nil || key != "" {
+				t.Fatalf("before filing: %q, %v", key, err)
+			}
+			if _, err := n.File(ctx, ticket()); err != nil {
+				t.Fatal(err)
+			}
+			other := ticket()
+			other.RunID = "other-run"
+			if _, err := n.File(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			key, err = n.FindByRunLabel(ctx, "01KMZ8W4Y0RUN")
+			if err != nil || key != "SEC-1" {
+				t.Fatalf("after filing: %q, %v", key, err)
+			}
+			_, reqs, jqls := f.snapshot()
+			path := "/rest/api/2/search/jql"
+			if legacy {
+				path = "/rest/api/2/search"
+			}
+			if reqs[0] != "GET "+path {
+				t.Errorf("search request %q, want GET %s", reqs[0], path)
+			}
+			if want := `labels = "run-01KMZ8W4Y0RUN" AND project = "SEC" ORDER BY created ASC`; jqls[0] != want {
+				t.Errorf("JQL %q, want %q", jqls[0], want)
+			}
+		})
+	}
+}
+
+func TestJiraDown(t *testing.T) {
+	f, srv := newFakeJira(t, basic(user, token))
+	f.down = 2
+	n := newNotifier(t, srv.URL, nil)
+	ctx := context.Background()
+	_, err := n.FindByRunLabel(ctx, "r1")
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("search while down: %v", err)
+	}
+	_, err = n.File(ctx, ticket())
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 503 || !strings.Contains(se.Message, "maintenance") {
+		t.Errorf("create while down: %v", err)
+	}
+	if issues, _, _ := f.snapshot(); len(issues) != 0 {
+		t.Errorf("%d issues", len(issues))
+	}
+	// Up again.
+	if key, err := n.File(ctx, ticket()); err != nil || key != "SEC-1" {
+		t.Errorf("after recovery: %q, %v", key, err)
+	}
+}
+
+func TestBadLabelAnswer(t *testing.T) {
+	f, srv := newFakeJira(t, basic(user, token))
+	_ = f
+	n := newNotifier(t, srv.URL, nil)
+	n.cfg.Labels = []string{"has space"} // bypassing Validate, to see Jira's answer surface
+	_, err := n.File(context.Background(), ticket())
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Message, "labels: The label 'has space' contains spaces") {
+		t.Errorf("err %v", err)
+	}
+}
+
+func TestAttachmentRetriedThenGivenUp(t *testing.T) {
+	attachPause = time.Millisecond
+	t.Cleanup(func() { attachPause = time.Second })
+	for _, tc := range []struct {
+		fails    int
+		attached bool
+	}{{2, true}, {3, false}} {
+		t.Run(fmt.Sprint(tc.fails), func(t *testing.T) {
+			f, srv := newFakeJira(t, basic(user, token))
+			f.failAttach = tc.fails
+			n := newNotifier(t, srv.URL, nil)
+			key, err := n.File(context.Background(), ticket())
+			if err != nil || key != "SEC-1" {
+				t.Fatalf("%q, %v: the issue exists, its key must come back", key, err)
+			}
+			issues, _, _ := f.snapshot()
+			if got := len(issues[0].Attachments) == 1; got != tc.attached {
+				t.Errorf("attached %v, want %v", got, tc.attached)
+			}
+		})
+	}
+}
+
+func TestOverSizeNotAttached(t *testing.T) {
+	f, srv := newFakeJira(t, basic(user, token))
+	n := newNotifier(t, srv.URL, func(c *Config) { c.MaxAttachment = 1000 })
+	if _, err := n.File(context.Background(), ticket()); err != nil {
+		t.Fatal(err)
+	}
+	issues, reqs, _ := f.snapshot()
+	if len(reqs) != 1 || len(issues[0].Attachments) != 0 {
+		t.Errorf("requests %q", reqs)
+	}
+	if d := issues[0].Fields["description"].(string); !strings.Contains(d, "over the attachment limit") {
+		t.Errorf("description: %s", d)
+	}
+}
+
+func TestBearerTokenWithoutUser(t *testing.T) {
+	f, srv := newFakeJira(t, "Bearer "+token)
+	n := newNotifier(t, srv.URL, func(c *Config) { c.User = "" })
+	if _, err := n.File(context.Background(), ticket()); err != nil {
+		t.Fatal(err)
+	}
+	if issues, _, _ := f.snapshot(); len(issues) != 1 {
+		t.Errorf("%d issues", len(issues))
+	}
+}
+
+func TestSummary(t *testing.T) {
+	for _, tc := range []struct {
+		started time.Time
+		trigger events.Trigger
+		nc      int
+		want    string
+	}{
+		{time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), events.TriggerScheduled, 12, "AWS Config compliance 2026-W48: 12 non-compliant accounts"},
+		{time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), events.TriggerAdhoc, 1, "AWS Config compliance 2026-W48 (ad hoc): 1 non-compliant account"},
+		// Monday 2027-01-04 09:00 HKT is Monday 01:00 UTC: ISO week 1 of 2027.
+		{time.Date(2027, 1, 4, 9, 0, 0, 0, time.FixedZone("HKT", 8*3600)), events.TriggerScheduled, 0, "AWS Config compliance 2027-W01: 0 non-compliant accounts"},
+		// 2026-12-31 is in ISO week 53 of 2026.
+		{time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), events.TriggerScheduled, 2, "AWS Config compliance 2026-W53: 2 non-compliant accounts"},
+	} {
+		tk := aggregate.Ticket{StartedAt: tc.started, Trigger: tc.trigger, Summary: aggregate.Summary{NonCompliantAccounts: tc.nc}}
+		if got := Summary(tk); got != tc.want {
+			t.Errorf("Summary = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := Config{URL: "https://example.atlassian.net", Project: "SEC", Token: "t"}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want []string
+	}{
+		{"good", func(*Config) {}, nil},
+		{"all wrong", func(c *Config) {
+			*c = Config{URL: "ftp://x", Project: "SE C", Labels: []string{"two words", ""}, Timeout: -1, MaxAttachment: -1}
+		}, []string{"URL", "Project", "JIRA_API_TOKEN", `"two words"`, "empty label", "Timeout", "MaxAttachment"}},
+		{"missing", func(c *Config) { *c = Config{} }, []string{"URL is required", "Project is required", "token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.mod(&c)
+			c.setDefaults()
+			err := c.Validate()
+			if tc.want == nil && err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("%v does not mention %s", err, w)
+				}
+			}
+			if err != nil && c.Token != "" && strings.Contains(err.Error(), c.Token) {
+				t.Error("the error shows the token")
+			}
+		})
+	}
+}
+
+func TestLoadToken(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	os.WriteFile(file, []byte("from-file\n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == TokenEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		file, env, want string
+		err             bool
+	}{
+		{"", "from-env", "from-env", false},
+		{file, "from-env", "from-file", false},
+		{"", "", "", false},
+		{empty, "x", "", true},
+		{filepath.Join(dir, "absent"), "", "", true},
+	} {
+		got, err := LoadToken(tc.file, env(tc.env))
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("LoadToken(%q, %q) = %q, %v", tc.file, tc.env, got, err)
+		}
+	}
+}
+
+func TestRunLabelHasNoSpace(t *testing.T) {
+	id, err := ident.ParseRunID("adhoc-2c7f0e4a-9b1d-4c4e-8f7a-2b6d0f1e9a33")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLabel(RunLabel(id)); err != nil {
+		t.Error(err)
+	}
+}
