@@ -111,8 +111,8 @@ var table = []Permission{
 	// Hub role: KMS, implied by SSE-KMS on the queues, topic and bucket.
 	{Hub, "kms:GenerateDataKey", []Component{Trigger, Scanner, Aggregator}, true,
 		"SQS SendMessage, SNS Publish and S3 PutObject ask KMS for a data key when the queue, topic or bucket uses SSE-KMS"},
-	{Hub, "kms:Decrypt", []Component{Scanner, Aggregator}, true,
-		"SQS ReceiveMessage and S3 GetObject decrypt the data key of SSE-KMS queues and objects"},
+	{Hub, "kms:Decrypt", []Component{Trigger, Scanner, Aggregator}, true,
+		"SQS ReceiveMessage and S3 GetObject decrypt the data key of SSE-KMS queues and objects; SQS SendMessage and SNS Publish to an SSE-KMS queue or topic need it too, as AWS documents for encrypted senders"},
 
 	// Org-list role (management account): Organizations read APIs.
 	{OrgList, "organizations:ListRoots", []Component{Trigger}, false,
