@@ -125,7 +125,7 @@ type found struct {
 
 // Walk lists every account of the organisation, following every page of
 // every listing, and calls fn with each ACTIVE account the filter keeps as
-// soon as its OU has been listed. fn is called from Walk's goroutine, one
+// soon as the page listing it arrives. fn is called from Walk's goroutine, one
 // account at a time, in no defined order; an error from fn stops the walk
 // and is returned as is. Any Organizations error (after the SDK's retries)
 // stops the walk too: a partial list is never returned as a whole one.
@@ -323,7 +323,8 @@ func listParent(ctx context.Context, api API, parentID, path string, onOU func(c
 	return nil
 }
 
-// limited bounds the calls in flight to cap(sem) and counts them. The
+// limited counts the calls and bounds those in flight to cap(sem) (the
+// walk's OU slots already keep them within it; Lookup relies on it). The
 // paginators take it as their client.
 type limited struct {
 	api   API
