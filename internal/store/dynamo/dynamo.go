@@ -1,0 +1,679 @@
+package dynamo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// API is the part of *dynamodb.Client the store calls.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Attribute and index names: the CloudFormation template must match them.
+const (
+	AttrPK      = "pk"
+	AttrSK      = "sk"
+	AttrQueue   = "queue"      // sparse GSI hash key
+	AttrExpires = "expires_at" // TTL attribute, epoch seconds
+	QueueIndex  = "queue-index"
+
+	queuePending    = "pending"
+	queueUnticketed = "unticketed"
+)
+
+// DynamoDB's item limit is 400 KB (names and values); a chunk leaves room
+// for the keys and attributes beside it.
+const defaultChunkSize = 350 * 1024
+
+// Config configures New.
+type Config struct {
+	// Table is the table's name (from CloudFormation in production).
+	Table string
+	// Retention is how long items live before DynamoDB's TTL deletes them;
+	// default 30 days. It must outlast a run's deadline by far.
+	Retention time.Duration
+	// ChunkSize is the most compressed body bytes one item carries; larger
+	// bodies are split. Default 350 KiB; tests lower it to exercise chunking.
+	ChunkSize int
+	// Now stamps expires_at; default time.Now.
+	Now func() time.Time
+	// Unsafe is for tests proving the conformance suite can fail; nil in
+	// production (and inert there anyway, see store.Unsafe).
+	Unsafe *store.Unsafe
+}
+
+func (c *Config) setDefaults() {
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = defaultChunkSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Table == "" {
+		errs = append(errs, errors.New("dynamo store: table name is required"))
+	}
+	if c.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("dynamo store: retention %s is under a day (runs would expire mid-flight)", c.Retention))
+	}
+	if c.ChunkSize < 1024 || c.ChunkSize > defaultChunkSize {
+		errs = append(errs, fmt.Errorf("dynamo store: chunk size %d is outside [1024, %d]", c.ChunkSize, defaultChunkSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Store implements store.Store on one DynamoDB table.
+type Store struct {
+	api API
+	cfg Config
+	log *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store on cfg.Table through api (a *dynamodb.Client).
+func New(cfg Config, api API, logger *slog.Logger) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if api == nil {
+		return nil, errors.New("dynamo store: nil client")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{api: api, cfg: cfg, log: logger.With(slog.String("table", cfg.Table))}, nil
+}
+
+// Close implements store.Store; the client is the caller's.
+func (s *Store) Close() error { return nil }
+
+func runPK(id ident.RunID) string { return "RUN#" + string(id) }
+func cntPK(id ident.RunID) string { return "CNT#" + string(id) }
+
+const runSK = "RUN"
+
+func resSK(acct ident.AccountID) string { return "RES#" + string(acct) }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: str(pk), AttrSK: str(sk)}
+}
+
+func (s *Store) expires() types.AttributeValue {
+	return num(s.cfg.Now().Add(s.cfg.Retention).Unix())
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
+}
+
+func getTime(item map[string]types.AttributeValue, name string) time.Time {
+	if n, ok := getN(item, name); ok {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+func getBool(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
+}
+
+func getB(item map[string]types.AttributeValue, name string) []byte {
+	if v, ok := item[name].(*types.AttributeValueMemberB); ok {
+		return v.Value
+	}
+	return nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+func gz(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func gunzipJSON(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	if err := json.NewDecoder(zr).Decode(v); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, zr) // reach EOF so the gzip checksum is verified
+	return err
+}
+
+func newWriteID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// putChunks writes data as items pk/<prefix><wid>#<nnnn>, returning the
+// write id and the chunk count.
+func (s *Store) putChunks(ctx context.Context, pk, prefix string, data []byte) (string, int, error) {
+	wid := newWriteID()
+	n := 0
+	for off := 0; off < len(data) || n == 0; off += s.cfg.ChunkSize {
+		end := min(off+s.cfg.ChunkSize, len(data))
+		item := key(pk, fmt.Sprintf("%s%s#%04d", prefix, wid, n))
+		item["chunk"] = &types.AttributeValueMemberB{Value: data[off:end]}
+		item[AttrExpires] = s.expires()
+		if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}); err != nil {
+			return "", 0, fmt.Errorf("put chunk %d: %w", n, err)
+		}
+		n++
+	}
+	return wid, n, nil
+}
+
+// dropChunks deletes a losing writer's chunks; failures only leave garbage
+// that TTL removes.
+func (s *Store) dropChunks(ctx context.Context, pk, prefix, wid string, n int) {
+	for i := range n {
+		sk := fmt.Sprintf("%s%s#%04d", prefix, wid, i)
+		if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.cfg.Table, Key: key(pk, sk)}); err != nil {
+			s.log.Warn("dedupe store: could not delete a losing writer's chunk (TTL will)", slog.String("pk", pk), slog.String("sk", sk), slog.Any("error", err))
+			return
+		}
+	}
+}
+
+// getChunks reads back what putChunks wrote, checking the count.
+func (s *Store) getChunks(ctx context.Context, pk, prefix, wid string, n int) ([]byte, error) {
+	var (
+		out  []byte
+		next map[string]types.AttributeValue
+		got  int
+	)
+	for {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :pre)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str(prefix + wid + "#")},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read chunks %s%s: %w", prefix, wid, err)
+		}
+		for _, it := range page.Items {
+			if want := fmt.Sprintf("%s%s#%04d", prefix, wid, got); getS(it, AttrSK) != want {
+				return nil, fmt.Errorf("read chunks %s%s: found %s, want %s", prefix, wid, getS(it, AttrSK), want)
+			}
+			out = append(out, getB(it, "chunk")...)
+			got++
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			break
+		}
+	}
+	if got != n {
+		return nil, fmt.Errorf("read chunks %s%s: %d of %d chunks present", prefix, wid, got, n)
+	}
+	return out, nil
+}
+
+// RecordRun implements store.Store. The RunStarted goes to chunk items
+// first; the conditional update of the run item that references them
+// decides which write wins. The run item stays small (no body), so the
+// claim updates that follow cost one write unit each.
+func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, error) {
+	if err := store.CheckRun(run); err != nil {
+		return false, err
+	}
+	body, err := gz(run)
+	if err != nil {
+		return false, fmt.Errorf("record run %s: encode: %w", run.RunID, err)
+	}
+	pk := runPK(run.RunID)
+	wid, n, err := s.putChunks(ctx, pk, "START#", body)
+	if err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:        &s.cfg.Table,
+		Key:              key(pk, runSK),
+		UpdateExpression: aws.String("SET #ref = :ref, #n = :n, #rid = :rid, #exp = :exp, #q = if_not_exists(#q, :pending)"),
+		ExpressionAttributeNames: map[string]string{"#ref": "started_ref", "#n": "started_chunks", "#rid": "run_id",
+			"#exp": AttrExpires, "#q": AttrQueue},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":ref": str(wid), ":n": num(int64(n)),
+			":rid": str(string(run.RunID)), ":exp": s.expires(), ":pending": str(queuePending)},
+	}
+	if !s.cfg.Unsafe.Overwrite() {
+		in.ConditionExpression = aws.String("attribute_not_exists(#ref)")
+	}
+	if _, err := s.api.UpdateItem(ctx, in); err != nil {
+		if isConditionFailed(err) {
+			s.dropChunks(ctx, pk, "START#", wid, n)
+			return false, nil
+		}
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	return true, nil
+}
+
+// RecordResult implements store.Store: a conditional put of the RES# item
+// decides, then the CNT# marker is written (by every caller, idempotently,
+// so a redelivery repairs a crash between the two).
+func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (bool, error) {
+	if err := store.CheckResult(res); err != nil {
+		return false, err
+	}
+	body, err := gz(res)
+	if err != nil {
+		return false, fmt.Errorf("record result %s/%s: encode: %w", res.RunID, res.AccountID, err)
+	}
+	pk := runPK(res.RunID)
+	item := key(pk, resSK(res.AccountID))
+	item[AttrExpires] = s.expires()
+	var (
+		wid, prefix string
+		n           int
+	)
+	if len(body) <= s.cfg.ChunkSize {
+		item["body"] = &types.AttributeValueMemberB{Value: body}
+	} else {
+		prefix = "BLOB#" + string(res.AccountID) + "#"
+		if wid, n, err = s.putChunks(ctx, pk, prefix, body); err != nil {
+			return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		}
+		item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
+	}
+	in := &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}
+	if !s.cfg.Unsafe.Overwrite() {
+		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": AttrPK}
+	}
+	created := true
+	if _, err := s.api.PutItem(ctx, in); err != nil {
+		if !isConditionFailed(err) {
+			return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		}
+		created = false
+		if n > 0 {
+			s.dropChunks(ctx, pk, prefix, wid, n)
+		}
+	}
+	marker := key(cntPK(res.RunID), string(res.AccountID))
+	marker[AttrExpires] = s.expires()
+	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: marker}); err != nil {
+		// The result is stored but not yet counted: an error makes the
+		// caller nack, and the redelivery writes the marker.
+		return false, fmt.Errorf("record result %s/%s: count marker: %w", res.RunID, res.AccountID, err)
+	}
+	return created, nil
+}
+
+func (s *Store) getRunItem(ctx context.Context, id ident.RunID) (map[string]types.AttributeValue, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.cfg.Table, Key: key(runPK(id), runSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+func (s *Store) countResults(ctx context.Context, id ident.RunID) (int, error) {
+	var (
+		total int
+		next  map[string]types.AttributeValue
+	)
+	for {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(cntPK(id))},
+			Select:                    types.SelectCount,
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return 0, err
+		}
+		total += int(page.Count)
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) (store.RunState, error) {
+	st := store.RunState{
+		RunID:       id,
+		GeneratedAt: getTime(item, "generated_at"),
+		ClaimOwner:  getS(item, "claim_owner"),
+		ClaimUntil:  getTime(item, "claim_until"),
+		Emitted:     getBool(item, "emitted"),
+		EmittedAt:   getTime(item, "emitted_at"),
+		ReportKey:   getS(item, "report_key"),
+		TicketKey:   getS(item, "ticket_key"),
+	}
+	if wid := getS(item, "started_ref"); wid != "" {
+		n, _ := getN(item, "started_chunks")
+		body, err := s.getChunks(ctx, runPK(id), "START#", wid, int(n))
+		if err != nil {
+			return st, err
+		}
+		st.Started = new(events.RunStarted)
+		if err := gunzipJSON(body, st.Started); err != nil {
+			return st, fmt.Errorf("decode RunStarted: %w", err)
+		}
+	}
+	var err error
+	st.Results, err = s.countResults(ctx, id)
+	return st, err
+}
+
+// Run implements store.Store.
+func (s *Store) Run(ctx context.Context, id ident.RunID) (store.RunState, error) {
+	item, err := s.getRunItem(ctx, id)
+	if err != nil {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
+	}
+	st, err := s.state(ctx, id, item)
+	if err != nil {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
+	}
+	if item == nil && st.Results == 0 {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	return st, nil
+}
+
+// HasResult implements store.Store. It reads the RES# item, the truth,
+// not the marker (which may lag it after a crash).
+func (s *Store) HasResult(ctx context.Context, id ident.RunID, account ident.AccountID) (bool, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.cfg.Table, Key: key(runPK(id), resSK(account)), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+	})
+	if err != nil {
+		return false, fmt.Errorf("has result %s/%s: %w", id, account, err)
+	}
+	return out.Item != nil, nil
+}
+
+// resultsPage bounds the items one Query page holds in memory (DynamoDB
+// caps a page at 1 MB anyway).
+const resultsPage = 16
+
+// Results implements store.Store: the RES# items come back in sort key
+// order, which is the accounts' code point order.
+func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return func(yield func(*events.AccountScanned, error) bool) {
+		pk := runPK(id)
+		var next map[string]types.AttributeValue
+		for {
+			page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+				TableName:                 &s.cfg.Table,
+				KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :pre)"),
+				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str("RES#")},
+				ConsistentRead:            aws.Bool(true),
+				Limit:                     aws.Int32(resultsPage),
+				ExclusiveStartKey:         next,
+			})
+			if err != nil {
+				yield(nil, fmt.Errorf("results of %s: %w", id, err))
+				return
+			}
+			for i, it := range page.Items {
+				page.Items[i] = nil // let each body go once decoded
+				res, err := s.decodeResult(ctx, pk, it)
+				if err != nil {
+					yield(nil, fmt.Errorf("results of %s: %s: %w", id, getS(it, AttrSK), err))
+					return
+				}
+				if !yield(res, nil) {
+					return
+				}
+			}
+			if next = page.LastEvaluatedKey; len(next) == 0 {
+				return
+			}
+		}
+	}
+}
+
+func (s *Store) decodeResult(ctx context.Context, pk string, it map[string]types.AttributeValue) (*events.AccountScanned, error) {
+	body := getB(it, "body")
+	if wid := getS(it, "body_ref"); wid != "" {
+		n, _ := getN(it, "body_chunks")
+		acct := getS(it, AttrSK)[len("RES#"):]
+		var err error
+		if body, err = s.getChunks(ctx, pk, "BLOB#"+acct+"#", wid, int(n)); err != nil {
+			return nil, err
+		}
+	}
+	res := new(events.AccountScanned)
+	if err := gunzipJSON(body, res); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return res, nil
+}
+
+// Claim implements store.Store with one conditional update: the condition
+// is the whole lease rule, so concurrent claimers cannot both win.
+func (s *Store) Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (store.Claim, error) {
+	if err := store.CheckClaim(id, owner, ttl); err != nil {
+		return store.Claim{}, err
+	}
+	until := now.Add(ttl).UTC()
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.cfg.Table,
+		Key:              key(runPK(id), runSK),
+		UpdateExpression: aws.String("SET #owner = :owner, #until = :until, #gen = if_not_exists(#gen, :now), #exp = :exp"),
+		ConditionExpression: aws.String("attribute_exists(#ref) AND attribute_not_exists(#emitted) AND " +
+			"(attribute_not_exists(#owner) OR #owner = :owner OR #until < :now)"),
+		ExpressionAttributeNames: map[string]string{"#owner": "claim_owner", "#until": "claim_until", "#gen": "generated_at",
+			"#exp": AttrExpires, "#ref": "started_ref", "#emitted": "emitted"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(owner), ":until": num(until.UnixNano()),
+			":now": num(now.UnixNano()), ":exp": s.expires()},
+		ReturnValues: types.ReturnValueUpdatedNew,
+	})
+	if err == nil {
+		c := store.Claim{RunID: id, Owner: owner, Until: until, GeneratedAt: getTime(out.Attributes, "generated_at")}
+		if c.GeneratedAt.IsZero() {
+			return store.Claim{}, fmt.Errorf("claim %s: update returned no generated_at", id)
+		}
+		return c, nil
+	}
+	if !isConditionFailed(err) {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	// Why did the condition fail? Read the item to say so. The answer can
+	// only move towards "claimed"/"emitted" in between, never back.
+	item, err := s.getRunItem(ctx, id)
+	if err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	switch {
+	case item == nil || getS(item, "started_ref") == "":
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, store.ErrNotFound)
+	case getBool(item, "emitted"):
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, store.ErrEmitted)
+	default:
+		return store.Claim{}, fmt.Errorf("claim %s: held by %s until %s: %w", id, getS(item, "claim_owner"),
+			getTime(item, "claim_until").Format(time.RFC3339), store.ErrClaimed)
+	}
+}
+
+// MarkEmitted implements store.Store.
+func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error {
+	if err := store.CheckEmit(id, owner, reportKey); err != nil {
+		return err
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.cfg.Table,
+		Key:                 key(runPK(id), runSK),
+		UpdateExpression:    aws.String("SET #emitted = :true, #at = :at, #key = :key, #q = :unticketed, #exp = :exp"),
+		ConditionExpression: aws.String("#owner = :owner AND attribute_not_exists(#emitted)"),
+		ExpressionAttributeNames: map[string]string{"#emitted": "emitted", "#at": "emitted_at", "#key": "report_key",
+			"#q": AttrQueue, "#exp": AttrExpires, "#owner": "claim_owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true},
+			":at": num(now.UnixNano()), ":key": str(reportKey), ":unticketed": str(queueUnticketed),
+			":exp": s.expires(), ":owner": str(owner)},
+	})
+	if err == nil {
+		return nil
+	}
+	if !isConditionFailed(err) {
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	}
+	item, err := s.getRunItem(ctx, id)
+	if err != nil {
+		return fmt.Errorf("mark %s emitted: %w", id, err)
+	}
+	switch {
+	case item == nil:
+		return fmt.Errorf("mark %s emitted: %w", id, store.ErrNotFound)
+	case getBool(item, "emitted") && getS(item, "claim_owner") == owner && getS(item, "report_key") == reportKey:
+		return nil
+	case getBool(item, "emitted"):
+		return fmt.Errorf("mark %s emitted: already at %s by %s: %w", id, getS(item, "report_key"), getS(item, "claim_owner"), store.ErrEmitted)
+	default:
+		return fmt.Errorf("mark %s emitted by %s: lease held by %q: %w", id, owner, getS(item, "claim_owner"), store.ErrLeaseLost)
+	}
+}
+
+// SetTicket implements store.Store.
+func (s *Store) SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.cfg.Table,
+		Key:                       key(runPK(id), runSK),
+		UpdateExpression:          aws.String("SET #t = :t REMOVE #q"),
+		ConditionExpression:       aws.String("#emitted = :true"),
+		ExpressionAttributeNames:  map[string]string{"#t": "ticket_key", "#q": AttrQueue, "#emitted": "emitted"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(ticketKey), ":true": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err == nil {
+		return nil
+	}
+	if !isConditionFailed(err) {
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	}
+	item, err := s.getRunItem(ctx, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("set ticket of %s: %w", id, err)
+	case item == nil:
+		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotFound)
+	default:
+		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotEmitted)
+	}
+}
+
+// list reads the run ids under one GSI key, then each run consistently,
+// keeping those keep accepts (the GSI may lag the table).
+func (s *Store) list(ctx context.Context, queue string, keep func(store.RunState) bool) ([]store.RunState, error) {
+	var (
+		out  []store.RunState
+		next map[string]types.AttributeValue
+	)
+	for {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			IndexName:                 aws.String(QueueIndex),
+			KeyConditionExpression:    aws.String("#q = :q"),
+			ExpressionAttributeNames:  map[string]string{"#q": AttrQueue},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":q": str(queue)},
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s runs: %w", queue, err)
+		}
+		for _, it := range page.Items {
+			pk := getS(it, AttrPK)
+			if len(pk) <= len("RUN#") {
+				continue
+			}
+			st, err := s.Run(ctx, ident.RunID(pk[len("RUN#"):]))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s runs: %w", queue, err)
+			}
+			if keep(st) {
+				out = append(out, st)
+			}
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context) ([]store.RunState, error) {
+	return s.list(ctx, queuePending, func(st store.RunState) bool { return st.Started != nil && !st.Emitted })
+}
+
+// Unticketed implements store.Store.
+func (s *Store) Unticketed(ctx context.Context) ([]store.RunState, error) {
+	return s.list(ctx, queueUnticketed, func(st store.RunState) bool { return st.Emitted && st.TicketKey == "" })
+}

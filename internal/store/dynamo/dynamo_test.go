@@ -1,0 +1,269 @@
+package dynamo_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cybsecops/configreport/internal/store"
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/store/storetest"
+	"github.com/cybsecops/configreport/internal/testenv"
+)
+
+func client(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	ep := testenv.Endpoint(t, "DYNAMODB_ENDPOINT")
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(ep),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSTORE", "storesecret", ""),
+	})
+}
+
+// newTable creates a table of its own for one test.
+func newTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "dedupe-test-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamo.CreateTable(ctx, c, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
+			t.Logf("delete table %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func newStore(t testing.TB, api dynamo.API, table string, cfg dynamo.Config) *dynamo.Store {
+	t.Helper()
+	cfg.Table = table
+	s, err := dynamo.New(cfg, api, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	c := client(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return newStore(t, c, newTable(t, c), dynamo.Config{})
+	})
+}
+
+// TestConformanceChunked runs the suite again with tiny chunks, so every
+// RunStarted and the large results go through the chunked path.
+func TestConformanceChunked(t *testing.T) {
+	c := client(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return newStore(t, c, newTable(t, c), dynamo.Config{ChunkSize: 8 * 1024})
+	})
+}
+
+const childEnv = "STORETEST_UNSAFE_CHILD"
+
+func TestUnsafeChild(t *testing.T) {
+	if os.Getenv(childEnv) != "1" {
+		t.Skip("run by TestConformanceFailsWhenUnsafe only")
+	}
+	c := client(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		u := new(store.Unsafe)
+		u.AllowOverwrite(t)
+		return newStore(t, c, newTable(t, c), dynamo.Config{Unsafe: u})
+	})
+}
+
+// TestConformanceFailsWhenUnsafe proves the suite catches a DynamoDB store
+// whose writes are not conditional.
+func TestConformanceFailsWhenUnsafe(t *testing.T) {
+	if os.Getenv(childEnv) == "1" {
+		t.Skip("in the child")
+	}
+	client(t) // skip or fail like the others when there is no emulator
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestUnsafeChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the conformance suite passed against a store without conditional writes:\n%s", out)
+	}
+	failed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`--- FAIL: TestUnsafeChild/(\S+)`).FindAllStringSubmatch(string(out), -1) {
+		failed[m[1]] = true
+	}
+	for _, want := range []string{"RecordRunFirstWriteWins", "RecordResultFirstWriteWins", "ConcurrentRecord"} {
+		if !failed[want] {
+			t.Errorf("subtest %s did not fail with first-write-wins off", want)
+		}
+	}
+	if failed["ClaimLifecycle"] || failed["NotFound"] {
+		t.Errorf("unrelated subtests failed too (%v): the child broke for another reason", failed)
+	}
+}
+
+// crashingAPI fails the first count-marker put, as if the process died
+// between the result's conditional put and the marker.
+type crashingAPI struct {
+	dynamo.API
+	crashed atomic.Bool
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (c *crashingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if pk, ok := in.Item[dynamo.AttrPK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, "CNT#") && c.crashed.CompareAndSwap(false, true) {
+		return nil, errCrash
+	}
+	return c.API.PutItem(ctx, in, opts...)
+}
+
+func TestCountHealsAfterCrashBetweenResultAndMarker(t *testing.T) {
+	c := client(t)
+	table := newTable(t, c)
+	s := newStore(t, &crashingAPI{API: c}, table, dynamo.Config{})
+	ctx := t.Context()
+	if _, err := s.RecordRun(ctx, storetest.NewRun("run-crash", 2)); err != nil {
+		t.Fatal(err)
+	}
+	res := storetest.NewResult("run-crash", storetest.Account(1), 3)
+	if _, err := s.RecordResult(ctx, res); !errors.Is(err, errCrash) {
+		t.Fatalf("first RecordResult err = %v, want the simulated crash", err)
+	}
+	st, err := s.Run(ctx, "run-crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.HasResult(ctx, "run-crash", storetest.Account(1)); !has || st.Results != 0 {
+		t.Fatalf("after the crash: HasResult %v, Results %d; want true, 0 (not yet counted)", has, st.Results)
+	}
+	// The message was not acknowledged: its redelivery repairs the count.
+	created, err := s.RecordResult(ctx, res)
+	if err != nil || created {
+		t.Fatalf("redelivery: created %v, err %v; want false, nil", created, err)
+	}
+	if st, err := s.Run(ctx, "run-crash"); err != nil || st.Results != 1 {
+		t.Fatalf("after redelivery: Results %d, err %v; want 1", st.Results, err)
+	}
+}
+
+// TestItemsCarryTTLAndFit writes a large run and result, then checks every
+// item of the table: TTL attribute set to now+retention, under 400 KB, and
+// the large bodies actually chunked.
+func TestItemsCarryTTLAndFit(t *testing.T) {
+	c := client(t)
+	table := newTable(t, c)
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	retention := 7 * 24 * time.Hour
+	s := newStore(t, c, table, dynamo.Config{Retention: retention, Now: func() time.Time { return now }})
+	ctx := t.Context()
+	if _, err := s.RecordRun(ctx, storetest.NewRun("run-ttl", 20000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordResult(ctx, storetest.NewResult("run-ttl", storetest.Account(1), 20000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordResult(ctx, storetest.NewResult("run-ttl", storetest.Account(2), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "run-ttl", "o", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkEmitted(ctx, "run-ttl", "o", "k", now); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	var next map[string]types.AttributeValue
+	for {
+		page, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ExclusiveStartKey: next})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			pk := it[dynamo.AttrPK].(*types.AttributeValueMemberS).Value
+			sk := it[dynamo.AttrSK].(*types.AttributeValueMemberS).Value
+			kind := strings.SplitN(pk, "#", 2)[0] + "/" + strings.SplitN(sk, "#", 2)[0]
+			kinds[kind]++
+			exp, ok := it[dynamo.AttrExpires].(*types.AttributeValueMemberN)
+			if !ok {
+				t.Errorf("item %s %s has no %s", pk, sk, dynamo.AttrExpires)
+				continue
+			}
+			if want := strconv.FormatInt(now.Add(retention).Unix(), 10); exp.Value != want {
+				t.Errorf("item %s %s expires_at = %s, want %s", pk, sk, exp.Value, want)
+			}
+			size := 0
+			for name, v := range it {
+				size += len(name)
+				switch v := v.(type) {
+				case *types.AttributeValueMemberB:
+					size += len(v.Value)
+				case *types.AttributeValueMemberS:
+					size += len(v.Value)
+				default:
+					size += 21
+				}
+			}
+			if size >= 400*1024 {
+				t.Errorf("item %s %s is %d bytes", pk, sk, size)
+			}
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			break
+		}
+	}
+	t.Logf("items by kind: %v", kinds)
+	if kinds["RUN/BLOB"] < 2 {
+		t.Errorf("the 20,000-finding result was stored in %d chunk items, want >= 2 (is it compressed to under one item?)", kinds["RUN/BLOB"])
+	}
+	if kinds["CNT/"+string(storetest.Account(1))] != 1 || kinds["CNT/"+string(storetest.Account(2))] != 1 || kinds["RUN/RES"] != 2 || kinds["RUN/RUN"] != 1 {
+		t.Errorf("unexpected item kinds %v", kinds)
+	}
+}
+
+func TestCreateTableTwice(t *testing.T) {
+	c := client(t)
+	table := newTable(t, c)
+	if err := dynamo.CreateTable(t.Context(), c, table); err != nil {
+		t.Fatalf("CreateTable on an existing table: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := dynamo.Config{Retention: time.Hour, ChunkSize: 10}.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"table name", "retention", "chunk size"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := dynamo.New(dynamo.Config{Table: "t"}, nil, nil); err == nil {
+		t.Error("New accepted a nil client")
+	}
+}

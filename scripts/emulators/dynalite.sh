@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# dynalite: DynamoDB emulator (Node.js, in memory) for the dedupe store's
+# integration tests (internal/store/dynamo).
+# Contract (see scripts/with-emulators.sh):
+#   install      npm-install dynalite at the pinned version into $TOOLS_DIR/dynalite
+#                (idempotent; offline once installed)
+#   start DIR    run it on 127.0.0.1:<free port>, in memory, log DIR/dynalite.log,
+#                pid DIR/dynalite.pid, wait until it answers, print
+#                export DYNAMODB_ENDPOINT=http://127.0.0.1:PORT
+# Tables are created by each test (its own table): none is made here. Table
+# state changes are instant (-createTableMs 0) so tests do not wait 500 ms per
+# table. Known deviations from DynamoDB: internal/store/dynamo/doc.go.
+set -euo pipefail
+VERSION=4.0.0
+here=$(cd "$(dirname "$0")" && pwd)
+: "${TOOLS_DIR:=$(cd "$here/../.." && pwd)/.tools}"
+prefix="$TOOLS_DIR/dynalite"
+cli="$prefix/node_modules/dynalite/cli.js"
+stamp="$prefix/.dynalite-$VERSION"
+
+install() {
+	if [ -f "$cli" ] && [ -e "$stamp" ]; then
+		return 0
+	fi
+	command -v node >/dev/null || { echo "dynalite needs node (apt-get install nodejs npm)" >&2; return 1; }
+	mkdir -p "$prefix"
+	npm install --prefix "$prefix" --no-audit --no-fund --no-save "dynalite@$VERSION" >&2
+	rm -f "$prefix"/.dynalite-*
+	touch "$stamp"
+	echo "dynalite $VERSION installed under $prefix" >&2
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start() {
+	local dir=$1
+	[ -f "$cli" ] || install
+	mkdir -p "$dir"
+	local port
+	port=$(free_port)
+	node "$cli" --host 127.0.0.1 --port "$port" \
+		--createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$dir/dynalite.log" 2>&1 &
+	echo $! >"$dir/dynalite.pid"
+	local url="http://127.0.0.1:$port"
+	for _ in $(seq 1 150); do
+		if ! kill -0 "$(cat "$dir/dynalite.pid")" 2>/dev/null; then
+			echo "dynalite exited early" >&2
+			return 1
+		fi
+		# Any DynamoDB JSON answer (even an auth error) means it is serving.
+		if curl -sS -o /dev/null -w '%{http_code}' -X POST \
+			-H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
+			-d '{}' "$url/" 2>/dev/null | grep -q '^[245]'; then
+			echo "export DYNAMODB_ENDPOINT=$url"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "dynalite did not answer on $url within 15 s" >&2
+	return 1
+}
+
+case "${1:-}" in
+install) install ;;
+start) start "${2:?start needs a state directory}" ;;
+*)
+	echo "usage: $0 install | start DIR" >&2
+	exit 2
+	;;
+esac
