@@ -29,7 +29,7 @@ validate-deploy: render-deploy
 	@start=$$(date +%s); \
 	go build -o $(DEPLOY_OUT)/policycheck ./deploy/policycheck; \
 	kubectl-validate --version $(KUBE_VERSION) --local-crds $(KEDA_CRDS) $(DEPLOY_OUT)/*.yaml; \
-	for o in $(OVERLAYS); do $(DEPLOY_OUT)/policycheck -overlay $$o $(DEPLOY_OUT)/$$o.yaml; done; \
+	for o in base $(OVERLAYS); do $(DEPLOY_OUT)/policycheck -overlay $$o $(DEPLOY_OUT)/$$o.yaml; done; \
 	for o in prod dev; do \
 		cmp -s $(DEPLOY_OUT)/$$o.yaml deploy/policycheck/testdata/$$o.yaml || \
 			{ echo "deploy/policycheck/testdata/$$o.yaml is stale: run make deploy-testdata"; exit 1; }; \
@@ -38,7 +38,7 @@ validate-deploy: render-deploy
 		echo "policycheck accepted deploy/policycheck/testdata/broken.yaml"; exit 1; fi; \
 	if kubectl-validate --version $(KUBE_VERSION) --local-crds $(KEDA_CRDS) deploy/testdata/schema-broken.yaml >/dev/null 2>&1; then \
 		echo "kubectl-validate accepted deploy/testdata/schema-broken.yaml"; exit 1; fi; \
-	echo "validate-deploy: overlays [$(OVERLAYS)] valid and within policy; broken fixtures rejected ($$(( $$(date +%s) - start ))s)"
+	echo "validate-deploy: base and overlays [$(OVERLAYS)] valid and within policy; broken fixtures rejected ($$(( $$(date +%s) - start ))s)"
 
 # cfn-lint checks the templates' resource properties and IAM action names
 # against AWS's specs (it caught sqs:SendMessageBatch, which IAM does not have).
