@@ -116,48 +116,54 @@ func lowerLimits(rows, sample int) func() {
 	return func() { maxDataRows, widthSample = r, s }
 }
 
-// TestTextCells: values from AWS stay text, whatever they look like.
+// TestTextCells: values from AWS stay text, whatever they look like. One
+// account (and one rule, one finding) per value, all in one workbook.
 func TestTextCells(t *testing.T) {
 	values := []string{
 		"=1+1", "+1", "-1", "@SUM(A1)", `=HYPERLINK("http://x","y")`, "=cmd|'/c calc'!A1",
 		"0012", "1e5", "TRUE", "  padded  ", "line1\nline2", "_x0041_", "tab\tand\u0001ctrl",
 	}
+	var accts []Account
+	var fs []Finding
 	for i, v := range values {
-		t.Run(fmt.Sprintf("%d", i), func(t *testing.T) {
-			id := "000000000001"
-			acct := Account{ID: id, Name: v, OUPath: v, Status: StatusOK, Rules: []RuleResult{
-				{Region: "us-east-1", Name: v, SourceOwner: "AWS", SourceIdentifier: v, Compliance: NonCompliant},
-			}}
-			fnd := Finding{AccountID: id, Region: "us-east-1", RuleName: v, ResourceType: v, ResourceID: v, Compliance: NonCompliant, Annotation: v, RecordedAt: genAt}
-			data := mustRender(t, baseRun(), []Account{acct}, nil, []Finding{fnd})
-			f := open(t, data)
-			want := strings.ReplaceAll(v, "\u0001", "\uFFFD") // not representable in XML
-			checks := map[string][]string{
-				SheetSummary:  {"A11", "B11", "C11"},
-				SheetRules:    {"A2", "B2"},
-				SheetFindings: {"A2", "D2", "E2", "F2", "H2"},
-			}
-			for sheet, refs := range checks {
-				raw := cellsOf(t, data, sheet)
-				for _, ref := range refs {
-					c := raw[ref]
-					if c.T != "inlineStr" || c.F != nil {
-						t.Errorf("%s!%s: type %q formula %v, want an inline string", sheet, ref, c.T, c.F)
-					}
-					got, err := f.GetCellValue(sheet, ref)
-					if err != nil {
-						t.Fatal(err)
-					}
-					exp := want
-					if ref == "A11" || (sheet == SheetFindings && ref == "A2") {
-						exp = id
-					}
-					if got != exp {
-						t.Errorf("%s!%s = %q, want %q", sheet, ref, got, exp)
-					}
+		id := fmt.Sprintf("%012d", i)
+		accts = append(accts, Account{ID: id, Name: v, OUPath: v, Status: StatusOK, Rules: []RuleResult{
+			{Region: "us-east-1", Name: fmt.Sprintf("%02d", i) + v, SourceOwner: "AWS", SourceIdentifier: v, Compliance: NonCompliant},
+		}})
+		fs = append(fs, Finding{AccountID: id, Region: "us-east-1", RuleName: fmt.Sprintf("%02d", i) + v, ResourceType: v,
+			ResourceID: v, Compliance: NonCompliant, Annotation: v, RecordedAt: genAt})
+	}
+	data := mustRender(t, baseRun(), accts, nil, fs)
+	f := open(t, data)
+	raw := map[string]map[string]rawCell{}
+	for _, sheet := range []string{SheetSummary, SheetRules, SheetFindings} {
+		raw[sheet] = cellsOf(t, data, sheet)
+	}
+	for i, v := range values {
+		want := strings.ReplaceAll(v, "\u0001", "\uFFFD") // not representable in XML
+		// Rules are sorted by name; the two-digit prefix keeps them in value order.
+		checks := map[string]map[string]string{
+			SheetSummary:  {"B": want, "C": want},
+			SheetRules:    {"A": fmt.Sprintf("%02d", i) + want, "B": want},
+			SheetFindings: {"E": want, "F": want, "H": want},
+		}
+		rowOf := map[string]int{SheetSummary: 11 + i, SheetRules: 2 + i, SheetFindings: 2 + i}
+		for sheet, cols := range checks {
+			for col, exp := range cols {
+				ref := fmt.Sprintf("%s%d", col, rowOf[sheet])
+				c := raw[sheet][ref]
+				if c.T != "inlineStr" || c.F != nil {
+					t.Errorf("value %q: %s!%s type %q formula %v, want an inline string", v, sheet, ref, c.T, c.F)
+				}
+				got, err := f.GetCellValue(sheet, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != exp {
+					t.Errorf("%s!%s = %q, want %q", sheet, ref, got, exp)
 				}
 			}
-		})
+		}
 	}
 }
 
