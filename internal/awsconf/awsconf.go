@@ -1,0 +1,202 @@
+// Package awsconf builds the aws.Config every binary uses and the role
+// credentials assumed from it. It is the one place that sets how the
+// project talks to AWS: the SDK's standard credential and endpoint chain
+// (IRSA web identity in the cluster, profiles and env on a laptop,
+// AWS_ENDPOINT_URL for awssim and emulators: no endpoint flags of our own),
+// one shared HTTP transport, the retry policy, and STS role chaining with
+// cached, self-refreshing credentials. It is not a client factory: callers
+// build the SDK clients they need from the returned config.
+//
+// # Retry policy, and why
+//
+//   - Mode: adaptive (retry.NewAdaptiveMode). Every retryer also carries a
+//     client-side rate limiter that slows down after throttling answers and
+//     recovers when they stop. aws.Config.Retryer is a constructor called
+//     once per client, so each client gets its own limiter: the scanner
+//     builds one Config client per (account, region) scan, matching AWS's
+//     throttling, which is per account and region. One hot account therefore
+//     slows down only itself, never the other 63 workers.
+//   - Attempts: DefaultMaxAttempts (10) per call, retries included, with
+//     exponential jittered backoff capped at DefaultMaxBackoff (20 s). The
+//     worst case for one call that keeps failing transiently is about
+//     1+2+4+8+16+20+20+20+20 s ≈ 111 s of backoff (half that on average):
+//     bounded, and well inside the run's 45-minute deadline.
+//   - Retry quota: disabled (ratelimit.None). The SDK's standard quota is a
+//     process-wide bucket of 500 tokens per retryer, 5 per retry (10 per
+//     timeout), refunded 1 per first-try success: under sustained
+//     throttling (which adaptive mode answers by slowing down, not by
+//     failing) it runs dry after ~100 net retries, and from then on every
+//     retryable error fails at once with "retry quota exceeded" although
+//     the next attempt would have succeeded. The quota guards against retry
+//     storms; here the storm is already bounded by -concurrency (at most N
+//     calls in flight per process), by MaxAttempts per call and by the
+//     adaptive limiter, so the quota would only turn slow accounts into
+//     failed ones.
+//   - Permanent errors (awserr.IsPermanent: AccessDenied,
+//     UnrecognizedClientException for an opt-in region not enabled, expired
+//     or invalid tokens, validation errors) are never retried: a check in
+//     front of the SDK's retryables answers "not retryable" for them. This
+//     also overrides the SDK's clock-skew retry of AccessDeniedException,
+//     which we accept: a skewed clock shows as AccessDenied with one attempt.
+//   - awserr.AddAttemptCount is installed on every client so errors say how
+//     many attempts were made (the report's Attempts column).
+package awsconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+// Retry defaults (see the package comment).
+const (
+	DefaultMaxAttempts = 10
+	DefaultMaxBackoff  = 20 * time.Second
+	// DefaultConcurrency sizes the connection pool when Options.Concurrency
+	// is not given.
+	DefaultConcurrency = 20
+)
+
+// Options configure Load. The zero value is valid when the environment
+// names a region.
+type Options struct {
+	// Region is the client region for STS and Organizations (and the default
+	// of clients that do not name one). Empty keeps the chain's (AWS_REGION,
+	// the profile).
+	Region string
+	// Concurrency is the process's bound on AWS calls in flight
+	// (-concurrency): the idle pool keeps that many connections per host
+	// so that N workers do not redo TLS handshakes.
+	Concurrency int
+	// MaxAttempts per call, retries included; default DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxBackoff caps the delay between attempts; default DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// APIOptions are added to every client's middleware stack (the
+	// iampolicy Recorder, for instance).
+	APIOptions []func(*middleware.Stack) error
+	// LoadOptions are passed to config.LoadDefaultConfig after ours, for
+	// tests (config.WithBaseEndpoint, config.WithCredentialsProvider).
+	LoadOptions []func(*config.LoadOptions) error
+}
+
+func (o *Options) setDefaults() {
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+}
+
+// Validate reports every problem at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Region != "" {
+		if _, err := ident.ParseRegion(o.Region); err != nil {
+			errs = append(errs, fmt.Errorf("region: %w", err))
+		}
+	}
+	if o.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want at least 1", o.Concurrency))
+	}
+	if o.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts %d: want at least 1", o.MaxAttempts))
+	}
+	if o.MaxBackoff <= 0 {
+		errs = append(errs, fmt.Errorf("max backoff %s: want a positive duration", o.MaxBackoff))
+	}
+	return errors.Join(errs...)
+}
+
+// Load builds the aws.Config of the process from the SDK's standard chain
+// with the transport, retry policy and middleware described in the package
+// comment.
+func Load(ctx context.Context, opts Options) (aws.Config, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
+	}
+	apiOpts := append([]func(*middleware.Stack) error{awserr.AddAttemptCount}, opts.APIOptions...)
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(newHTTPClient(opts.Concurrency)),
+		config.WithRetryer(func() aws.Retryer { return NewRetryer(opts.MaxAttempts, opts.MaxBackoff) }),
+		config.WithAPIOptions(apiOpts),
+	}
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
+	}
+	loadOpts = append(loadOpts, opts.LoadOptions...)
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("load aws config: no region: set -region or AWS_REGION")
+	}
+	// Freeze only now: the chain may still have cloned it (AWS_CA_BUNDLE
+	// adds root CAs through WithTransportOptions). Each SDK client would
+	// clone a BuildableClient into its own transport (resolveHTTPClient
+	// applies the defaults mode's timeouts that way), so the scanner's
+	// per-(account, region) clients would each open their own connections;
+	// a frozen *http.Client is used as is, by every client.
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		cfg.HTTPClient = bc.Freeze()
+	}
+	return cfg, nil
+}
+
+// NewRetryer returns the retry policy of the package comment: adaptive
+// mode, maxAttempts attempts, backoff capped at maxBackoff, no retry quota,
+// permanent errors never retried. Each call returns a fresh retryer, with
+// its own adaptive rate limiter.
+func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	return retry.NewAdaptiveMode(func(ao *retry.AdaptiveModeOptions) {
+		ao.StandardOptions = append(ao.StandardOptions, func(so *retry.StandardOptions) {
+			so.MaxAttempts = maxAttempts
+			so.MaxBackoff = maxBackoff
+			so.RateLimiter = ratelimit.None
+			so.Retryables = append([]retry.IsErrorRetryable{neverRetryPermanent}, so.Retryables...)
+		})
+	})
+}
+
+// neverRetryPermanent comes first among the retryables: the first definite
+// answer wins, so a permanent error is refused before any later check (the
+// clock-skew wrapper, a 5xx status) could ask for a retry.
+var neverRetryPermanent = retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+	if awserr.IsPermanent(err) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+})
+
+// newHTTPClient returns the HTTP client whose one transport every SDK
+// client built from the config shares (frozen by Load): the SDK's default transport settings
+// (TLS 1.2+, dial and handshake timeouts), with the idle pool sized for
+// concurrency calls in flight to one host (Config in one region), plus
+// headroom for STS and Organizations. The SDK's default of 10 idle
+// connections per host would make a 64-worker scanner close and reopen TLS
+// connections continuously.
+func newHTTPClient(concurrency int) *awshttp.BuildableClient {
+	perHost := concurrency + 8
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = perHost
+		tr.MaxIdleConns = perHost * 8
+	})
+}
