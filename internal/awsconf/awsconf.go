@@ -150,11 +150,12 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 		return aws.Config{}, errors.New("load aws config: no region: set -region or AWS_REGION")
 	}
 	// Freeze only now: the chain may still have cloned it (AWS_CA_BUNDLE
-	// adds root CAs through WithTransportOptions). Each SDK client would
-	// clone a BuildableClient into its own transport (resolveHTTPClient
-	// applies the defaults mode's timeouts that way), so the scanner's
-	// per-(account, region) clients would each open their own connections;
-	// a frozen *http.Client is used as is, by every client.
+	// adds root CAs through WithTransportOptions). A client handed a
+	// BuildableClient clones it into a transport of its own whenever it
+	// adjusts it (a defaults mode other than legacy, AWS_DEFAULTS_MODE; a
+	// service read timeout), which would give the scanner's
+	// per-(account, region) clients a connection pool each; a frozen
+	// *http.Client is used as is, by every client.
 	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
 		cfg.HTTPClient = bc.Freeze()
 	}
