@@ -16,6 +16,23 @@ const (
 	contributorCap    = 100
 )
 
+// Typed answers of the hot operations: encoding/json is much cheaper on
+// structs than on maps of interfaces.
+type describeConfigRulesOutput struct {
+	ConfigRules []configRuleJSON `json:"ConfigRules"`
+	NextToken   *string          `json:"NextToken,omitempty"`
+}
+
+type describeComplianceOutput struct {
+	ComplianceByConfigRules []complianceJSON `json:"ComplianceByConfigRules"`
+	NextToken               *string          `json:"NextToken,omitempty"`
+}
+
+type complianceDetailsOutput struct {
+	EvaluationResults []evaluationResultJSON `json:"EvaluationResults"`
+	NextToken         *string                `json:"NextToken,omitempty"`
+}
+
 type configRuleJSON struct {
 	ConfigRuleName  string     `json:"ConfigRuleName"`
 	ConfigRuleArn   string     `json:"ConfigRuleArn"`
@@ -123,7 +140,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		for _, r := range rules[start:end] {
 			out = append(out, ruleJSON(account, region, r))
 		}
-		return paged(map[string]any{"ConfigRules": out}, next), nil
+		return describeConfigRulesOutput{out, next}, nil
 
 	case "DescribeComplianceByConfigRule":
 		for _, t := range in.ComplianceTypes {
@@ -155,7 +172,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 			return nil, aerr
 		}
 		out := append(make([]complianceJSON, 0, end-start), all[start:end]...)
-		return paged(map[string]any{"ComplianceByConfigRules": out}, next), nil
+		return describeComplianceOutput{out, next}, nil
 
 	case "GetComplianceDetailsByConfigRule":
 		limit := detailsDefaultLim
@@ -201,7 +218,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 			e.Annotation = res.Annotation
 			out = append(out, e)
 		}
-		return paged(map[string]any{"EvaluationResults": out}, next), nil
+		return complianceDetailsOutput{out, next}, nil
 
 	case "DescribeConfigurationRecorderStatus":
 		for _, n := range in.ConfigurationRecorderNames {

@@ -50,6 +50,27 @@ type session struct {
 	role        string
 	sessionName string
 	expires     time.Time
+
+	// The signing key depends only on the day, region and service: a
+	// session signs thousands of calls with a handful of keys, so derive
+	// each once (four HMACs fewer per call).
+	keyMu sync.Mutex
+	keys  map[string][]byte
+}
+
+func (ss *session) signingKey(date, region, service string) []byte {
+	scope := date + "/" + region + "/" + service
+	ss.keyMu.Lock()
+	defer ss.keyMu.Unlock()
+	if k, ok := ss.keys[scope]; ok {
+		return k
+	}
+	if ss.keys == nil || len(ss.keys) > 64 {
+		ss.keys = map[string][]byte{}
+	}
+	k := signingKey(ss.secret, date, region, service)
+	ss.keys[scope] = k
+	return k
 }
 
 // Session is one issued credential set, as GET /_sim/sessions lists it (so
@@ -137,7 +158,7 @@ func (s *Sim) authenticate(r *http.Request, c *call) *apiError {
 	c.id = identity{account: ss.account, role: ss.role, sess: ss}
 	c.account = ss.account
 	s.actOn(c)
-	if !verifySigV4(r, c.body, a, ss.secret) {
+	if !verifySigV4Key(r, c.body, a, ss.signingKey(a.date, a.region, a.service)) {
 		return kindError(errSignature, c.proto, "")
 	}
 	if !time.Now().Before(ss.expires) {

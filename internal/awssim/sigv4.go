@@ -64,6 +64,19 @@ func parseAuthorization(h string) (sigv4Auth, error) {
 // the SigV4 specification: canonical request, string to sign, signing key
 // derived from the credential scope.
 func verifySigV4(r *http.Request, body []byte, a sigv4Auth, secret string) bool {
+	return verifySigV4Key(r, body, a, signingKey(secret, a.date, a.region, a.service))
+}
+
+// signingKey derives the SigV4 key of a secret for one day, region and
+// service.
+func signingKey(secret, date, region, service string) []byte {
+	key := hmacSHA256([]byte("AWS4"+secret), date)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	return hmacSHA256(key, "aws4_request")
+}
+
+func verifySigV4Key(r *http.Request, body []byte, a sigv4Auth, key []byte) bool {
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		amzDate = r.Header.Get("Date")
@@ -105,10 +118,6 @@ func verifySigV4(r *http.Request, body []byte, a sigv4Auth, secret string) bool 
 	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
 	stringToSign := sigv4Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hexSHA256([]byte(cr.String()))
 
-	key := hmacSHA256([]byte("AWS4"+secret), a.date)
-	key = hmacSHA256(key, a.region)
-	key = hmacSHA256(key, a.service)
-	key = hmacSHA256(key, "aws4_request")
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
 	return subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) == 1
 }

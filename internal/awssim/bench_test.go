@@ -1,0 +1,215 @@
+package awssim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
+)
+
+// Throughput benchmarks: awssim must never be what limits a scan benchmark.
+// They print req/s; figures and commands are in docs/BENCHMARKS.md.
+
+func benchSim(b *testing.B, accounts int) (*Sim, *httptest.Server) {
+	b.Helper()
+	o, err := Generate(GenConfig{Accounts: accounts, Seed: 1, Regions: []string{"us-east-1", "eu-west-1", "ap-southeast-2", "ap-east-1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Config{Org: o, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	b.Cleanup(srv.Close)
+	return s, srv
+}
+
+// presigned is one Config request signed once with a session awssim issued;
+// awssim does not check the age of a signature, so it can be replayed, which
+// keeps the client's share of the CPU small.
+type presigned struct {
+	header http.Header
+	body   []byte
+}
+
+func presign(b *testing.B, s *Sim, srvURL string, n int) []presigned {
+	b.Helper()
+	org := s.Org()
+	var reqs []presigned
+	signer := v4.NewSigner()
+	for _, a := range org.Accounts {
+		if len(reqs) >= n {
+			break
+		}
+		if a.Status != StatusActive {
+			continue
+		}
+		ss := s.issue(a.ID, RoleRead, "bench", time.Hour)
+		creds := aws.Credentials{AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token}
+		for _, region := range a.Regions {
+			rules := org.Rules(a.ID, region)
+			calls := []struct{ op, body string }{
+				{"DescribeConfigRules", `{}`},
+				{"DescribeComplianceByConfigRule", `{}`},
+				{"GetComplianceDetailsByConfigRule", fmt.Sprintf(`{"ConfigRuleName":%q,"ComplianceTypes":["NON_COMPLIANT"],"Limit":100}`, rules[0].Name)},
+			}
+			for _, c := range calls {
+				r, _ := http.NewRequest(http.MethodPost, srvURL+"/", strings.NewReader(c.body))
+				r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+				r.Header.Set("X-Amz-Target", "StarlingDoveService."+c.op)
+				r.Header.Set("X-Amz-Security-Token", ss.token)
+				if err := signer.SignHTTP(context.Background(), creds, r, hexSHA256([]byte(c.body)), "config", region, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				reqs = append(reqs, presigned{header: r.Header, body: []byte(c.body)})
+			}
+		}
+	}
+	return reqs
+}
+
+// cpuMeter measures the CPU time this process spends (client and server,
+// since both run here): on a shared machine wall-clock req/s depends on the
+// neighbours' load, CPU per request does not.
+type cpuMeter struct{ start time.Duration }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU(b *testing.B) *cpuMeter {
+	b.ResetTimer()
+	return &cpuMeter{start: cpuTime()}
+}
+
+// report prints wall-clock req/s, the CPU per request, and the req/s that
+// CPU cost allows on all the machine's cores.
+func (m *cpuMeter) report(b *testing.B) {
+	cpu := cpuTime() - m.start
+	per := float64(cpu.Microseconds()) / float64(b.N)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(per, "cpu-µs/req")
+	b.ReportMetric(float64(runtime.NumCPU())*1e6/per, "req/s@allcores")
+}
+
+// BenchmarkServeRawHTTP replays pre-signed Config requests over keep-alive
+// connections from parallel clients: awssim's own throughput, SigV4
+// verification included.
+func BenchmarkServeRawHTTP(b *testing.B) {
+	for _, conns := range []int{16, 1000} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			s, srv := benchSim(b, 5000)
+			reqs := presign(b, s, srv.URL, 500)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+			defer client.CloseIdleConnections()
+			var next, failed atomic.Int64
+			b.SetParallelism(max(conns/runtime.GOMAXPROCS(0), 1))
+			m := startCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p := reqs[int(next.Add(1))%len(reqs)]
+					r, _ := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(p.body))
+					r.Header = p.header.Clone()
+					resp, err := client.Do(r)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+					}
+				}
+			})
+			m.report(b)
+			if failed.Load() > 0 {
+				b.Errorf("%d of %d calls failed", failed.Load(), b.N)
+			}
+			b.ReportMetric(float64(s.Stats().MaxInFlight), "max_in_flight")
+		})
+	}
+}
+
+// BenchmarkServeSDK drives awssim with the real SDK client, as a scan does:
+// both the clients and awssim share the machine's two cores.
+func BenchmarkServeSDK(b *testing.B) {
+	s, srv := benchSim(b, 5000)
+	org := s.Org()
+	type target struct {
+		client *configservice.Client
+		rule   string
+	}
+	var targets []target
+	for _, a := range org.Accounts[1:51] {
+		if a.Status != StatusActive {
+			continue
+		}
+		ss := s.issue(a.ID, RoleRead, "bench", time.Hour)
+		cfg := aws.Config{Region: "us-east-1", Retryer: noRetries,
+			Credentials: static(aws.Credentials{AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token})}
+		c := configservice.NewFromConfig(cfg, func(o *configservice.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+		targets = append(targets, target{c, org.Rules(a.ID, "us-east-1")[0].Name})
+	}
+	var next atomic.Int64
+	b.SetParallelism(8)
+	m := startCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			i := int(next.Add(1))
+			t := targets[i%len(targets)]
+			var err error
+			if i%2 == 0 {
+				_, err = t.client.DescribeComplianceByConfigRule(ctx, &configservice.DescribeComplianceByConfigRuleInput{})
+			} else {
+				_, err = t.client.GetComplianceDetailsByConfigRule(ctx, &configservice.GetComplianceDetailsByConfigRuleInput{ConfigRuleName: &t.rule, Limit: 100})
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	m.report(b)
+}
+
+// BenchmarkHandler calls ServeHTTP directly: the handler's cost per call
+// without any network.
+func BenchmarkHandler(b *testing.B) {
+	s, srv := benchSim(b, 5000)
+	reqs := presign(b, s, srv.URL, 500)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var next atomic.Int64
+	m := startCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p := reqs[int(next.Add(1))%len(reqs)]
+			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(p.body))
+			r.Host = host
+			r.Header = p.header.Clone()
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Errorf("%d %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+	m.report(b)
+}
