@@ -129,7 +129,7 @@ func benchRender(b *testing.B, nAccounts, perAccount int) {
 // TestSynthRunSorted keeps the benchmark honest: its findings pass Render's
 // order and consistency checks (on a small instance).
 func TestSynthRunSorted(t *testing.T) {
-	run, accts, errs, fs := synthRun(3, 150)
+	run, accts, errs, fs := synthRun(2, 120)
 	if err := Render(context.Background(), new(strings.Builder), run, accts, errs, fs); err != nil {
 		t.Fatal(err)
 	}

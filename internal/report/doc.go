@@ -23,6 +23,13 @@
 //     (text, code point order). Render verifies the order as it streams and
 //     returns an error on the first finding out of order.
 //
+// Render returns the first problem it meets: invalid input (every problem
+// listed at once, see Validation), an error yielded by findings (wrapped, so
+// errors.Is sees it), a finding out of order, ctx's error, or a write error.
+// It never closes w; on error w may hold part of a file, so the caller
+// writes to a temporary object or file and publishes it only on success.
+// FileName gives the workbook's name; the Sheet* constants its sheet names.
+//
 // # Memory
 //
 // Findings are never held: they stream into the sheet through excelize's
@@ -50,6 +57,19 @@
 // as a formula, whatever it starts with (=, +, -, @). Text longer than
 // Excel's 32,767 UTF-16 code units per cell is cut on a character boundary
 // and ends in " …[truncated]", the whole fitting the limit.
+//
+// # Choices REPORT_FORMAT.md leaves open
+//
+// An empty string (a name, an annotation, a region) is written as no cell at
+// all, like a zero RecordedAt. Date-times use the format yyyy-mm-dd hh:mm.
+// Column widths of a findings sheet fit its header and its first 1,000
+// rows (a StreamWriter needs them before the first row). Auto-filters are
+// Excel tables (TableStyleLight1, no stripes) named SummaryTable,
+// RulesTable, NonCompliantResources[N] and ErrorsTable. Errors rows with the
+// same account, region and stage are ordered by code, message and attempts,
+// so the input order never shows. The conditional format of a findings
+// sheet covers the whole column (G2:G1048576), its row count being unknown
+// until the stream ends.
 //
 // # Validation
 //
