@@ -75,8 +75,8 @@ func (c Config) Validate() error {
 	if c.Owner == "" {
 		errs = append(errs, errors.New("aggregate: Owner (replica id) is required"))
 	}
-	if c.Lease < time.Second {
-		errs = append(errs, fmt.Errorf("aggregate: Lease %s is under 1s", c.Lease))
+	if c.Lease < 10*time.Millisecond { // renewed every Lease/3
+		errs = append(errs, fmt.Errorf("aggregate: Lease %s is under 10ms", c.Lease))
 	}
 	if c.CheckInterval <= 0 {
 		errs = append(errs, fmt.Errorf("aggregate: CheckInterval %s is not positive", c.CheckInterval))

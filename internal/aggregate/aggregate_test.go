@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -260,14 +261,18 @@ func TestDeadlineListsMissing(t *testing.T) {
 	}
 }
 
-// TestTwoReplicasRace runs two aggregators over one store, each receiving
-// every message (as after a redelivery storm), with their loops running:
+// TestTwoReplicasRace runs two aggregators over one store file, each
+// through its own connection as two pods would, each receiving every
+// message (as after a redelivery storm), with their loops running:
 // exactly one upload and one ticket.
 func TestTwoReplicasRace(t *testing.T) {
-	for round := range 5 {
+	for round := range 3 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			e := newEnv(t)
-			as := []*Aggregator{e.aggregator("replica-a"), e.aggregator("replica-b")}
+			path := filepath.Join(t.TempDir(), "shared.sqlite")
+			e.store = openStore(t, path)
+			other := openStore(t, path)
+			as := []*Aggregator{e.aggregator("replica-a"), e.aggregator("replica-b", func(_ *Config, d *Deps) { d.Store = other })}
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			for _, a := range as {
@@ -588,5 +593,84 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Owner: "x"}, Deps{}); err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "Blob") {
 		t.Errorf("New without deps: %v", err)
+	}
+}
+
+// TestLeaseRenewedDuringLongRender: a render longer than the lease keeps
+// the run (renewals every Lease/3); when another replica has taken the run
+// anyway (renewal too late), the render is cancelled with ErrLeaseLost and
+// nothing is uploaded.
+func TestLeaseRenewedDuringLongRender(t *testing.T) {
+	ctx := context.Background()
+	const lease = 300 * time.Millisecond
+	t.Run("renewed", func(t *testing.T) {
+		e := newEnv(t)
+		var stolen error
+		slow := func(ctx context.Context, w io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
+			// 400ms of fake time, past the 300ms lease; 800ms of real time,
+			// so that only a renewal missing for 600ms could let it lapse.
+			for range 8 {
+				e.clock.Add(50 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
+			}
+			_, stolen = e.store.Claim(ctx, runID, "replica-b", e.clock.Now(), lease)
+			return report.Render(ctx, w, run, accts, errs, fs)
+		}
+		a := e.aggregator("replica-a", func(c *Config, d *Deps) { c.Lease = lease; d.Renderer = slow })
+		handleAll(t, a, allMessages(t))
+		if err := a.Emit(ctx, runID); err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(stolen, store.ErrClaimed) {
+			t.Errorf("another replica claimed mid-render: %v (the lease was not renewed)", stolen)
+		}
+		if n := len(e.blob.uploads()); n != 1 || !e.state().Emitted {
+			t.Errorf("%d uploads, emitted %v", n, e.state().Emitted)
+		}
+	})
+	t.Run("lost", func(t *testing.T) {
+		e := newEnv(t)
+		stall := func(ctx context.Context, w io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
+			e.clock.Add(time.Hour) // this replica stalls (GC, node pressure) past its lease
+			if _, err := e.store.Claim(ctx, runID, "replica-b", e.clock.Now(), lease); err != nil {
+				return fmt.Errorf("takeover: %w", err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				return errors.New("render not cancelled after the lease was lost")
+			}
+		}
+		a := e.aggregator("replica-a", func(c *Config, d *Deps) { c.Lease = lease; d.Renderer = stall })
+		handleAll(t, a, allMessages(t))
+		err := a.Emit(ctx, runID)
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Errorf("emit: %v, want ErrLeaseLost", err)
+		}
+		if n := len(e.blob.uploads()); n != 0 {
+			t.Errorf("%d uploads after losing the lease", n)
+		}
+	})
+}
+
+func TestRerenderEmittedRun(t *testing.T) {
+	ctx := context.Background()
+	e, ref := emitOnce(t, allMessages(t))
+	a := e.aggregator("local")
+	if _, err := a.Rerender(ctx, "unknown-run"); err == nil {
+		t.Error("re-render of an unknown run succeeded")
+	}
+	e.clock.Add(24 * time.Hour) // a later day: Generated at must not move
+	key, err := a.Rerender(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := e.blob.uploads()
+	if key != wantKey || len(ups) != 2 || !bytes.Equal(ups[1].body, ref) {
+		t.Errorf("key %q, %d uploads, same bytes %v", key, len(ups), len(ups) == 2 && bytes.Equal(ups[1].body, ref))
+	}
+	if n := len(e.jira.filed()); n != 1 {
+		t.Errorf("re-render filed a ticket (%d)", n)
 	}
 }

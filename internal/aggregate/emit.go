@@ -174,3 +174,42 @@ func (a *Aggregator) keepLease(ctx context.Context, cancel context.CancelCauseFu
 		})
 	}
 }
+
+// Rerender renders an emitted run's workbook again from the store, with its
+// first claim's Generated at, and uploads it to the run's report key: local
+// mode's re-run of a finished run, without scanning again. The bytes equal
+// the emitted ones unless results were recorded after the emission (late
+// results are kept in the store; only this explicit re-render shows them).
+// It files no ticket.
+func (a *Aggregator) Rerender(ctx context.Context, id ident.RunID) (string, error) {
+	st, err := a.store.Run(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("read run %s: %w", id, err)
+	}
+	if !st.Emitted || st.Started == nil {
+		return "", fmt.Errorf("run %s has not been emitted: nothing to re-render (the loop emits it)", id)
+	}
+	tmp, err := os.CreateTemp("", "config-compliance-*.xlsx")
+	if err != nil {
+		return "", fmt.Errorf("run %s: create temporary workbook: %w", id, err)
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	m, err := a.build(ctx, st, st.GeneratedAt)
+	if err != nil {
+		return "", fmt.Errorf("run %s: %w", id, err)
+	}
+	if err := a.render(ctx, tmp, m.run, m.accounts, m.errs, a.findings(ctx, st, m)); err != nil {
+		return "", fmt.Errorf("render report of run %s: %w", id, err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("run %s: rewind temporary workbook: %w", id, err)
+	}
+	if err := a.blob.Put(ctx, st.ReportKey, tmp, ContentTypeXLSX); err != nil {
+		return "", fmt.Errorf("upload report of run %s: %w", id, err)
+	}
+	a.log.Info("report re-rendered", slog.String("run_id", string(id)), slog.String("report_key", st.ReportKey))
+	return st.ReportKey, nil
+}

@@ -12,7 +12,14 @@ import (
 // newTestStore is the embedded SQLite store of local mode, one file per test.
 func newTestStore(t testing.TB) store.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), sqlite.FileName)}, nil)
+	return openStore(t, filepath.Join(t.TempDir(), sqlite.FileName))
+}
+
+// openStore opens the store file at path; two calls on one path are two
+// processes sharing it.
+func openStore(t testing.TB, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
