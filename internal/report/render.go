@@ -219,8 +219,13 @@ func (s styles) percent(num, den int) any {
 	return excelize.Cell{StyleID: s.pct, Value: float64(num) / float64(den)}
 }
 
+// excelEpoch: excelize writes an earlier time as RFC 3339 text, which would
+// put a string in a date column; no AWS timestamp is that old, so such a
+// time is treated as absent, like the zero time.
+var excelEpoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func (s styles) timeCell(t time.Time) any {
-	if t.IsZero() {
+	if t.Before(excelEpoch) {
 		return nil
 	}
 	return excelize.Cell{StyleID: s.dateTime, Value: t.UTC()}

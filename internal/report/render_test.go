@@ -556,7 +556,7 @@ func TestInvalidInput(t *testing.T) {
 		{"run", func(r *Run) {
 			r.RunID, r.GeneratedAt, r.Trigger, r.Regions = "", time.Time{}, "weekly", []string{"a", "a", ""}
 		},
-			nil, nil, []string{"empty run id", "zero GeneratedAt", `trigger "weekly"`, "region a listed twice", "empty region"}},
+			nil, nil, []string{"empty run id", "is zero or before 1900", `trigger "weekly"`, "region a listed twice", "empty region"}},
 		{"accounts", nil, []Account{okAcct, okAcct, {ID: ""}, {ID: "2", Status: "DONE"},
 			{ID: "3", Status: StatusFailed, Rules: okAcct.Rules},
 			{ID: "4", Status: StatusOK, Rules: []RuleResult{{Region: "mars-1", Name: "r"}, {Region: "us-east-1", Name: "x"}, {Region: "us-east-1", Name: "x"}}}},
@@ -579,6 +579,45 @@ func TestInvalidInput(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q:\n%v", w, err)
 				}
+			}
+		})
+	}
+}
+
+// TestTimeCells: date-times are numbers in UTC with the date format; times
+// excelize cannot express as a serial (zero, before 1900) are no cell rather
+// than RFC 3339 text.
+func TestTimeCells(t *testing.T) {
+	hk := time.FixedZone("HKT", 8*3600)
+	cases := []struct {
+		name string
+		at   time.Time
+		want string // raw value; "" for no cell
+	}{
+		{"utc", time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), "46348.5"},
+		{"other zone, same instant", time.Date(2026, 11, 22, 20, 0, 0, 0, hk), "46348.5"},
+		{"zero", time.Time{}, ""},
+		{"before 1900", time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			accts, fs := spillFixture(1)
+			fs[0].RecordedAt = c.at
+			data := mustRender(t, baseRun(), accts, nil, fs)
+			cell, ok := cellsOf(t, data, SheetFindings)["I2"]
+			if c.want == "" {
+				if ok {
+					t.Fatalf("I2 = %+v, want no cell", cell)
+				}
+				return
+			}
+			if !ok || cell.T != "" || cell.V == nil || *cell.V != c.want {
+				t.Fatalf("I2 = %+v, want number %s", cell, c.want)
+			}
+			f := open(t, data)
+			st, err := f.GetStyle(cell.S)
+			if err != nil || st.CustomNumFmt == nil || *st.CustomNumFmt != "yyyy-mm-dd hh:mm" {
+				t.Errorf("I2 style %+v (%v), want yyyy-mm-dd hh:mm", st, err)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Strings of the missing-account Errors row, fixed by REPORT_FORMAT.md.
@@ -41,8 +42,8 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 	if run.RunID == "" {
 		bad("run: empty run id")
 	}
-	if run.GeneratedAt.IsZero() {
-		bad("run: zero GeneratedAt")
+	if run.GeneratedAt.Before(excelEpoch) {
+		bad("run: GeneratedAt %s is zero or before 1900, which Excel cannot show", run.GeneratedAt.Format(time.RFC3339))
 	}
 	if run.Trigger != TriggerScheduled && run.Trigger != TriggerAdhoc {
 		bad("run: trigger %q is neither %q nor %q", run.Trigger, TriggerScheduled, TriggerAdhoc)
