@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cybsecops/configreport/internal/store/dynamo"
 )
 
 // The overlays' settings name the resources hub.yaml creates, with its
@@ -141,5 +144,103 @@ func TestOverlaySettingsNameHubResources(t *testing.T) {
 				t.Errorf("expanded scan queue URL %q: the template's defaults changed?", want["SCAN_QUEUE_URL"])
 			}
 		})
+	}
+}
+
+// hub.yaml's table is the one internal/store/dynamo expects (TableInput, the
+// same layout the store creates on emulators).
+func TestHubTableMatchesStore(t *testing.T) {
+	b, err := os.ReadFile("../cloudformation/hub.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string    `yaml:"Type"`
+			Properties yaml.Node `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	type keyElem struct {
+		AttributeName string `yaml:"AttributeName"`
+		KeyType       string `yaml:"KeyType"`
+	}
+	var table struct {
+		BillingMode          string `yaml:"BillingMode"`
+		AttributeDefinitions []struct {
+			AttributeName string `yaml:"AttributeName"`
+			AttributeType string `yaml:"AttributeType"`
+		} `yaml:"AttributeDefinitions"`
+		KeySchema              []keyElem `yaml:"KeySchema"`
+		GlobalSecondaryIndexes []struct {
+			IndexName  string    `yaml:"IndexName"`
+			KeySchema  []keyElem `yaml:"KeySchema"`
+			Projection struct {
+				ProjectionType string `yaml:"ProjectionType"`
+			} `yaml:"Projection"`
+		} `yaml:"GlobalSecondaryIndexes"`
+		TimeToLiveSpecification struct {
+			AttributeName string `yaml:"AttributeName"`
+			Enabled       bool   `yaml:"Enabled"`
+		} `yaml:"TimeToLiveSpecification"`
+	}
+	var found int
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::DynamoDB::Table" {
+			found++
+			if err := r.Properties.Decode(&table); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if found != 1 {
+		t.Fatalf("hub.yaml has %d DynamoDB tables, want 1", found)
+	}
+
+	want := dynamo.TableInput("x")
+	if table.BillingMode != string(want.BillingMode) {
+		t.Errorf("BillingMode %q, want %q", table.BillingMode, want.BillingMode)
+	}
+	var gotAttrs, wantAttrs []string
+	for _, a := range table.AttributeDefinitions {
+		gotAttrs = append(gotAttrs, a.AttributeName+":"+a.AttributeType)
+	}
+	for _, a := range want.AttributeDefinitions {
+		wantAttrs = append(wantAttrs, *a.AttributeName+":"+string(a.AttributeType))
+	}
+	if strings.Join(gotAttrs, ",") != strings.Join(wantAttrs, ",") {
+		t.Errorf("AttributeDefinitions %v, want %v", gotAttrs, wantAttrs)
+	}
+	keys := func(ks []keyElem) string {
+		var s []string
+		for _, k := range ks {
+			s = append(s, k.AttributeName+":"+k.KeyType)
+		}
+		return strings.Join(s, ",")
+	}
+	wantKeys := func(ks []types.KeySchemaElement) string {
+		var s []string
+		for _, k := range ks {
+			s = append(s, *k.AttributeName+":"+string(k.KeyType))
+		}
+		return strings.Join(s, ",")
+	}
+	if keys(table.KeySchema) != wantKeys(want.KeySchema) {
+		t.Errorf("KeySchema %s, want %s", keys(table.KeySchema), wantKeys(want.KeySchema))
+	}
+	if len(table.GlobalSecondaryIndexes) != len(want.GlobalSecondaryIndexes) {
+		t.Fatalf("%d GSIs, want %d", len(table.GlobalSecondaryIndexes), len(want.GlobalSecondaryIndexes))
+	}
+	for i, g := range table.GlobalSecondaryIndexes {
+		w := want.GlobalSecondaryIndexes[i]
+		if g.IndexName != *w.IndexName || keys(g.KeySchema) != wantKeys(w.KeySchema) || g.Projection.ProjectionType != string(w.Projection.ProjectionType) {
+			t.Errorf("GSI %s (%s, %s), want %s (%s, %s)", g.IndexName, keys(g.KeySchema), g.Projection.ProjectionType,
+				*w.IndexName, wantKeys(w.KeySchema), w.Projection.ProjectionType)
+		}
+	}
+	if table.TimeToLiveSpecification.AttributeName != dynamo.AttrExpires || !table.TimeToLiveSpecification.Enabled {
+		t.Errorf("TTL on %q (enabled %v), want %q", table.TimeToLiveSpecification.AttributeName, table.TimeToLiveSpecification.Enabled, dynamo.AttrExpires)
 	}
 }

@@ -99,14 +99,18 @@ var table = []Permission{
 		"S3 answers a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, otherwise with 403 AccessDenied: without it a missing claim check or report would look like a permission error, not not-found"},
 
 	// Hub role: DynamoDB dedupe store.
+	// Hub role: DynamoDB dedupe store (internal/store/dynamo; table and its
+	// queue-index GSI from hub.yaml).
 	{Hub, "dynamodb:PutItem", []Component{Aggregator}, false,
-		"record an event keyed by (run id, account id), first write wins (conditional put)"},
+		"record an event keyed by (run id, account id), first write wins (conditional put), in gzip chunks under the 400 KB item limit"},
 	{Hub, "dynamodb:GetItem", []Component{Aggregator}, false,
-		"read a run's state: expected accounts, deadline, emission claim"},
+		"read a run's state: expected accounts, deadline, emission claim (consistent reads)"},
 	{Hub, "dynamodb:UpdateItem", []Component{Aggregator}, false,
 		"take or renew the emission lease, mark the run emitted, store the Jira key (conditional updates)"},
+	{Hub, "dynamodb:DeleteItem", []Component{Aggregator}, false,
+		"delete the chunk a losing concurrent writer left behind (TTL would, later)"},
 	{Hub, "dynamodb:Query", []Component{Aggregator}, false,
-		"list a run's recorded accounts to render the report"},
+		"read a run's recorded accounts and chunks to render the report; list pending and unticketed runs on the queue-index GSI"},
 
 	// Hub role: KMS, implied by SSE-KMS on the queues, topic and bucket.
 	{Hub, "kms:GenerateDataKey", []Component{Trigger, Scanner, Aggregator}, true,
@@ -142,14 +146,15 @@ var table = []Permission{
 // topic, subscription, bucket and table come from CloudFormation), so these
 // are deliberately NOT granted; Undeclared accepts them only when asked to.
 var createOnly = map[string]string{
-	"sqs:CreateQueue":           "create a queue that does not exist (watermill-aws without DoNotCreateQueueIfNotExists)",
-	"sqs:SetQueueAttributes":    "set the subscription queue's policy letting SNS deliver to it",
-	"sns:CreateTopic":           "create the results topic",
-	"sns:Subscribe":             "subscribe the aggregator's queue to the results topic",
-	"s3:CreateBucket":           "create the report bucket",
-	"dynamodb:CreateTable":      "create the dedupe table",
-	"dynamodb:DescribeTable":    "wait until the created table is ACTIVE",
-	"dynamodb:UpdateTimeToLive": "turn TTL on for the created table",
+	"sqs:CreateQueue":             "create a queue that does not exist (watermill-aws without DoNotCreateQueueIfNotExists)",
+	"sqs:SetQueueAttributes":      "set the subscription queue's policy letting SNS deliver to it",
+	"sns:CreateTopic":             "create the results topic",
+	"sns:Subscribe":               "subscribe the aggregator's queue to the results topic",
+	"s3:CreateBucket":             "create the report bucket",
+	"dynamodb:CreateTable":        "create the dedupe table",
+	"dynamodb:DescribeTable":      "wait until the created table is ACTIVE",
+	"dynamodb:DescribeTimeToLive": "see whether TTL is already on",
+	"dynamodb:UpdateTimeToLive":   "turn TTL on for the created table",
 }
 
 // noPermission are actions AWS allows to every identity: no policy can grant or
