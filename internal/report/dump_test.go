@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -200,13 +201,7 @@ func dumpWorkbook(t testing.TB, data []byte) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ref := range slices.Sorted(func(yield func(string) bool) {
-			for k := range cfs {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, ref := range slices.Sorted(maps.Keys(cfs)) {
 			for _, o := range cfs[ref] {
 				desc := fmt.Sprintf("type=%s criteria=%q value=%q", o.Type, o.Criteria, o.Value)
 				if o.Type == "3_color_scale" {

@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"iter"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -273,7 +273,7 @@ func (t table) lastCol() string {
 // after NewStreamWriter they are dropped without an error), then widths and
 // the frozen pane, which must precede the first row.
 func (t table) open(f *excelize.File, w widths, cfs map[string][]excelize.ConditionalFormatOptions) (*excelize.StreamWriter, error) {
-	for _, ref := range slices.Sorted(mapsKeys(cfs)) {
+	for _, ref := range slices.Sorted(maps.Keys(cfs)) {
 		if err := f.SetConditionalFormat(t.sheet, ref, cfs[ref]); err != nil {
 			return nil, fmt.Errorf("sheet %s: conditional format %s: %w", t.sheet, ref, err)
 		}
@@ -353,16 +353,6 @@ func writeTable(f *excelize.File, st styles, t table, above, rows [][]any, w wid
 		}
 	}
 	return t.close(sw, len(rows))
-}
-
-func mapsKeys[V any](m map[string]V) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // lastDataRow is the last row a conditional format covers: the table's last
