@@ -1,9 +1,13 @@
 package discover_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
@@ -36,7 +40,8 @@ func TestLookup(t *testing.T) {
 	t.Run("found", func(t *testing.T) {
 		// Filters do not apply to an ad-hoc lookup.
 		f, _ := discover.ParseFilter("", org.ManagementAccountID, "", "")
-		w := newWalker(t, env.OrgsAsListRole(), discover.Config{Filter: f})
+		api := &counting{API: env.OrgsAsListRole()}
+		w := newWalker(t, api, discover.Config{Filter: f})
 		env.Sim.ResetStats()
 		ids := []ident.AccountID{ident.AccountID(deep2.ID), ident.AccountID(mgmt.ID), ident.AccountID(deep.ID), ident.AccountID(deep.ID)}
 		got, err := w.Lookup(discovertest.Ctx(t), ids)
@@ -55,7 +60,7 @@ func TestLookup(t *testing.T) {
 			}
 		}
 		// Four levels of OU above deep, described once though two accounts share them.
-		if n := sum(st.Calls["DescribeOrganizationalUnit"]); n != 4 {
+		if n := api.describeOU.Load(); n != 4 {
 			t.Errorf("%d DescribeOrganizationalUnit calls, want 4 (cached per OU)", n)
 		}
 	})
@@ -86,3 +91,14 @@ func sum(m map[string]int64) int64 {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// counting counts the calls the code makes (awssim counts attempts).
+type counting struct {
+	discover.API
+	describeOU atomic.Int64
+}
+
+func (c *counting) DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	c.describeOU.Add(1)
+	return c.API.DescribeOrganizationalUnit(ctx, in, optFns...)
+}

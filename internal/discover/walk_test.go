@@ -135,7 +135,10 @@ func TestWalkMatchesGroundTruth(t *testing.T) {
 					orgCalls += n
 				}
 			}
-			if orgCalls != int64(st.Calls) {
+			// awssim counts attempts, the walk counts calls: the SDK may
+			// retry a request whose keep-alive connection the server
+			// closed (aws-sdk-go-v2 #2737), so allow a few more.
+			if orgCalls < int64(st.Calls) || orgCalls > int64(st.Calls)+3 {
 				t.Errorf("walk counted %d calls, awssim served %d", st.Calls, orgCalls)
 			}
 			for op := range sim.Calls {
