@@ -79,12 +79,12 @@ var table = []Permission{
 		"consume the scan queue (scanner) and the results subscription queue (aggregator)"},
 	{Hub, "sqs:DeleteMessage", []Component{Scanner, Aggregator}, false,
 		"acknowledge a message once its result is published or its event recorded"},
-	{Hub, "sqs:ChangeMessageVisibility", []Component{Scanner, Aggregator}, false,
-		"return a message to the queue at once on a transient failure or shutdown instead of waiting out the visibility timeout"},
+	// Not sqs:ChangeMessageVisibility: a nacked message is simply not
+	// deleted (watermill-aws v1.0.1) and returns after the visibility timeout.
 	{Hub, "sqs:GetQueueUrl", []Component{Trigger, Scanner, Aggregator}, false,
-		"watermill-aws resolves a queue by name before sending or receiving"},
-	{Hub, "sqs:GetQueueAttributes", []Component{Scanner, Aggregator, KEDA}, false,
-		"watermill-aws reads a queue's ARN at subscribe time; KEDA's aws-sqs-queue scaler reads ApproximateNumberOfMessages"},
+		"internal/msg resolves a queue configured by name rather than URL (the manifests give URLs, so production normally skips it)"},
+	{Hub, "sqs:GetQueueAttributes", []Component{KEDA}, true,
+		"KEDA's aws-sqs-queue scaler reads the scan queue's ApproximateNumberOfMessages (visible and in flight) to size the scanners; with -create-resources internal/msg also reads a created queue's ARN"},
 
 	// Hub role: SNS.
 	{Hub, "sns:Publish", []Component{Trigger, Scanner}, false,
