@@ -622,3 +622,64 @@ func TestTimeCells(t *testing.T) {
 		})
 	}
 }
+
+// TestIteratorStopped: when Render gives up mid-stream, the caller's
+// iterator sees yield return false, so a store cursor behind it is closed.
+func TestIteratorStopped(t *testing.T) {
+	accts, fs := spillFixture(5)
+	fs[3], fs[4] = fs[4], fs[3] // out of order at the fifth finding
+	stopped, yielded := false, 0
+	seq := func(yield func(Finding, error) bool) {
+		for _, f := range fs {
+			yielded++
+			if !yield(f, nil) {
+				stopped = true
+				return
+			}
+		}
+	}
+	err := renderErr(baseRun(), accts, nil, seq)
+	if err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("err %v", err)
+	}
+	if !stopped || yielded != 5 {
+		t.Errorf("stopped=%v after %d findings, want the iterator told to stop at the 5th", stopped, yielded)
+	}
+}
+
+func TestTextWidth(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{"abc", 3},
+		{"first line\nsecond, longer line", 19},
+		{"日本語", 6},
+		{"😀x", 3},
+	}
+	for _, c := range cases {
+		if got := textWidth(c.in); got != c.want {
+			t.Errorf("textWidth(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+	w := newWidths([]string{"ID", "Message"})
+	w.see(0, 1)
+	w.see(1, 500)
+	if w.width(0) != minColWidth || w.width(1) != maxColWidth {
+		t.Errorf("widths %v %v, want the minimum and the cap", w.width(0), w.width(1))
+	}
+}
+
+func TestZipTime(t *testing.T) {
+	cases := []struct{ in, want time.Time }{
+		{time.Date(2026, 11, 23, 1, 0, 13, 999, time.FixedZone("HKT", 8*3600)), time.Date(2026, 11, 22, 17, 0, 12, 0, time.UTC)},
+		{time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2107, 12, 31, 23, 59, 58, 0, time.UTC)},
+	}
+	for _, c := range cases {
+		if got := zipTime(c.in); !got.Equal(c.want) {
+			t.Errorf("zipTime(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
