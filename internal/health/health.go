@@ -1,0 +1,215 @@
+// Package health serves the operational endpoints every service exposes on
+// -health-addr: /healthz (the process is alive), /readyz (it is connected
+// and consuming: a check the service sets once its router runs) and
+// /metrics (Prometheus). It is not an API: nothing here reads or changes
+// pipeline state.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check reports why the service is not ready, or nil.
+type Check func(ctx context.Context) error
+
+// Config configures New.
+type Config struct {
+	// Addr is the listen address (default ":8080"; ":0" picks a port).
+	Addr string
+	// Gatherer serves /metrics (default prometheus.DefaultGatherer).
+	Gatherer prometheus.Gatherer
+	// CheckTimeout bounds one readiness check (default 2s, under the
+	// kubelet's default 1s probe timeout plus its retries).
+	CheckTimeout time.Duration
+	// ShutdownTimeout bounds the graceful stop of the HTTP server (default 5s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.Gatherer == nil {
+		c.Gatherer = prometheus.DefaultGatherer
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 2 * time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("health address %q: %w", c.Addr, err))
+	}
+	if c.CheckTimeout < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("health: negative timeout"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is the health and metrics HTTP server.
+type Server struct {
+	cfg   Config
+	ready atomic.Pointer[Check]
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// New returns a server that reports not ready until SetReady.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// SetReady installs the readiness check (nil: not ready again, as when the
+// service starts shutting down).
+func (s *Server) SetReady(c Check) {
+	if c == nil {
+		s.ready.Store(nil)
+		return
+	}
+	s.ready.Store(&c)
+}
+
+// Handler serves the three endpoints (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c := s.ready.Load()
+	if c == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: starting or stopping\n"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CheckTimeout)
+	defer cancel()
+	if err := (*c)(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Listen binds the address; Run calls it when it has not been called.
+// Calling it first lets a caller learn the port of ":0" (Addr) before Run.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("health: listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.listener = ln
+	return nil
+}
+
+// Addr is the bound address ("" before Listen).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down gracefully (in-flight
+// requests finish within ShutdownTimeout). It returns nil after a clean
+// stop.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second, // a big /metrics scrape
+		IdleTimeout:       60 * time.Second,
+	}
+	s.mu.Lock()
+	ln := s.listener
+	s.mu.Unlock()
+	s.cfg.Logger.Info("health server listening", slog.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("health server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("health server shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("health server: %w", err)
+	}
+	return nil
+}
+
+// RouterRunning is ready while r runs its handlers (every subscription
+// made) and is not closing.
+func RouterRunning(r *message.Router) Check {
+	return func(context.Context) error {
+		switch {
+		case r.IsClosed():
+			return errors.New("router closing")
+		case !r.IsRunning():
+			return errors.New("router not running yet")
+		}
+		return nil
+	}
+}
+
+// All is ready when every check is.
+func All(checks ...Check) Check {
+	return func(ctx context.Context) error {
+		var errs []error
+		for _, c := range checks {
+			if err := c(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+}

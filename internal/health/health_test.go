@@ -1,0 +1,180 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cybsecops/configreport/internal/health"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// start runs a server on a free loopback port until the returned stop.
+func start(t *testing.T, cfg health.Config) (*health.Server, string, func() error) {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	s, err := health.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = errors.New("server did not stop within 10s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return s, "http://" + s.Addr(), stop
+}
+
+func TestEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "configreport_test_total", Help: "t"})
+	reg.MustRegister(c)
+	c.Add(3)
+	s, base, stop := start(t, health.Config{Gatherer: reg})
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Errorf("/readyz before SetReady = %d %q", code, body)
+	}
+	failing := errors.New("router not running yet")
+	s.SetReady(func(context.Context) error { return failing })
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, failing.Error()) {
+		t.Errorf("/readyz failing = %d %q", code, body)
+	}
+	s.SetReady(func(context.Context) error { return nil })
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz ready = %d", code)
+	}
+	s.SetReady(nil)
+	if code, _ := get(t, base+"/readyz"); code != 503 {
+		t.Errorf("/readyz after SetReady(nil) = %d", code)
+	}
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "configreport_test_total 3") {
+		t.Errorf("/metrics = %d %.200q", code, body)
+	}
+	if code, _ := get(t, base+"/nope"); code != 404 {
+		t.Errorf("unknown path = %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if _, err := (&http.Client{Timeout: time.Second}).Get(base + "/healthz"); err == nil {
+		t.Error("server still answers after stop")
+	}
+}
+
+func TestReadyCheckTimeout(t *testing.T) {
+	s, base, _ := start(t, health.Config{Gatherer: prometheus.NewRegistry(), CheckTimeout: 50 * time.Millisecond})
+	s.SetReady(func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "deadline") {
+		t.Errorf("slow check = %d %q", code, body)
+	}
+}
+
+func TestShutdownWaitsForInFlight(t *testing.T) {
+	s, base, stop := start(t, health.Config{Gatherer: prometheus.NewRegistry(), CheckTimeout: 5 * time.Second})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	s.SetReady(func(context.Context) error {
+		close(entered)
+		<-release
+		return nil
+	})
+	res := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			res <- -1
+			return
+		}
+		resp.Body.Close()
+		res <- resp.StatusCode
+	}()
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if code := <-res; code != 200 {
+		t.Errorf("in-flight request got %d during shutdown, want 200", code)
+	}
+	if err := <-stopped; err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRouterRunning(t *testing.T) {
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	r.AddConsumerHandler("h", "t", pubsub, func(*message.Message) error { return nil })
+	check := health.All(health.RouterRunning(r), func(context.Context) error { return nil })
+	ctx := context.Background()
+	if err := check(ctx); err == nil {
+		t.Error("ready before Run")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	<-r.Running()
+	if err := check(ctx); err != nil {
+		t.Errorf("not ready while running: %v", err)
+	}
+	cancel()
+	<-done
+	if err := check(ctx); err == nil {
+		t.Error("ready after close")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := health.New(health.Config{Addr: "no-port"}); err == nil {
+		t.Error("address without port accepted")
+	}
+	if _, err := health.New(health.Config{Addr: ":0", CheckTimeout: -1}); err == nil {
+		t.Error("negative timeout accepted")
+	}
+}
