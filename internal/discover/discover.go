@@ -155,6 +155,11 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 		}
 		defer func() { <-slots }()
 		err := listParent(ctx, lim, id, path, func(k child) {
+			if name := k.path[len(path)+1:]; strings.Contains(name, "/") {
+				// AWS allows "/" in an OU name; its accounts' path then
+				// has one segment too many and OU filters may misread it.
+				w.log.Warn("OU name contains a slash: its path is ambiguous", slog.String("ou_id", k.id), slog.String("ou_path", k.path))
+			}
 			if !w.cfg.Filter.descend(k.path) {
 				pruned.Add(1)
 				w.log.Debug("OU skipped by filter", slog.String("ou_path", k.path))

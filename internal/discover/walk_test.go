@@ -410,3 +410,49 @@ func TestWalkAbsorbsTransientErrors(t *testing.T) {
 		t.Error("awssim answered no error: the test proves nothing")
 	}
 }
+
+// slashy renames the OU "Sandbox" to "Sand/box", as AWS would allow.
+type slashy struct{ discover.API }
+
+func (s slashy) ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, optFns ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+	out, err := s.API.ListOrganizationalUnitsForParent(ctx, in, optFns...)
+	if err == nil {
+		for i, ou := range out.OrganizationalUnits {
+			if aws.ToString(ou.Name) == "Sandbox" {
+				out.OrganizationalUnits[i].Name = aws.String("Sand/box")
+			}
+		}
+	}
+	return out, err
+}
+
+func TestWalkWarnsOfSlashInOUName(t *testing.T) {
+	env := discovertest.New(t, 100)
+	var logs strings.Builder
+	var mu sync.Mutex
+	w := newWalker(t, slashy{env.Orgs()}, discover.Config{Concurrency: 1, Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))})
+	got, _, err := w.List(discovertest.Ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `msg="OU name contains a slash: its path is ambiguous"`) || !strings.Contains(logs.String(), "ou_path=Root/Sand/box") {
+		t.Errorf("no warning:\n%s", logs.String())
+	}
+	n := 0
+	for _, a := range got {
+		if a.OUPath == "Root/Sand/box" {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no account under the renamed OU")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
