@@ -1,0 +1,215 @@
+package scan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+// TopicResults is the logical topic results and ad-hoc RunStarted go to
+// (msg.TopicResults).
+const TopicResults = "results"
+
+// DefaultDeadline is -deadline's default: how long after its start an
+// ad-hoc run is reported with whatever arrived.
+const DefaultDeadline = 45 * time.Minute
+
+// AdhocPrefix starts the run id of a hand-written message: "adhoc-" and the
+// queue's message id, so that a redelivery lands in the same run.
+const AdhocPrefix = "adhoc-"
+
+// Namer finds the name and OU path of an ad-hoc account with the org-list
+// role (DescribeAccount, ListParents up to the root,
+// DescribeOrganizationalUnit); *discover.Walker is the production one.
+type Namer interface {
+	Lookup(ctx context.Context, ids []ident.AccountID) ([]discover.Account, error)
+}
+
+// HandlerConfig configures a Handler.
+type HandlerConfig struct {
+	// Scanner scans; required.
+	Scanner *Scanner
+	// Publisher sends RunStarted and AccountScanned to Topic; required.
+	Publisher message.Publisher
+	// Topic; default TopicResults.
+	Topic string
+	// Codec decodes requests (its DefaultType is forced to ScanRequested:
+	// a body with neither type nor schema_version is the hand-written
+	// ad-hoc message) and encodes results (give it Payloads, so a result
+	// over the message limit goes out as a claim check).
+	Codec events.Codec
+	// Namer names ad-hoc accounts; nil leaves their name and OU path
+	// empty.
+	Namer Namer
+	// Deadline of an ad-hoc run; default DefaultDeadline.
+	Deadline time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *HandlerConfig) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = TopicResults
+	}
+	if c.Deadline == 0 {
+		c.Deadline = DefaultDeadline
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Codec.DefaultType = events.TypeScanRequested
+}
+
+// Validate reports every problem at once.
+func (c HandlerConfig) Validate() error {
+	var errs []error
+	if c.Scanner == nil {
+		errs = append(errs, errors.New("scanner: required"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("publisher: required"))
+	}
+	if c.Deadline <= 0 {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	}
+	return errors.Join(errs...)
+}
+
+// Handler is the scanner's watermill handler.
+type Handler struct {
+	cfg HandlerConfig
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewHandler returns a Handler.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scan handler config: %w", err)
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, now: time.Now}, nil
+}
+
+// Handle scans the account a ScanRequested names and publishes its
+// AccountScanned; for a hand-written message without a run id it first
+// opens a one-account ad-hoc run (RunStarted, published before the result).
+// It returns an error wrapping *events.DecodeError for a message that can
+// never be handled (the messaging layer sends it to the poison queue), and
+// any other error only when nothing should be acknowledged: a result it
+// could not publish, or a scan abandoned because the process is stopping.
+// A failed scan is not an error: it is a result. Redelivery is harmless:
+// the run id is the same, and the aggregator keeps the first result.
+func (h *Handler) Handle(msg *message.Message) error {
+	ctx := msg.Context()
+	ev, err := h.cfg.Codec.Unmarshal(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("scan request %s: %w", msg.UUID, err)
+	}
+	req, ok := ev.(*events.ScanRequested)
+	if !ok {
+		return fmt.Errorf("scan request %s: %w", msg.UUID, &events.DecodeError{
+			Reason: events.ReasonUnknownType, Err: fmt.Errorf("%s on the scan queue, want %s", ev.EventType(), events.TypeScanRequested)})
+	}
+	if len(req.Regions) == 0 {
+		req.Regions = h.cfg.Scanner.Regions()
+	}
+	if req.RunID == "" {
+		if err := h.openAdhoc(ctx, msg.UUID, req); err != nil {
+			return err
+		}
+	}
+
+	res := h.cfg.Scanner.ScanAccount(ctx, *req)
+	if ctx.Err() != nil {
+		// Stopping: a result full of RequestCanceled errors would report
+		// an account as failed that nothing is wrong with. Leave the
+		// message to be redelivered.
+		return fmt.Errorf("scan of account %s abandoned: %w", req.AccountID, ctx.Err())
+	}
+	if err := h.publish(ctx, res); err != nil {
+		return fmt.Errorf("publish result of account %s in run %s: %w", req.AccountID, req.RunID, err)
+	}
+	return nil
+}
+
+// openAdhoc gives a hand-written request its run: the id derived from the
+// queue's message id, and a RunStarted naming the one account.
+func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanRequested) error {
+	run, err := AdhocRunID(msgID)
+	if err != nil {
+		return fmt.Errorf("ad-hoc scan request: %w", &events.DecodeError{Reason: events.ReasonMalformed, Err: err})
+	}
+	req.RunID = run
+	if req.AccountName == "" && req.OUPath == "" && h.cfg.Namer != nil {
+		req.AccountName, req.OUPath = h.name(ctx, req.AccountID)
+	}
+	start := h.now().UTC()
+	rs := &events.RunStarted{
+		RunID:     run,
+		Trigger:   events.TriggerAdhoc,
+		StartedAt: start,
+		Deadline:  events.Deadline(start, h.cfg.Deadline),
+		Regions:   req.Regions,
+		Accounts:  []events.Account{{AccountID: req.AccountID, Name: req.AccountName, OUPath: req.OUPath}},
+	}
+	if err := h.publish(ctx, rs); err != nil {
+		return fmt.Errorf("open ad-hoc run %s for account %s: %w", run, req.AccountID, err)
+	}
+	h.log.Info("ad-hoc run opened", slog.String("run_id", string(run)), slog.String("account_id", string(req.AccountID)),
+		slog.String("account_name", req.AccountName), slog.String("ou_path", req.OUPath))
+	return nil
+}
+
+// name looks the account up in a pool slot. A failure leaves the name
+// empty rather than failing the scan: the report still lists the account
+// by id, and the scan result matters more than its label.
+func (h *Handler) name(ctx context.Context, id ident.AccountID) (name, ouPath string) {
+	release, err := h.cfg.Scanner.slot(ctx)
+	if err != nil {
+		return "", ""
+	}
+	defer release()
+	accts, err := h.cfg.Namer.Lookup(ctx, []ident.AccountID{id})
+	if err != nil || len(accts) != 1 {
+		h.log.Warn("ad-hoc account not named", slog.String("account_id", string(id)),
+			slog.String("code", awserr.Code(err)), slog.Any("error", err))
+		return "", ""
+	}
+	return accts[0].Name, accts[0].OUPath
+}
+
+func (h *Handler) publish(ctx context.Context, ev events.Event) error {
+	m, err := h.cfg.Codec.Marshal(ctx, ev)
+	if err != nil {
+		return err
+	}
+	m.SetContext(ctx)
+	return h.cfg.Publisher.Publish(h.cfg.Topic, m)
+}
+
+// AdhocRunID derives the run id of a hand-written message from its queue
+// message id: "adhoc-" and the id when that is a valid run id (an SQS
+// MessageId, a UUID, is), else "adhoc-" and a hash of it, so that every
+// delivery of one message gets one run.
+func AdhocRunID(msgID string) (ident.RunID, error) {
+	if msgID == "" {
+		return "", errors.New("no message id to derive the run id from")
+	}
+	if r, err := ident.ParseRunID(AdhocPrefix + msgID); err == nil {
+		return r, nil
+	}
+	sum := sha256.Sum256([]byte(msgID))
+	return ident.ParseRunID(AdhocPrefix + hex.EncodeToString(sum[:16]))
+}

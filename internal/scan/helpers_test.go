@@ -1,0 +1,255 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/cybsecops/configreport/internal/awsconf"
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// simEnv is awssim behind an httptest server, and a Scanner configured as
+// production configures it (awsconf), only the endpoint and the hub keys
+// changed, and a short backoff cap so that retried calls stay fast.
+type simEnv struct {
+	sim     *awssim.Sim
+	url     string
+	roles   *awsconf.Roles
+	scanner *Scanner
+	hub     aws.Config
+}
+
+type envOpts struct {
+	concurrency  int
+	regions      []ident.Region
+	expiryWindow time.Duration
+	maxBackoff   time.Duration
+}
+
+func newSim(t testing.TB, cfg awssim.Config) (*awssim.Sim, string) {
+	t.Helper()
+	cfg.Logger = quiet()
+	sim, err := awssim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return sim, srv.URL
+}
+
+func generated(t testing.TB, accounts int, seed int64) *awssim.Org {
+	t.Helper()
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, NonCompliant: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org
+}
+
+func newEnv(t testing.TB, cfg awssim.Config, o envOpts) *simEnv {
+	t.Helper()
+	sim, url := newSim(t, cfg)
+	if o.maxBackoff == 0 {
+		o.maxBackoff = 20 * time.Millisecond
+	}
+	if len(o.regions) == 0 {
+		o.regions = []ident.Region{"us-east-1", "ap-east-1"}
+	}
+	hub, err := awsconf.Load(context.Background(), awsconf.Options{
+		Region:      "us-east-1",
+		Concurrency: max(o.concurrency, 1),
+		MaxBackoff:  o.maxBackoff,
+		LoadOptions: []func(*config.LoadOptions) error{
+			config.WithBaseEndpoint(url),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, err := awsconf.NewRoles(hub, awsconf.RoleOptions{SessionName: "configreport-scanner", ExpiryWindow: o.expiryWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(hub, roles, Config{Regions: o.regions, Concurrency: o.concurrency, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &simEnv{sim: sim, url: url, roles: roles, scanner: s, hub: hub}
+}
+
+// scannable lists the ACTIVE accounts, sorted.
+func scannable(org *awssim.Org) []ident.AccountID {
+	var out []ident.AccountID
+	for _, a := range org.Accounts {
+		if a.Status == awssim.StatusActive {
+			out = append(out, ident.AccountID(a.ID))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkResult compares one result with awssim's ground truth: status, every
+// rule with its owner, source, compliance and count, every NON_COMPLIANT
+// result, and the errors with their codes and attempts. Permanent errors
+// must have been tried once: retried is false only when the sim injected
+// no transient faults, so that call counts are exact.
+func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *events.AccountScanned, exact bool) {
+	t.Helper()
+	org := sim.Org()
+	acct, ok := org.Account(string(got.AccountID))
+	if !ok {
+		t.Fatalf("result for unknown account %s", got.AccountID)
+	}
+	where := "account " + acct.ID
+	if err := got.Validate(); err != nil {
+		t.Errorf("%s: result does not validate: %v", where, err)
+	}
+	stats := sim.Stats()
+	calls := func(op string) int64 { return stats.Calls[op][acct.ID] }
+
+	if acct.Denied {
+		want := events.ScanError{Stage: events.StageAssumeRole, Code: "AccessDenied", Attempts: 1}
+		if got.Status != events.StatusFailed || len(got.Errors) != 1 || len(got.Rules) != 0 {
+			t.Errorf("%s (denied): status %s, %d errors, %d rules; want failed, 1 error, no rules", where, got.Status, len(got.Errors), len(got.Rules))
+			return
+		}
+		e := got.Errors[0]
+		e.Message = ""
+		if e != want {
+			t.Errorf("%s (denied): error %+v, want %+v", where, e, want)
+		}
+		if exact && calls("AssumeRole") != 1 {
+			t.Errorf("%s (denied): %d AssumeRole calls, want 1 (AccessDenied is not retried)", where, calls("AssumeRole"))
+		}
+		if n := calls("DescribeConfigRules"); n != 0 {
+			t.Errorf("%s (denied): %d Config calls after a refused AssumeRole", where, n)
+		}
+		return
+	}
+
+	var wantRules []events.Rule
+	var wantFindings []events.Finding
+	var wantErrors []events.ScanError
+	for _, r := range regions {
+		if org.RegionFails(acct.ID, string(r)) {
+			wantErrors = append(wantErrors, events.ScanError{Region: r, Stage: events.StageConfig, Code: "UnrecognizedClientException", Attempts: 1})
+			continue
+		}
+		for _, rule := range org.Rules(acct.ID, string(r)) {
+			wantRules = append(wantRules, events.Rule{
+				Region: r, Name: rule.Name, Owner: rule.SourceOwner(), SourceIdentifier: rule.SourceIdentifier,
+				Compliance: rule.Compliance(), NoncompliantCount: rule.NonCompliantCount(),
+			})
+			for _, res := range rule.Results {
+				if res.Compliance == awssim.NonCompliant {
+					wantFindings = append(wantFindings, events.Finding{
+						Region: r, Rule: rule.Name, ResourceType: res.ResourceType, ResourceID: res.ResourceID,
+						Compliance: events.NonCompliant, Annotation: res.Annotation, RecordedAt: res.RecordedAt.UTC(),
+					})
+				}
+			}
+		}
+	}
+	wantStatus := events.StatusOK
+	if len(wantErrors) == len(regions) {
+		wantStatus = events.StatusFailed
+	} else if len(wantErrors) > 0 {
+		wantStatus = events.StatusPartial
+	}
+	if got.Status != wantStatus {
+		t.Errorf("%s: status %s, want %s (errors %+v)", where, got.Status, wantStatus, got.Errors)
+	}
+
+	gotRules := slices.Clone(got.Rules)
+	for i := range gotRules {
+		if gotRules[i].Owner != "AWS" {
+			// A custom rule's SourceIdentifier is its Lambda ARN; the ground
+			// truth names it CUSTOM, as the report will.
+			if !strings.HasPrefix(gotRules[i].SourceIdentifier, "arn:") {
+				t.Errorf("%s: custom rule %s has source %q, want a Lambda ARN", where, gotRules[i].Name, gotRules[i].SourceIdentifier)
+			}
+			gotRules[i].SourceIdentifier = awssim.CustomSource
+		}
+	}
+	sortRules(gotRules)
+	sortRules(wantRules)
+	if !slices.Equal(gotRules, wantRules) {
+		t.Errorf("%s: rules differ:\n got %v\nwant %v", where, gotRules, wantRules)
+	}
+	gotFindings := slices.Clone(got.Findings)
+	sortFindings(gotFindings)
+	sortFindings(wantFindings)
+	if !slices.EqualFunc(gotFindings, wantFindings, func(a, b events.Finding) bool { return a == b }) {
+		t.Errorf("%s: %d findings, want %d; first difference %s", where, len(gotFindings), len(wantFindings), firstDiff(gotFindings, wantFindings))
+	}
+	gotErrors := slices.Clone(got.Errors)
+	for i := range gotErrors {
+		if gotErrors[i].Message == "" {
+			t.Errorf("%s: error %+v has no message", where, gotErrors[i])
+		}
+		gotErrors[i].Message = ""
+	}
+	if !slices.Equal(gotErrors, wantErrors) {
+		t.Errorf("%s: errors %+v, want %+v", where, gotErrors, wantErrors)
+	}
+	if exact {
+		// Every region read its rules once; a failing region made exactly
+		// one call (not retried) and went no further.
+		// Both listings come in pages of 25.
+		var pages, failed int64
+		for _, r := range regions {
+			if org.RegionFails(acct.ID, string(r)) {
+				failed++
+				continue
+			}
+			pages += int64(max(1, (len(org.Rules(acct.ID, string(r)))+24)/25))
+		}
+		if n := calls("DescribeConfigRules"); n != pages+failed {
+			t.Errorf("%s: %d DescribeConfigRules calls, want %d (every page once, one refused call per failing region)", where, n, pages+failed)
+		}
+		if n := calls("DescribeComplianceByConfigRule"); n != pages {
+			t.Errorf("%s: %d DescribeComplianceByConfigRule calls, want %d", where, n, pages)
+		}
+	}
+}
+
+func sortRules(rs []events.Rule) {
+	slices.SortFunc(rs, func(a, b events.Rule) int {
+		return strings.Compare(string(a.Region)+"\x00"+a.Name, string(b.Region)+"\x00"+b.Name)
+	})
+}
+
+func findingKey(f events.Finding) string {
+	return strings.Join([]string{string(f.Region), f.Rule, f.ResourceType, f.ResourceID}, "\x00")
+}
+
+func sortFindings(fs []events.Finding) {
+	slices.SortFunc(fs, func(a, b events.Finding) int { return strings.Compare(findingKey(a), findingKey(b)) })
+}
+
+func firstDiff(a, b []events.Finding) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: got %+v want %+v", i, a[i], b[i])
+		}
+	}
+	return "(one is a prefix of the other)"
+}

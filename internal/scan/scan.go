@@ -1,0 +1,422 @@
+// Package scan is the scanner stage: for one account it assumes the read
+// role from the hub's identity, reads AWS Config in every requested region
+// (DescribeConfigRules, DescribeComplianceByConfigRule, and
+// GetComplianceDetailsByConfigRule for the non-compliant rules, every page)
+// and returns an events.AccountScanned, whatever failed. Handle is its
+// watermill handler: it turns a ScanRequested (or a hand-written ad-hoc
+// message) into a published result.
+//
+// It is not a retry policy (the SDK's retryer, configured in
+// internal/awsconf, retries transient errors; awserr classifies them) and
+// not the aggregator: it counts nothing across accounts.
+//
+// A region counts whole or not at all: when any of its calls fails for
+// good, none of its rules or findings are kept and the region is one
+// ScanError. Calls in flight are bounded per process, not per account: a
+// pool of Concurrency slots is shared by every scan the Scanner runs, and a
+// slot is held for one account-region (or one AssumeRole, or one ad-hoc
+// lookup) at a time, whose calls are sequential; so N slots make at most N
+// AWS calls in flight however many messages are handled at once.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
+	"github.com/aws/aws-sdk-go-v2/service/configservice/types"
+
+	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+// DefaultReadRoleName is the role deployed in every account (-read-role-name).
+const DefaultReadRoleName ident.RoleName = "system-config-report-generator-read-role"
+
+// DefaultConcurrency is -concurrency's default: the design's "20+
+// concurrent scans".
+const DefaultConcurrency = 20
+
+// Config's API limits.
+const (
+	// detailsLimit is GetComplianceDetailsByConfigRule's largest page
+	// (Config answers InvalidParameterValueException above 100).
+	detailsLimit = 100
+	// maxPages bounds every listing: Config's page sizes (25 rules, 100
+	// results) make this millions of items; past it the endpoint is
+	// misbehaving and the region fails instead of looping.
+	maxPages = 100000
+)
+
+// configAPI is the part of *configservice.Client the scanner calls.
+type configAPI interface {
+	DescribeConfigRules(ctx context.Context, in *configservice.DescribeConfigRulesInput, optFns ...func(*configservice.Options)) (*configservice.DescribeConfigRulesOutput, error)
+	DescribeComplianceByConfigRule(ctx context.Context, in *configservice.DescribeComplianceByConfigRuleInput, optFns ...func(*configservice.Options)) (*configservice.DescribeComplianceByConfigRuleOutput, error)
+	GetComplianceDetailsByConfigRule(ctx context.Context, in *configservice.GetComplianceDetailsByConfigRuleInput, optFns ...func(*configservice.Options)) (*configservice.GetComplianceDetailsByConfigRuleOutput, error)
+}
+
+// RoleSource hands out cached credentials of a role assumed from the hub;
+// *awsconf.Roles is the production one.
+type RoleSource interface {
+	Credentials(role ident.RoleARN) aws.CredentialsProvider
+}
+
+// Config configures a Scanner.
+type Config struct {
+	// ReadRoleName is the role assumed in each account; default
+	// DefaultReadRoleName.
+	ReadRoleName ident.RoleName
+	// Partition of the role ARNs; default "aws".
+	Partition string
+	// Regions are scanned when a request names none (-regions). Required.
+	Regions []ident.Region
+	// Concurrency bounds the AWS calls in flight in the process; default
+	// DefaultConcurrency.
+	Concurrency int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ReadRoleName == "" {
+		c.ReadRoleName = DefaultReadRoleName
+	}
+	if c.Partition == "" {
+		c.Partition = "aws"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := ident.ParseRoleName(string(c.ReadRoleName)); err != nil {
+		errs = append(errs, fmt.Errorf("read role name: %w", err))
+	}
+	if _, err := ident.ParseRoleARN(ident.RoleIn(c.Partition, "000000000000", "x").String()); err != nil {
+		errs = append(errs, fmt.Errorf("partition %q: unknown", c.Partition))
+	}
+	if len(c.Regions) == 0 {
+		errs = append(errs, errors.New("regions: none given"))
+	}
+	seen := map[ident.Region]bool{}
+	for _, r := range c.Regions {
+		if _, err := ident.ParseRegion(string(r)); err != nil {
+			errs = append(errs, fmt.Errorf("regions: %w", err))
+		}
+		if seen[r] {
+			errs = append(errs, fmt.Errorf("regions: %s listed twice", r))
+		}
+		seen[r] = true
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want at least 1", c.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Scanner scans accounts. It is safe for concurrent use; one Scanner per
+// process, so that its pool bounds the process's calls in flight.
+type Scanner struct {
+	cfg   Config
+	log   *slog.Logger
+	roles RoleSource
+	// newConfig builds the Config client of one account-region scan. A
+	// client per scan gives each (account, region) its own adaptive retry
+	// rate limiter, as AWS throttles per account and region (awsconf).
+	newConfig func(creds aws.CredentialsProvider, region ident.Region) configAPI
+	pool      chan struct{}
+	now       func() time.Time
+}
+
+// New returns a Scanner reading Config with clients built from hub (its
+// endpoint, retryer, HTTP client and middleware), as roles assumed through
+// roles.
+func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
+	cfg.setDefaults()
+	errs := []error{cfg.Validate()}
+	if roles == nil {
+		errs = append(errs, errors.New("role source: required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("scanner config: %w", err)
+	}
+	return &Scanner{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		roles: roles,
+		newConfig: func(creds aws.CredentialsProvider, region ident.Region) configAPI {
+			return configservice.NewFromConfig(hub, func(o *configservice.Options) {
+				o.Region = string(region)
+				o.Credentials = creds
+			})
+		},
+		pool: make(chan struct{}, cfg.Concurrency),
+		now:  time.Now,
+	}, nil
+}
+
+// Regions are the regions scanned when a request names none.
+func (s *Scanner) Regions() []ident.Region { return append([]ident.Region(nil), s.cfg.Regions...) }
+
+// slot takes one of the pool's slots; release gives it back.
+func (s *Scanner) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.pool <- struct{}{}:
+		return func() { <-s.pool }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ScanAccount scans req.AccountID in req.Regions (the configured regions
+// when it names none) for run req.RunID. It always returns a result: every
+// failure is in its Errors, and its Status says how much of the account it
+// covers. req must have been validated (events.ScanRequested.Validate) and
+// carry a run id. When ctx ends mid-scan the result says so with
+// RequestCanceled or RequestTimeout errors; callers that are shutting down
+// should drop it rather than publish it.
+func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *events.AccountScanned {
+	start := s.now()
+	regions := req.Regions
+	if len(regions) == 0 {
+		regions = s.cfg.Regions
+	}
+	res := &events.AccountScanned{
+		RunID:     req.RunID,
+		AccountID: req.AccountID,
+		Rules:     []events.Rule{},
+		Findings:  []events.Finding{},
+		Errors:    []events.ScanError{},
+	}
+	log := s.log.With(slog.String("run_id", string(req.RunID)), slog.String("account_id", string(req.AccountID)))
+	defer func() {
+		res.ScannedAt = s.now().UTC()
+		res.DurationMS = res.ScannedAt.Sub(start).Milliseconds()
+		log.Info("account scanned", slog.String("status", string(res.Status)),
+			slog.Int("regions", len(regions)), slog.Int("rules", len(res.Rules)),
+			slog.Int("findings", len(res.Findings)), slog.Int("errors", len(res.Errors)),
+			slog.Int64("duration_ms", res.DurationMS))
+	}()
+
+	role := ident.RoleIn(s.cfg.Partition, req.AccountID, s.cfg.ReadRoleName)
+	creds := s.roles.Credentials(role)
+	if err := s.assume(ctx, creds); err != nil {
+		res.Status = events.StatusFailed
+		res.Errors = append(res.Errors, scanError("", events.StageAssumeRole, err))
+		log.Warn("assume read role failed", slog.String("role", role.String()),
+			slog.String("code", awserr.Code(err)), slog.String("error", awserr.Message(err)))
+		return res
+	}
+
+	// Regions run side by side, each in its own pool slot; results are
+	// merged in the requested order so the event does not depend on timing.
+	outs := make([]regionResult, len(regions))
+	var wg sync.WaitGroup
+	for i, region := range regions {
+		wg.Go(func() {
+			release, err := s.slot(ctx)
+			if err != nil {
+				outs[i].err = err
+				return
+			}
+			defer release()
+			outs[i] = s.scanRegion(ctx, s.newConfig(creds, region), region)
+		})
+	}
+	wg.Wait()
+
+	failed := 0
+	for i, out := range outs {
+		if out.err != nil {
+			failed++
+			res.Errors = append(res.Errors, scanError(regions[i], events.StageConfig, out.err))
+			log.Warn("region failed", slog.String("region", string(regions[i])),
+				slog.String("code", awserr.Code(out.err)), slog.Int("attempts", awserr.Attempts(out.err)),
+				slog.String("error", awserr.Message(out.err)))
+			continue
+		}
+		res.Rules = append(res.Rules, out.rules...)
+		res.Findings = append(res.Findings, out.findings...)
+	}
+	switch {
+	case failed == 0:
+		res.Status = events.StatusOK
+	case failed == len(regions):
+		res.Status = events.StatusFailed
+	default:
+		res.Status = events.StatusPartial
+	}
+	return res
+}
+
+// assume gets the read role's credentials up front, in a pool slot, so
+// that a refused AssumeRole is an account-wide assume-role error and not
+// one config error per region. Later refreshes (a long scan outliving the
+// session) happen inside the Config calls, in their region's slot.
+func (s *Scanner) assume(ctx context.Context, creds aws.CredentialsProvider) error {
+	release, err := s.slot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	_, err = creds.Retrieve(ctx)
+	return err
+}
+
+func scanError(region ident.Region, stage string, err error) events.ScanError {
+	attempts := awserr.Attempts(err)
+	if attempts == 0 {
+		// No count came back (the call never reached the retry loop, or
+		// the context ended first): one try was started.
+		attempts = 1
+	}
+	return events.ScanError{Region: region, Stage: stage, Code: awserr.Code(err), Message: awserr.Message(err), Attempts: attempts}
+}
+
+type regionResult struct {
+	rules    []events.Rule
+	findings []events.Finding
+	err      error
+}
+
+// scanRegion reads one account-region. Its calls are sequential: the
+// region holds one pool slot.
+func (s *Scanner) scanRegion(ctx context.Context, api configAPI, region ident.Region) regionResult {
+	type ruleInfo struct{ owner, source string }
+	var (
+		names []string
+		info  = map[string]ruleInfo{}
+	)
+	rp := configservice.NewDescribeConfigRulesPaginator(api, &configservice.DescribeConfigRulesInput{},
+		func(o *configservice.DescribeConfigRulesPaginatorOptions) { o.StopOnDuplicateToken = true })
+	for pages := 0; rp.HasMorePages(); pages++ {
+		if pages == maxPages {
+			return regionResult{err: fmt.Errorf("describe config rules: more than %d pages", maxPages)}
+		}
+		page, err := rp.NextPage(ctx)
+		if err != nil {
+			return regionResult{err: fmt.Errorf("describe config rules: %w", err)}
+		}
+		for _, r := range page.ConfigRules {
+			name := aws.ToString(r.ConfigRuleName)
+			if name == "" {
+				continue // Config never sends one; an unnamed rule cannot be reported
+			}
+			if _, dup := info[name]; dup {
+				continue // names are unique per account-region; a repeated page must not double-count
+			}
+			ri := ruleInfo{}
+			if r.Source != nil {
+				ri = ruleInfo{owner: string(r.Source.Owner), source: aws.ToString(r.Source.SourceIdentifier)}
+			}
+			names = append(names, name)
+			info[name] = ri
+		}
+	}
+
+	compliance := map[string]string{}
+	cp := configservice.NewDescribeComplianceByConfigRulePaginator(api, &configservice.DescribeComplianceByConfigRuleInput{},
+		func(o *configservice.DescribeComplianceByConfigRulePaginatorOptions) { o.StopOnDuplicateToken = true })
+	for pages := 0; cp.HasMorePages(); pages++ {
+		if pages == maxPages {
+			return regionResult{err: fmt.Errorf("describe compliance by config rule: more than %d pages", maxPages)}
+		}
+		page, err := cp.NextPage(ctx)
+		if err != nil {
+			return regionResult{err: fmt.Errorf("describe compliance by config rule: %w", err)}
+		}
+		for _, c := range page.ComplianceByConfigRules {
+			if c.Compliance != nil && c.Compliance.ComplianceType != "" {
+				compliance[aws.ToString(c.ConfigRuleName)] = string(c.Compliance.ComplianceType)
+			}
+		}
+	}
+
+	out := regionResult{rules: make([]events.Rule, 0, len(names)), findings: []events.Finding{}}
+	for _, name := range names {
+		rule := events.Rule{
+			Region: region, Name: name,
+			Owner: info[name].owner, SourceIdentifier: info[name].source,
+			Compliance: ruleCompliance(compliance[name]),
+		}
+		if rule.Compliance == events.NonCompliant {
+			findings, err := s.noncompliant(ctx, api, region, name)
+			if err != nil {
+				return regionResult{err: err}
+			}
+			rule.NoncompliantCount = len(findings)
+			out.findings = append(out.findings, findings...)
+		}
+		out.rules = append(out.rules, rule)
+	}
+	return out
+}
+
+// ruleCompliance maps Config's answer to the rule's compliance: a rule
+// DescribeComplianceByConfigRule does not list has not been evaluated.
+func ruleCompliance(c string) string {
+	switch c {
+	case events.Compliant, events.NonCompliant, events.NotApplicable:
+		return c
+	default:
+		return events.InsufficientData
+	}
+}
+
+// noncompliant reads every NON_COMPLIANT evaluation result of a rule; the
+// count comes from these, never from Describe's capped counts.
+func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.Region, rule string) ([]events.Finding, error) {
+	var out []events.Finding
+	p := configservice.NewGetComplianceDetailsByConfigRulePaginator(api, &configservice.GetComplianceDetailsByConfigRuleInput{
+		ConfigRuleName:  aws.String(rule),
+		ComplianceTypes: []types.ComplianceType{types.ComplianceTypeNonCompliant},
+	}, func(o *configservice.GetComplianceDetailsByConfigRulePaginatorOptions) {
+		o.Limit = detailsLimit
+		o.StopOnDuplicateToken = true
+	})
+	for pages := 0; p.HasMorePages(); pages++ {
+		if pages == maxPages {
+			return nil, fmt.Errorf("compliance details of %s: more than %d pages", rule, maxPages)
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("compliance details of %s: %w", rule, err)
+		}
+		for _, r := range page.EvaluationResults {
+			f := events.Finding{
+				Region:     region,
+				Rule:       rule,
+				Compliance: string(r.ComplianceType),
+				Annotation: aws.ToString(r.Annotation),
+			}
+			if r.ResultRecordedTime != nil {
+				f.RecordedAt = r.ResultRecordedTime.UTC()
+			}
+			if id := r.EvaluationResultIdentifier; id != nil && id.EvaluationResultQualifier != nil {
+				f.ResourceType = aws.ToString(id.EvaluationResultQualifier.ResourceType)
+				f.ResourceID = aws.ToString(id.EvaluationResultQualifier.ResourceId)
+			}
+			if f.Compliance == "" {
+				f.Compliance = events.NonCompliant // asked for NON_COMPLIANT only
+			}
+			if f.ResourceType == "" || f.ResourceID == "" {
+				s.log.Warn("evaluation result without a resource skipped", slog.String("region", string(region)), slog.String("rule", rule))
+				continue
+			}
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
