@@ -1,0 +1,110 @@
+// Command local runs the whole compliance report job in one process: it
+// discovers the organisation's accounts, scans each one's AWS Config
+// compliance with a role assumed in it, and writes the workbook to a local
+// folder. See internal/local.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/awsconf"
+	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/local"
+	"github.com/cybsecops/configreport/internal/trigger"
+)
+
+const summary = `local: the weekly AWS Config compliance report, in one process.
+
+Discovers the organisation's ACTIVE accounts (as the org-list role, or the
+ambient credentials), scans AWS Config in each account and region with the read
+role assumed from the ambient identity, and writes
+<out>/reports/<yyyy>/<mm>/<dd>/config-compliance-<run_id>.xlsx. Progress goes to
+stderr; the workbook's path is the last line of stdout. AWS credentials and
+endpoints come from the SDK's standard configuration (AWS_PROFILE,
+AWS_ENDPOINT_URL, ...). Re-running with the same -run-id resumes an interrupted
+run, or re-renders a finished one without scanning.
+
+Exit status: 0 when a report was written (failed accounts are in it), 1 when
+no report could be written, 2 for bad configuration.`
+
+func main() {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	out := fs.String("out", local.DefaultOut, "output folder for reports, claim-check payloads and the run store")
+	regions := fs.String("regions", "", "comma-separated regions to scan, in report order (default: the SDK's region)")
+	orgRole := fs.String("org-role-arn", "", "org-list role in the management account (empty: the ambient credentials)")
+	readRole := fs.String("read-role-name", local.DefaultReadRoleName, "read role assumed in every account")
+	conc := fs.Int("concurrency", local.DefaultConcurrency, "AWS calls in flight at most")
+	var accounts cli.Strings
+	fs.Var(&accounts, "account", "scan only this account id, an ad-hoc run (repeatable, or comma-separated)")
+	runID := fs.String("run-id", "", "run id (default: a new ULID); an existing run's id resumes or re-renders it")
+	genAt := fs.String("generated-at", "", "report's Generated at, RFC 3339 (default: when the run is first claimed), for reproducible output")
+	deadline := fs.Duration("deadline", trigger.DefaultDeadline, "after this long, accounts without a result are reported MISSING")
+	incAcc := fs.String("include-accounts", "", "comma-separated account ids to keep (default: all)")
+	excAcc := fs.String("exclude-accounts", "", "comma-separated account ids to skip")
+	incOU := fs.String("include-ous", "", "comma-separated OU path prefixes to keep, e.g. Root/Prod")
+	excOU := fs.String("exclude-ous", "", "comma-separated OU path prefixes to skip (exclusions win)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
+	cli.Run("local", summary, fs, os.Args[1:])
+
+	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		cli.Fail("local", err)
+	}
+	cfg := local.Config{Out: *out, OrgRoleARN: *orgRole, ReadRoleName: ident.RoleName(*readRole),
+		Concurrency: *conc, RunID: ident.RunID(*runID), Deadline: *deadline}
+	var errs []error
+	if cfg.Regions, err = ident.ParseRegions(*regions); err != nil {
+		errs = append(errs, fmt.Errorf("regions: %w", err))
+	}
+	for _, a := range accounts {
+		id, err := ident.ParseAccountID(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("account: %w", err))
+		}
+		cfg.Accounts = append(cfg.Accounts, id)
+	}
+	if *genAt != "" {
+		if cfg.GeneratedAt, err = time.Parse(time.RFC3339, *genAt); err != nil {
+			errs = append(errs, fmt.Errorf("generated-at %q: want RFC 3339, e.g. 2026-11-23T01:00:00Z", *genAt))
+		}
+	}
+	if cfg.Filter, err = discover.ParseFilter(*incAcc, *excAcc, *incOU, *excOU); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		cli.Fail("local", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	region := ""
+	if len(cfg.Regions) > 0 {
+		region = string(cfg.Regions[0])
+	}
+	hub, err := awsconf.Load(ctx, awsconf.Options{Region: region, Concurrency: cfg.Concurrency})
+	if err != nil {
+		cli.Fail("local", fmt.Errorf("AWS configuration: %w", err))
+	}
+	if len(cfg.Regions) == 0 && hub.Region != "" {
+		cfg.Regions = []ident.Region{ident.Region(hub.Region)}
+	}
+	if err := cfg.Validate(); err != nil {
+		cli.Fail("local", err)
+	}
+	res, err := local.Run(ctx, cfg, hub, os.Stderr, logger)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "local: no report: %s\n", cli.OneLine(err))
+		os.Exit(1)
+	}
+	fmt.Println(res.Path)
+}

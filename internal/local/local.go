@@ -1,0 +1,339 @@
+// Package local runs the whole job in one process: the trigger, the
+// scanner and the aggregator, wired by internal/app exactly as in the
+// cluster, over in-memory queues, a SQLite dedupe store and a folder, all
+// under one output folder. It is the laptop replacement for the old
+// script, the ad-hoc tool and the demo.
+//
+// A run's state is in its store, so a run interrupted at any point resumes
+// when started again with the same -run-id: accounts already recorded are
+// not scanned again, and an emitted run is re-rendered from the store
+// without scanning at all.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/cybsecops/configreport/internal/aggregate"
+	"github.com/cybsecops/configreport/internal/app"
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/scan"
+	"github.com/cybsecops/configreport/internal/store"
+	"github.com/cybsecops/configreport/internal/store/sqlite"
+	"github.com/cybsecops/configreport/internal/trigger"
+)
+
+// Defaults of local mode's flags.
+const (
+	DefaultOut          = "./out"
+	DefaultConcurrency  = 32
+	DefaultReadRoleName = "system-config-report-generator-read-role"
+	ReportPrefix        = "reports"
+	payloadPrefix       = "payloads"
+)
+
+// Config is what local mode's flags say.
+type Config struct {
+	// Out is the output folder: reports, claim-check payloads and the
+	// dedupe store live under it.
+	Out string
+	// Regions scanned in every account, in report order. Required.
+	Regions []ident.Region
+	// OrgRoleARN is the org-list role in the management account; empty uses
+	// the ambient credentials.
+	OrgRoleARN   string
+	ReadRoleName ident.RoleName
+	// Concurrency bounds the AWS calls in flight.
+	Concurrency int
+	// Accounts, when given, is an ad-hoc run of just these accounts.
+	Accounts []ident.AccountID
+	// RunID names the run; empty generates one. An existing run's id
+	// resumes (or re-renders) it.
+	RunID ident.RunID
+	// GeneratedAt, when set, is the report's Generated at (reproducible
+	// output); otherwise the time the run is first claimed.
+	GeneratedAt time.Time
+	// Deadline after the run's start; accounts without a result by then are
+	// MISSING.
+	Deadline time.Duration
+	Filter   discover.Filter
+	// ProgressInterval between progress lines; default 2s.
+	ProgressInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Out == "" {
+		c.Out = DefaultOut
+	}
+	if c.ReadRoleName == "" {
+		c.ReadRoleName = DefaultReadRoleName
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Deadline == 0 {
+		c.Deadline = trigger.DefaultDeadline
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 2 * time.Second
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Regions) == 0 {
+		errs = append(errs, errors.New("regions: none given (-regions, or a region in the SDK's configuration)"))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want 1..1024", c.Concurrency))
+	}
+	if c.Deadline <= 0 {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	}
+	if c.OrgRoleARN != "" {
+		if _, err := ident.ParseRoleARN(c.OrgRoleARN); err != nil {
+			errs = append(errs, fmt.Errorf("org-role-arn: %w", err))
+		}
+	}
+	if _, err := ident.ParseRoleName(string(c.ReadRoleName)); err != nil {
+		errs = append(errs, fmt.Errorf("read-role-name: %w", err))
+	}
+	if c.RunID != "" {
+		if _, err := ident.ParseRunID(string(c.RunID)); err != nil {
+			errs = append(errs, fmt.Errorf("run-id: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what a local run produced.
+type Result struct {
+	RunID ident.RunID
+	// Path of the workbook.
+	Path string
+	// Resumed: the run existed in the store; Rerendered: it was emitted
+	// already and its workbook was rendered again without scanning.
+	Resumed, Rerendered bool
+	// Requested is how many scan requests this invocation published.
+	Requested int
+}
+
+// Run runs one report run to its workbook. hub is the AWS configuration
+// (ambient credentials; awsconf.Load in the binary). progress receives
+// human progress lines (stderr).
+func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, logger *slog.Logger) (Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return Result{}, fmt.Errorf("output folder: %w", err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.Out, sqlite.FileName)}, logger)
+	if err != nil {
+		return Result{}, fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	folder := blob.Folder{Dir: cfg.Out}
+	codec := app.Codec(folder, payloadPrefix)
+	a, err := app.NewAWS(hub, cfg.OrgRoleARN, "config-report-local")
+	if err != nil {
+		return Result{}, err
+	}
+	b := newBus()
+	defer b.Close()
+
+	owner := fmt.Sprintf("local-%d", os.Getpid())
+	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
+		Aggregate: aggregate.Config{
+			ReportPrefix: ReportPrefix, ReportLocation: cfg.Out, Owner: owner,
+			CheckInterval: time.Second,
+		},
+		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
+	}, b, app.AggregatorDeps{Store: st, Blob: folder}, codec, logger)
+	if err != nil {
+		return Result{}, err
+	}
+
+	res := Result{RunID: cfg.RunID}
+	if cfg.RunID != "" {
+		prior, err := st.Run(ctx, cfg.RunID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return res, fmt.Errorf("read run %s: %w", cfg.RunID, err)
+		case prior.Emitted:
+			res.Resumed, res.Rerendered = true, true
+			key, err := agg.Rerender(ctx, cfg.RunID)
+			if err != nil {
+				return res, fmt.Errorf("re-render run %s: %w", cfg.RunID, err)
+			}
+			fmt.Fprintf(progress, "run %s was emitted already: re-rendered from the store, nothing scanned\n", cfg.RunID)
+			res.Path = filepath.Join(cfg.Out, filepath.FromSlash(key))
+			return res, nil
+		default:
+			res.Resumed = true
+		}
+	}
+
+	scanSvc, err := app.NewScanner(app.ScannerConfig{
+		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency},
+		// Enough messages in hand to keep every call slot busy while some
+		// accounts wait on AssumeRole.
+		Consumers: cfg.Concurrency,
+		Handler:   scan.HandlerConfig{Deadline: cfg.Deadline},
+		Router:    app.RouterConfig{CloseTimeout: 5 * time.Second},
+	}, b, a, codec, logger)
+	if err != nil {
+		return res, err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	svcErr := make(chan error, 2)
+	for _, svc := range []*app.Service{aggSvc, scanSvc} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc.Run(runCtx); err != nil {
+				svcErr <- err
+			}
+		}()
+		<-svc.Running()
+	}
+	defer func() { stop(); wg.Wait() }()
+
+	started, requested, err := open(ctx, cfg, st, b, a, codec, logger, res.Resumed)
+	if err != nil {
+		return res, err
+	}
+	res.RunID, res.Requested = started.RunID, requested
+	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s\n",
+		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339))
+
+	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr)
+	if err != nil {
+		return res, err
+	}
+	res.Path = filepath.Join(cfg.Out, filepath.FromSlash(key))
+	return res, nil
+}
+
+// open starts the run, or resumes it: a run with a RunStarted in the store
+// gets scan requests for its accounts without a result; any other (new, or
+// interrupted before its RunStarted was recorded) runs the trigger, which
+// is idempotent for a given run id.
+func open(ctx context.Context, cfg Config, st store.Store, b app.Bus, a app.AWS, codec events.Codec, logger *slog.Logger, resumed bool) (*events.RunStarted, int, error) {
+	if resumed {
+		prior, err := st.Run(ctx, cfg.RunID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read run %s: %w", cfg.RunID, err)
+		}
+		if prior.Started != nil {
+			n, err := requestMissing(ctx, st, b, codec, prior.Started)
+			return prior.Started, n, err
+		}
+	}
+	tc := trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline, Filter: cfg.Filter}
+	rs, err := app.Trigger(ctx, tc, b, a, codec, logger)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &rs, len(rs.Accounts), nil
+}
+
+// requestMissing publishes a scan request for every expected account of
+// run that has no recorded result.
+func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events.Codec, run *events.RunStarted) (int, error) {
+	var batch []*events.ScanRequested
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		msgs := make([]*message.Message, 0, len(batch))
+		for _, r := range batch {
+			m, err := codec.Marshal(ctx, r)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		batch = batch[:0]
+		return b.Publisher().Publish(msg.TopicScanRequests, msgs...)
+	}
+	for _, acct := range run.Accounts {
+		done, err := st.HasResult(ctx, run.RunID, acct.AccountID)
+		if err != nil {
+			return n, fmt.Errorf("resume run %s: %w", run.RunID, err)
+		}
+		if done {
+			continue
+		}
+		batch = append(batch, &events.ScanRequested{RunID: run.RunID, AccountID: acct.AccountID, AccountName: acct.Name, OUPath: acct.OUPath, Regions: run.Regions})
+		n++
+		if len(batch) == msg.MaxBatchEntries {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
+}
+
+// wait reports progress until the run's report is emitted, and returns its
+// key.
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error) (string, error) {
+	t := time.NewTicker(cfg.ProgressInterval)
+	defer t.Stop()
+	start := time.Now()
+	base := -1
+	total := len(run.Accounts)
+	for {
+		s, err := st.Run(ctx, run.RunID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("read run %s: %w", run.RunID, err)
+		}
+		if s.Emitted {
+			fmt.Fprintf(progress, "run %s: report written, %d/%d accounts reported in %s\n", run.RunID, s.Results, total, time.Since(start).Round(100*time.Millisecond))
+			return s.ReportKey, nil
+		}
+		if base < 0 {
+			base = s.Results // already recorded before this invocation
+		}
+		_, failed := b.tally.counts(string(run.RunID))
+		line := fmt.Sprintf("run %s: %d/%d accounts reported, %d failed", run.RunID, s.Results, total, failed)
+		if n, el := s.Results-base, time.Since(start); n > 0 && el > 0 {
+			rate := float64(n) / el.Seconds()
+			eta := time.Duration(float64(total-s.Results) / rate * float64(time.Second))
+			line += fmt.Sprintf(", %.1f accounts/s, ETA %s", rate, eta.Round(time.Second))
+		}
+		if left := time.Until(run.Deadline); left < 5*time.Minute {
+			line += fmt.Sprintf(", deadline in %s", left.Round(time.Second))
+		}
+		fmt.Fprintln(progress, line)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
+		case err := <-svcErr:
+			return "", fmt.Errorf("run %s: %w", run.RunID, err)
+		case <-t.C:
+		}
+	}
+}
