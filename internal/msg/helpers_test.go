@@ -54,6 +54,12 @@ func (r *opRecorder) add(stack *middleware.Stack) error {
 		}), middleware.After)
 }
 
+func (r *opRecorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.ops...)
+}
+
 func (r *opRecorder) count(op string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
