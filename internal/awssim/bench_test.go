@@ -37,9 +37,9 @@ func benchSim(b *testing.B, accounts int) (*Sim, *httptest.Server) {
 	return s, srv
 }
 
-// presigned is one Config request signed once with a session awssim issued;
-// awssim does not check the age of a signature, so it can be replayed, which
-// keeps the client's share of the CPU small.
+// presigned is one Config request signed once with a session awssim issued
+// and replayed (within the 15 minutes a signature stays valid), which keeps
+// the client's share of the CPU small.
 type presigned struct {
 	header http.Header
 	body   []byte

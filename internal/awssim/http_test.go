@@ -236,6 +236,36 @@ func TestSigV4(t *testing.T) {
 	}
 }
 
+// TestSignatureAge: a correctly signed request from 20 minutes ago is
+// refused, as AWS refuses one outside its 15-minute window.
+func TestSignatureAge(t *testing.T) {
+	e := newEnv(t, 3, Config{})
+	m := activeMember(t, e.sim.Org())
+	creds := e.assumeStatic(m.ID, RoleRead)
+	for _, tc := range []struct {
+		age  time.Duration
+		want int
+	}{{0, 200}, {20 * time.Minute, 400}, {-20 * time.Minute, 400}} {
+		body := "{}"
+		r, _ := http.NewRequest(http.MethodPost, e.url+"/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		r.Header.Set("X-Amz-Target", "StarlingDoveService.DescribeConfigRules")
+		r.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hexSHA256([]byte(body)), "config", "us-east-1", time.Now().Add(-tc.age)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == 400 && !strings.Contains(string(b), "Signature expired")) {
+			t.Errorf("signed %s ago: %d %s", tc.age, resp.StatusCode, b)
+		}
+	}
+}
+
 func TestUnauthenticatedAndUnknown(t *testing.T) {
 	e := newEnv(t, 2, Config{})
 	post := func(target, ctype, body string) (*http.Response, string) {

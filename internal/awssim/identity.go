@@ -161,11 +161,23 @@ func (s *Sim) authenticate(r *http.Request, c *call) *apiError {
 	if !verifySigV4Key(r, c.body, a, ss.signingKey(a.date, a.region, a.service)) {
 		return kindError(errSignature, c.proto, "")
 	}
+	// AWS refuses a signature more than 15 minutes away from its clock, so
+	// a captured request cannot be replayed for long.
+	if signed, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date")); err == nil {
+		if d := time.Since(signed); d > maxSkew || d < -maxSkew {
+			e := kindError(errSignature, c.proto, "")
+			e.msg = "Signature expired: " + signed.Format("20060102T150405Z") + " is now earlier than " +
+				time.Now().UTC().Add(-maxSkew).Format("20060102T150405Z") + " (" + time.Now().UTC().Format("20060102T150405Z") + " - 15 min.)"
+			return e
+		}
+	}
 	if !time.Now().Before(ss.expires) {
 		return kindError(errExpired, c.proto, "")
 	}
 	return nil
 }
+
+const maxSkew = 15 * time.Minute
 
 // actOn sets the account a call is counted against: AssumeRole's target,
 // otherwise the signer's.
