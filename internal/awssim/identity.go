@@ -20,7 +20,7 @@ type identity struct {
 	sess    *session // nil for the hub
 }
 
-func (id identity) arn(o *Org) string {
+func (id identity) arn() string {
 	name := "hub"
 	if id.sess != nil {
 		name = id.sess.sessionName
@@ -212,7 +212,7 @@ func (s *Sim) authorize(c *call) *apiError {
 		return nil
 	}
 	action := map[service]string{svcSTS: "sts", svcOrgs: "organizations", svcConfig: "config"}[c.svc] + ":" + c.op
-	msg := "User: " + id.arn(s.org) + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"
+	msg := "User: " + id.arn() + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"
 	if c.svc == svcOrgs {
 		msg = "You don't have permissions to access this resource."
 	}

@@ -29,8 +29,8 @@ type Config struct {
 	HubAccountID string
 	// Latency delays every AWS call by Latency × (1 ± 20%), uniformly.
 	Latency time.Duration
-	// ThrottleRPS, when > 0, is the rate and burst of the token bucket of
-	// each (account, region)'s Config calls.
+	// ThrottleRPS, when > 0, is the rate and burst (at least 1) of the
+	// token bucket of each (account, region)'s Config calls.
 	ThrottleRPS float64
 	// ErrorRate is the fraction of calls answered InternalFailure (500) or
 	// ServiceUnavailable (503).

@@ -38,7 +38,7 @@ type getCallerIdentityResult struct {
 func (s *Sim) sts(c *call) (any, *apiError) {
 	switch c.op {
 	case "GetCallerIdentity":
-		return getCallerIdentityResult{UserID: c.id.userID(), Account: c.id.account, Arn: c.id.arn(s.org)}, nil
+		return getCallerIdentityResult{UserID: c.id.userID(), Account: c.id.account, Arn: c.id.arn()}, nil
 	case "AssumeRole":
 		return s.assumeRole(c)
 	}
@@ -73,7 +73,7 @@ func (s *Sim) assumeRole(c *call) (any, *apiError) {
 
 	a, inOrg := s.org.Account(account)
 	if !inOrg || !s.roleExists(account, role) || a.Status != StatusActive || (role == RoleRead && a.Denied) {
-		return nil, kindError(errDenied, c.proto, "User: "+c.id.arn(s.org)+" is not authorized to perform: sts:AssumeRole on resource: "+roleArn)
+		return nil, kindError(errDenied, c.proto, "User: "+c.id.arn()+" is not authorized to perform: sts:AssumeRole on resource: "+roleArn)
 	}
 	ss := s.issue(account, role, name, ttl)
 	return assumeRoleResult{
