@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	wsqs "github.com/ThreeDotsLabs/watermill-aws/sqs"
@@ -40,6 +41,8 @@ type BatchPublisher struct {
 	logger  *slog.Logger
 	retries int
 	backoff time.Duration
+
+	unlistedOnce sync.Once
 }
 
 // NewBatchPublisher publishes topic t to queues[t].
@@ -139,8 +142,10 @@ func (p *BatchPublisher) send(ctx context.Context, url string, msgs []*message.M
 			// lists none is an emulator answering the JSON protocol with
 			// query-protocol field names (goaws v0.5.4, see
 			// docs/EMULATORS.md): the messages were queued.
-			p.logger.Warn("SendMessageBatch response lists no entry; assuming all were sent",
-				slog.String("queue", url), slog.Int("entries", len(batch)))
+			p.unlistedOnce.Do(func() {
+				p.logger.Warn("SendMessageBatch response lists no entry; assuming all were sent (an emulator, not AWS; logged once)",
+					slog.String("queue", url), slog.Int("entries", len(batch)))
+			})
 			return nil
 		}
 		var permanent []error

@@ -30,7 +30,7 @@ var nameSeq atomic.Int64
 
 // uniqueName is a queue/topic name of this test, unique across runs of
 // the same emulator.
-func uniqueName(t *testing.T, suffix string) string {
+func uniqueName(t testing.TB, suffix string) string {
 	base := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
 	if len(base) > 40 {
 		base = base[len(base)-40:]
@@ -79,7 +79,7 @@ type emu struct {
 
 // goaws returns an AWS config on the SQS/SNS emulator (static credentials:
 // goaws checks none) with an operation recorder on both clients.
-func goaws(t *testing.T) emu {
+func goaws(t testing.TB) emu {
 	t.Helper()
 	sqsEP := testenv.Endpoint(t, "SQS_ENDPOINT")
 	if sns := testenv.Endpoint(t, "SNS_ENDPOINT"); sns != sqsEP {
@@ -98,7 +98,7 @@ func goaws(t *testing.T) emu {
 func (e emu) sqs() *sqs.Client { return sqs.NewFromConfig(e.aws) }
 func (e emu) sns() *sns.Client { return sns.NewFromConfig(e.aws) }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("MSG_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -106,7 +106,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -116,7 +116,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // newTransport builds a Transport on the emulator, creating its resources,
 // with short polls and visibility so redelivery takes seconds.
-func newTransport(t *testing.T, e emu, mod func(*msg.Config)) *msg.Transport {
+func newTransport(t testing.TB, e emu, mod func(*msg.Config)) *msg.Transport {
 	t.Helper()
 	cfg := msg.Config{
 		AWS:                      e.aws,
