@@ -674,3 +674,43 @@ func TestRerenderEmittedRun(t *testing.T) {
 		t.Errorf("re-render filed a ticket (%d)", n)
 	}
 }
+
+// TestInconsistentResultStillReports: what the renderer would refuse is
+// left out and counted, so that one odd result never blocks a run's report.
+func TestInconsistentResultStillReports(t *testing.T) {
+	odd := results()
+	r := odd[0] // PARTIAL, eu-west-1 failed
+	r.Rules = append(r.Rules,
+		events.Rule{Region: "ap-south-1", Name: "unconfigured-region", Compliance: events.Compliant},                                // dropped
+		events.Rule{Region: "eu-west-1", Name: "in-failed-region", Compliance: events.NonCompliant},                                 // dropped
+		events.Rule{Region: "us-east-1", Name: "s3-public-read", Owner: "AWS", SourceIdentifier: "X", Compliance: events.Compliant}, // duplicate: dropped
+	)
+	r.Findings = append(r.Findings,
+		finding("eu-west-1", "in-failed-region", "AWS::S3::Bucket", "f1", events.NonCompliant), // dropped
+		finding("us-east-1", "no-such-rule", "AWS::S3::Bucket", "f2", events.NonCompliant),     // dropped
+		finding("us-east-1", "s3-public-read", "AWS::S3::Bucket", "ok", events.Compliant),      // not a row
+	)
+	r.Errors = append(r.Errors, events.ScanError{Region: "ap-south-1", Stage: "config", Code: "X", Attempts: 1})      // dropped
+	odd[2].Rules = []events.Rule{{Region: "us-east-1", Name: "rule-of-failed-account", Compliance: events.Compliant}} // dropped
+	msgs := []*message.Message{mustMsg(t, runStarted())}
+	for _, res := range odd {
+		msgs = append(msgs, mustMsg(t, res))
+	}
+	_, ref := emitOnce(t, allMessages(t))
+	e := newEnv(t)
+	a := e.aggregator("replica-a")
+	handleAll(t, a, msgs)
+	a.Check(context.Background())
+	ups := e.blob.uploads()
+	if len(ups) != 1 {
+		t.Fatalf("%d uploads: the odd result blocked the report", len(ups))
+	}
+	if !bytes.Equal(ups[0].body, ref) {
+		t.Error("the left-out parts changed the workbook")
+	}
+	for what, want := range map[string]float64{"rule": 4, "finding": 2, "error": 1} {
+		if got := testutil.ToFloat64(a.metrics.dropped.WithLabelValues(what)); got != want {
+			t.Errorf("dropped %s: %v, want %v", what, got, want)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
+)
+
+// seedRun records a run of accounts x findings (4 regions x 25 rules per
+// account, findings spread over them, stored in reverse order so that the
+// per-account sort has work to do).
+func seedRun(b *testing.B, st store.Store, accounts, perAccount int) {
+	b.Helper()
+	ctx := context.Background()
+	regs := []ident.Region{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"}
+	rs := &events.RunStarted{RunID: runID, Trigger: events.TriggerScheduled, StartedAt: t0, Deadline: t0.Add(45 * time.Minute), Regions: regs}
+	for i := range accounts {
+		rs.Accounts = append(rs.Accounts, events.Account{AccountID: ident.AccountID(fmt.Sprintf("%012d", 100000000000+i)), Name: fmt.Sprintf("account-%d", i), OUPath: "Root/Prod"})
+	}
+	if _, err := st.RecordRun(ctx, rs); err != nil {
+		b.Fatal(err)
+	}
+	for _, acc := range rs.Accounts {
+		res := &events.AccountScanned{RunID: runID, AccountID: acc.AccountID, Status: events.StatusOK, ScannedAt: t0.Add(time.Minute)}
+		for _, r := range regs {
+			for k := range 25 {
+				res.Rules = append(res.Rules, events.Rule{Region: r, Name: fmt.Sprintf("rule-%02d", k), Owner: "AWS", SourceIdentifier: fmt.Sprintf("RULE_%02d", k), Compliance: events.NonCompliant})
+			}
+		}
+		for j := perAccount - 1; j >= 0; j-- {
+			res.Findings = append(res.Findings, events.Finding{
+				Region: regs[j%4], Rule: fmt.Sprintf("rule-%02d", (j/4)%25), ResourceType: "AWS::S3::Bucket",
+				ResourceID: fmt.Sprintf("bucket-%06d", j), Compliance: events.NonCompliant,
+				Annotation: "The bucket policy allows public read access to the bucket and its objects from any principal.", RecordedAt: t0,
+			})
+		}
+		if _, err := st.RecordResult(ctx, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchEmit measures one whole emission (claim, both passes over the store,
+// render, upload to a folder, mark) and reports the peak Go heap sampled
+// every 5 ms (live and not yet swept objects).
+func benchEmit(b *testing.B, accounts, perAccount int) {
+	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	seedRun(b, st, accounts, perAccount)
+	dir := b.TempDir()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		if i > 0 { // the store emits a run once; seeding another would dominate
+			b.Fatal("run with -benchtime 1x")
+		}
+		id := runID
+		a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0.Add(time.Hour) }}, Deps{Store: st, Blob: blob.Folder{Dir: dir}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			// runtime/metrics, not ReadMemStats: no stop-the-world per sample.
+			sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+			t := time.NewTicker(5 * time.Millisecond)
+			defer t.Stop()
+			for {
+				metrics.Read(sample)
+				if v := sample[0].Value.Uint64(); v > peak.Load() {
+					peak.Store(v)
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		})
+		cpu0 := cpuTime(b)
+		b.StartTimer()
+		if err := a.Emit(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric((cpuTime(b) - cpu0).Seconds(), "cpu-s")
+		close(stop)
+		wg.Wait()
+		s, err := st.Run(ctx, id)
+		if err != nil || !s.Emitted {
+			b.Fatalf("not emitted: %v", err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(s.ReportKey)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+		b.ReportMetric(float64(accounts*perAccount), "findings")
+	}
+}
+
+// 500 accounts x 200 findings = 100,000 rows.
+func BenchmarkEmit100k(b *testing.B) { benchEmit(b, 500, 200) }
+
+// 500 accounts x 2,000 findings = 1,000,000 rows: the largest account holds
+// 2,000 findings, so the heap should not grow with the total.
+func BenchmarkEmit1M(b *testing.B) { benchEmit(b, 500, 2000) }
+
+// cpuTime is the process's user+system CPU time: on a shared machine the
+// steadier figure than wall time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
