@@ -8,6 +8,7 @@ package health
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -213,3 +214,15 @@ func All(checks ...Check) Check {
 		return errors.Join(errs...)
 	}
 }
+
+// Flags are the health server's flags, as given.
+type Flags struct{ Addr string }
+
+// Register adds -health-addr (HEALTH_ADDR) to fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Addr, "health-addr", ":8080", "listen address of /healthz, /readyz and /metrics")
+}
+
+// Config returns the server configuration (Gatherer and Logger are the
+// caller's).
+func (f Flags) Config() Config { return Config{Addr: f.Addr} }

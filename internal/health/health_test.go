@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
@@ -176,5 +177,24 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := health.New(health.Config{Addr: ":0", CheckTimeout: -1}); err == nil {
 		t.Error("negative timeout accepted")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var f health.Flags
+	f.Register(fs)
+	if err := fs.Parse([]string{"-health-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := health.New(f.Config()); err != nil {
+		t.Fatal(err)
+	}
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	f = health.Flags{}
+	f.Register(fs)
+	_ = fs.Parse(nil)
+	if f.Config().Addr != ":8080" {
+		t.Errorf("default %q", f.Config().Addr)
 	}
 }

@@ -3,6 +3,7 @@ package msg_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"sync"
@@ -379,5 +380,66 @@ func TestConfigValidate(t *testing.T) {
 func TestRouterConfigValidate(t *testing.T) {
 	if _, err := msg.NewRouter(msg.RouterConfig{Metrics: &msg.Metrics{}}); err == nil || !strings.Contains(err.Error(), "poison publisher") {
 		t.Errorf("router without poison publisher: %v", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	hub := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+	tests := []struct {
+		name    string
+		need    msg.Need
+		args    []string
+		wantErr []string
+		check   func(t *testing.T, c msg.Config)
+	}{
+		{"scanner", msg.NeedScanQueue | msg.NeedResultsTopic | msg.NeedPoisonQueue | msg.NeedConsume,
+			[]string{"-scan-queue-url", "https://sqs.us-east-1.amazonaws.com/1/scan", "-results-topic-arn", "arn:aws:sns:us-east-1:1:results",
+				"-poison-queue-url", "https://sqs.us-east-1.amazonaws.com/1/poison", "-receive-wait", "5s"}, nil,
+			func(t *testing.T, c msg.Config) {
+				if c.WaitTime != 5*time.Second || c.CreateResources || c.ScanQueue == "" || c.ResultsQueue != "" {
+					t.Errorf("config %+v", c)
+				}
+			}},
+		{"aggregator missing everything", msg.NeedResultsTopic | msg.NeedResultsQueue | msg.NeedPoisonQueue | msg.NeedConsume, nil,
+			[]string{"-results-topic-arn is required", "-results-queue-url is required", "-poison-queue-url is required"}, nil},
+		{"trigger with a topic name needs create", msg.NeedScanQueue | msg.NeedResultsTopic,
+			[]string{"-scan-queue-url", "scan", "-results-topic-arn", "results"}, []string{"must be an ARN"}, nil},
+		{"emulator run", msg.NeedScanQueue | msg.NeedResultsTopic,
+			[]string{"-scan-queue-url", "scan", "-results-topic-arn", "results", "-create-resources"}, nil,
+			func(t *testing.T, c msg.Config) {
+				if !c.CreateResources || c.ScanMaxReceiveCount != 5 {
+					t.Errorf("config %+v", c)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("x", flag.ContinueOnError)
+			var f msg.Flags
+			f.Register(fs, tt.need)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.Config(hub, nil)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, c)
+				return
+			}
+			for _, w := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v does not say %q", err, w)
+				}
+			}
+		})
+	}
+	// A trigger has no consumer flags.
+	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
+	var f msg.Flags
+	f.Register(fs, msg.NeedScanQueue|msg.NeedResultsTopic)
+	if fs.Lookup("receive-wait") != nil || fs.Lookup("results-queue-url") != nil {
+		t.Error("trigger got consumer flags")
 	}
 }
