@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Throughput benchmarks: awssim must never be what limits a scan benchmark.
@@ -212,4 +216,111 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	})
 	m.report(b)
+}
+
+// BenchmarkServeExternal replays pre-signed Config requests against an
+// awssim running in its own process (AWSSIM_BENCH_URL, e.g.
+// http://127.0.0.1:4566), so that the server's CPU can be told from the
+// client's: with AWSSIM_BENCH_PID set it reads the server's CPU time from
+// /proc and reports server-cpu-µs/req. Skipped without AWSSIM_BENCH_URL.
+func BenchmarkServeExternal(b *testing.B) {
+	url := os.Getenv("AWSSIM_BENCH_URL")
+	if url == "" {
+		b.Skip("AWSSIM_BENCH_URL not set")
+	}
+	ctx := context.Background()
+	hub := aws.Config{Region: "us-east-1", Retryer: noRetries, Credentials: static(aws.Credentials{AccessKeyID: "AKIDHUB", SecretAccessKey: "hubsecret"})}
+	orgs := organizations.NewFromConfig(hub, func(o *organizations.Options) { o.BaseEndpoint = aws.String(url) })
+	stsc := sts.NewFromConfig(hub, func(o *sts.Options) { o.BaseEndpoint = aws.String(url) })
+	var accounts []string
+	for p := organizations.NewListAccountsPaginator(orgs, &organizations.ListAccountsInput{}); p.HasMorePages() && len(accounts) < 40; {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range page.Accounts {
+			if a.Status == "ACTIVE" {
+				accounts = append(accounts, aws.ToString(a.Id))
+			}
+		}
+	}
+	signer := v4.NewSigner()
+	var reqs []presigned
+	for _, id := range accounts {
+		out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + id + ":role/" + RoleRead), RoleSessionName: aws.String("bench")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		creds := aws.Credentials{AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey), SessionToken: aws.ToString(out.Credentials.SessionToken)}
+		cfg := hub.Copy()
+		cfg.Credentials = static(creds)
+		rules, err := configservice.NewFromConfig(cfg, func(o *configservice.Options) { o.BaseEndpoint = aws.String(url) }).DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
+		if err != nil || len(rules.ConfigRules) == 0 {
+			b.Fatalf("rules of %s: %v", id, err)
+		}
+		for _, c := range []struct{ op, body string }{
+			{"DescribeConfigRules", `{}`},
+			{"DescribeComplianceByConfigRule", `{}`},
+			{"GetComplianceDetailsByConfigRule", fmt.Sprintf(`{"ConfigRuleName":%q,"ComplianceTypes":["NON_COMPLIANT"],"Limit":100}`, aws.ToString(rules.ConfigRules[0].ConfigRuleName))},
+		} {
+			r, _ := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(c.body))
+			r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			r.Header.Set("X-Amz-Target", "StarlingDoveService."+c.op)
+			r.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+			if err := signer.SignHTTP(ctx, creds, r, hexSHA256([]byte(c.body)), "config", "us-east-1", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			reqs = append(reqs, presigned{header: r.Header, body: []byte(c.body)})
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+	var next, failed atomic.Int64
+	serverStart := procCPU(b)
+	b.SetParallelism(16)
+	m := startCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p := reqs[int(next.Add(1))%len(reqs)]
+			r, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(p.body))
+			r.Header = p.header.Clone()
+			resp, err := client.Do(r)
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed.Add(1)
+			}
+		}
+	})
+	m.report(b)
+	if serverStart >= 0 {
+		per := float64((procCPU(b) - serverStart).Microseconds()) / float64(b.N)
+		b.ReportMetric(per, "server-cpu-µs/req")
+		b.ReportMetric(float64(runtime.NumCPU())*1e6/per, "server-req/s@allcores")
+	}
+	if failed.Load() > 0 {
+		b.Errorf("%d of %d calls failed", failed.Load(), b.N)
+	}
+}
+
+// procCPU is the CPU time of process AWSSIM_BENCH_PID from /proc, or -1.
+func procCPU(b *testing.B) time.Duration {
+	pid := os.Getenv("AWSSIM_BENCH_PID")
+	if pid == "" {
+		return -1
+	}
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clkTck
 }
