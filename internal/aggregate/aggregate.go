@@ -41,9 +41,9 @@ type Config struct {
 	// CheckInterval is how often the loop looks for runs to complete, runs
 	// past their deadline and tickets to retry. Default 15s.
 	CheckInterval time.Duration
-	// TicketBackoffMax caps the wait between ticket retries of one run
-	// (doubling from CheckInterval). Default 30m.
-	TicketBackoffMax time.Duration
+	// BackoffMax caps the wait between retries of one run's failed
+	// emission or ticket (doubling from CheckInterval). Default 10m.
+	BackoffMax time.Duration
 	// TicketTakeover is how long after an emission a replica other than the
 	// emitting one waits before it files the ticket itself. Default 2*Lease.
 	TicketTakeover time.Duration
@@ -58,8 +58,8 @@ func (c *Config) setDefaults() {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = 15 * time.Second
 	}
-	if c.TicketBackoffMax == 0 {
-		c.TicketBackoffMax = 30 * time.Minute
+	if c.BackoffMax == 0 {
+		c.BackoffMax = 10 * time.Minute
 	}
 	if c.TicketTakeover == 0 {
 		c.TicketTakeover = 2 * c.Lease
@@ -81,8 +81,8 @@ func (c Config) Validate() error {
 	if c.CheckInterval <= 0 {
 		errs = append(errs, fmt.Errorf("aggregate: CheckInterval %s is not positive", c.CheckInterval))
 	}
-	if c.TicketBackoffMax < c.CheckInterval {
-		errs = append(errs, fmt.Errorf("aggregate: TicketBackoffMax %s is under CheckInterval %s", c.TicketBackoffMax, c.CheckInterval))
+	if c.BackoffMax < c.CheckInterval {
+		errs = append(errs, fmt.Errorf("aggregate: BackoffMax %s is under CheckInterval %s", c.BackoffMax, c.CheckInterval))
 	}
 	if c.TicketTakeover < 0 {
 		errs = append(errs, fmt.Errorf("aggregate: TicketTakeover %s is negative", c.TicketTakeover))
@@ -124,16 +124,38 @@ type Aggregator struct {
 
 	kicks chan ident.RunID
 
-	mu      sync.Mutex
-	backoff map[ident.RunID]ticketRetry
+	mu sync.Mutex
+	// backoff of ticket retries, emitBackoff of failed emissions, per run.
+	backoff     map[ident.RunID]retry
+	emitBackoff map[ident.RunID]retry
 	// emitting serialises emissions of one run within this replica (the
 	// handler's kick and the loop's tick may name the same run).
 	emitting map[ident.RunID]bool
 }
 
-type ticketRetry struct {
+type retry struct {
 	failures int
 	next     time.Time
+}
+
+// failed records one more failure in m and returns the wait before the
+// next try: CheckInterval doubling up to BackoffMax. Callers hold a.mu.
+func (a *Aggregator) failed(m map[ident.RunID]retry, id ident.RunID) retry {
+	r := m[id]
+	r.failures++
+	delay := a.cfg.BackoffMax
+	if shift := r.failures - 1; shift < 30 && a.cfg.CheckInterval<<shift < delay {
+		delay = a.cfg.CheckInterval << shift
+	}
+	r.next = a.cfg.Now().Add(delay)
+	m[id] = r
+	return r
+}
+
+// due tells whether id's backoff in m has passed. Callers hold a.mu.
+func (a *Aggregator) due(m map[ident.RunID]retry, id ident.RunID, now time.Time) bool {
+	r, ok := m[id]
+	return !ok || !now.Before(r.next)
 }
 
 // New checks cfg and deps and returns an Aggregator.
@@ -161,9 +183,10 @@ func New(cfg Config, d Deps) (*Aggregator, error) {
 	return &Aggregator{
 		cfg: cfg, store: d.Store, blob: d.Blob, render: d.Renderer, notifier: d.Notifier,
 		codec: d.Codec, log: d.Logger.With(slog.String("owner", cfg.Owner)), metrics: d.Metrics,
-		kicks:    make(chan ident.RunID, 64),
-		backoff:  map[ident.RunID]ticketRetry{},
-		emitting: map[ident.RunID]bool{},
+		kicks:       make(chan ident.RunID, 64),
+		backoff:     map[ident.RunID]retry{},
+		emitBackoff: map[ident.RunID]retry{},
+		emitting:    map[ident.RunID]bool{},
 	}, nil
 }
 
@@ -187,9 +210,9 @@ func (a *Aggregator) Handle(msg *message.Message) error {
 	}
 	switch e := ev.(type) {
 	case *events.RunStarted:
-		return a.handleRunStarted(ctx, e)
+		err = a.handleRunStarted(ctx, e)
 	case *events.AccountScanned:
-		return a.handleResult(ctx, e)
+		err = a.handleResult(ctx, e)
 	default:
 		// A ScanRequested published to the results topic by mistake: no
 		// retry will make this consumer read it.
@@ -198,6 +221,11 @@ func (a *Aggregator) Handle(msg *message.Message) error {
 			Err:    fmt.Errorf("%s does not belong on the results topic", ev.EventType()),
 		})
 	}
+	if errors.Is(err, store.ErrInvalid) {
+		// The store will never record it, whatever the retries.
+		return fmt.Errorf("results message %s: %w", msg.UUID, &events.DecodeError{Reason: events.ReasonMalformed, Err: err})
+	}
+	return err
 }
 
 func (a *Aggregator) handleRunStarted(ctx context.Context, e *events.RunStarted) error {
@@ -329,6 +357,9 @@ func (a *Aggregator) Check(ctx context.Context) {
 			}
 			due = done
 		}
+		a.mu.Lock()
+		due = due && a.due(a.emitBackoff, st.RunID, now)
+		a.mu.Unlock()
 		if due {
 			a.emitLogged(ctx, st.RunID)
 		}
@@ -359,8 +390,21 @@ func (a *Aggregator) Check(ctx context.Context) {
 	}
 }
 
+// emitLogged emits and, on failure, backs off the run's next attempt here
+// (a render failing on a large run would otherwise redo the work every
+// tick); its lease lapses meanwhile, so another replica may try sooner.
 func (a *Aggregator) emitLogged(ctx context.Context, id ident.RunID) {
-	if err := a.Emit(ctx, id); err != nil && ctx.Err() == nil {
-		a.log.Error("emit report; the loop retries", slog.String("run_id", string(id)), slog.Any("error", err))
+	err := a.Emit(ctx, id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		delete(a.emitBackoff, id)
+		return
 	}
+	if ctx.Err() != nil {
+		return
+	}
+	r := a.failed(a.emitBackoff, id)
+	a.log.Error("emit report; retrying", slog.String("run_id", string(id)), slog.Int("attempt", r.failures),
+		slog.Time("next_attempt", r.next), slog.Any("error", err))
 }

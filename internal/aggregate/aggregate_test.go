@@ -395,7 +395,7 @@ func TestJiraDownThenRecovers(t *testing.T) {
 	e := newEnv(t)
 	e.jira.failFile = 2
 	e.jira.failFind = 1
-	a := e.aggregator("replica-a", func(c *Config, _ *Deps) { c.CheckInterval = time.Second; c.TicketBackoffMax = 4 * time.Second })
+	a := e.aggregator("replica-a", func(c *Config, _ *Deps) { c.CheckInterval = time.Second; c.BackoffMax = 4 * time.Second })
 	handleAll(t, a, allMessages(t))
 	a.Check(ctx) // emits; the search fails
 	if n := len(e.blob.uploads()); n != 1 {
@@ -575,7 +575,7 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", Config{Owner: "pod-1"}, nil},
 		{"everything wrong", Config{Lease: time.Millisecond, CheckInterval: -1, ReportPrefix: "/abs/"},
 			[]string{"Owner", "Lease", "CheckInterval", "ReportPrefix"}},
-		{"backoff under interval", Config{Owner: "x", CheckInterval: time.Minute, TicketBackoffMax: time.Second}, []string{"TicketBackoffMax"}},
+		{"backoff under interval", Config{Owner: "x", CheckInterval: time.Minute, BackoffMax: time.Second}, []string{"BackoffMax"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg
@@ -713,4 +713,48 @@ func TestInconsistentResultStillReports(t *testing.T) {
 			t.Errorf("dropped %s: %v, want %v", what, got, want)
 		}
 	}
+}
+
+// TestFailedEmissionBacksOff: an upload failing again and again is retried
+// on a doubling backoff, not at every tick; the run emits once it works.
+func TestFailedEmissionBacksOff(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.blob.failPut = 2
+	a := e.aggregator("replica-a", func(c *Config, _ *Deps) { c.CheckInterval = time.Second; c.BackoffMax = time.Minute })
+	handleAll(t, a, allMessages(t))
+	<-a.kicks
+	attempts := func() int { return len(e.blob.uploads()) }
+	a.Check(ctx) // fails (1); next in 1s
+	a.Check(ctx)
+	if n := attempts(); n != 1 {
+		t.Fatalf("%d attempts, want 1 within the backoff", n)
+	}
+	e.clock.Add(time.Second)
+	a.Check(ctx) // fails (2); next in 2s
+	e.clock.Add(time.Second)
+	a.Check(ctx)
+	if n := attempts(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+	e.clock.Add(time.Second)
+	a.Check(ctx) // succeeds
+	if n := attempts(); n != 3 || !e.state().Emitted {
+		t.Fatalf("%d attempts, emitted %v", n, e.state().Emitted)
+	}
+}
+
+func TestInvalidForStoreIsPoison(t *testing.T) {
+	e := newEnv(t)
+	a := e.aggregator("replica-a", func(_ *Config, d *Deps) { d.Store = refusingStore{d.Store} })
+	err := a.Handle(allMessages(t)[0])
+	if events.ReasonOf(err) != events.ReasonMalformed {
+		t.Errorf("err %v, want a malformed poison", err)
+	}
+}
+
+type refusingStore struct{ store.Store }
+
+func (refusingStore) RecordRun(context.Context, *events.RunStarted) (bool, error) {
+	return false, fmt.Errorf("%w: run id too long for a key", store.ErrInvalid)
 }

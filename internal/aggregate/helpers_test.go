@@ -258,7 +258,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func (e *env) aggregator(owner string, mods ...func(*Config, *Deps)) *Aggregator {
 	e.t.Helper()
 	cfg := Config{ReportPrefix: "reports", ReportLocation: "s3://report-bucket", Lease: time.Minute, Owner: owner,
-		CheckInterval: 10 * time.Millisecond, TicketBackoffMax: time.Minute, Now: e.clock.Now}
+		CheckInterval: 10 * time.Millisecond, BackoffMax: time.Minute, Now: e.clock.Now}
 	m, err := NewMetrics(nil)
 	if err != nil {
 		e.t.Fatal(err)

@@ -83,24 +83,16 @@ func (a *Aggregator) ticketDue(st store.RunState, now time.Time) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r, ok := a.backoff[st.RunID]
-	return !ok || !now.Before(r.next)
+	return a.due(a.backoff, st.RunID, now)
 }
 
 func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
 	a.metrics.ticketFailures.Inc()
 	a.mu.Lock()
-	r := a.backoff[id]
-	r.failures++
-	delay := a.cfg.TicketBackoffMax
-	if shift := r.failures - 1; shift < 30 && a.cfg.CheckInterval<<shift < delay {
-		delay = a.cfg.CheckInterval << shift
-	}
-	r.next = a.cfg.Now().Add(delay)
-	a.backoff[id] = r
+	r := a.failed(a.backoff, id)
 	a.mu.Unlock()
 	a.log.Error("ticket not filed; the report is uploaded, the loop retries",
-		slog.String("run_id", string(id)), slog.Int("attempt", r.failures), slog.Duration("retry_in", delay), slog.Any("error", err))
+		slog.String("run_id", string(id)), slog.Int("attempt", r.failures), slog.Time("next_attempt", r.next), slog.Any("error", err))
 }
 
 // ticket finds or files the run's ticket and stores its key. It searches

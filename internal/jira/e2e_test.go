@@ -58,7 +58,7 @@ func TestAggregatorWithJira(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	a, err := aggregate.New(aggregate.Config{
 		ReportPrefix: "reports", ReportLocation: "s3://report-bucket", Owner: "pod-a",
-		CheckInterval: time.Second, TicketBackoffMax: 8 * time.Second, Now: clock,
+		CheckInterval: time.Second, BackoffMax: 8 * time.Second, Now: clock,
 	}, aggregate.Deps{Store: flaky, Blob: folder, Notifier: n})
 	if err != nil {
 		t.Fatal(err)
