@@ -49,8 +49,8 @@ func TestFlags(t *testing.T) {
 		},
 		{
 			name:    "bad run id and deadline",
-			args:    []string{"-regions", "us-east-1", "-run-id", "a/b", "-deadline", "10s", "-org-concurrency", "100"},
-			wantErr: []string{"run id", "deadline 10s", "org concurrency 100"},
+			args:    []string{"-regions", "us-east-1", "-run-id", "a/b", "-deadline", "500ms", "-org-concurrency", "100"},
+			wantErr: []string{"run id", "deadline 500ms", "org concurrency 100"},
 		},
 	}
 	for _, tt := range tests {

@@ -363,14 +363,14 @@ func TestConfigValidate(t *testing.T) {
 		RunID:    "bad run id",
 		Accounts: []ident.AccountID{"123"},
 		Regions:  []ident.Region{"us-east-1", "nowhere", "us-east-1"},
-		Deadline: time.Second,
+		Deadline: 500 * time.Millisecond,
 		Filter:   discover.Filter{ExcludeOUs: []string{"Prod"}},
 	}
 	_, err := trigger.Run(context.Background(), cfg, trigger.Deps{})
 	if err == nil {
 		t.Fatal("Run accepted a bad config")
 	}
-	for _, want := range []string{"run id", `"123"`, `"nowhere"`, "listed twice", "deadline 1s", `"Prod"`, "organizations client", "publisher", "payload store"} {
+	for _, want := range []string{"run id", `"123"`, `"nowhere"`, "listed twice", "deadline 500ms", `"Prod"`, "organizations client", "publisher", "payload store"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %s:\n%v", want, err)
 		}
