@@ -110,8 +110,7 @@ func (s *Sim) issue(account, role, name string, ttl time.Duration) *session {
 		secret:      randToken(base64.StdEncoding, 30),
 		token:       "IQoJb3JpZ2luX2VjE" + randToken(base64.StdEncoding, 192),
 		account:     account, role: role, sessionName: name,
-		// AWS hands out expirations in whole seconds.
-		expires: time.Now().Add(ttl).UTC().Truncate(time.Second),
+		expires: time.Now().Add(ttl).UTC(),
 	}
 	s.sessMu.Lock()
 	s.sessions[ss.accessKeyID] = ss

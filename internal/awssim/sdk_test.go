@@ -435,7 +435,7 @@ func TestDenyAndFailRegions(t *testing.T) {
 }
 
 func TestThrottling(t *testing.T) {
-	e := newEnv(t, 5, Config{ThrottleRPS: 20})
+	e := newEnv(t, 5, Config{ThrottleRPS: 5})
 	ctx := context.Background()
 	m := activeMember(t, e.sim.Org())
 	creds := e.withCreds(e.assume(m.ID, RoleRead))
@@ -444,14 +444,17 @@ func TestThrottling(t *testing.T) {
 	raw.Retryer = noRetries
 	client := e.config(raw, "us-east-1")
 	var throttled error
-	for i := 0; i < 60 && throttled == nil; i++ {
+	// Bounded by count and time, not by an assumption about how fast this
+	// machine makes calls: at 5/s only a machine making fewer than 5 calls
+	// a second would never be throttled.
+	for i, deadline := 0, time.Now().Add(20*time.Second); i < 500 && throttled == nil && time.Now().Before(deadline); i++ {
 		_, err := client.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
 		if err != nil {
 			throttled = err
 		}
 	}
 	if apiCode(throttled) != "ThrottlingException" {
-		t.Fatalf("60 calls over a 20/s bucket: got %v, want ThrottlingException", throttled)
+		t.Fatalf("calls over a 5/s bucket: got %v, want ThrottlingException", throttled)
 	}
 	if !retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(throttled).Bool() {
 		t.Error("the SDK does not see ThrottlingException as a throttle")
@@ -567,19 +570,21 @@ func TestCredentialErrors(t *testing.T) {
 }
 
 func TestSessionExpiry(t *testing.T) {
-	e := newEnv(t, 5, Config{SessionTTL: time.Second})
+	e := newEnv(t, 5, Config{SessionTTL: 2 * time.Second})
 	ctx := context.Background()
 	m := activeMember(t, e.sim.Org())
 	creds := e.assumeStatic(m.ID, RoleRead)
-	if d := time.Until(creds.Expires); d > time.Second || d < -time.Second {
-		t.Errorf("expiration %s away, want about the 1s ttl", d)
+	if d := time.Until(creds.Expires); d > 2*time.Second || d < 0 {
+		t.Errorf("expiration %s away, want about the 2s ttl", d)
 	}
 	cfg := e.withCreds(static(creds))
 	cfg.Retryer = noRetries
 	if _, err := e.config(cfg, "us-east-1").DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{}); err != nil {
 		t.Fatalf("fresh session: %v", err)
 	}
-	time.Sleep(time.Until(creds.Expires) + 10*time.Millisecond)
+	// The answer's Expiration is rounded down to the second; the session
+	// lives until issue + ttl exactly.
+	time.Sleep(time.Until(creds.Expires) + time.Second + 10*time.Millisecond)
 	var expired *cfgtypes.InvalidParameterValueException
 	_, err := e.config(cfg, "us-east-1").DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
 	if apiCode(err) != "ExpiredTokenException" || errors.As(err, &expired) {

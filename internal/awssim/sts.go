@@ -83,7 +83,9 @@ func (s *Sim) assumeRole(c *call) (any, *apiError) {
 		},
 		Credentials: xmlCredentials{
 			AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token,
-			Expiration: ss.expires.Format(time.RFC3339),
+			// In whole seconds, as AWS writes it; rounded down, so a
+			// client never believes a session lives longer than it does.
+			Expiration: ss.expires.Truncate(time.Second).Format(time.RFC3339),
 		},
 	}, nil
 }
