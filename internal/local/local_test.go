@@ -244,3 +244,45 @@ func assumed(s awssim.Stats, acct string) int {
 	}
 	return n
 }
+
+// The ground-truth checker itself must catch a wrong cell: a report that
+// lost a finding, changed a status or an error code fails it.
+func TestReportCheckCatchesDifferences(t *testing.T) {
+	e := newEnv(t, 12, 4, awssim.Config{Deny: 1, FailRegions: 1})
+	res, err := Run(context.Background(), baseConfig(t), e.hub, io.Discard, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := reportcheck.Expect{Org: e.sim.Org(), Regions: regions}
+	if _, err := reportcheck.Check(res.Path, expect); err != nil {
+		t.Fatalf("unmodified report: %v", err)
+	}
+	for _, m := range []struct {
+		sheet, cell, value, want string
+	}{
+		{"Summary", "I11", "BOGUS", "Summary row 11"},
+		{"Summary", "G12", "999", "column G"},
+		{"Non-compliant Resources", "F2", "someone-else", "finding 1"},
+		{"Errors", "E2", "Throttling", "error row 2"},
+		{"Rules", "C2", "0", "column C"},
+	} {
+		f, err := excelize.OpenFile(res.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetCellStr(m.sheet, m.cell, m.value); err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.xlsx")
+		if err := f.SaveAs(bad); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if _, err := reportcheck.Check(bad, expect); err == nil || !strings.Contains(err.Error(), m.want) {
+			t.Errorf("%s!%s=%q: check said %v, want a difference naming %q", m.sheet, m.cell, m.value, err, m.want)
+		}
+	}
+	if _, err := reportcheck.Check(res.Path, reportcheck.Expect{Org: e.sim.Org(), Regions: []string{"us-east-1"}}); err == nil {
+		t.Error("a report of two regions passed as one of one region")
+	}
+}
