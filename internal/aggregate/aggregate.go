@@ -128,6 +128,8 @@ type Aggregator struct {
 	// backoff of ticket retries, emitBackoff of failed emissions, per run.
 	backoff     map[ident.RunID]retry
 	emitBackoff map[ident.RunID]retry
+	// summaries of emitted runs whose ticket is not stored yet.
+	summaries map[ident.RunID]Summary
 	// emitting serialises emissions of one run within this replica (the
 	// handler's kick and the loop's tick may name the same run).
 	emitting map[ident.RunID]bool
@@ -187,6 +189,7 @@ func New(cfg Config, d Deps) (*Aggregator, error) {
 		backoff:     map[ident.RunID]retry{},
 		emitBackoff: map[ident.RunID]retry{},
 		emitting:    map[ident.RunID]bool{},
+		summaries:   map[ident.RunID]Summary{},
 	}, nil
 }
 
@@ -343,6 +346,9 @@ func (a *Aggregator) Check(ctx context.Context) {
 		}
 		return
 	}
+	a.mu.Lock()
+	prune(a.emitBackoff, pending)
+	a.mu.Unlock()
 	now := a.cfg.Now()
 	for _, st := range pending {
 		if ctx.Err() != nil {
@@ -374,6 +380,7 @@ func (a *Aggregator) Check(ctx context.Context) {
 		}
 		return
 	}
+	a.pruneSummaries(unticketed)
 	for _, st := range unticketed {
 		if ctx.Err() != nil {
 			return
@@ -381,12 +388,32 @@ func (a *Aggregator) Check(ctx context.Context) {
 		if !a.ticketDue(st, a.cfg.Now()) {
 			continue
 		}
-		m, err := a.build(ctx, st, st.GeneratedAt)
-		if err != nil {
-			a.ticketFailed(st.RunID, fmt.Errorf("rebuild summary: %w", err))
-			continue
+		a.retryTicket(ctx, st)
+	}
+}
+
+// pruneSummaries forgets the summaries and ticket backoffs of runs whose
+// ticket another replica has stored.
+func (a *Aggregator) pruneSummaries(unticketed []store.RunState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prune(a.summaries, unticketed)
+	prune(a.backoff, unticketed)
+}
+
+// prune deletes from m the runs not in keep (done here or elsewhere).
+func prune[V any](m map[ident.RunID]V, keep []store.RunState) {
+	if len(m) == 0 {
+		return
+	}
+	live := make(map[ident.RunID]bool, len(keep))
+	for _, st := range keep {
+		live[st.RunID] = true
+	}
+	for id := range m {
+		if !live[id] {
+			delete(m, id)
 		}
-		a.ticket(ctx, st, m.summary, a.blobAttachment(st.ReportKey))
 	}
 }
 

@@ -37,6 +37,10 @@
 //
 // # Tickets
 //
+// A failed emission (the upload, say) is retried by the loop on the same
+// exponential backoff (CheckInterval doubling up to BackoffMax), its lease
+// lapsing meanwhile so that another replica may try.
+//
 // The ticket is filed after the run is marked emitted; failures are logged,
 // counted and retried by the loop with exponential backoff, each retry first
 // searching Jira for the run's label, so a crash between filing and storing

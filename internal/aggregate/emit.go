@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
@@ -142,7 +143,7 @@ func (a *Aggregator) keepLease(ctx context.Context, cancel context.CancelCauseFu
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := newTicker(a.cfg.Lease / 3)
+		t := time.NewTicker(a.cfg.Lease / 3)
 		defer t.Stop()
 		for {
 			select {

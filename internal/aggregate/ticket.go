@@ -16,10 +16,6 @@ import (
 	"github.com/cybsecops/configreport/internal/store"
 )
 
-// newTicker is time.NewTicker (a variable so that tests can shorten nothing
-// by accident: it is here to keep the renewal's clock in one place).
-var newTicker = time.NewTicker
-
 // Notifier files a run's ticket (internal/jira in production).
 type Notifier interface {
 	// FindByRunLabel returns the key of the ticket already filed for the run
@@ -100,6 +96,9 @@ func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
 // that only the search can find.
 func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary, wb Attachment) {
 	log := a.log.With(slog.String("run_id", string(st.RunID)))
+	a.mu.Lock()
+	a.summaries[st.RunID] = sum
+	a.mu.Unlock()
 	key, err := a.notifier.FindByRunLabel(ctx, st.RunID)
 	if err != nil {
 		a.ticketFailed(st.RunID, fmt.Errorf("search for the run's ticket: %w", err))
@@ -125,6 +124,25 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 	a.metrics.tickets.WithLabelValues(how).Inc()
 	a.mu.Lock()
 	delete(a.backoff, st.RunID)
+	delete(a.summaries, st.RunID)
 	a.mu.Unlock()
 	log.Info("ticket stored", slog.String("ticket", key), slog.String("how", how))
+}
+
+// retryTicket is the loop's ticket retry: the summary is kept from the
+// emission (or the first retry after a restart), so that a long Jira outage
+// does not re-read the whole run at every attempt.
+func (a *Aggregator) retryTicket(ctx context.Context, st store.RunState) {
+	a.mu.Lock()
+	sum, ok := a.summaries[st.RunID]
+	a.mu.Unlock()
+	if !ok {
+		m, err := a.build(ctx, st, st.GeneratedAt)
+		if err != nil {
+			a.ticketFailed(st.RunID, fmt.Errorf("rebuild the ticket summary: %w", err))
+			return
+		}
+		sum = m.summary
+	}
+	a.ticket(ctx, st, sum, a.blobAttachment(st.ReportKey))
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,14 @@ func TestFileCreatesAndAttaches(t *testing.T) {
 	}
 	is := issues[0]
 	fields := is.Fields
+	var names []string
+	for k := range fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	if want := []string{"description", "issuetype", "labels", "project", "summary"}; !slices.Equal(names, want) {
+		t.Errorf("fields sent %q, want exactly %q", names, want)
+	}
 	if got := fields["project"].(map[string]any)["key"]; got != "SEC" {
 		t.Errorf("project %v", got)
 	}
