@@ -1,0 +1,13 @@
+# make e2e: the aggregator, two scanners and the trigger as separate OS
+# processes over goaws (SQS/SNS), gofakes3 (S3), dynalite (DynamoDB) and
+# awssim, a fake Jira, then an ad-hoc and a malformed message sent with
+# Debian's AWS CLI (/usr/bin/aws; apt-get install awscli). The report is
+# downloaded to out/e2e/ and checked against the organisation's ground
+# truth; logs of every process are in out/e2e/logs/. The last line says what
+# passed.
+.PHONY: e2e
+e2e:
+	@status=0; E2E=1 REQUIRE_EMULATORS=1 scripts/with-emulators.sh \
+		go test -count=1 -timeout 15m -v -run '^TestPipeline$$' ./test/e2e/ || status=$$?; \
+	if [ -s out/e2e/summary.txt ]; then tail -n 1 out/e2e/summary.txt; else echo "e2e FAIL: no summary (see the output above)"; fi; \
+	exit $$status

@@ -1,0 +1,132 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+)
+
+// The org file format of AWSSIM.md, written here so that the run scans an
+// organisation with the cases the pipeline must get right: one account
+// with thousands of findings (its result goes through the claim check),
+// one that refuses AssumeRole (failed), one whose region fails (partial).
+type orgFile struct {
+	ManagementAccountID string        `json:"management_account_id"`
+	OUs                 []string      `json:"ous"`
+	Accounts            []accountFile `json:"accounts"`
+}
+
+type accountFile struct {
+	ID             string                `json:"id"`
+	Name           string                `json:"name"`
+	Email          string                `json:"email"`
+	OUPath         string                `json:"ou_path"`
+	Status         string                `json:"status"`
+	DenyAssumeRole bool                  `json:"deny_assume_role"`
+	Regions        map[string]regionFile `json:"regions"`
+}
+
+type regionFile struct {
+	Fail  bool       `json:"fail"`
+	Rules []ruleFile `json:"rules"`
+}
+
+type ruleFile struct {
+	Name             string       `json:"name"`
+	SourceIdentifier string       `json:"source_identifier"`
+	Results          []resultFile `json:"results"`
+}
+
+type resultFile struct {
+	ResourceType string    `json:"resource_type"`
+	ResourceID   string    `json:"resource_id"`
+	Compliance   string    `json:"compliance"`
+	Annotation   string    `json:"annotation"`
+	RecordedAt   time.Time `json:"recorded_at"`
+}
+
+// heavyFindings makes one account's result far over the 256 KiB message
+// limit (~150 bytes a finding).
+const heavyFindings = 4000
+
+type orgCase struct {
+	org                   *awssim.Org
+	heavy, denied, failed string // account ids
+	failedRegion          string
+}
+
+// writeOrg generates an organisation, adds the special cases, writes it to
+// path and loads it back with awssim's own loader: the file is both what
+// awssim serves and the ground truth the report is checked against.
+func writeOrg(t *testing.T, path string, accounts int, regions []string) orgCase {
+	t.Helper()
+	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: 20261123, Regions: regions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := orgFile{ManagementAccountID: gen.ManagementAccountID}
+	for _, ou := range gen.OUs {
+		f.OUs = append(f.OUs, ou.Path)
+	}
+	var c orgCase
+	var members []int
+	for _, a := range gen.Accounts {
+		af := accountFile{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status, Regions: map[string]regionFile{}}
+		for _, r := range a.Regions {
+			var rf regionFile
+			for _, rule := range gen.Rules(a.ID, r) {
+				ru := ruleFile{Name: rule.Name, SourceIdentifier: rule.SourceIdentifier}
+				for _, res := range rule.Results {
+					ru.Results = append(ru.Results, resultFile{ResourceType: res.ResourceType, ResourceID: res.ResourceID,
+						Compliance: res.Compliance, Annotation: res.Annotation, RecordedAt: res.RecordedAt})
+				}
+				rf.Rules = append(rf.Rules, ru)
+			}
+			af.Regions[r] = rf
+		}
+		if a.ID != gen.ManagementAccountID && a.Status == "ACTIVE" && len(a.Regions) > 0 {
+			members = append(members, len(f.Accounts))
+		}
+		f.Accounts = append(f.Accounts, af)
+	}
+	if len(members) < 3 {
+		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want 3", len(members))
+	}
+	heavy := &f.Accounts[members[0]]
+	r := heavy.Regions[regions[0]]
+	big := ruleFile{Name: "e2e-s3-bucket-versioning-enabled", SourceIdentifier: "S3_BUCKET_VERSIONING_ENABLED"}
+	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for i := range heavyFindings {
+		big.Results = append(big.Results, resultFile{ResourceType: "AWS::S3::Bucket", ResourceID: fmt.Sprintf("e2e-bucket-%05d", i),
+			Compliance: "NON_COMPLIANT", Annotation: "Versioning is not enabled on this bucket.", RecordedAt: at})
+	}
+	r.Rules = append(r.Rules, big)
+	heavy.Regions[regions[0]] = r
+	c.heavy = heavy.ID
+
+	f.Accounts[members[1]].DenyAssumeRole = true
+	c.denied = f.Accounts[members[1]].ID
+
+	failed := &f.Accounts[members[2]]
+	c.failedRegion = regions[len(regions)-1]
+	fr := failed.Regions[c.failedRegion]
+	fr.Fail = true
+	failed.Regions[c.failedRegion] = fr
+	c.failed = failed.ID
+
+	b, err := json.MarshalIndent(f, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c.org, err = awssim.LoadOrg(path); err != nil {
+		t.Fatalf("awssim refuses the org file it will serve: %v", err)
+	}
+	return c
+}
