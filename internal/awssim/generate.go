@@ -284,32 +284,50 @@ func (g *generator) rules(a *Account, region string) []Rule {
 	out := make([]Rule, 0, n)
 	for _, def := range g.catalogue[:n] {
 		r := Rule{Name: def.name, SourceIdentifier: def.identifier}
+		// A rule evaluates each resource once; an account-level rule has a
+		// single resource, the account (or its one organisation trail).
+		maxK := 6
+		if singleton(def.resourceType) {
+			maxK = 1
+		}
+		seen := map[string]bool{}
+		add := func(c string) {
+			res := g.result(rng, a, region, def, c)
+			for try := 0; seen[res.ResourceID] && try < 20; try++ {
+				res.ResourceID = resourceID(rng, a, region, def.resourceType)
+			}
+			for i, base := 2, res.ResourceID; seen[res.ResourceID]; i++ {
+				res.ResourceID = fmt.Sprintf("%s-%d", base, i)
+			}
+			seen[res.ResourceID] = true
+			r.Results = append(r.Results, res)
+		}
 		p := rng.Float64()
 		switch {
 		case p < g.nonCompliant:
-			k := 1 + rng.IntN(6)
+			k := 1 + rng.IntN(maxK)
 			bad := 1 + rng.IntN(k)
 			for i := range k {
 				c := Compliant
 				if i < bad {
 					c = NonCompliant
 				}
-				r.Results = append(r.Results, g.result(rng, a, region, def, c))
+				add(c)
 			}
 		case p < g.nonCompliant+0.05:
 			// INSUFFICIENT_DATA: nothing in scope yet, or only out-of-scope
 			// resources.
-			for range rng.IntN(3) {
-				r.Results = append(r.Results, g.result(rng, a, region, def, NotApplicable))
+			for range min(rng.IntN(3), maxK) {
+				add(NotApplicable)
 			}
 		default:
-			k := 1 + rng.IntN(5)
+			k := 1 + rng.IntN(min(5, maxK))
 			for i := range k {
 				c := Compliant
 				if i > 0 && rng.IntN(6) == 0 {
 					c = NotApplicable
 				}
-				r.Results = append(r.Results, g.result(rng, a, region, def, c))
+				add(c)
 			}
 		}
 		rng.Shuffle(len(r.Results), func(i, j int) { r.Results[i], r.Results[j] = r.Results[j], r.Results[i] })
@@ -330,6 +348,10 @@ func (g *generator) result(rng *rand.Rand, a *Account, region string, def ruleDe
 		res.Annotation = def.annotation
 	}
 	return res
+}
+
+func singleton(typ string) bool {
+	return typ == "AWS::::Account" || typ == "AWS::CloudTrail::Trail"
 }
 
 func resourceID(rng *rand.Rand, a *Account, region, typ string) string {

@@ -88,6 +88,7 @@ func TestLoadOrgRefusals(t *testing.T) {
 		{"unknown field", `"deny_assume_role": true`, `"deny": true`, `unknown field "deny"`},
 		{"no source", `"source_identifier": "CUSTOM"`, `"source_identifier": ""`, `source_identifier missing`},
 		{"bad json", `"accounts": [`, `"accounts": `, `invalid JSON`},
+		{"resource twice", `"resource_id": "assets-bucket"`, `"resource_id": "logs-bucket"`, `AWS::S3::Bucket logs-bucket evaluated twice`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +155,12 @@ func TestGenerateDeterministic(t *testing.T) {
 				if rule.SourceIdentifier == CustomSource {
 					custom++
 				}
+				resources := map[string]bool{}
 				for _, res := range rule.Results {
+					if resources[res.ResourceType+res.ResourceID] {
+						t.Fatalf("%s %s %s: %s evaluated twice", acct.ID, r, rule.Name, res.ResourceID)
+					}
+					resources[res.ResourceType+res.ResourceID] = true
 					results[res.Compliance]++
 					if res.Annotation != "" {
 						withAnnotation++

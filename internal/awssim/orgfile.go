@@ -177,6 +177,7 @@ func parseAccount(af accountFile, ouIDs map[string]string) (Account, error) {
 				return Account{}, fmt.Errorf("region %s: rule %q: source_identifier missing (an AWS managed identifier or CUSTOM)", region, r.Name)
 			}
 			rule := Rule{Name: r.Name, SourceIdentifier: r.SourceIdentifier}
+			resources := map[string]bool{}
 			for j, res := range r.Results {
 				where := fmt.Sprintf("region %s: rule %q: results[%d]", region, r.Name, j)
 				switch res.Compliance {
@@ -186,6 +187,12 @@ func parseAccount(af accountFile, ouIDs map[string]string) (Account, error) {
 				}
 				if res.ResourceType == "" || res.ResourceID == "" {
 					return Account{}, fmt.Errorf("%s: resource_type and resource_id are required", where)
+				}
+				// Config keeps one evaluation per rule and resource.
+				if k := res.ResourceType + "\x00" + res.ResourceID; resources[k] {
+					return Account{}, fmt.Errorf("%s: %s %s evaluated twice by the same rule", where, res.ResourceType, res.ResourceID)
+				} else {
+					resources[k] = true
 				}
 				if n := utf8.RuneCountInString(res.Annotation); n > maxAnnotation {
 					return Account{}, fmt.Errorf("%s: annotation is %d characters, AWS allows at most %d", where, n, maxAnnotation)
