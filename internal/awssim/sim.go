@@ -281,7 +281,7 @@ func (s *Sim) serveAWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	c := &call{reqID: newRequestID(), account: "unknown", region: "unknown"}
+	c := &call{reqID: newRequestID(), op: "unknown", account: "unknown", region: "unknown"}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	var aerr *apiError
 	if err != nil || len(body) > maxBody {
@@ -331,7 +331,9 @@ func (s *Sim) route(r *http.Request, c *call) *apiError {
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
 		c.proto = protoJSON
 		prefix, op, _ := strings.Cut(t, ".")
-		c.op = op
+		if op != "" {
+			c.op = op
+		}
 		switch prefix {
 		case "AWSOrganizationsV20161128":
 			c.svc = svcOrgs
