@@ -268,44 +268,47 @@ func TestDeadlineListsMissing(t *testing.T) {
 func TestTwoReplicasRace(t *testing.T) {
 	for round := range 3 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			e := newEnv(t)
 			path := filepath.Join(t.TempDir(), "shared.sqlite")
-			e.store = openStore(t, path)
-			other := openStore(t, path)
-			as := []*Aggregator{e.aggregator("replica-a"), e.aggregator("replica-b", func(_ *Config, d *Deps) { d.Store = other })}
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			for _, a := range as {
-				wg.Go(func() { _ = a.Run(ctx) })
-			}
-			var hw sync.WaitGroup
-			for i, a := range as {
-				msgs := allMessages(t)
-				if i == 1 {
-					slices.Reverse(msgs)
+			raceReplicas(t, openStore(t, path), openStore(t, path))
+		})
+	}
+}
+
+func raceReplicas(t *testing.T, sa, sb store.Store) {
+	e := newEnv(t)
+	e.store = sa
+	as := []*Aggregator{e.aggregator("replica-a"), e.aggregator("replica-b", func(_ *Config, d *Deps) { d.Store = sb })}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, a := range as {
+		wg.Go(func() { _ = a.Run(ctx) })
+	}
+	var hw sync.WaitGroup
+	for i, a := range as {
+		msgs := allMessages(t)
+		if i == 1 {
+			slices.Reverse(msgs)
+		}
+		hw.Go(func() {
+			for _, m := range msgs {
+				if err := a.Handle(m); err != nil {
+					t.Error(err)
 				}
-				hw.Go(func() {
-					for _, m := range msgs {
-						if err := a.Handle(m); err != nil {
-							t.Error(err)
-						}
-					}
-				})
-			}
-			hw.Wait()
-			waitFor(t, func() bool { return e.state().TicketKey != "" })
-			for _, a := range as { // a few more rounds of both loops
-				a.Check(ctx)
-			}
-			cancel()
-			wg.Wait()
-			if n := len(e.blob.uploads()); n != 1 {
-				t.Errorf("%d uploads, want exactly 1", n)
-			}
-			if n := len(e.jira.filed()); n != 1 {
-				t.Errorf("%d tickets, want exactly 1", n)
 			}
 		})
+	}
+	hw.Wait()
+	waitFor(t, func() bool { return e.state().TicketKey != "" })
+	for _, a := range as { // a few more rounds of both loops
+		a.Check(ctx)
+	}
+	cancel()
+	wg.Wait()
+	if n := len(e.blob.uploads()); n != 1 {
+		t.Errorf("%d uploads, want exactly 1", n)
+	}
+	if n := len(e.jira.filed()); n != 1 {
+		t.Errorf("%d tickets, want exactly 1", n)
 	}
 }
 
@@ -324,8 +327,13 @@ func waitFor(t *testing.T, cond func() bool) {
 // mark; until its lease lapses B stays away; then B takes over and uploads
 // the very same bytes, and A can no longer mark the run.
 func TestTakeoverAfterCrash(t *testing.T) {
+	takeoverAfterCrash(t, newTestStore(t))
+}
+
+func takeoverAfterCrash(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	e := newEnv(t)
+	e.store = s
 	e.blob.failPut = 1
 	a := e.aggregator("replica-a")
 	b := e.aggregator("replica-b")

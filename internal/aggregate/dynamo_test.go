@@ -1,0 +1,69 @@
+package aggregate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/testenv"
+)
+
+// dynamoStores returns n stores over one fresh table of the DynamoDB
+// emulator, each with its own client, as n aggregator pods would have.
+func dynamoStores(t *testing.T, n int) []*dynamo.Store {
+	t.Helper()
+	ep := testenv.Endpoint(t, "DYNAMODB_ENDPOINT")
+	newClient := func() *dynamodb.Client {
+		return dynamodb.New(dynamodb.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String(ep),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDAGG", "aggsecret", ""),
+		})
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	table := "aggregate-test-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := newClient()
+	if err := dynamo.CreateTable(ctx, admin, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+			t.Logf("delete table %s: %v", table, err)
+		}
+	})
+	var out []*dynamo.Store
+	for range n {
+		s, err := dynamo.New(dynamo.Config{Table: table}, newClient(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		out = append(out, s)
+	}
+	return out
+}
+
+// The production store: two replicas racing over one DynamoDB table.
+func TestTwoReplicasRaceDynamo(t *testing.T) {
+	for round := range 2 {
+		t.Run(string(rune('0'+round)), func(t *testing.T) {
+			s := dynamoStores(t, 2)
+			raceReplicas(t, s[0], s[1])
+		})
+	}
+}
+
+func TestTakeoverAfterCrashDynamo(t *testing.T) {
+	takeoverAfterCrash(t, dynamoStores(t, 1)[0])
+}
