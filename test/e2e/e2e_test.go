@@ -104,7 +104,7 @@ func TestPipeline(t *testing.T) {
 	}
 
 	// The organisation and its simulator.
-	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, regions)
+	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
 	simAddr := freeAddr(t)
 	ep.sim = "http://" + simAddr
 	sim := start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr)
@@ -357,7 +357,12 @@ func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, lo
 		return err == nil, nil
 	})
 	if err != nil {
-		t.Fatalf("s3://%s/%s not there within %s; aggregator log:\n%s", bucket, key, timeout, tail(procs[len(procs)-1].log, 40))
+		msg := fmt.Sprintf("s3://%s/%s not there within %s", bucket, key, timeout)
+		if len(procs) > 0 {
+			last := procs[len(procs)-1]
+			msg += fmt.Sprintf("; last lines of %s:\n%s", last.log, tail(last.log, 40))
+		}
+		t.Fatal(msg)
 	}
 	if err := os.WriteFile(local, body, 0o644); err != nil {
 		t.Fatal(err)

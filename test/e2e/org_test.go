@@ -50,8 +50,12 @@ type resultFile struct {
 }
 
 // heavyFindings makes one account's result far over the 256 KiB message
-// limit (~150 bytes a finding).
-const heavyFindings = 4000
+// limit (~150 bytes a finding) in the process-level run; the in-process
+// one, under -race in `make test`, uses fewer (still over the limit).
+const (
+	heavyFindings      = 4000
+	heavyFindingsQuick = 2000
+)
 
 type orgCase struct {
 	org                   *awssim.Org
@@ -62,7 +66,7 @@ type orgCase struct {
 // writeOrg generates an organisation, adds the special cases, writes it to
 // path and loads it back with awssim's own loader: the file is both what
 // awssim serves and the ground truth the report is checked against.
-func writeOrg(t *testing.T, path string, accounts int, regions []string) orgCase {
+func writeOrg(t *testing.T, path string, accounts, findings int, regions []string) orgCase {
 	t.Helper()
 	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: 20261123, Regions: regions})
 	if err != nil {
@@ -100,7 +104,7 @@ func writeOrg(t *testing.T, path string, accounts int, regions []string) orgCase
 	r := heavy.Regions[regions[0]]
 	big := ruleFile{Name: "e2e-s3-bucket-versioning-enabled", SourceIdentifier: "S3_BUCKET_VERSIONING_ENABLED"}
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	for i := range heavyFindings {
+	for i := range findings {
 		big.Results = append(big.Results, resultFile{ResourceType: "AWS::S3::Bucket", ResourceID: fmt.Sprintf("e2e-bucket-%05d", i),
 			Compliance: "NON_COMPLIANT", Annotation: "Versioning is not enabled on this bucket.", RecordedAt: at})
 	}

@@ -1,0 +1,155 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cybsecops/configreport/internal/aggregate"
+	"github.com/cybsecops/configreport/internal/app"
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/scan"
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/trigger"
+)
+
+// TestServicesOverEmulators wires the scanner, the aggregator and the
+// trigger with internal/app exactly as the mains do, with the production
+// adapters (msg.Transport over SQS/SNS without creating anything, DynamoDB,
+// S3) on the emulators and awssim, in one process: the service graph
+// minus process boundaries, fast enough for `make test`. A scheduled run
+// (with a result over the message limit, a denied account, a failing
+// region) must give the report of the ground truth.
+func TestServicesOverEmulators(t *testing.T) {
+	ep := endpoints{
+		sqs: testenv.Endpoint(t, "SQS_ENDPOINT"), sns: testenv.Endpoint(t, "SNS_ENDPOINT"),
+		s3: testenv.Endpoint(t, "S3_ENDPOINT"), dynamodb: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	oc := writeOrg(t, filepath.Join(dir, "org.json"), 5, heavyFindingsQuick, regions)
+	sim, err := awssim.New(awssim.Config{Org: oc.org, SessionTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	creds := credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")
+	suffix := fmt.Sprintf("svc%d", time.Now().UnixNano()%1e9)
+	res := provision(ctx, t, aws.Config{Region: region, Credentials: creds}, ep, suffix)
+
+	hub := aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(simSrv.URL)}
+	orgRole := "arn:aws:iam::" + oc.org.ManagementAccountID + ":role/system-config-report-generator-list-org-role"
+	a, err := app.NewAWS(hub, orgRole, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := msg.New(ctx, msg.Config{
+		AWS:          aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.sqs)},
+		ScanQueue:    res.scanQueue,
+		ResultsTopic: res.topicARN, ResultsQueue: res.resultsQueue, PoisonQueue: res.poisonQueue,
+		WaitTime: time.Second, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.New(s3.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true})
+	bs, err := blob.NewS3(s3c, blob.S3Config{Bucket: res.bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.dynamodb)})
+	st, err := dynamo.New(dynamo.Config{Table: res.table}, ddb, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := app.Codec(bs, payloadPrefix)
+	rids := make([]ident.Region, len(regions))
+	for i, r := range regions {
+		rids[i] = ident.Region(r)
+	}
+	rc := app.RouterConfig{CloseTimeout: 5 * time.Second}
+	scanner, err := app.NewScanner(app.ScannerConfig{Scan: scan.Config{Regions: rids, Concurrency: 8}, Consumers: 3, Router: rc}, tr, a, codec, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggSvc, _, err := app.NewAggregator(app.AggregatorConfig{
+		Aggregate: aggregate.Config{ReportPrefix: reportPrefix, ReportLocation: "s3://" + res.bucket, Owner: "e2e-0", CheckInterval: time.Second},
+		Consumers: 2, Router: rc,
+	}, tr, app.AggregatorDeps{Store: st, Blob: bs}, codec, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	for _, svc := range []*app.Service{scanner, aggSvc} {
+		go func() { done <- svc.Run(runCtx) }()
+	}
+	t.Cleanup(func() {
+		stop()
+		for range 2 {
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("service: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("service did not stop within 20s")
+			}
+		}
+	})
+	for _, svc := range []*app.Service{scanner, aggSvc} {
+		select {
+		case <-svc.Running():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s not consuming within 20s", svc.Name)
+		}
+	}
+
+	tcfg, err := (trigger.Flags{Regions: strings.Join(regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute}).Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := app.Trigger(ctx, tcfg, tr, a, codec, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := aggregate.ReportKey(reportPrefix, &run)
+	local := filepath.Join(dir, filepath.Base(key))
+	waitObject(ctx, t, s3c, res.bucket, key, local, 2*time.Minute, nil)
+	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: regions, RunID: string(run.RunID), Trigger: "scheduled"})
+	if err != nil {
+		t.Fatalf("report differs from the ground truth:\n%v", err)
+	}
+	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.bucket), Prefix: aws.String(payloadPrefix + "/" + string(run.RunID) + "/" + oc.heavy + "/")})
+	if err != nil || len(claims.Contents) == 0 {
+		t.Errorf("no claim-check object for the %d-finding account %s: %v", heavyFindingsQuick, oc.heavy, err)
+	}
+	t.Logf("report %s: %d accounts, %d findings, %d errors, %d rules", key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
