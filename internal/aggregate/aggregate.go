@@ -246,7 +246,11 @@ func (a *Aggregator) handleRunStarted(ctx context.Context, e *events.RunStarted)
 	}
 	a.metrics.events.WithLabelValues(string(events.TypeRunStarted), outcome).Inc()
 	// Results may all have come first.
-	return a.kickIfComplete(ctx, e.RunID)
+	st, err := a.store.Run(ctx, e.RunID)
+	if err != nil {
+		return fmt.Errorf("read run %s: %w", e.RunID, err)
+	}
+	return a.kickIfComplete(ctx, st)
 }
 
 func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned) error {
@@ -277,23 +281,19 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 	}
 	log.Debug("result recorded", slog.String("status", string(e.Status)))
 	a.metrics.events.WithLabelValues(typ, "recorded").Inc()
-	return a.kickIfComplete(ctx, e.RunID)
+	return a.kickIfComplete(ctx, st)
 }
 
 // kickIfComplete wakes the loop when every expected account of the run has
 // a result. The loop renders; the handler acks at once.
-func (a *Aggregator) kickIfComplete(ctx context.Context, id ident.RunID) error {
-	st, err := a.store.Run(ctx, id)
-	if err != nil {
-		return fmt.Errorf("read run %s: %w", id, err)
-	}
+func (a *Aggregator) kickIfComplete(ctx context.Context, st store.RunState) error {
 	done, err := a.complete(ctx, st)
 	if err != nil {
 		return err
 	}
 	if done {
 		select {
-		case a.kicks <- id:
+		case a.kicks <- st.RunID:
 		default: // the loop is busy; its next tick finds the run anyway
 		}
 	}

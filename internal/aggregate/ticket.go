@@ -3,6 +3,7 @@ package aggregate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,6 +97,10 @@ func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
 // that only the search can find.
 func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary, wb Attachment) {
 	log := a.log.With(slog.String("run_id", string(st.RunID)))
+	if st.Started == nil || st.ReportKey == "" {
+		a.ticketFailed(st.RunID, errors.New("the store returned the emitted run without its RunStarted or report key"))
+		return
+	}
 	a.mu.Lock()
 	a.summaries[st.RunID] = sum
 	a.mu.Unlock()
