@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -138,6 +139,10 @@ type Scanner struct {
 	newConfig func(creds aws.CredentialsProvider, region ident.Region) configAPI
 	pool      chan struct{}
 	now       func() time.Time
+	// busy sums the time slots were held (nanoseconds): the benchmark
+	// compares it with wall time × Concurrency to tell an idle pool from
+	// slow calls.
+	busy atomic.Int64
 }
 
 // New returns a Scanner reading Config with clients built from hub (its
@@ -174,7 +179,11 @@ func (s *Scanner) Regions() []ident.Region { return append([]ident.Region(nil), 
 func (s *Scanner) slot(ctx context.Context) (release func(), err error) {
 	select {
 	case s.pool <- struct{}{}:
-		return func() { <-s.pool }, nil
+		start := time.Now()
+		return func() {
+			s.busy.Add(int64(time.Since(start)))
+			<-s.pool
+		}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
