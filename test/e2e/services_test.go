@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/app"
@@ -145,6 +147,45 @@ func TestServicesOverEmulators(t *testing.T) {
 		t.Errorf("no claim-check object for the %d-finding account %s: %v", heavyFindingsQuick, oc.heavy, err)
 	}
 	t.Logf("report %s: %d accounts, %d findings, %d errors, %d rules", key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
+
+	// A hand-written ad-hoc message, and a malformed one, straight on the
+	// scan queue.
+	sqsc := sqs.New(sqs.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.sqs)})
+	adhocAcct := oc.heavy
+	sent, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.scanQueue), MessageBody: aws.String(`{"account_id": "` + adhocAcct + `"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const malformed = `{"account_id": 12345`
+	if _, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.scanQueue), MessageBody: aws.String(malformed)}); err != nil {
+		t.Fatal(err)
+	}
+	adhocRun := scan.AdhocPrefix + aws.ToString(sent.MessageId)
+	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
+	adhocLocal := filepath.Join(dir, filepath.Base(adhocKey))
+	waitObject(ctx, t, s3c, res.bucket, adhocKey, adhocLocal, time.Minute, nil)
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+		t.Fatalf("ad-hoc report:\n%v", err)
+	}
+	var poisoned *sqstypes.Message
+	err = poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(res.poisonQueue), MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
+		if err != nil {
+			return false, err
+		}
+		for i := range out.Messages {
+			if aws.ToString(out.Messages[i].Body) == malformed {
+				poisoned = &out.Messages[i]
+			}
+		}
+		return poisoned != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("malformed message not on the poison queue: %v", err)
+	}
+	if r := aws.ToString(poisoned.MessageAttributes[msg.MetaPoisonReason].StringValue); r != "malformed" {
+		t.Errorf("poison_reason %q", r)
+	}
 }
 
 type testWriter struct{ t *testing.T }
