@@ -229,14 +229,23 @@ func (n *Notifier) FindByRunLabel(ctx context.Context, id ident.RunID) (string, 
 // attachment fails (after attachTries): a retry would find the issue by its
 // label and never attach, and the description gives the S3 location anyway.
 func (n *Notifier) File(ctx context.Context, t aggregate.Ticket) (string, error) {
-	size := int64(-1)
+	// Opened first: its size decides whether it is attached, and the
+	// description says so. The reader serves the first upload attempt (the
+	// retry path's Open downloads the object).
+	var (
+		rc   io.ReadCloser
+		size = int64(-1)
+	)
 	if t.Workbook.Open != nil {
-		rc, sz, err := t.Workbook.Open(ctx)
-		if err != nil {
+		var err error
+		if rc, size, err = t.Workbook.Open(ctx); err != nil {
 			return "", fmt.Errorf("open workbook to attach: %w", err)
 		}
-		rc.Close()
-		size = sz
+		defer func() {
+			if rc != nil {
+				rc.Close()
+			}
+		}()
 	}
 	attach := size >= 0 && size <= n.cfg.MaxAttachment
 	issue := &gojira.Issue{Fields: &gojira.IssueFields{
@@ -263,16 +272,25 @@ func (n *Notifier) File(ctx context.Context, t aggregate.Ticket) (string, error)
 	}
 	var aerr error
 	for try := 1; try <= attachTries; try++ {
-		if aerr = n.attach(ctx, created.Key, t.Workbook); aerr == nil {
+		if try > 1 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(try-1) * attachPause):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			if rc != nil {
+				rc.Close()
+			}
+			if rc, size, aerr = t.Workbook.Open(ctx); aerr != nil {
+				rc = nil
+				continue
+			}
+		}
+		if aerr = n.attach(ctx, created.Key, t.Workbook.Name, rc, size); aerr == nil {
 			log.Info("workbook attached", slog.Int64("bytes", size))
 			return created.Key, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(try) * attachPause):
 		}
 	}
 	log.Error("workbook not attached; the ticket gives its S3 location", slog.Any("error", aerr))
@@ -297,16 +315,11 @@ func (n *Notifier) labels(id ident.RunID) []string {
 
 // attach streams the workbook as multipart/form-data with a known length:
 // go-jira's PostAttachment would first copy the whole file into memory.
-func (n *Notifier) attach(ctx context.Context, key string, wb aggregate.Attachment) error {
-	rc, size, err := wb.Open(ctx)
-	if err != nil {
-		return fmt.Errorf("open workbook: %w", err)
-	}
-	defer rc.Close()
+func (n *Notifier) attach(ctx context.Context, key, name string, rc io.Reader, size int64) error {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, wb.Name))
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
 	h.Set("Content-Type", aggregate.ContentTypeXLSX)
 	if _, err := mw.CreatePart(h); err != nil {
 		return err

@@ -379,13 +379,28 @@ func TestAttachmentRetriedThenGivenUp(t *testing.T) {
 	t.Cleanup(func() { attachPause = time.Second })
 	for _, tc := range []struct {
 		fails    int
+		failOpen bool // the second Open fails (the object store hiccups)
 		attached bool
-	}{{2, true}, {3, false}} {
-		t.Run(fmt.Sprint(tc.fails), func(t *testing.T) {
+		opens    int
+	}{{0, false, true, 1}, {2, false, true, 3}, {3, false, false, 3}, {1, true, true, 3}} {
+		t.Run(fmt.Sprint(tc.fails, tc.failOpen), func(t *testing.T) {
 			f, srv := newFakeJira(t, basic(user, token))
 			f.failAttach = tc.fails
 			n := newNotifier(t, srv.URL, nil)
-			key, err := n.File(context.Background(), ticket())
+			tk := ticket()
+			opens := 0
+			open := tk.Workbook.Open
+			tk.Workbook.Open = func(ctx context.Context) (io.ReadCloser, int64, error) {
+				opens++
+				if tc.failOpen && opens == 2 {
+					return nil, 0, errors.New("s3: connection reset")
+				}
+				return open(ctx)
+			}
+			key, err := n.File(context.Background(), tk)
+			if opens != tc.opens {
+				t.Errorf("workbook opened %d times, want %d", opens, tc.opens)
+			}
 			if err != nil || key != "SEC-1" {
 				t.Fatalf("%q, %v: the issue exists, its key must come back", key, err)
 			}
