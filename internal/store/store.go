@@ -60,7 +60,10 @@ type Claim struct {
 	GeneratedAt time.Time
 }
 
-// Store is the dedupe store.
+// Store is the dedupe store. Every implementation passes storetest.Run.
+// Writes refuse, with an error wrapping ErrInvalid, events whose ids are
+// invalid or whose claim-check payload_ref is not resolved (CheckRun,
+// CheckResult).
 type Store interface {
 	// RecordRun records a run's RunStarted. First write wins: it returns
 	// false, and changes nothing, when the run was already recorded.
@@ -82,16 +85,23 @@ type Store interface {
 	Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error]
 	// Claim takes (or, for the same owner, renews) the run's emission
 	// lease until now+ttl. It succeeds when the run is unclaimed, its lease
-	// expired, or owner already holds it; it fixes GeneratedAt to now on
+	// expired (now after ClaimUntil; a lease is live up to and including
+	// ClaimUntil), or owner already holds it; it fixes GeneratedAt to now on
 	// the first successful claim ever and returns it on every later one.
+	// Among concurrent claimers exactly one wins.
 	// ErrClaimed when another owner's lease is live, ErrEmitted when the
-	// run was emitted, ErrNotFound when its RunStarted is unknown.
+	// run was emitted, ErrNotFound when its RunStarted is unknown (even if
+	// results arrived), ErrInvalid for an empty owner or a ttl <= 0.
 	Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (Claim, error)
-	// MarkEmitted records, permanently, that the report is at reportKey.
-	// ErrLeaseLost unless owner holds a lease (expired or not) that no one
-	// else took over since; idempotent for the same owner and key.
+	// MarkEmitted records, permanently, that the report is at reportKey
+	// (EmittedAt = now). ErrLeaseLost unless owner holds a lease (expired
+	// or not) that no one else took over since; idempotent for the same
+	// owner and key (EmittedAt stays the first); once emitted, any other
+	// owner or key gets ErrEmitted and changes nothing. ErrNotFound for an
+	// unknown run.
 	MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error
-	// SetTicket stores the Jira issue key of an emitted run.
+	// SetTicket stores the Jira issue key of an emitted run: ErrNotEmitted
+	// before emission, ErrNotFound for an unknown run.
 	SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error
 	// Pending lists the runs with a RunStarted that are not yet emitted, so
 	// that an aggregator (re)started at any time finds runs to complete or

@@ -457,12 +457,10 @@ func (s *Store) HasResult(ctx context.Context, id ident.RunID, account ident.Acc
 	return out.Item != nil, nil
 }
 
-// resultsPage bounds the items one Query page holds in memory (DynamoDB
-// caps a page at 1 MB anyway).
-const resultsPage = 16
-
 // Results implements store.Store: the RES# items come back in sort key
-// order, which is the accounts' code point order.
+// order, which is the accounts' code point order. One Query page (at most
+// 1 MB, DynamoDB's cap) and one decoded result are in memory at a time;
+// a chunked result is fetched when its turn comes.
 func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
 	return func(yield func(*events.AccountScanned, error) bool) {
 		pk := runPK(id)
@@ -474,7 +472,6 @@ func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.A
 				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str("RES#")},
 				ConsistentRead:            aws.Bool(true),
-				Limit:                     aws.Int32(resultsPage),
 				ExclusiveStartKey:         next,
 			})
 			if err != nil {
