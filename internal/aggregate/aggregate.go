@@ -36,7 +36,9 @@ type Config struct {
 	// report renders and uploads. A replica that dies holds the run this
 	// long at most. Default 2m.
 	Lease time.Duration
-	// Owner names this replica in claims (the pod name). Required.
+	// Owner names this replica in claims: the pod name (POD_NAME from the
+	// downward API), unique among live replicas; two live replicas sharing
+	// it would share leases. Required.
 	Owner string
 	// CheckInterval is how often the loop looks for runs to complete, runs
 	// past their deadline and tickets to retry. Default 15s.
