@@ -3,6 +3,7 @@ package blob
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -30,7 +31,7 @@ type S3Config struct {
 func (c S3Config) Validate() error {
 	var errs []error
 	if c.Bucket == "" {
-		errs = append(errs, errors.New("s3 blob store: bucket is required"))
+		errs = append(errs, errors.New("s3 blob store: bucket is required (-report-bucket)"))
 	}
 	return errors.Join(errs...)
 }
@@ -130,3 +131,28 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 }
 
 var _ Store = (*S3)(nil)
+
+// S3Flags are the S3 store's flags, as given. Register them on the
+// binary's FlagSet (cli.Parse fills each from its environment variable:
+// -report-bucket from REPORT_BUCKET, ...), then call Store.
+type S3Flags struct {
+	Bucket    string
+	KMSKeyID  string
+	PathStyle bool
+}
+
+// Register adds -report-bucket, -kms-key-id and -s3-path-style to fs.
+func (f *S3Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Bucket, "report-bucket", "", "S3 bucket of the reports and of the claim-check payloads (under their own prefix)")
+	fs.StringVar(&f.KMSKeyID, "kms-key-id", "", "KMS key (id, ARN or alias) to encrypt every object with SSE-KMS; empty: the bucket's default encryption")
+	// The SDK reads no environment variable for path-style addressing, and
+	// an emulator on 127.0.0.1 has no bucket subdomains.
+	fs.BoolVar(&f.PathStyle, "s3-path-style", false, "path-style S3 requests (http://host/bucket/key): for emulators; AWS uses virtual-hosted style")
+}
+
+// Store builds the S3 client from hub (its endpoint from
+// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when set) and the store.
+func (f S3Flags) Store(hub aws.Config) (*S3, error) {
+	client := s3.NewFromConfig(hub, func(o *s3.Options) { o.UsePathStyle = f.PathStyle })
+	return NewS3(client, S3Config{Bucket: f.Bucket, KMSKeyID: f.KMSKeyID})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -201,5 +202,38 @@ func TestNewS3Validates(t *testing.T) {
 	}
 	if _, err := blob.NewS3(nil, blob.S3Config{Bucket: "b"}); err == nil {
 		t.Error("nil client accepted")
+	}
+}
+
+// TestS3Flags builds the store from flags against the emulator: path-style
+// requests reach it, and a missing bucket flag is refused.
+func TestS3Flags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var f blob.S3Flags
+	f.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Store(aws.Config{Region: "us-east-1"}); err == nil || !strings.Contains(err.Error(), "-report-bucket") {
+		t.Errorf("no bucket: %v", err)
+	}
+	_, bucket := newEmulatorS3(t)
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	f = blob.S3Flags{}
+	f.Register(fs)
+	if err := fs.Parse([]string{"-report-bucket", bucket, "-s3-path-style"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Store(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		BaseEndpoint: aws.String(testenv.Endpoint(t, "S3_ENDPOINT"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Put(ctx, "flags/k", strings.NewReader("v"), "text/plain"); err != nil {
+		t.Fatalf("put through a path-style client: %v", err)
+	}
+	if ok, err := st.Exists(ctx, "flags/k"); !ok || err != nil {
+		t.Errorf("Exists = %v, %v", ok, err)
 	}
 }
