@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,10 +13,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/iampolicy"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
@@ -26,9 +29,9 @@ type handlerEnv struct {
 	codec   events.Codec
 }
 
-func newHandlerEnv(t *testing.T, pub message.Publisher) *handlerEnv {
+func newHandlerEnv(t *testing.T, pub message.Publisher, apiOptions ...func(*middleware.Stack) error) *handlerEnv {
 	t.Helper()
-	e := newEnv(t, awssim.Config{Org: orgFile(t)}, envOpts{concurrency: 4})
+	e := newEnv(t, awssim.Config{Org: orgFile(t)}, envOpts{concurrency: 4, apiOptions: apiOptions})
 	namer, err := discover.New(organizations.NewFromConfig(e.hub), discover.Config{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +83,8 @@ func (e *handlerEnv) none(t *testing.T) {
 }
 
 func TestHandleAdhoc(t *testing.T) {
-	e := newHandlerEnv(t, nil)
+	rec := iampolicy.NewRecorder()
+	e := newHandlerEnv(t, nil, rec.AddTo)
 	msg := message.NewMessage("3f1c2a9e-8f7b-4d2e-9a41-0c5e7d6b8a12", []byte(`{"account_id": "222222222222"}`))
 	if err := e.h.Handle(msg); err != nil {
 		t.Fatal(err)
@@ -112,6 +116,20 @@ func TestHandleAdhoc(t *testing.T) {
 	}
 	checkResult(t, e.sim, rs.Regions, res, true)
 	e.none(t)
+
+	// Exactly the operations the IAM table grants the scanner.
+	actions, err := rec.Actions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantActions := []string{
+		"config:DescribeComplianceByConfigRule", "config:DescribeConfigRules", "config:GetComplianceDetailsByConfigRule",
+		"organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit", "organizations:ListParents",
+		"sts:AssumeRole",
+	}
+	if !slices.Equal(slices.Compact(actions), wantActions) {
+		t.Errorf("operations sent %v, want %v", slices.Compact(actions), wantActions)
+	}
 
 	// Redelivery: the same message id lands in the same run.
 	if err := e.h.Handle(message.NewMessage(msg.UUID, msg.Payload)); err != nil {

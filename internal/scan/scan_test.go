@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +62,7 @@ func TestScanAgainstGroundTruth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := tt.sim
-			cfg.Org = generated(t, 12, 11)
+			cfg.Org = generated(t, 8, 11)
 			e := newEnv(t, cfg, tt.opts)
 			results := scanAll(t, e, regions)
 			if len(results) != len(scannable(e.sim.Org())) {
@@ -146,5 +148,53 @@ func TestSessionRefresh(t *testing.T) {
 	}
 	if assumes <= int64(len(results)) {
 		t.Errorf("%d AssumeRole calls for %d accounts: no session was refreshed", assumes, len(results))
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogsCarryNoSecrets scans with every kind of failure logged, at debug
+// level, and checks that no key, secret or session token awssim issued (nor
+// the hub's secret) appears in the logs, while the logs do say what failed.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var buf syncBuffer
+	e := newEnv(t, awssim.Config{Org: generated(t, 6, 4), Deny: 1, FailRegions: 1}, envOpts{concurrency: 4})
+	e.scanner.log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	scanAll(t, e, nil)
+	logs := buf.String()
+	for _, want := range []string{`"msg":"account scanned"`, `"code":"AccessDenied"`, `"code":"UnrecognizedClientException"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	sessions := e.sim.Sessions()
+	if len(sessions) == 0 {
+		t.Fatal("awssim issued no session")
+	}
+	for _, s := range sessions {
+		for _, secret := range []string{s.SecretAccessKey, s.SessionToken} {
+			if strings.Contains(logs, secret) {
+				t.Fatalf("a session secret of %s/%s is in the logs", s.Account, s.Role)
+			}
+		}
+	}
+	if strings.Contains(logs, "hubsecret") {
+		t.Fatal("the hub's secret key is in the logs")
 	}
 }
