@@ -226,3 +226,39 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 // Config returns the server configuration (Gatherer and Logger are the
 // caller's).
 func (f Flags) Config() Config { return Config{Addr: f.Addr} }
+
+// Serve runs the server for as long as run runs: /readyz answers with ready
+// from the start (ready itself says when the service consumes), turns
+// unready as soon as run returns (shutdown or failure), and the server then
+// stops. It returns run's error, or the server's if it failed first.
+func (s *Server) Serve(ctx context.Context, ready Check, run func(context.Context) error) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- s.Run(srvCtx) }()
+	s.SetReady(ready)
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- run(runCtx) }()
+	var err error
+	select {
+	case err = <-runErr:
+	case err = <-srvErr:
+		// The probes cannot reach a service whose health server died: stop.
+		cancelRun()
+		<-runErr
+		s.SetReady(nil)
+		return err
+	}
+	s.SetReady(nil)
+	stopSrv()
+	if serr := <-srvErr; err == nil {
+		err = serr
+	}
+	return err
+}

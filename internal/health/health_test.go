@@ -198,3 +198,40 @@ func TestFlags(t *testing.T) {
 		t.Errorf("default %q", f.Config().Addr)
 	}
 }
+
+func TestServe(t *testing.T) {
+	s, err := health.New(health.Config{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + s.Addr()
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Serve(ctx, func(context.Context) error { return nil }, func(ctx context.Context) error {
+			close(running)
+			<-ctx.Done()
+			return errors.New("stopped: " + ctx.Err().Error())
+		})
+	}()
+	<-running
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz while running = %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "stopped: context canceled") {
+			t.Errorf("Serve returned %v, want run's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if _, err := (&http.Client{Timeout: time.Second}).Get(base + "/healthz"); err == nil {
+		t.Error("server still up after Serve returned")
+	}
+}
