@@ -25,13 +25,21 @@
 // racing writers never mix their chunks; the loser deletes its own chunks
 // (TTL removes them if it dies first).
 //
-// Results are counted with a COUNT query over the CNT#<run> partition,
-// whose items are ~40 bytes, so the completion check reads O(accounts x 40
-// B), never the results themselves. The marker is written after the
-// result's conditional put, by the winner and, idempotently, by every
-// later duplicate: a crash between the two leaves the count short only
-// until the message is redelivered (it was not acknowledged), which writes
-// the marker. There is no separate counter to drift.
+// Results are counted on the run item (`results`), so the completion check
+// the aggregator makes after every new result is one small GetItem. After
+// the result's conditional put, every caller (winner or duplicate) puts the
+// account's ~40-byte marker under CNT#<run> if absent, and whoever created
+// it adds one to the counter. A crash before the marker is repaired by the
+// redelivery of the unacknowledged message (it creates the marker and
+// counts). A crash between the marker and the increment leaves the counter
+// short: while a run is incomplete, Run recounts the markers (a COUNT
+// query, O(accounts x 40 B), never the results) at most once per
+// RecountEvery per run, the replica that wins a conditional update of
+// `recounted_at` doing it, and writes the count back if no increment landed
+// meanwhile. An SDK retry of an increment that had succeeded can count one
+// too many; the aggregator confirms completion with HasResult per account,
+// so an early "complete" only costs those reads, and a recount fixes it
+// while the run is still short.
 //
 // Pending and Unticketed query the sparse GSI `queue-index` (hash `queue`,
 // range `pk`, KEYS_ONLY): `queue` is "pending" on a run item from its

@@ -59,7 +59,10 @@ type Config struct {
 	// ChunkSize is the most compressed body bytes one item carries; larger
 	// bodies are split. Default 350 KiB; tests lower it to exercise chunking.
 	ChunkSize int
-	// Now stamps expires_at; default time.Now.
+	// RecountEvery bounds how often Run recounts an incomplete run's
+	// results to repair its counter after a crash; default 1 minute.
+	RecountEvery time.Duration
+	// Now stamps expires_at and paces recounts; default time.Now.
 	Now func() time.Time
 	// Unsafe is for tests proving the conformance suite can fail; nil in
 	// production (and inert there anyway, see store.Unsafe).
@@ -72,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ChunkSize == 0 {
 		c.ChunkSize = defaultChunkSize
+	}
+	if c.RecountEvery == 0 {
+		c.RecountEvery = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -86,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("dynamo store: retention %s is under a day (runs would expire mid-flight)", c.Retention))
+	}
+	if c.RecountEvery < 0 {
+		errs = append(errs, fmt.Errorf("dynamo store: recount interval %s is negative", c.RecountEvery))
 	}
 	if c.ChunkSize < 1024 || c.ChunkSize > defaultChunkSize {
 		errs = append(errs, fmt.Errorf("dynamo store: chunk size %d is outside [1024, %d]", c.ChunkSize, defaultChunkSize))
@@ -358,14 +367,39 @@ func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (b
 			s.dropChunks(ctx, pk, prefix, wid, n)
 		}
 	}
-	marker := key(cntPK(res.RunID), string(res.AccountID))
-	marker[AttrExpires] = s.expires()
-	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: marker}); err != nil {
-		// The result is stored but not yet counted: an error makes the
-		// caller nack, and the redelivery writes the marker.
-		return false, fmt.Errorf("record result %s/%s: count marker: %w", res.RunID, res.AccountID, err)
+	if err := s.count(ctx, res.RunID, res.AccountID); err != nil {
+		// The result is stored but maybe not counted: an error makes the
+		// caller nack, and the redelivery counts it.
+		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	return created, nil
+}
+
+// count writes the account's CNT# marker if absent and, when it was
+// absent, adds one to the run item's counter. A crash between the two
+// leaves the counter short; Run's recount repairs it (see doc.go).
+func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID) error {
+	marker := key(cntPK(id), string(acct))
+	marker[AttrExpires] = s.expires()
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: marker,
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}})
+	if isConditionFailed(err) {
+		return nil // counted already (or being repaired by a recount)
+	}
+	if err != nil {
+		return fmt.Errorf("count marker: %w", err)
+	}
+	// The run item may not exist yet (results before RunStarted): ADD makes it.
+	if _, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.cfg.Table,
+		Key:                       key(runPK(id), runSK),
+		UpdateExpression:          aws.String("ADD #n :one SET #exp = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#n": "results", "#exp": AttrExpires},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":exp": s.expires()},
+	}); err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) getRunItem(ctx context.Context, id ident.RunID) (map[string]types.AttributeValue, error) {
@@ -423,9 +457,71 @@ func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types
 			return st, fmt.Errorf("decode RunStarted: %w", err)
 		}
 	}
-	var err error
-	st.Results, err = s.countResults(ctx, id)
-	return st, err
+	n, _ := getN(item, "results")
+	st.Results = int(n)
+	if st.Started != nil && !st.Emitted && st.Results < len(st.Started.Accounts) {
+		return s.maybeRecount(ctx, st, item)
+	}
+	return st, nil
+}
+
+// maybeRecount repairs a counter left short by a crash between a marker
+// and its increment. The counter is in doubt whenever a run is incomplete,
+// which is most of its life, so the recount (a COUNT query over the CNT#
+// partition, O(accounts x 40 B)) runs at most once per RecountEvery per
+// run: the replica whose conditional update of recounted_at wins does it.
+// The repaired value is written only if no increment landed meanwhile;
+// otherwise the next recount does it.
+func (s *Store) maybeRecount(ctx context.Context, st store.RunState, item map[string]types.AttributeValue) (store.RunState, error) {
+	now := s.cfg.Now()
+	last, hasLast := getN(item, "recounted_at")
+	if hasLast && now.Sub(time.Unix(0, last)) < s.cfg.RecountEvery {
+		return st, nil
+	}
+	cond := "attribute_not_exists(#at)"
+	vals := map[string]types.AttributeValue{":now": num(now.UnixNano())}
+	if hasLast {
+		cond = "#at = :last"
+		vals[":last"] = num(last)
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.cfg.Table, Key: key(runPK(st.RunID), runSK),
+		UpdateExpression: aws.String("SET #at = :now"), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#at": "recounted_at"}, ExpressionAttributeValues: vals,
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if isConditionFailed(err) {
+		return st, nil // another caller recounts
+	}
+	if err != nil {
+		return st, fmt.Errorf("recount: %w", err)
+	}
+	seen, _ := getN(out.Attributes, "results")
+	n, err := s.countResults(ctx, st.RunID)
+	if err != nil {
+		return st, fmt.Errorf("recount: %w", err)
+	}
+	if int64(n) == seen {
+		st.Results = n
+		return st, nil
+	}
+	s.log.Warn("dedupe store: result counter repaired (a writer died between a marker and its increment, or retried an increment)",
+		slog.String("run_id", string(st.RunID)), slog.Int64("counter", seen), slog.Int("markers", n))
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.cfg.Table, Key: key(runPK(st.RunID), runSK),
+		UpdateExpression: aws.String("SET #n = :n"), ConditionExpression: aws.String("#n = :seen"),
+		ExpressionAttributeNames:  map[string]string{"#n": "results"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n)), ":seen": num(seen)},
+	})
+	switch {
+	case isConditionFailed(err):
+		// An increment landed between the read and the count: the next
+		// recount repairs it; the markers are the truth meanwhile.
+	case err != nil:
+		return st, fmt.Errorf("recount: %w", err)
+	}
+	st.Results = n
+	return st, nil
 }
 
 // Run implements store.Store.
@@ -434,12 +530,12 @@ func (s *Store) Run(ctx context.Context, id ident.RunID) (store.RunState, error)
 	if err != nil {
 		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
 	}
+	if item == nil {
+		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
 	st, err := s.state(ctx, id, item)
 	if err != nil {
 		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
-	}
-	if item == nil && st.Results == 0 {
-		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 	}
 	return st, nil
 }

@@ -175,6 +175,66 @@ func TestCountHealsAfterCrashBetweenResultAndMarker(t *testing.T) {
 	}
 }
 
+// incrementCrashAPI fails the first counter increment (an UpdateItem with
+// ADD), as if the process died after writing the marker.
+type incrementCrashAPI struct {
+	dynamo.API
+	crashed atomic.Bool
+}
+
+func (c *incrementCrashAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.UpdateExpression), "ADD ") && c.crashed.CompareAndSwap(false, true) {
+		return nil, errCrash
+	}
+	return c.API.UpdateItem(ctx, in, opts...)
+}
+
+func TestCountRepairedAfterCrashBetweenMarkerAndIncrement(t *testing.T) {
+	c := client(t)
+	table := newTable(t, c)
+	now := storetest.T0
+	clock := func() time.Time { return now }
+	api := &incrementCrashAPI{API: c}
+	s := newStore(t, api, table, dynamo.Config{Now: clock, RecountEvery: time.Minute})
+	ctx := t.Context()
+	if _, err := s.RecordRun(ctx, storetest.NewRun("run-inc", 3)); err != nil {
+		t.Fatal(err)
+	}
+	// The first Run stamps recounted_at: the next recount is due a minute later.
+	if st, err := s.Run(ctx, "run-inc"); err != nil || st.Results != 0 {
+		t.Fatalf("Run = %d, %v", st.Results, err)
+	}
+	res := storetest.NewResult("run-inc", storetest.Account(1), 3)
+	if _, err := s.RecordResult(ctx, res); !errors.Is(err, errCrash) {
+		t.Fatalf("RecordResult err = %v, want the simulated crash", err)
+	}
+	// Even the redelivery cannot count it: the marker exists.
+	if created, err := s.RecordResult(ctx, res); err != nil || created {
+		t.Fatalf("redelivery: created %v, err %v", created, err)
+	}
+	if _, err := s.RecordResult(ctx, storetest.NewResult("run-inc", storetest.Account(2), 3)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(30 * time.Second)
+	if st, _ := s.Run(ctx, "run-inc"); st.Results != 1 {
+		t.Fatalf("before the recount is due: Results = %d, want 1 (the counter, short by one)", st.Results)
+	}
+	now = now.Add(31 * time.Second)
+	if st, err := s.Run(ctx, "run-inc"); err != nil || st.Results != 2 {
+		t.Fatalf("recount due: Results = %d, %v; want 2", st.Results, err)
+	}
+	// Repaired in the table, not just in that answer.
+	if st, err := s.Run(ctx, "run-inc"); err != nil || st.Results != 2 {
+		t.Fatalf("after the repair: Results = %d, %v; want 2", st.Results, err)
+	}
+	if _, err := s.RecordResult(ctx, storetest.NewResult("run-inc", storetest.Account(3), 3)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Run(ctx, "run-inc"); err != nil || st.Results != 3 {
+		t.Fatalf("complete: Results = %d, %v; want 3", st.Results, err)
+	}
+}
+
 // TestItemsCarryTTLAndFit writes a large run and result, then checks every
 // item of the table: TTL attribute set to now+retention, under 400 KB, and
 // the large bodies actually chunked.
@@ -258,11 +318,11 @@ func TestCreateTableTwice(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	err := dynamo.Config{Retention: time.Hour, ChunkSize: 10}.Validate()
+	err := dynamo.Config{Retention: time.Hour, ChunkSize: 10, RecountEvery: -time.Second}.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"table name", "retention", "chunk size"} {
+	for _, want := range []string{"table name", "retention", "chunk size", "recount interval"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
