@@ -45,7 +45,7 @@ func TestScanAgainstGroundTruth(t *testing.T) {
 	}{
 		{name: "clean org", sim: awssim.Config{}, opts: envOpts{concurrency: 8}, exact: true},
 		{name: "denied accounts and failing regions", sim: awssim.Config{Deny: 2, FailRegions: 3}, opts: envOpts{concurrency: 8}, exact: true},
-		{name: "throttling absorbed by adaptive retry", sim: awssim.Config{ThrottleRPS: 3, Deny: 1, FailRegions: 1}, opts: envOpts{concurrency: 8},
+		{name: "throttling absorbed by adaptive retry", sim: awssim.Config{ThrottleRPS: 2, Deny: 1, FailRegions: 1}, opts: envOpts{concurrency: 8},
 			check: func(t *testing.T, st awssim.Stats) {
 				if st.Throttled == 0 {
 					t.Error("awssim throttled nothing: the test does not exercise throttling")
