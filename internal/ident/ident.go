@@ -74,10 +74,16 @@ func ParseRegion(s string) (Region, error) {
 	return Region(s), nil
 }
 
-// ParseRunID accepts 1-64 characters of [A-Za-z0-9._-].
+// ParseRunID accepts 1-64 characters of [A-Za-z0-9._-], except names
+// made only of dots: a run id becomes a key segment (claim-check objects
+// live under <prefix>/<run id>/), and "." or ".." there would be cleaned
+// away by path.Join and escape the prefix.
 func ParseRunID(s string) (RunID, error) {
 	if !runIDRe.MatchString(s) {
 		return "", invalid("run id", s, "want 1-64 characters of A-Z a-z 0-9 . _ -")
+	}
+	if strings.Trim(s, ".") == "" {
+		return "", invalid("run id", s, "must not be only dots")
 	}
 	return RunID(s), nil
 }

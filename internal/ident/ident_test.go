@@ -52,6 +52,7 @@ func TestParseRunID(t *testing.T) {
 	for in, ok := range map[string]bool{
 		"01JABCDEF": true, "weekly-2026.11.23_1": true, strings.Repeat("a", 64): true,
 		strings.Repeat("a", 65): false, "": false, "a/b": false, "a b": false, "..%2f": false,
+		".": false, "..": false, "...": false, "a..b": true,
 	} {
 		if _, err := ParseRunID(in); (err == nil) != ok {
 			t.Errorf("ParseRunID(%q) err = %v, want ok=%v", in, err, ok)
@@ -128,6 +129,34 @@ func FuzzParseRoleARN(f *testing.F) {
 		}
 		if _, err := ParseAccountID(string(a.Account)); err != nil {
 			t.Fatalf("parsed account %q invalid", a.Account)
+		}
+	})
+}
+
+// FuzzParse: what the validators accept can go into an ARN, a store key or
+// an S3 key unescaped: no separators, no spaces, no dot segments.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"123456789012", "012345678901", "us-east-1", "us-gov-west-1", "01JABCDEF", "a/b", "..", "x y", "१२३४५६७८९०१२"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if a, err := ParseAccountID(s); err == nil {
+			if len(a) != 12 || strings.Trim(string(a), "0123456789") != "" {
+				t.Fatalf("accepted account id %q", s)
+			}
+		}
+		if r, err := ParseRegion(s); err == nil {
+			if strings.ContainsAny(string(r), "/ :.") || len(r) > 30 {
+				t.Fatalf("accepted region %q", s)
+			}
+		}
+		if id, err := ParseRunID(s); err == nil {
+			if strings.ContainsAny(string(id), "/\\ :") || id == "." || id == ".." || len(id) > 64 {
+				t.Fatalf("accepted run id %q", s)
+			}
+		}
+		if n, err := ParseRoleName(s); err == nil && strings.ContainsAny(string(n), "/: ") {
+			t.Fatalf("accepted role name %q", s)
 		}
 	})
 }
