@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -131,4 +133,49 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkHandleResult: one AccountScanned handled (decode, record, run
+// read, completion check) in a run of 500 and 5,000 expected accounts; the
+// store decodes the run's RunStarted at each read.
+func BenchmarkHandleResult(b *testing.B) {
+	for _, n := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) { benchHandle(b, n) })
+	}
+}
+
+func benchHandle(b *testing.B, accounts int) {
+	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	folder := blob.Folder{Dir: b.TempDir()}
+	codec := events.Codec{Payloads: blob.Payloads{Store: folder}, PayloadPrefix: "payloads"}
+	a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0 }}, Deps{Store: st, Blob: folder, Codec: codec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs := &events.RunStarted{RunID: runID, Trigger: events.TriggerScheduled, StartedAt: t0, Deadline: t0.Add(time.Hour), Regions: regions}
+	for i := range accounts {
+		rs.Accounts = append(rs.Accounts, events.Account{AccountID: ident.AccountID(fmt.Sprintf("%012d", 100000000000+i)), Name: fmt.Sprintf("account-%d", i), OUPath: "Root/Prod/Payments"})
+	}
+	m, err := codec.Marshal(context.Background(), rs) // 5,000 accounts go by claim check (over 256 KiB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Handle(m); err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]*message.Message, 0, b.N)
+	for i := range b.N {
+		res := results()[1]
+		res.AccountID = rs.Accounts[i%accounts].AccountID
+		msgs = append(msgs, mustMsg(b, res))
+	}
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for i := range b.N {
+		if err := a.Handle(msgs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
