@@ -133,6 +133,16 @@ func Message(err error) string {
 	return err.Error()
 }
 
+// Operation returns the API operation err came from (AssumeRole,
+// DescribeConfigRules), or "" when err is not an SDK operation's error.
+func Operation(err error) string {
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		return oe.OperationName
+	}
+	return ""
+}
+
 // IsThrottle reports whether err is AWS throttling the caller.
 func IsThrottle(err error) bool {
 	var apiErr smithy.APIError

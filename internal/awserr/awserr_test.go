@@ -115,6 +115,12 @@ func TestMessage(t *testing.T) {
 	if got := Message(errors.New("plain")); got != "plain" {
 		t.Errorf("Message = %q", got)
 	}
+	if got := Operation(fmt.Errorf("scan: %w", apiErr(400, "X", "y"))); got != "DescribeConfigRules" {
+		t.Errorf("Operation = %q", got)
+	}
+	if got := Operation(errors.New("plain")); got != "" {
+		t.Errorf("Operation(plain) = %q", got)
+	}
 	if got := Message(nil); got != "" {
 		t.Errorf("Message(nil) = %q", got)
 	}

@@ -259,7 +259,7 @@ func TestScanAssumeRoleFails(t *testing.T) {
 	s := fakeScanner(t, fakeRoles{err: &retry.MaxAttemptsError{Attempt: 10, Err: apiError(503, "ServiceUnavailable")}},
 		map[ident.Region]*fakeConfig{"us-east-1": region})
 	res := s.ScanAccount(context.Background(), events.ScanRequested{RunID: "r1", AccountID: "222222222222"})
-	want := events.ScanError{Stage: events.StageAssumeRole, Code: "ServiceUnavailable", Message: "ServiceUnavailable happened", Attempts: 10}
+	want := events.ScanError{Stage: events.StageAssumeRole, Code: "ServiceUnavailable", Message: "X: ServiceUnavailable happened", Attempts: 10}
 	if res.Status != events.StatusFailed || len(res.Errors) != 1 || res.Errors[0] != want {
 		t.Fatalf("result %+v, want failed with %+v", res, want)
 	}

@@ -136,6 +136,9 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 			return
 		}
 		e := got.Errors[0]
+		if !strings.HasPrefix(e.Message, "AssumeRole: ") {
+			t.Errorf("%s (denied): message %q does not name the refused call", where, e.Message)
+		}
 		e.Message = ""
 		if !exact && e.Attempts >= 1 && e.Attempts <= 10 {
 			// Transient faults before the refusal count as attempts too.
@@ -210,8 +213,8 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 	}
 	gotErrors := slices.Clone(got.Errors)
 	for i := range gotErrors {
-		if gotErrors[i].Message == "" {
-			t.Errorf("%s: error %+v has no message", where, gotErrors[i])
+		if !strings.HasPrefix(gotErrors[i].Message, "DescribeConfigRules: ") || len(gotErrors[i].Message) < len("DescribeConfigRules: x") {
+			t.Errorf("%s: error %+v: want the refused call and AWS's message", where, gotErrors[i])
 		}
 		gotErrors[i].Message = ""
 		if !exact && gotErrors[i].Attempts >= 1 && gotErrors[i].Attempts <= 10 {

@@ -291,7 +291,12 @@ func scanError(region ident.Region, stage string, err error) events.ScanError {
 		// the context ended first): one try was started.
 		attempts = 1
 	}
-	return events.ScanError{Region: region, Stage: stage, Code: awserr.Code(err), Message: awserr.Message(err), Attempts: attempts}
+	msg := awserr.Message(err)
+	if op := awserr.Operation(err); op != "" {
+		// The report's reader needs to know which call was refused.
+		msg = op + ": " + msg
+	}
+	return events.ScanError{Region: region, Stage: stage, Code: awserr.Code(err), Message: msg, Attempts: attempts}
 }
 
 type regionResult struct {
