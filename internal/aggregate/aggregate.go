@@ -51,6 +51,10 @@ type Config struct {
 	TicketTakeover time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// FixedGeneratedAt, when set, is every report's Generated at instead
+	// of the first claim's time: local mode's -generated-at, so that the
+	// same run rendered twice, anywhere, gives the same bytes.
+	FixedGeneratedAt time.Time
 }
 
 func (c *Config) setDefaults() {

@@ -159,6 +159,9 @@ func (c *converted) sortedFindings(res *events.AccountScanned) []report.Finding 
 // renderer's input and the ticket's summary. Memory: the Summary rows (the
 // renderer needs them all) plus one result at a time.
 func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt time.Time) (*model, error) {
+	if !a.cfg.FixedGeneratedAt.IsZero() {
+		generatedAt = a.cfg.FixedGeneratedAt
+	}
 	started := st.Started
 	if started == nil {
 		return nil, fmt.Errorf("run %s: no RunStarted", st.RunID)

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{
 			ReportPrefix: ReportPrefix, ReportLocation: cfg.Out, Owner: owner,
-			CheckInterval: time.Second,
+			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
 	}, b, app.AggregatorDeps{Store: st, Blob: folder}, codec, logger)

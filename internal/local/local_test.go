@@ -1,11 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +288,45 @@ func TestReportCheckCatchesDifferences(t *testing.T) {
 	if _, err := reportcheck.Check(res.Path, reportcheck.Expect{Org: e.sim.Org(), Regions: []string{"us-east-1"}}); err == nil {
 		t.Error("a report of two regions passed as one of one region")
 	}
+}
+
+// -generated-at makes output reproducible: the same org scanned in two
+// separate runs with the same run id gives byte-identical workbooks.
+func TestLocalGeneratedAtReproducible(t *testing.T) {
+	e := newEnv(t, 15, 8, awssim.Config{Deny: 1, FailRegions: 1})
+	var files [][]byte
+	for range 2 {
+		cfg := baseConfig(t)
+		cfg.RunID = "weekly-2026-w48"
+		cfg.GeneratedAt = time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+		res, err := Run(context.Background(), cfg, e.hub, io.Discard, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(res.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+		f, err := excelize.OpenFile(res.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := f.GetCellValue("Summary", "B3", excelize.Options{RawCellValue: true})
+		f.Close()
+		if got, err := excelTime(v); err != nil || !got.Equal(cfg.GeneratedAt) {
+			t.Errorf("Generated at = %q (%v), want %s", v, got, cfg.GeneratedAt)
+		}
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Error("two runs with the same -generated-at differ")
+	}
+}
+
+func excelTime(s string) (time.Time, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return excelize.ExcelDateToTime(v, false)
 }
