@@ -22,16 +22,18 @@
 //     1+2+4+8+16+20+20+20+20 s ≈ 111 s of backoff (half that on average):
 //     bounded, and well inside the run's 45-minute deadline.
 //   - Retry quota: disabled (ratelimit.None). The SDK's standard quota is a
-//     process-wide bucket of 500 tokens per retryer, 5 per retry (10 per
-//     timeout), refunded 1 per first-try success: under sustained
-//     throttling (which adaptive mode answers by slowing down, not by
-//     failing) it runs dry after ~100 net retries, and from then on every
-//     retryable error fails at once with "retry quota exceeded" although
-//     the next attempt would have succeeded. The quota guards against retry
-//     storms; here the storm is already bounded by -concurrency (at most N
-//     calls in flight per process), by MaxAttempts per call and by the
-//     adaptive limiter, so the quota would only turn slow accounts into
-//     failed ones.
+//     bucket of 500 tokens per retryer, 5 per retry (10 per timeout),
+//     refunded 1 per first-try success. Under sustained throttling (which
+//     adaptive mode answers by slowing down, not by failing) it runs dry
+//     after ~100 net retries, and from then on every retryable error fails
+//     at once with "retry quota exceeded" although the next attempt would
+//     have succeeded (TestSustainedThrottlingDoesNotDrainQuota: the default
+//     refuses retry 101). The one STS client that assumes every account's
+//     role would be the first to run dry: all AssumeRole retries of the
+//     process share its retryer. The quota guards against retry storms;
+//     here the storm is already bounded by -concurrency (at most N calls in
+//     flight per process), by MaxAttempts per call and by the adaptive
+//     limiter, so the quota would only turn slow accounts into failed ones.
 //   - Permanent errors (awserr.IsPermanent: AccessDenied,
 //     UnrecognizedClientException for an opt-in region not enabled, expired
 //     or invalid tokens, validation errors) are never retried: a check in

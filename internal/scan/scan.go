@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,7 +293,7 @@ func scanError(region ident.Region, stage string, err error) events.ScanError {
 		attempts = 1
 	}
 	msg := awserr.Message(err)
-	if op := awserr.Operation(err); op != "" {
+	if op := awserr.Operation(err); op != "" && !strings.Contains(msg, op) {
 		// The report's reader needs to know which call was refused.
 		msg = op + ": " + msg
 	}
