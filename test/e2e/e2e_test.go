@@ -277,12 +277,14 @@ func serviceEnv(ep endpoints, res resources, mgmt, jiraURL string) []string {
 		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
 		// storage
 		"REPORT_BUCKET=" + res.bucket, "REPORT_PREFIX=" + reportPrefix, "PAYLOAD_PREFIX=" + payloadPrefix,
-		"TABLE=" + res.table, "S3_PATH_STYLE=true",
+		"DYNAMODB_TABLE=" + res.table, "S3_PATH_STYLE=true",
+		"CHECK_INTERVAL=1s", "CONSUMERS=4",
 		// the run
 		"REGIONS=" + strings.Join(regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
 		"ORG_ROLE_ARN=arn:aws:iam::" + mgmt + ":role/system-config-report-generator-list-org-role",
 		// Jira
 		"JIRA_URL=" + jiraURL, "JIRA_PROJECT=" + jiraProject, "JIRA_USER=e2e@example.com", "JIRA_API_TOKEN=e2e-token",
+		"JIRA_LABELS=config-compliance,e2e",
 	}
 }
 

@@ -1,0 +1,147 @@
+// Command aggregator consumes the results topic through its SQS
+// subscription queue: it records every event in the dedupe store
+// (DynamoDB), and when a run is complete or past its deadline one replica
+// claims it, renders the workbook, uploads it to S3 and files the Jira
+// ticket. A Deployment of two replicas. The wiring is internal/app's.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cybsecops/configreport/internal/aggregate"
+	"github.com/cybsecops/configreport/internal/app"
+	"github.com/cybsecops/configreport/internal/awsconf"
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/health"
+	"github.com/cybsecops/configreport/internal/jira"
+	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+)
+
+const summary = `aggregator: records scan results and emits each run's report once.
+
+Consumes RunStarted and AccountScanned from the results topic's subscription
+queue into the DynamoDB dedupe store. When every expected account has
+reported, or the run's deadline passed, exactly one replica claims the run,
+renders the workbook, uploads it to
+s3://<bucket>/<prefix>/<yyyy>/<mm>/<dd>/config-compliance-<run_id>.xlsx and
+files one Jira ticket (when -jira-url is set; the token from JIRA_API_TOKEN
+or -jira-token-file, never a flag). AWS credentials and endpoints come from
+the SDK's standard configuration.
+
+Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for bad
+configuration.`
+
+func main() {
+	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
+	var mf msg.Flags
+	mf.Register(fs, msg.NeedResultsTopic|msg.NeedResultsQueue|msg.NeedPoisonQueue|msg.NeedConsume)
+	var hf health.Flags
+	hf.Register(fs)
+	var sf blob.S3Flags
+	sf.Register(fs)
+	reportPrefix := fs.String("report-prefix", "reports", "key prefix of the reports in the bucket")
+	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads in the bucket")
+	table := fs.String("dynamodb-table", "", "DynamoDB table of the dedupe store (required)")
+	owner := fs.String("owner", hostname(), "this replica's name in run claims (the pod name)")
+	consumers := fs.Int("consumers", 4, "results handled at once")
+	checkEvery := fs.Duration("check-interval", 15*time.Second, "how often complete runs, runs past their deadline and tickets to retry are looked for")
+	lease := fs.Duration("lease", 2*time.Minute, "how long a claim holds a run while its report renders and uploads")
+	conc := fs.Int("concurrency", 16, "AWS calls in flight at most in this process")
+	jiraURL := fs.String("jira-url", "", "Jira site, e.g. https://example.atlassian.net (empty: no ticket)")
+	jiraProject := fs.String("jira-project", "", "Jira project key")
+	jiraType := fs.String("jira-issue-type", "Task", "Jira issue type")
+	var jiraLabels cli.Strings
+	fs.Var(&jiraLabels, "jira-labels", "comma-separated labels of every ticket (the run's label is added)")
+	jiraUser := fs.String("jira-user", "", "Jira Cloud account e-mail (basic auth with the token); empty: the token is a bearer personal access token")
+	jiraTokenFile := fs.String("jira-token-file", "", "file holding the Jira API token (default: $JIRA_API_TOKEN)")
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	cli.Run("aggregator", summary, fs, os.Args[1:])
+
+	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		cli.Fail("aggregator", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	if err != nil {
+		cli.Fail("aggregator", err)
+	}
+	var errs []error
+	mcfg, err := mf.Config(hub, logger)
+	errs = append(errs, err)
+	bs, err := sf.Store(hub)
+	errs = append(errs, err)
+	ddb := dynamodb.NewFromConfig(hub)
+	st, err := dynamo.New(dynamo.Config{Table: *table}, ddb, logger)
+	errs = append(errs, err)
+	hcfg := hf.Config()
+	hcfg.Logger = logger
+	hs, err := health.New(hcfg)
+	errs = append(errs, err)
+	var notifier aggregate.Notifier
+	if *jiraURL != "" {
+		token, err := jira.LoadToken(*jiraTokenFile, os.Getenv)
+		errs = append(errs, err)
+		n, err := jira.New(jira.Config{URL: *jiraURL, Project: *jiraProject, IssueType: *jiraType, Labels: jiraLabels, User: *jiraUser, Token: token}, logger)
+		errs = append(errs, err)
+		if n != nil {
+			notifier = n
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		cli.Fail("aggregator", err)
+	}
+	if mf.CreateResources {
+		// Emulators and local runs only; CloudFormation makes the table.
+		if err := dynamo.CreateTable(ctx, ddb, *table); err != nil {
+			fail(err)
+		}
+	}
+	metrics, err := aggregate.NewMetrics(nil)
+	if err != nil {
+		fail(err)
+	}
+	tr, err := msg.New(ctx, mcfg)
+	if err != nil {
+		fail(err)
+	}
+	svc, _, err := app.NewAggregator(app.AggregatorConfig{
+		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease},
+		Consumers: *consumers,
+		Router:    mf.Router(logger),
+	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: notifier, Metrics: metrics}, app.Codec(bs, *payloadPrefix), logger)
+	if err != nil {
+		cli.Fail("aggregator", err)
+	}
+	if err := hs.Serve(ctx, health.RouterRunning(svc.Router), svc.Run); err != nil {
+		fail(err)
+	}
+	logger.Info("aggregator stopped")
+}
+
+func hostname() string {
+	if h := os.Getenv("POD_NAME"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// fail reports a runtime failure (not a configuration one) and exits 1.
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "aggregator: %s\n", cli.OneLine(err))
+	os.Exit(1)
+}

@@ -1,0 +1,114 @@
+// Command scanner consumes the scan queue: for each ScanRequested it
+// assumes the read role in the account, reads AWS Config in every region
+// and publishes AccountScanned to the results topic. A Deployment scaled by
+// KEDA on the queue's depth. The wiring is internal/app's.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cybsecops/configreport/internal/app"
+	"github.com/cybsecops/configreport/internal/awsconf"
+	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/health"
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/scan"
+)
+
+const summary = `scanner: scans one account per message of the scan queue.
+
+For each ScanRequested (or a hand-written {"account_id": "..."}: an ad-hoc
+run of its own) it assumes the read role in the account from the hub identity,
+reads AWS Config in every region, and publishes the account's AccountScanned
+to the results topic (through S3 when over the message limit). AWS
+credentials and endpoints come from the SDK's standard configuration (IRSA,
+AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, ...). On SIGTERM it stops taking
+messages; one in hand is finished or left to return to the queue.
+
+Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for bad
+configuration.`
+
+func main() {
+	fs := flag.NewFlagSet("scanner", flag.ContinueOnError)
+	var mf msg.Flags
+	mf.Register(fs, msg.NeedScanQueue|msg.NeedResultsTopic|msg.NeedPoisonQueue|msg.NeedConsume)
+	var hf health.Flags
+	hf.Register(fs)
+	var sf blob.S3Flags
+	sf.Register(fs)
+	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads in the bucket")
+	regions := fs.String("regions", "", "comma-separated regions to scan when a request names none (required)")
+	readRole := fs.String("read-role-name", string(scan.DefaultReadRoleName), "role assumed in every account")
+	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to name ad-hoc accounts (empty: the hub identity)")
+	conc := fs.Int("concurrency", scan.DefaultConcurrency, "AWS calls in flight at most in this process")
+	consumers := fs.Int("consumers", 0, "scan requests handled at once (default: -concurrency)")
+	deadline := fs.Duration("deadline", scan.DefaultDeadline, "deadline of an ad-hoc run, from its start")
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	cli.Run("scanner", summary, fs, os.Args[1:])
+
+	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		cli.Fail("scanner", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	if err != nil {
+		cli.Fail("scanner", err)
+	}
+	var errs []error
+	rs, err := ident.ParseRegions(*regions)
+	if err == nil && len(rs) == 0 {
+		err = errors.New("required")
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-regions: %w", err))
+	}
+	mcfg, err := mf.Config(hub, logger)
+	errs = append(errs, err)
+	bs, err := sf.Store(hub)
+	errs = append(errs, err)
+	hcfg := hf.Config()
+	hcfg.Logger = logger
+	hs, err := health.New(hcfg)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		cli.Fail("scanner", err)
+	}
+	a, err := app.NewAWS(hub, *orgRole, "config-report-scanner")
+	if err != nil {
+		cli.Fail("scanner", err)
+	}
+	tr, err := msg.New(ctx, mcfg)
+	if err != nil {
+		fail(err)
+	}
+	svc, err := app.NewScanner(app.ScannerConfig{
+		Scan:      scan.Config{Regions: rs, ReadRoleName: ident.RoleName(*readRole), Concurrency: *conc},
+		Consumers: *consumers,
+		Handler:   scan.HandlerConfig{Deadline: *deadline},
+		Router:    mf.Router(logger),
+	}, tr, a, app.Codec(bs, *payloadPrefix), logger)
+	if err != nil {
+		cli.Fail("scanner", err)
+	}
+	if err := hs.Serve(ctx, health.RouterRunning(svc.Router), svc.Run); err != nil {
+		fail(err)
+	}
+	logger.Info("scanner stopped")
+}
+
+// fail reports a runtime failure (not a configuration one) and exits 1.
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "scanner: %s\n", cli.OneLine(err))
+	os.Exit(1)
+}
