@@ -423,8 +423,12 @@ func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.
 				f.ResourceType = aws.ToString(id.EvaluationResultQualifier.ResourceType)
 				f.ResourceID = aws.ToString(id.EvaluationResultQualifier.ResourceId)
 			}
-			if f.Compliance == "" {
-				f.Compliance = events.NonCompliant // asked for NON_COMPLIANT only
+			switch f.Compliance {
+			case events.Compliant, events.NonCompliant, events.NotApplicable, events.InsufficientData:
+			default:
+				// Asked for NON_COMPLIANT only; a value this code does not
+				// know must not make the result undeliverable.
+				f.Compliance = events.NonCompliant
 			}
 			if f.ResourceType == "" || f.ResourceID == "" {
 				s.log.Warn("evaluation result without a resource skipped", slog.String("region", string(region)), slog.String("rule", rule))
