@@ -93,7 +93,7 @@ func (f Flags) Config(hub aws.Config, logger *slog.Logger) (Config, error) {
 		Logger:                   logger,
 	}
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(false); err != nil {
 		errs = append(errs, err)
 	}
 	if f.ShutdownTimeout < 0 {

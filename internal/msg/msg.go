@@ -104,7 +104,11 @@ func (c *Config) setDefaults() {
 }
 
 // Validate reports every problem at once.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate checks that some resource is named only when asked: Flags
+// reports each missing one by its flag instead.
+func (c Config) validate(requireSome bool) error {
 	var errs []error
 	if c.AWS.Credentials == nil {
 		errs = append(errs, errors.New("msg: AWS credentials are not configured"))
@@ -112,7 +116,7 @@ func (c Config) Validate() error {
 	if c.AWS.Region == "" {
 		errs = append(errs, errors.New("msg: AWS region is not configured"))
 	}
-	if c.ScanQueue == "" && c.ResultsQueue == "" && c.PoisonQueue == "" && c.ResultsTopic == "" {
+	if requireSome && c.ScanQueue == "" && c.ResultsQueue == "" && c.PoisonQueue == "" && c.ResultsTopic == "" {
 		errs = append(errs, errors.New("msg: no queue or topic configured"))
 	}
 	if c.ResultsTopic != "" && !isARN(c.ResultsTopic) && !c.CreateResources {

@@ -433,6 +433,9 @@ func TestFlags(t *testing.T) {
 					t.Errorf("error %v does not say %q", err, w)
 				}
 			}
+			if err != nil && strings.Contains(err.Error(), "no queue or topic") {
+				t.Errorf("error %v repeats the missing flags in other words", err)
+			}
 		})
 	}
 	// A trigger has no consumer flags.

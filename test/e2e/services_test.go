@@ -17,11 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/iampolicy"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
 	"github.com/cybsecops/configreport/internal/reportcheck"
@@ -59,14 +61,19 @@ func TestServicesOverEmulators(t *testing.T) {
 	suffix := fmt.Sprintf("svc%d", time.Now().UnixNano()%1e9)
 	res := provision(ctx, t, aws.Config{Region: region, Credentials: creds}, ep, suffix)
 
-	hub := aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(simSrv.URL)}
+	// Every client of the code under test records what it sends, to be
+	// checked against internal/iampolicy's table at the end; the test's own
+	// calls (set-up, checks) use clients without the recorder.
+	rec := iampolicy.NewRecorder()
+	recording := []func(*middleware.Stack) error{rec.AddTo}
+	hub := aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(simSrv.URL), APIOptions: recording}
 	orgRole := "arn:aws:iam::" + oc.org.ManagementAccountID + ":role/system-config-report-generator-list-org-role"
 	a, err := app.NewAWS(hub, orgRole, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr, err := msg.New(ctx, msg.Config{
-		AWS:          aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.sqs)},
+		AWS:          aws.Config{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.sqs), APIOptions: recording},
 		ScanQueue:    res.scanQueue,
 		ResultsTopic: res.topicARN, ResultsQueue: res.resultsQueue, PoisonQueue: res.poisonQueue,
 		WaitTime: time.Second, Logger: logger,
@@ -75,11 +82,12 @@ func TestServicesOverEmulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3c := s3.New(s3.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true})
-	bs, err := blob.NewS3(s3c, blob.S3Config{Bucket: res.bucket})
+	bs, err := blob.NewS3(s3.New(s3.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true, APIOptions: recording}),
+		blob.S3Config{Bucket: res.bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.dynamodb)})
+	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.dynamodb), APIOptions: recording})
 	st, err := dynamo.New(dynamo.Config{Table: res.table}, ddb, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +160,7 @@ func TestServicesOverEmulators(t *testing.T) {
 	// scan queue.
 	sqsc := sqs.New(sqs.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(ep.sqs)})
 	adhocAcct := oc.heavy
-	sent, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.scanQueue), MessageBody: aws.String(`{"account_id": "` + adhocAcct + `"}`)})
+	adhocMsg, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.scanQueue), MessageBody: aws.String(`{"account_id": "` + adhocAcct + `"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +168,7 @@ func TestServicesOverEmulators(t *testing.T) {
 	if _, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.scanQueue), MessageBody: aws.String(malformed)}); err != nil {
 		t.Fatal(err)
 	}
-	adhocRun := scan.AdhocPrefix + aws.ToString(sent.MessageId)
+	adhocRun := scan.AdhocPrefix + aws.ToString(adhocMsg.MessageId)
 	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(dir, filepath.Base(adhocKey))
 	waitObject(ctx, t, s3c, res.bucket, adhocKey, adhocLocal, time.Minute, nil)
@@ -186,6 +194,12 @@ func TestServicesOverEmulators(t *testing.T) {
 	if r := aws.ToString(poisoned.MessageAttributes[msg.MetaPoisonReason].StringValue); r != "malformed" {
 		t.Errorf("poison_reason %q", r)
 	}
+
+	if err := rec.Verify(false); err != nil {
+		t.Error(err)
+	}
+	sent, _ := rec.Actions()
+	t.Logf("IAM actions sent: %v; declared but not exercised by this run: %v", sent, iampolicy.Unexercised(sent))
 }
 
 type testWriter struct{ t *testing.T }
