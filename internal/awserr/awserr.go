@@ -143,6 +143,21 @@ func Operation(err error) string {
 	return ""
 }
 
+// Describe is the one-line account of err for a reader of the report: the
+// refused operation and AWS's message ("DescribeConfigRules: The security
+// token included in the request is invalid"), else err's text, which the
+// SDK already prefixes with the operation.
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	var apiErr smithy.APIError
+	if op := Operation(err); op != "" && errors.As(err, &apiErr) && apiErr.ErrorMessage() != "" {
+		return op + ": " + apiErr.ErrorMessage()
+	}
+	return Message(err)
+}
+
 // IsThrottle reports whether err is AWS throttling the caller.
 func IsThrottle(err error) bool {
 	var apiErr smithy.APIError

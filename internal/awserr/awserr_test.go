@@ -121,6 +121,12 @@ func TestMessage(t *testing.T) {
 	if got := Operation(errors.New("plain")); got != "" {
 		t.Errorf("Operation(plain) = %q", got)
 	}
+	if got := Describe(fmt.Errorf("scan: %w", apiErr(400, "AccessDenied", "User: x is not authorized to perform: sts:AssumeRole"))); got != "DescribeConfigRules: User: x is not authorized to perform: sts:AssumeRole" {
+		t.Errorf("Describe = %q", got)
+	}
+	if got := Describe(opErr(io.ErrUnexpectedEOF)); got != opErr(io.ErrUnexpectedEOF).Error() {
+		t.Errorf("Describe(no API error) = %q", got)
+	}
 	if got := Message(nil); got != "" {
 		t.Errorf("Message(nil) = %q", got)
 	}

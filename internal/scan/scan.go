@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,11 +291,8 @@ func scanError(region ident.Region, stage string, err error) events.ScanError {
 		// the context ended first): one try was started.
 		attempts = 1
 	}
-	msg := awserr.Message(err)
-	if op := awserr.Operation(err); op != "" && !strings.Contains(msg, op) {
-		// The report's reader needs to know which call was refused.
-		msg = op + ": " + msg
-	}
+	// The report's reader needs to know which call was refused.
+	msg := awserr.Describe(err)
 	return events.ScanError{Region: region, Stage: stage, Code: awserr.Code(err), Message: msg, Attempts: attempts}
 }
 
