@@ -121,6 +121,7 @@ func (p *BatchPublisher) send(ctx context.Context, url string, msgs []*message.M
 		pending[id] = i
 	}
 	delay := p.backoff
+	var permanent []error
 	for attempt := 0; ; attempt++ {
 		batch := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
 		for i := range entries {
@@ -148,22 +149,21 @@ func (p *BatchPublisher) send(ctx context.Context, url string, msgs []*message.M
 			})
 			return nil
 		}
-		var permanent []error
 		retry := false
 		for _, f := range out.Failed {
 			i, known := pending[aws.ToString(f.Id)]
 			if !known {
 				continue
 			}
-			err := fmt.Errorf("message %s: %s: %s", msgs[i].UUID, aws.ToString(f.Code), aws.ToString(f.Message))
 			if f.SenderFault {
-				permanent = append(permanent, err)
+				// Invalid content or attributes: no retry will take it.
+				permanent = append(permanent, fmt.Errorf("message %s: %s: %s", msgs[i].UUID, aws.ToString(f.Code), aws.ToString(f.Message)))
 				delete(pending, aws.ToString(f.Id))
 			} else {
 				retry = true
 			}
 		}
-		if len(permanent) > 0 || !retry || attempt >= p.retries {
+		if !retry || attempt >= p.retries {
 			for id, i := range pending {
 				permanent = append(permanent, fmt.Errorf("message %s (entry %s): not sent after %d attempts", msgs[i].UUID, id, attempt+1))
 			}

@@ -131,6 +131,18 @@ func TestBatchPublisherFailures(t *testing.T) {
 		t.Errorf("a sender fault was retried: %d calls", len(f.calls))
 	}
 
+	// A sender fault and a server fault in one call: the second is retried
+	// all the same, and only the first is reported.
+	f = &fakeBatchSQS{failAlways: map[string]bool{body(0): true}, failOnce: map[string]bool{body(3): true}}
+	p = msg.NewBatchPublisher(f, map[string]string{"scan-requests": "u"}, nil)
+	err = p.Publish("scan-requests", ms...)
+	if err == nil || !strings.Contains(err.Error(), ms[0].UUID) || strings.Contains(err.Error(), ms[3].UUID) {
+		t.Errorf("mixed failures: %v; want only message %s reported", err, ms[0].UUID)
+	}
+	if len(f.calls) != 2 || len(f.calls[1]) != 1 || aws.ToString(f.calls[1][0].MessageBody) != body(3) {
+		t.Errorf("mixed failures: %d calls; want a retry of the server-side failure alone", len(f.calls))
+	}
+
 	if err := p.Publish("results", ms...); err == nil {
 		t.Error("publishing to an unconfigured topic succeeded")
 	}
