@@ -349,3 +349,30 @@ func TestRolesCacheAndRefresh(t *testing.T) {
 		t.Errorf("denied account: %d AssumeRole calls, want 1 (permanent errors are not retried)", n)
 	}
 }
+
+// TestShortSessionsAreNotRefreshedPerCall: sessions of 4 s with the default
+// 2-minute window must still be reused for about half their life, not
+// assumed again on every call.
+func TestShortSessionsAreNotRefreshedPerCall(t *testing.T) {
+	sim, hub := simEnv(t, awssim.Config{SessionTTL: 4 * time.Second})
+	roles, err := NewRoles(hub, RoleOptions{SessionName: "configreport-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target string
+	for _, a := range sim.Org().Accounts {
+		if a.Status == awssim.StatusActive && a.ID != sim.Org().ManagementAccountID {
+			target = a.ID
+			break
+		}
+	}
+	p := roles.Credentials(ident.RoleIn("aws", ident.AccountID(target), awssim.RoleRead))
+	for range 20 {
+		if _, err := p.Retrieve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := sim.Stats().Calls["AssumeRole"][target]; n != 1 {
+		t.Errorf("20 retrievals within a 4 s session made %d AssumeRole calls, want 1", n)
+	}
+}

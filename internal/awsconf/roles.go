@@ -104,7 +104,7 @@ func (r *Roles) Credentials(role ident.RoleARN) aws.CredentialsProvider {
 		o.RoleSessionName = r.opts.SessionName
 		o.Duration = r.opts.Duration
 	})
-	c := aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+	c := aws.NewCredentialsCache(halfLifeWindow{p}, func(o *aws.CredentialsCacheOptions) {
 		o.ExpiryWindow = r.opts.ExpiryWindow
 		o.ExpiryWindowJitterFrac = defaultExpiryWindowJitter
 	})
@@ -118,4 +118,24 @@ func (r *Roles) Config(base aws.Config, role ident.RoleARN) aws.Config {
 	cfg := base.Copy()
 	cfg.Credentials = r.Credentials(role)
 	return cfg
+}
+
+// halfLifeWindow caps the cache's expiry window at half the session's
+// remaining life. The window is fixed (2 minutes by default); a session
+// that AWS or awssim (-session-ttl) cuts shorter than twice that would
+// otherwise count as expired the moment it is issued, and the cache would
+// assume the role again on every call.
+type halfLifeWindow struct{ aws.CredentialsProvider }
+
+// AdjustExpiresBy implements aws.AdjustExpiresByCredentialsCacheStrategy;
+// dur is the negative window (with its jitter).
+func (halfLifeWindow) AdjustExpiresBy(c aws.Credentials, dur time.Duration) (aws.Credentials, error) {
+	if !c.CanExpire {
+		return c, nil
+	}
+	if half := time.Until(c.Expires) / 2; -dur > half {
+		dur = -half
+	}
+	c.Expires = c.Expires.Add(dur)
+	return c, nil
 }
