@@ -32,8 +32,9 @@ type RoleOptions struct {
 	SessionName string
 	// Duration of each session; default DefaultSessionDuration.
 	Duration time.Duration
-	// ExpiryWindow; default DefaultExpiryWindow. It must be shorter than
-	// the sessions really last (awssim's -session-ttl in tests).
+	// ExpiryWindow; default DefaultExpiryWindow. A session that really
+	// lasts less than twice the window (awssim's -session-ttl, or AWS
+	// cutting a chained session short) is refreshed at half its life.
 	ExpiryWindow time.Duration
 }
 
