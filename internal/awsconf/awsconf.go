@@ -17,10 +17,13 @@
 //     throttling, which is per account and region. One hot account therefore
 //     slows down only itself, never the other 63 workers.
 //   - Attempts: DefaultMaxAttempts (10) per call, retries included, with
-//     exponential jittered backoff capped at DefaultMaxBackoff (20 s). The
-//     worst case for one call that keeps failing transiently is about
-//     1+2+4+8+16+20+20+20+20 s ≈ 111 s of backoff (half that on average):
-//     bounded, and well inside the run's 45-minute deadline.
+//     the SDK's exponential jittered backoff capped at DefaultMaxBackoff
+//     (20 s): retry n waits rand × 2^n s for n = 1..4, then the full 20 s
+//     cap (the SDK's formula, without jitter past the cap). A call that
+//     keeps failing transiently thus gives up after at most 2+4+8+16+5×20
+//     = 130 s of backoff (about 115 s on average): bounded, and well
+//     inside the run's 45-minute deadline. Throttling rarely gets there:
+//     the adaptive limiter paces the client first.
 //   - Retry quota: disabled (ratelimit.None). The SDK's standard quota is a
 //     bucket of 500 tokens per retryer, 5 per retry (10 per timeout),
 //     refunded 1 per first-try success. Under sustained throttling (which
