@@ -47,6 +47,7 @@ type Metrics struct {
 	messages *prometheus.CounterVec
 	poison   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 }
 
 // NewMetrics registers the series on reg (prometheus.DefaultRegisterer when
@@ -70,6 +71,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time spent handling one message, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8), // 10ms .. ~2.7min
 		}, []string{"handler"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "configreport", Name: "messages_in_flight",
+			Help: "Messages being handled now (received, not yet acked or nacked).",
+		}, []string{"handler"}),
 	}
 	var err error
 	if m.messages, err = register(reg, m.messages); err != nil {
@@ -79,6 +84,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -273,6 +281,11 @@ func Poison(pub message.Publisher, topic string, m *Metrics, logger *slog.Logger
 		return func(msg *message.Message) ([]*message.Message, error) {
 			handler := message.HandlerNameFromCtx(msg.Context())
 			start := time.Now()
+			if m != nil {
+				g := m.inFlight.WithLabelValues(handler)
+				g.Inc()
+				defer g.Dec()
+			}
 			out, err := h(msg)
 			if m != nil {
 				m.duration.WithLabelValues(handler).Observe(time.Since(start).Seconds())

@@ -315,6 +315,9 @@ func TestRouterPolicy(t *testing.T) {
 			calls := 0
 			var h message.HandlerFunc = func(*message.Message) ([]*message.Message, error) {
 				calls++
+				if got := gaugeValue(t, reg, "configreport_messages_in_flight"); got != 1 {
+					t.Errorf("in flight while handling = %v, want 1", got)
+				}
 				return nil, tt.handler(calls)
 			}
 			for i := len(chain) - 1; i >= 0; i-- {
@@ -343,6 +346,9 @@ func TestRouterPolicy(t *testing.T) {
 			}
 			if got := counterValue(t, reg, "configreport_messages_total", "", tt.wantOutcome); got != 1 {
 				t.Errorf("outcome %s counted %v times", tt.wantOutcome, got)
+			}
+			if got := gaugeValue(t, reg, "configreport_messages_in_flight"); got != 0 {
+				t.Errorf("in flight after handling = %v, want 0", got)
 			}
 		})
 	}
@@ -457,4 +463,21 @@ func TestFlags(t *testing.T) {
 	if fs.Lookup("receive-wait") != nil || fs.Lookup("results-queue-url") != nil {
 		t.Error("trigger got consumer flags")
 	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }

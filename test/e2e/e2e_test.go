@@ -107,7 +107,9 @@ func TestPipeline(t *testing.T) {
 	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
 	simAddr := freeAddr(t)
 	ep.sim = "http://" + simAddr
-	sim := start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr)
+	// Some latency, as AWS has: scans take long enough to be caught in
+	// flight.
+	sim := start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr, "-latency", "100ms")
 	waitHTTP(t, sim, ep.sim+"/", 30*time.Second)
 
 	hub := aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
@@ -120,21 +122,42 @@ func TestPipeline(t *testing.T) {
 	startService := func(name, binary string) *proc {
 		addr := freeAddr(t)
 		health[name] = "http://" + addr
-		p := start(t, logs, name, filepath.Join(bin, binary), append(env, "HEALTH_ADDR="+addr))
+		p := start(t, logs, name, filepath.Join(bin, binary), append(env, "HEALTH_ADDR="+addr, "OWNER="+name))
 		return p
 	}
-	agg := startService("aggregator", "aggregator")
+	// Two aggregator replicas, as deployed: one report and one ticket
+	// all the same.
+	aggs := []*proc{startService("aggregator-1", "aggregator"), startService("aggregator-2", "aggregator")}
 	scanners := []*proc{startService("scanner-1", "scanner"), startService("scanner-2", "scanner")}
-	for name, p := range map[string]*proc{"aggregator": agg, "scanner-1": scanners[0], "scanner-2": scanners[1]} {
-		waitHTTP(t, p, health[name]+"/readyz", 60*time.Second)
-		waitHTTP(t, p, health[name]+"/healthz", time.Second)
+	for _, p := range append(append([]*proc{}, aggs...), scanners...) {
+		waitHTTP(t, p, health[p.name]+"/readyz", 60*time.Second)
+		waitHTTP(t, p, health[p.name]+"/healthz", time.Second)
 	}
-	pass("3 services ready (/readyz) as separate processes")
+	pass("4 services ready (/readyz) as separate processes: 2 aggregators, 2 scanners")
 
 	// The scheduled run.
 	runID := "e2e-" + suffix
 	started := time.Now().UTC()
 	trig := start(t, logs, "trigger", filepath.Join(bin, "trigger"), append(env, "RUN_ID="+runID))
+
+	// A scanner dies mid-run (SIGKILL: no shutdown, no ack) while it holds
+	// messages: they come back after the scan queue's visibility timeout
+	// and the other scanner finishes the run.
+	var held float64
+	err := poll(ctx, time.Minute, 20*time.Millisecond, func() (bool, error) {
+		scanners[1].alive(t)
+		held = gauge(health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
+		return held >= 1, nil
+	})
+	if err != nil {
+		t.Fatalf("scanner-2 never held a message: %v", err)
+	}
+	if err := scanners[1].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = scanners[1].wait(10 * time.Second)
+	live := append([]*proc{scanners[0]}, aggs...)
+
 	if err := trig.wait(2 * time.Minute); err != nil {
 		t.Fatalf("trigger: %v; last lines of %s:\n%s", err, trig.log, tail(trig.log, 30))
 	}
@@ -143,11 +166,12 @@ func TestPipeline(t *testing.T) {
 	s3c := s3.New(s3.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true})
 	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, started.Format("2006/01/02"), runID)
 	local := filepath.Join(out, filepath.Base(key))
-	waitObject(ctx, t, s3c, res.bucket, key, local, 5*time.Minute, append(scanners, agg))
+	waitObject(ctx, t, s3c, res.bucket, key, local, 5*time.Minute, live)
 	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: regions, RunID: runID, Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report %s differs from the organisation's ground truth:\n%v", local, err)
 	}
+	pass("scanner-2 killed (SIGKILL) holding %.0f message(s) mid-scan; nothing lost", held)
 	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules)", res.bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
 
 	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.bucket), Prefix: aws.String(payloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
@@ -192,7 +216,7 @@ func TestPipeline(t *testing.T) {
 	adhocRun := "adhoc-" + sent.MessageId
 	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(out, filepath.Base(adhocKey))
-	waitObject(ctx, t, s3c, res.bucket, adhocKey, adhocLocal, 3*time.Minute, append(scanners, agg))
+	waitObject(ctx, t, s3c, res.bucket, adhocKey, adhocLocal, 3*time.Minute, live)
 	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
@@ -248,8 +272,15 @@ func TestPipeline(t *testing.T) {
 	}
 	pass("scan queue and DLQ empty")
 
+	// Two aggregators, one run: still one ticket, long after the first.
+	if n := jira.count(runID); n != 1 {
+		t.Errorf("%d Jira tickets for run %s, want 1", n, runID)
+	} else {
+		pass("exactly one ticket for run %s from 2 aggregator replicas", runID)
+	}
+
 	// SIGTERM: every service stops by itself, status 0.
-	for _, p := range append(scanners, agg) {
+	for _, p := range live {
 		if err := p.stop(30 * time.Second); err != nil {
 			t.Error(err)
 		}
@@ -312,7 +343,8 @@ func provision(ctx context.Context, t *testing.T, hub aws.Config, ep endpoints, 
 	var r resources
 	r.scanDLQ = mk("config-report-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
 	r.scanQueue = mk("config-report-scan-"+suffix, map[string]string{
-		"VisibilityTimeout": "60",
+		// Short, so that the killed scanner's messages come back in seconds.
+		"VisibilityTimeout": "10",
 		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, arn(r.scanDLQ)),
 	})
 	r.poisonQueue = mk("config-report-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
@@ -464,4 +496,45 @@ func (f *fakeJira) waitIssue(t *testing.T, runID string, timeout time.Duration) 
 		t.Fatalf("Jira ticket for run %s: %v; calls: %v", runID, err, f.calls)
 	}
 	return found
+}
+
+// gauge sums the samples of a Prometheus gauge at a /metrics URL (0 when
+// unreachable or absent).
+func gauge(url, name string) float64 {
+	resp, err := (&http.Client{Timeout: time.Second}).Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// count is the number of issues labelled with the run's id.
+func (f *fakeJira) count(runID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, is := range f.issues {
+		for _, l := range is.labels {
+			if strings.Contains(l, runID) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
