@@ -12,7 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${TOOLS_DIR:=$(cd "$here/.." && pwd)/.tools}"
 export TOOLS_DIR
 state=$(mktemp -d "${TMPDIR:-/tmp}/emulators.XXXXXX")
+# Emulator logs are kept here after the run, for diagnosis.
+logs=${EMULATOR_LOG_DIR:-$(cd "$here/.." && pwd)/out/emulators}
 stop() {
+	mkdir -p "$logs" && cp "$state"/*.log "$logs"/ 2>/dev/null || true
 	for p in "$state"/*.pid; do
 		[ -e "$p" ] || continue
 		kill "$(cat "$p")" 2>/dev/null || true
@@ -37,4 +40,16 @@ for s in "$here"/emulators/*.sh; do
 	eval "$env_lines"
 	echo "emulator $name up: $(echo "$env_lines" | sed 's/^export //' | tr '\n' ' ')" >&2
 done
-"$@"
+status=0
+"$@" || status=$?
+# An emulator that died during the run explains the failures it caused.
+for p in "$state"/*.pid; do
+	[ -e "$p" ] || continue
+	name=$(basename "$p" .pid)
+	if ! kill -0 "$(cat "$p")" 2>/dev/null; then
+		echo "emulator $name died during the run; the end of its log ($logs/$name.log):" >&2
+		tail -n 40 "$state/$name.log" >&2 || true
+		[ $status -ne 0 ] || status=1
+	fi
+done
+exit $status
