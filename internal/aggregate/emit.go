@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/chaos"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
 )
@@ -83,6 +84,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 		a.metrics.emitFailures.WithLabelValues("read").Inc()
 		return fmt.Errorf("run %s: %w", id, leaseCause(rctx, err))
 	}
+	chaos.Point(chaos.MidRender)
 	if err := a.render(rctx, tmp, m.run, m.accounts, m.errs, a.findings(rctx, st, m)); err != nil {
 		a.metrics.emitFailures.WithLabelValues("render").Inc()
 		return fmt.Errorf("render report of run %s: %w", id, leaseCause(rctx, err))
@@ -99,6 +101,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 		a.metrics.emitFailures.WithLabelValues("upload").Inc()
 		return fmt.Errorf("upload report of run %s: %w", id, leaseCause(rctx, err))
 	}
+	chaos.Point(chaos.AfterUpload)
 	stopLease()
 	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, a.cfg.Now()); err != nil {
 		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrEmitted) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/chaos"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
@@ -121,6 +122,7 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 			a.ticketFailed(st.RunID, fmt.Errorf("file ticket: %w", err))
 			return
 		}
+		chaos.Point(chaos.AfterTicketFiled)
 	}
 	if err := a.store.SetTicket(ctx, st.RunID, key); err != nil {
 		a.ticketFailed(st.RunID, fmt.Errorf("store ticket %s (filed; the next try finds it by its label): %w", key, err))
