@@ -231,7 +231,9 @@ func TestControl(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
-	if st != (faultproxy.Stats{Accepted: 5, Refused: 2}) {
-		t.Errorf("stats %+v", st)
+	// Cut may catch the previous request's pair before its copiers noticed
+	// the end; what was forwarded and refused is exact.
+	if st.Accepted != 5 || st.Refused != 2 || st.Cut > 1 {
+		t.Errorf("stats %+v, want 5 accepted, 2 refused", st)
 	}
 }
