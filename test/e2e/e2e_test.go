@@ -103,6 +103,31 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 
+	// Bad configuration: each binary says every problem on one line and
+	// exits 2, before touching anything.
+	for name, want := range map[string][]string{
+		"trigger":    {"regions", "-scan-queue-url is required", "-results-topic-arn is required", "-report-bucket"},
+		"scanner":    {"-regions", "-scan-queue-url is required", "-poison-queue-url is required", "-report-bucket"},
+		"aggregator": {"-results-queue-url is required", "-report-bucket", "table name is required"},
+	} {
+		cmd := exec.Command(filepath.Join(bin, name))
+		cmd.Env = append(baseEnv(), "AWS_REGION="+region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if !ok || ee.ExitCode() != 2 || len(lines) != 1 {
+			t.Fatalf("%s without settings: %v, %d stderr lines:\n%s", name, err, len(lines), stderr.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(lines[0], w) {
+				t.Errorf("%s: %q does not mention %s", name, lines[0], w)
+			}
+		}
+	}
+	pass("trigger, scanner and aggregator refuse an empty configuration with one line each, exit 2")
+
 	// The organisation and its simulator.
 	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
 	simAddr := freeAddr(t)
