@@ -5,9 +5,15 @@
 # downloaded to out/e2e/ and checked against the organisation's ground
 # truth; logs of every process are in out/e2e/logs/. The last line says what
 # passed.
-.PHONY: e2e
-e2e:
+.PHONY: e2e e2e-deps
+e2e-deps:
+	scripts/install-awscli.sh
+
+e2e: e2e-deps
 	@status=0; E2E=1 REQUIRE_EMULATORS=1 scripts/with-emulators.sh \
 		go test -count=1 -timeout 15m -v -run '^TestPipeline$$' ./test/e2e/ || status=$$?; \
 	if [ -s out/e2e/summary.txt ]; then tail -n 1 out/e2e/summary.txt; else echo "e2e FAIL: no summary (see the output above)"; fi; \
 	exit $$status
+
+# The separate-process run is part of `make test` (about a minute here).
+TEST_EXTRA += e2e
