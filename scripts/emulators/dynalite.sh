@@ -40,7 +40,7 @@ start() {
 	mkdir -p "$dir"
 	local port
 	port=$(free_port)
-	node "$cli" --host 127.0.0.1 --port "$port" \
+	node "$here/dynalite-server.js" "$cli" --host 127.0.0.1 --port "$port" \
 		--createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$dir/dynalite.log" 2>&1 &
 	echo $! >"$dir/dynalite.pid"
 	local url="http://127.0.0.1:$port"
