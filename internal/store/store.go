@@ -35,7 +35,8 @@ var (
 type RunState struct {
 	RunID ident.RunID
 	// Started is the run's RunStarted, nil while only results have arrived
-	// (results may come first).
+	// (results may come first). It may be shared between calls (see
+	// StartedCache): read it, never modify it.
 	Started *events.RunStarted
 	// Results is the number of distinct accounts with a recorded result.
 	Results int

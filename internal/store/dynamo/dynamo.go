@@ -104,9 +104,10 @@ func (c Config) Validate() error {
 
 // Store implements store.Store on one DynamoDB table.
 type Store struct {
-	api API
-	cfg Config
-	log *slog.Logger
+	api     API
+	cfg     Config
+	log     *slog.Logger
+	started *store.StartedCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -123,7 +124,7 @@ func New(cfg Config, api API, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{api: api, cfg: cfg, log: logger.With(slog.String("table", cfg.Table))}, nil
+	return &Store{api: api, cfg: cfg, log: logger.With(slog.String("table", cfg.Table)), started: store.NewStartedCache(64)}, nil
 }
 
 // Close implements store.Store; the client is the caller's.
@@ -451,14 +452,24 @@ func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types
 		TicketKey:   getS(item, "ticket_key"),
 	}
 	if wid := getS(item, "started_ref"); wid != "" {
-		n, _ := getN(item, "started_chunks")
-		body, err := s.getChunks(ctx, runPK(id), "START#", wid, int(n))
+		// The write id names one recorded RunStarted for good (chunks are
+		// never rewritten under it), so its chunks are read and decoded
+		// once per process, not on every completion check.
+		var err error
+		st.Started, err = s.started.Get(string(id)+"/"+wid, func() (*events.RunStarted, error) {
+			n, _ := getN(item, "started_chunks")
+			body, err := s.getChunks(ctx, runPK(id), "START#", wid, int(n))
+			if err != nil {
+				return nil, err
+			}
+			rs := new(events.RunStarted)
+			if err := gunzipJSON(body, rs); err != nil {
+				return nil, fmt.Errorf("decode RunStarted: %w", err)
+			}
+			return rs, nil
+		})
 		if err != nil {
 			return st, err
-		}
-		st.Started = new(events.RunStarted)
-		if err := gunzipJSON(body, st.Started); err != nil {
-			return st, fmt.Errorf("decode RunStarted: %w", err)
 		}
 	}
 	n, _ := getN(item, "results")

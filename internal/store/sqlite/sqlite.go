@@ -77,9 +77,10 @@ func (c Config) Validate() error {
 
 // Store implements store.Store on one SQLite file.
 type Store struct {
-	w, r   *sql.DB
-	unsafe *store.Unsafe
-	log    *slog.Logger
+	w, r    *sql.DB
+	unsafe  *store.Unsafe
+	log     *slog.Logger
+	started *store.StartedCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -140,7 +141,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	// spinning on SQLITE_BUSY between our own connections.
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, unsafe: cfg.Unsafe, log: logger}
+	s := &Store{w: w, unsafe: cfg.Unsafe, log: logger, started: store.NewStartedCache(64)}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
@@ -267,7 +268,7 @@ const runCols = `run_id, started, results, generated_at, claim_owner, claim_unti
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanRun(row scanner) (store.RunState, error) {
+func (s *Store) scanRun(row scanner) (store.RunState, error) {
 	var (
 		st                          store.RunState
 		id                          string
@@ -280,9 +281,23 @@ func scanRun(row scanner) (store.RunState, error) {
 	}
 	st.RunID = ident.RunID(id)
 	if started != nil {
-		st.Started = new(events.RunStarted)
-		if err := json.Unmarshal(started, st.Started); err != nil {
-			return st, fmt.Errorf("decode stored RunStarted of %s: %w", id, err)
+		decode := func() (*events.RunStarted, error) {
+			rs := new(events.RunStarted)
+			if err := json.Unmarshal(started, rs); err != nil {
+				return nil, fmt.Errorf("decode stored RunStarted of %s: %w", id, err)
+			}
+			return rs, nil
+		}
+		var err error
+		if s.unsafe.Overwrite() {
+			// Test-only: a RunStarted may be overwritten, so never cached.
+			st.Started, err = decode()
+		} else {
+			// Written once (first write wins): the run id names it for good.
+			st.Started, err = s.started.Get(id, decode)
+		}
+		if err != nil {
+			return st, err
 		}
 	}
 	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
@@ -292,7 +307,7 @@ func scanRun(row scanner) (store.RunState, error) {
 
 // Run implements store.Store.
 func (s *Store) Run(ctx context.Context, id ident.RunID) (store.RunState, error) {
-	st, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE run_id = ?`, string(id)))
+	st, err := s.scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE run_id = ?`, string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 	}
@@ -461,7 +476,7 @@ func (s *Store) list(ctx context.Context, what, where string) ([]store.RunState,
 	defer rows.Close()
 	var out []store.RunState
 	for rows.Next() {
-		st, err := scanRun(rows)
+		st, err := s.scanRun(rows)
 		if err != nil {
 			return nil, fmt.Errorf("%s runs: %w", what, err)
 		}
