@@ -1,0 +1,72 @@
+// Command loadtest is `make load`: the trigger, the aggregator and a fleet
+// of scanner processes over the emulators and awssim, the scanners scaled by
+// the rules of the rendered ScaledObject. See internal/loadtest.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/loadtest"
+)
+
+const summary = `loadtest: the services under load, scanners autoscaled as KEDA would.
+
+Starts awssim with a generated org, provisions the queues, topic, bucket and
+table on the emulators (SQS_ENDPOINT, SNS_ENDPOINT, S3_ENDPOINT,
+DYNAMODB_ENDPOINT: run under scripts/with-emulators.sh), runs the aggregator
+and the trigger, and scales scanner processes by the ScaledObject read from
+-manifest (every time constant divided by -ratio). Prints the figures and,
+last, the summary line.
+
+Exit status 0 when the report holds every account exactly once as the
+ground truth says, in exactly one object, and the fleet scaled past one
+replica and back to zero (timings are printed, never asserted); 1 otherwise;
+2 for bad flags.`
+
+func main() {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	var cfg loadtest.Config
+	fs.StringVar(&cfg.Bin, "bin", "out/load/bin", "folder of the built awssim, trigger, scanner and aggregator")
+	fs.StringVar(&cfg.Manifest, "manifest", "out/deploy/prod.yaml", "rendered prod overlay (make render-deploy)")
+	fs.StringVar(&cfg.Out, "out", "out/load", "output folder: logs, workbook, awssim.args, plot")
+	fs.IntVar(&cfg.Accounts, "accounts", 1000, "generated member accounts")
+	regions := fs.String("regions", "us-east-1,eu-west-1", "comma-separated regions")
+	fs.Int64Var(&cfg.Seed, "seed", 10, "org generation seed")
+	fs.DurationVar(&cfg.Latency, "latency", 20*time.Millisecond, "awssim's mean latency per call")
+	fs.Float64Var(&cfg.ThrottleRPS, "throttle-rps", 2, "awssim's Config calls per second per account-region (0: off)")
+	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0.01, "awssim's fraction of calls answered 500/503")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "each scanner's -concurrency (prod's CONCURRENCY)")
+	fs.Float64Var(&cfg.Ratio, "ratio", 60, "every time constant of the run (ScaledObject, HPA, grace period, queue visibility, shutdown timeout) is divided by this")
+	scenario := fs.String("scenario", "sigterm", "scale-down by sigterm (then SIGKILL after the grace period) or sigkill (at once)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 20*time.Minute, "bound of the whole run")
+	cli.Run("loadtest", summary, fs, os.Args[1:])
+	cfg.Regions = strings.Split(*regions, ",")
+	cfg.Scenario = loadtest.Scenario(*scenario)
+	cfg.SQS, cfg.SNS = os.Getenv("SQS_ENDPOINT"), os.Getenv("SNS_ENDPOINT")
+	cfg.S3, cfg.DynamoDB = os.Getenv("S3_ENDPOINT"), os.Getenv("DYNAMODB_ENDPOINT")
+
+	logger, err := cli.NewLogger(os.Stderr, "text", "info")
+	if err != nil {
+		cli.Fail("loadtest", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := loadtest.Run(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadtest: %s\n", cli.OneLine(err))
+		os.Exit(1)
+	}
+	res.Print(os.Stdout, cfg)
+	if err := res.Invariants(); err != nil {
+		fmt.Fprintf(os.Stderr, "loadtest: invariants broken: %s\n", cli.OneLine(err))
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,98 @@
+package loadtest
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// fleet is the scanner Deployment: Scale starts or stops scanner processes
+// the way the ReplicaSet controller would (the newest pods go first). A
+// stopped pod gets SIGTERM and, after the grace period, SIGKILL; with
+// killAtOnce it gets SIGKILL straight away (a node lost, an OOM kill).
+type fleet struct {
+	start      func(name string) (*proc, error)
+	grace      time.Duration
+	killAtOnce bool
+	log        *slog.Logger
+
+	mu       sync.Mutex
+	running  []*proc
+	all      []*proc
+	next     int
+	stopping sync.WaitGroup
+
+	Terms, Kills, GraceKills int // SIGTERMs sent, SIGKILLs at once, SIGKILLs after the grace period
+}
+
+// Scale brings the running scanners to n. It fails when a scanner cannot
+// start or one died by itself (a crash is a finding, not noise).
+func (f *fleet) Scale(n int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.running {
+		if p.exited() {
+			return fmt.Errorf("scanner %s exited by itself: %v (see %s)", p.name, p.err, p.log)
+		}
+	}
+	for len(f.running) < n {
+		f.next++
+		p, err := f.start(fmt.Sprintf("scanner-%d", f.next))
+		if err != nil {
+			return err
+		}
+		f.running = append(f.running, p)
+		f.all = append(f.all, p)
+	}
+	for len(f.running) > n {
+		p := f.running[len(f.running)-1]
+		f.running = f.running[:len(f.running)-1]
+		f.stopping.Add(1)
+		if f.killAtOnce {
+			f.Kills++
+			go func() { defer f.stopping.Done(); p.kill() }()
+			continue
+		}
+		f.Terms++
+		go func() {
+			defer f.stopping.Done()
+			if p.terminate(f.grace) {
+				f.mu.Lock()
+				f.GraceKills++
+				f.mu.Unlock()
+				f.log.Warn("scanner killed after the grace period", slog.String("scanner", p.name), slog.Duration("grace", f.grace))
+			} else if p.err != nil {
+				f.log.Warn("scanner exited non-zero after SIGTERM", slog.String("scanner", p.name), slog.Any("err", p.err))
+			}
+		}()
+	}
+	return nil
+}
+
+func (f *fleet) sampleRSS() {
+	f.mu.Lock()
+	procs := append([]*proc(nil), f.running...)
+	f.mu.Unlock()
+	for _, p := range procs {
+		p.sampleRSS()
+	}
+}
+
+// stopAll stops every scanner and waits for every stop to finish.
+func (f *fleet) stopAll() error {
+	err := f.Scale(0)
+	f.stopping.Wait()
+	return err
+}
+
+// peak is the largest scanner peak RSS and how many scanners ran.
+func (f *fleet) peak() (int64, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var m int64
+	for _, p := range f.all {
+		m = max(m, p.PeakRSS())
+	}
+	return m, len(f.all)
+}
