@@ -1,8 +1,11 @@
 package awssim
 
 import (
+	"encoding/json"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,4 +53,55 @@ func FuzzParseOrg(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A generated org written with File and loaded back is the same org: same
+// accounts, paths, statuses, rules and results.
+func TestOrgFileRoundTrip(t *testing.T) {
+	gen, err := Generate(GenConfig{Accounts: 40, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(gen.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseOrg(b)
+	if err != nil {
+		t.Fatalf("ParseOrg of File(): %v", err)
+	}
+	if len(back.Accounts) != len(gen.Accounts) {
+		t.Fatalf("%d accounts back, want %d", len(back.Accounts), len(gen.Accounts))
+	}
+	results := 0
+	for _, a := range gen.Accounts {
+		b, ok := back.Account(a.ID)
+		if !ok || b.Name != a.Name || b.OUPath != a.OUPath || b.Status != a.Status || !slices.Equal(b.Regions, a.Regions) {
+			t.Fatalf("account %s: %+v, want %+v", a.ID, b, a)
+		}
+		for _, region := range a.Regions {
+			want, got := gen.Rules(a.ID, region), back.Rules(a.ID, region)
+			if !reflect.DeepEqual(normalise(got), normalise(want)) {
+				t.Fatalf("account %s region %s: rules differ", a.ID, region)
+			}
+			for _, r := range want {
+				results += len(r.Results)
+			}
+		}
+	}
+	if results == 0 {
+		t.Fatal("the generated org has no results: nothing was compared")
+	}
+}
+
+func normalise(rs []Rule) []Rule {
+	out := slices.Clone(rs)
+	for i := range out {
+		out[i].Results = slices.Clone(out[i].Results)
+		for j := range out[i].Results {
+			out[i].Results[j].RecordedAt = out[i].Results[j].RecordedAt.UTC()
+		}
+	}
+	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

@@ -12,35 +12,42 @@ import (
 	"unicode/utf8"
 )
 
-// The org file format (see AWSSIM.md).
-type orgFile struct {
+// OrgFile is the org file format of AWSSIM.md (-org FILE.json). Tests
+// build one (often from a generated org, with Org.File) to add the cases
+// they need, write it, and load it back with ParseOrg or LoadOrg.
+type OrgFile struct {
 	ManagementAccountID string        `json:"management_account_id"`
 	OUs                 []string      `json:"ous"`
-	Accounts            []accountFile `json:"accounts"`
+	Accounts            []AccountFile `json:"accounts"`
 }
 
-type accountFile struct {
+// AccountFile is one account of an OrgFile.
+type AccountFile struct {
 	ID             string                `json:"id"`
 	Name           string                `json:"name"`
 	Email          string                `json:"email"`
 	OUPath         string                `json:"ou_path"`
 	Status         string                `json:"status"`
 	DenyAssumeRole bool                  `json:"deny_assume_role"`
-	Regions        map[string]regionFile `json:"regions"`
+	Regions        map[string]RegionFile `json:"regions"`
 }
 
-type regionFile struct {
+// RegionFile is an account's Config rules in one region.
+type RegionFile struct {
 	Fail  bool       `json:"fail"`
-	Rules []ruleFile `json:"rules"`
+	Rules []RuleFile `json:"rules"`
 }
 
-type ruleFile struct {
+// RuleFile is one Config rule; SourceIdentifier "CUSTOM" makes a custom
+// Lambda rule.
+type RuleFile struct {
 	Name             string       `json:"name"`
 	SourceIdentifier string       `json:"source_identifier"`
-	Results          []resultFile `json:"results"`
+	Results          []ResultFile `json:"results"`
 }
 
-type resultFile struct {
+// ResultFile is one evaluation result.
+type ResultFile struct {
 	ResourceType string     `json:"resource_type"`
 	ResourceID   string     `json:"resource_id"`
 	Compliance   string     `json:"compliance"`
@@ -68,7 +75,7 @@ func LoadOrg(path string) (*Org, error) {
 
 // ParseOrg parses and validates the JSON of an org file.
 func ParseOrg(data []byte) (*Org, error) {
-	var f orgFile
+	var f OrgFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -133,7 +140,7 @@ func ParseOrg(data []byte) (*Org, error) {
 	return o, nil
 }
 
-func parseAccount(af accountFile, ouIDs map[string]string) (Account, error) {
+func parseAccount(af AccountFile, ouIDs map[string]string) (Account, error) {
 	if !validAccountID(af.ID) {
 		return Account{}, fmt.Errorf("id %q: want 12 digits", af.ID)
 	}
@@ -242,4 +249,33 @@ func hashString(key, alphabet string, n int) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// File returns the org in the org file format, the -deny and -fail-regions
+// picks included as deny_assume_role and fail flags: a generated org
+// written out, for a test to add its cases to.
+func (o *Org) File() OrgFile {
+	f := OrgFile{ManagementAccountID: o.ManagementAccountID}
+	for _, ou := range o.OUs {
+		f.OUs = append(f.OUs, ou.Path)
+	}
+	for _, a := range o.Accounts {
+		af := AccountFile{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status,
+			DenyAssumeRole: a.Denied, Regions: map[string]RegionFile{}}
+		for _, region := range a.Regions {
+			rf := RegionFile{Fail: slices.Contains(a.FailRegions, region)}
+			for _, r := range o.Rules(a.ID, region) {
+				ru := RuleFile{Name: r.Name, SourceIdentifier: r.SourceIdentifier}
+				for _, res := range r.Results {
+					at := res.RecordedAt
+					ru.Results = append(ru.Results, ResultFile{ResourceType: res.ResourceType, ResourceID: res.ResourceID,
+						Compliance: res.Compliance, Annotation: res.Annotation, RecordedAt: &at})
+				}
+				rf.Rules = append(rf.Rules, ru)
+			}
+			af.Regions[region] = rf
+		}
+		f.Accounts = append(f.Accounts, af)
+	}
+	return f
 }

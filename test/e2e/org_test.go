@@ -10,45 +10,6 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 )
 
-// The org file format of AWSSIM.md, written here so that the run scans an
-// organisation with the cases the pipeline must get right: one account
-// with thousands of findings (its result goes through the claim check),
-// one that refuses AssumeRole (failed), one whose region fails (partial).
-type orgFile struct {
-	ManagementAccountID string        `json:"management_account_id"`
-	OUs                 []string      `json:"ous"`
-	Accounts            []accountFile `json:"accounts"`
-}
-
-type accountFile struct {
-	ID             string                `json:"id"`
-	Name           string                `json:"name"`
-	Email          string                `json:"email"`
-	OUPath         string                `json:"ou_path"`
-	Status         string                `json:"status"`
-	DenyAssumeRole bool                  `json:"deny_assume_role"`
-	Regions        map[string]regionFile `json:"regions"`
-}
-
-type regionFile struct {
-	Fail  bool       `json:"fail"`
-	Rules []ruleFile `json:"rules"`
-}
-
-type ruleFile struct {
-	Name             string       `json:"name"`
-	SourceIdentifier string       `json:"source_identifier"`
-	Results          []resultFile `json:"results"`
-}
-
-type resultFile struct {
-	ResourceType string    `json:"resource_type"`
-	ResourceID   string    `json:"resource_id"`
-	Compliance   string    `json:"compliance"`
-	Annotation   string    `json:"annotation"`
-	RecordedAt   time.Time `json:"recorded_at"`
-}
-
 // heavyFindings makes one account's result far over the 256 KiB message
 // limit (~150 bytes a finding) in the process-level run; the in-process
 // one, under -race in `make test`, uses fewer (still over the limit).
@@ -72,41 +33,25 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := orgFile{ManagementAccountID: gen.ManagementAccountID}
-	for _, ou := range gen.OUs {
-		f.OUs = append(f.OUs, ou.Path)
-	}
+	// The generated org in the org file format, plus the cases below.
+	f := gen.File()
 	var c orgCase
 	var members []int
-	for _, a := range gen.Accounts {
-		af := accountFile{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status, Regions: map[string]regionFile{}}
-		for _, r := range a.Regions {
-			var rf regionFile
-			for _, rule := range gen.Rules(a.ID, r) {
-				ru := ruleFile{Name: rule.Name, SourceIdentifier: rule.SourceIdentifier}
-				for _, res := range rule.Results {
-					ru.Results = append(ru.Results, resultFile{ResourceType: res.ResourceType, ResourceID: res.ResourceID,
-						Compliance: res.Compliance, Annotation: res.Annotation, RecordedAt: res.RecordedAt})
-				}
-				rf.Rules = append(rf.Rules, ru)
-			}
-			af.Regions[r] = rf
-		}
+	for i, a := range f.Accounts {
 		if a.ID != gen.ManagementAccountID && a.Status == "ACTIVE" && len(a.Regions) > 0 {
-			members = append(members, len(f.Accounts))
+			members = append(members, i)
 		}
-		f.Accounts = append(f.Accounts, af)
 	}
 	if len(members) < 3 {
 		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want 3", len(members))
 	}
 	heavy := &f.Accounts[members[0]]
 	r := heavy.Regions[regions[0]]
-	big := ruleFile{Name: "e2e-s3-bucket-versioning-enabled", SourceIdentifier: "S3_BUCKET_VERSIONING_ENABLED"}
+	big := awssim.RuleFile{Name: "e2e-s3-bucket-versioning-enabled", SourceIdentifier: "S3_BUCKET_VERSIONING_ENABLED"}
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	for i := range findings {
-		big.Results = append(big.Results, resultFile{ResourceType: "AWS::S3::Bucket", ResourceID: fmt.Sprintf("e2e-bucket-%05d", i),
-			Compliance: "NON_COMPLIANT", Annotation: "Versioning is not enabled on this bucket.", RecordedAt: at})
+		big.Results = append(big.Results, awssim.ResultFile{ResourceType: "AWS::S3::Bucket", ResourceID: fmt.Sprintf("e2e-bucket-%05d", i),
+			Compliance: "NON_COMPLIANT", Annotation: "Versioning is not enabled on this bucket.", RecordedAt: &at})
 	}
 	r.Rules = append(r.Rules, big)
 	heavy.Regions[regions[0]] = r
