@@ -14,10 +14,14 @@
 BENCH_LOCAL_ACCOUNTS ?= 1000
 BENCH_LOCAL_FLAGS ?=
 BENCH_PYTHON ?= /usr/bin/python3
+# Its own copies of the binaries: bin/ is shared, and a rebuild of bin/awssim
+# by someone else during a 25-minute run would change the org under it.
+BENCH_LOCAL_BIN := out/bench-local/bin
 
 bench-local:
 	@$(BENCH_PYTHON) -c 'import boto3' 2>/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-boto3)
-	@mkdir -p bin
-	go build -o bin/ ./cmd/awssim ./cmd/local ./cmd/benchlocal
-	bin/benchlocal -accounts $(BENCH_LOCAL_ACCOUNTS) -peer-python $(BENCH_PYTHON) $(BENCH_LOCAL_FLAGS)
+	@mkdir -p $(BENCH_LOCAL_BIN)
+	go build -o $(BENCH_LOCAL_BIN)/ ./cmd/awssim ./cmd/local ./cmd/benchlocal
+	$(BENCH_LOCAL_BIN)/benchlocal -accounts $(BENCH_LOCAL_ACCOUNTS) -peer-python $(BENCH_PYTHON) \
+		-awssim-bin $(BENCH_LOCAL_BIN)/awssim -local-bin $(BENCH_LOCAL_BIN)/local $(BENCH_LOCAL_FLAGS)
