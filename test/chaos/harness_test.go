@@ -1,0 +1,940 @@
+//go:build chaos
+
+// Package chaos_test is the chaos suite of issue 11 (`make chaos`): the
+// trigger, scanners and aggregators as separate OS processes, built with
+// `-tags chaos` so that the aggregator's crash points (internal/chaos) are
+// live, over goaws, gofakes3, dynalite and a fresh awssim per scenario.
+// Each scenario injects its faults from outside wherever it can (SIGKILL,
+// awssim's switches, duplicated and replayed messages, bad messages, the
+// fault proxy) and then checks the same invariants: one report object, the
+// ground truth with nothing lost, no duplicate row, the poison queue holding
+// exactly the injected bad messages, one Jira ticket, no issued secret in
+// any log, no process in a crash loop.
+//
+// It needs the emulators (scripts/with-emulators.sh) and CHAOS=1; it is
+// built only with -tags chaos so that `go test ./...` never runs it.
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/testenv"
+)
+
+const (
+	region        = "us-east-1"
+	reportPrefix  = "reports"
+	payloadPrefix = "claim-check"
+	// lease is short so that a takeover after a crash takes seconds; the
+	// ticket takeover is twice it (aggregate.Config.TicketTakeover).
+	lease = "4s"
+)
+
+var regions = []string{"us-east-1", "eu-west-1"}
+
+var hubCreds = credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")
+
+// simOpts are awssim's switches for a scenario.
+type simOpts struct {
+	deny, failRegions int
+	latency           time.Duration
+	sessionTTL        time.Duration
+	throttleRPS       float64
+	errorRate         float64
+}
+
+func (o simOpts) args() []string {
+	var a []string
+	if o.deny > 0 {
+		a = append(a, "-deny", strconv.Itoa(o.deny))
+	}
+	if o.failRegions > 0 {
+		a = append(a, "-fail-regions", strconv.Itoa(o.failRegions))
+	}
+	if o.latency > 0 {
+		a = append(a, "-latency", o.latency.String())
+	}
+	if o.sessionTTL > 0 {
+		a = append(a, "-session-ttl", o.sessionTTL.String())
+	}
+	if o.throttleRPS > 0 {
+		a = append(a, "-throttle-rps", strconv.FormatFloat(o.throttleRPS, 'f', -1, 64))
+	}
+	if o.errorRate > 0 {
+		a = append(a, "-error-rate", strconv.FormatFloat(o.errorRate, 'f', -1, 64))
+	}
+	return a
+}
+
+// scenario is one row of the matrix.
+type scenario struct {
+	n     int
+	dir   string // out/chaos/<dir>; default the number
+	name  string
+	sim   simOpts
+	quick bool // in the reduced matrix of `make test`
+	// visibility is the scan queue's visibility timeout; default 8 s, so
+	// that a killed scanner's messages come back in seconds.
+	visibility time.Duration
+	run        func(h *harness)
+}
+
+// result is what a scenario leaves in out/chaos/<n>/result.json and in
+// the table.
+type result struct {
+	N              int      `json:"scenario"`
+	Name           string   `json:"name"`
+	Seed           int64    `json:"seed"`
+	Accounts       int      `json:"accounts"`
+	Faults         []string `json:"faults"`
+	RunsCompleted  int      `json:"runs_completed"`
+	AccountsLost   int      `json:"accounts_lost"`
+	DuplicateRows  int      `json:"duplicate_rows"`
+	Reports        int      `json:"reports"`
+	PoisonMessages int      `json:"poison_messages"`
+	RecoverSeconds float64  `json:"time_to_recover_s"`
+	WallSeconds    float64  `json:"wall_s"`
+	Problems       []string `json:"problems"`
+	Passed         bool     `json:"passed"`
+}
+
+type endpoints struct{ sqs, sns, s3, dynamodb, sim string }
+
+type resources struct {
+	scanQueue, scanDLQ, resultsQueue, poisonQueue, tapQueue, topicARN, bucket, table string
+}
+
+// tapped is one message published on the results topic, as the test's own
+// subscription (the tap) received it.
+type tapped struct {
+	body  string
+	attrs map[string]string
+	at    time.Time
+}
+
+// harness is one scenario's world.
+type harness struct {
+	t        *testing.T
+	ctx      context.Context
+	sc       scenario
+	dir      string
+	logs     string
+	bin      string
+	ep       endpoints // what the services are given (a proxy may sit in front)
+	direct   endpoints // what the test itself talks to
+	res      resources
+	org      *awssim.Org
+	runID    string
+	sim      *proc
+	jira     *fakeJira
+	sqs      *sqs.Client
+	sns      *sns.Client
+	s3       *s3.Client
+	health   map[string]string
+	procs    []*proc
+	expected map[string]string // injected poison: marker -> reason
+	missing  map[string]bool   // accounts the scenario kept from being scanned
+	extraEnv []string          // added to every service's environment
+	r        result
+	faultAt  time.Time // the last fault injected
+	reportAt time.Time
+
+	tapMu sync.Mutex
+	tap   []tapped
+
+	// inProcessAgg, when set, runs the aggregators in this process instead
+	// (the store.Unsafe test); see unsafe_test.go.
+	inProcessAgg func(h *harness, name string)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// selected reports whether scenario n is to run: CHAOS_SCENARIO=n runs one,
+// CHAOS_QUICK=1 the reduced matrix.
+func selected(sc scenario) bool {
+	if v := os.Getenv("CHAOS_SCENARIO"); v != "" {
+		return slices.Contains(strings.Split(v, ","), strconv.Itoa(sc.n))
+	}
+	if os.Getenv("CHAOS_QUICK") == "1" {
+		return sc.quick
+	}
+	return true
+}
+
+var buildOnce sync.Once
+
+// buildBinaries builds the binaries under test once, with -tags chaos.
+func buildBinaries(t *testing.T, root, bin string) {
+	t.Helper()
+	var err error
+	var out []byte
+	buildOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-tags", "chaos", "-o", bin+"/", "./cmd/awssim", "./cmd/trigger", "./cmd/scanner", "./cmd/aggregator")
+		cmd.Dir = root
+		out, err = cmd.CombinedOutput()
+	})
+	if err != nil {
+		t.Fatalf("go build -tags chaos: %v\n%s", err, out)
+	}
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// newHarness sets up a scenario's fresh world: its directory, its awssim
+// (a generated org), its queues, topic, table, bucket and fake Jira.
+func newHarness(t *testing.T, sc scenario) *harness {
+	t.Helper()
+	direct := endpoints{
+		sqs: testenv.Endpoint(t, "SQS_ENDPOINT"), sns: testenv.Endpoint(t, "SNS_ENDPOINT"),
+		s3: testenv.Endpoint(t, "S3_ENDPOINT"), dynamodb: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
+	}
+	root := repoRoot()
+	bin := filepath.Join(root, "out", "chaos", "bin")
+	buildBinaries(t, root, bin)
+	sub := sc.dir
+	if sub == "" {
+		sub = strconv.Itoa(sc.n)
+	}
+	dir := filepath.Join(root, "out", "chaos", sub)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if sc.visibility == 0 {
+		sc.visibility = 8 * time.Second
+	}
+	seed := int64(envInt("CHAOS_SEED", 11))
+	accounts := envInt("CHAOS_ACCOUNTS", 300)
+	h := &harness{t: t, ctx: context.Background(), sc: sc, dir: dir, logs: logs, bin: bin, direct: direct,
+		health: map[string]string{}, expected: map[string]string{}, missing: map[string]bool{},
+		r: result{N: sc.n, Name: sc.name, Seed: seed, Accounts: accounts}}
+
+	// The ground truth: the org awssim generates from the same arguments,
+	// with the same -deny and -fail-regions picks.
+	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, Regions: regions, NonCompliant: awssim.DefaultNonCompliant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := awssim.New(awssim.Config{Org: gen, Deny: sc.sim.deny, FailRegions: sc.sim.failRegions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.org = truth.Org()
+
+	simAddr := freeAddr(t)
+	args := append([]string{"-addr", simAddr, "-accounts", strconv.Itoa(accounts), "-seed", strconv.FormatInt(seed, 10),
+		"-regions", strings.Join(regions, ",")}, sc.sim.args()...)
+	if err := os.WriteFile(filepath.Join(dir, "awssim.args"), []byte(strings.Join(args, " ")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.sim = start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, args...)
+	direct.sim = "http://" + simAddr
+	h.direct = direct
+	waitHTTP(t, h.sim, direct.sim+"/", 30*time.Second)
+	h.ep = direct
+
+	h.sqs = sqs.New(sqs.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.sqs)})
+	h.sns = sns.New(sns.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.sns)})
+	h.s3 = s3.New(s3.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.s3), UsePathStyle: true})
+	suffix := fmt.Sprintf("c%d-%d", sc.n, time.Now().UnixNano()%1e10)
+	h.res = h.provision(suffix)
+	h.runID = fmt.Sprintf("chaos%d-%s", sc.n, suffix)
+	h.jira = newFakeJira(t)
+	h.startTap()
+	return h
+}
+
+// provision makes the scenario's queues, topic (with the aggregator's
+// subscription and the test's tap), bucket and table.
+func (h *harness) provision(suffix string) resources {
+	t, ctx := h.t, h.ctx
+	mk := func(name string, attrs map[string]string) string {
+		out, err := h.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+		if err != nil {
+			t.Fatalf("create queue %s: %v", name, err)
+		}
+		return aws.ToString(out.QueueUrl)
+	}
+	arn := func(url string) string {
+		a, err := h.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Attributes["QueueArn"]
+	}
+	var r resources
+	r.scanDLQ = mk("chaos-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.scanQueue = mk("chaos-scan-"+suffix, map[string]string{
+		// Short, so that a killed scanner's messages come back in seconds;
+		// 5 receives, so that a message caught by several kills in a row is
+		// not dead-lettered by the test's own violence.
+		"VisibilityTimeout": strconv.Itoa(int(h.sc.visibility.Seconds())),
+		// SQS accepts bodies up to 1 MiB (the 256 KiB contract is ours):
+		// a too-large hand-written message must reach the scanner to be
+		// poisoned with its reason.
+		"MaximumMessageSize": "1048576",
+		"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(r.scanDLQ)),
+	})
+	r.poisonQueue = mk("chaos-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.resultsQueue = mk("chaos-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "20"})
+	r.tapQueue = mk("chaos-tap-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	topic, err := h.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("chaos-results-" + suffix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.topicARN = aws.ToString(topic.TopicArn)
+	for _, q := range []string{r.resultsQueue, r.tapQueue} {
+		if _, err := h.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+			Endpoint: aws.String(arn(q)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.bucket = "chaos-" + strings.ReplaceAll(suffix, "_", "-")
+	if _, err := h.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	r.table = "chaos-runs-" + suffix
+	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(h.direct.dynamodb)})
+	if err := dynamo.CreateTable(ctx, ddb, r.table); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startTap drains the test's own subscription to the results topic for the
+// whole scenario: every RunStarted and AccountScanned published, in order.
+func (h *harness) startTap() {
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	h.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			out, err := h.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.tapQueue),
+				MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for _, m := range out.Messages {
+				attrs := map[string]string{}
+				for k, v := range m.MessageAttributes {
+					if v.StringValue != nil {
+						attrs[k] = *v.StringValue
+					}
+				}
+				h.tapMu.Lock()
+				h.tap = append(h.tap, tapped{body: aws.ToString(m.Body), attrs: attrs, at: time.Now()})
+				h.tapMu.Unlock()
+				_, _ = h.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(h.res.tapQueue), ReceiptHandle: m.ReceiptHandle})
+			}
+		}
+	}()
+}
+
+// scanned returns the AccountScanned messages of the run seen so far, and
+// the set of accounts they cover.
+func (h *harness) scanned() ([]tapped, map[string]bool) {
+	h.tapMu.Lock()
+	defer h.tapMu.Unlock()
+	var out []tapped
+	accts := map[string]bool{}
+	for _, m := range h.tap {
+		var ev struct {
+			Type    string `json:"type"`
+			RunID   string `json:"run_id"`
+			Account string `json:"account_id"`
+		}
+		if json.Unmarshal([]byte(m.body), &ev) == nil && ev.Type == "AccountScanned" && ev.RunID == h.runID {
+			out = append(out, m)
+			accts[ev.Account] = true
+		}
+	}
+	return out, accts
+}
+
+func (h *harness) activeAccounts() []string {
+	var ids []string
+	for _, a := range h.org.Accounts {
+		if a.Status == awssim.StatusActive {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
+}
+
+// waitScanned waits until at least n distinct accounts of the run have a
+// result on the topic.
+func (h *harness) waitScanned(n int, timeout time.Duration) {
+	h.t.Helper()
+	err := poll(h.ctx, timeout, 50*time.Millisecond, func() (bool, error) {
+		_, a := h.scanned()
+		return len(a) >= n, nil
+	})
+	if err != nil {
+		_, a := h.scanned()
+		h.t.Fatalf("%d accounts scanned within %s, want %d", len(a), timeout, n)
+	}
+}
+
+// serviceEnv is every service's configuration, by environment variable.
+func (h *harness) serviceEnv() []string {
+	ep, res := h.ep, h.res
+	env := []string{
+		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + region,
+		"AWS_ENDPOINT_URL_SQS=" + ep.sqs, "AWS_ENDPOINT_URL_SNS=" + ep.sns,
+		"AWS_ENDPOINT_URL_S3=" + ep.s3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.dynamodb,
+		"AWS_ENDPOINT_URL_STS=" + ep.sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.sim,
+		"LOG_FORMAT=json", "LOG_LEVEL=info",
+		"SCAN_QUEUE_URL=" + res.scanQueue, "RESULTS_TOPIC_ARN=" + res.topicARN,
+		"RESULTS_QUEUE_URL=" + res.resultsQueue, "POISON_QUEUE_URL=" + res.poisonQueue,
+		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
+		"REPORT_BUCKET=" + res.bucket, "REPORT_PREFIX=" + reportPrefix, "PAYLOAD_PREFIX=" + payloadPrefix,
+		"DYNAMODB_TABLE=" + res.table, "S3_PATH_STYLE=true",
+		"CHECK_INTERVAL=1s", "CONSUMERS=4", "LEASE=" + lease,
+		"REGIONS=" + strings.Join(regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
+		"ORG_ROLE_ARN=arn:aws:iam::" + h.org.ManagementAccountID + ":role/system-config-report-generator-list-org-role",
+		"JIRA_URL=" + h.jira.url, "JIRA_PROJECT=" + jiraProject, "JIRA_USER=" + jiraUser, "JIRA_API_TOKEN=" + jiraToken,
+		"JIRA_LABELS=config-compliance,chaos",
+	}
+	return append(env, h.extraEnv...)
+}
+
+// startService starts a scanner or aggregator process named name (a
+// restart reuses the name: its log goes on) and waits until it is ready.
+func (h *harness) startService(name, binary string, env ...string) *proc {
+	h.t.Helper()
+	addr := freeAddr(h.t)
+	h.health[name] = "http://" + addr
+	p := start(h.t, h.logs, name, filepath.Join(h.bin, binary), append(append(h.serviceEnv(), "HEALTH_ADDR="+addr, "OWNER="+name), env...))
+	h.procs = append(h.procs, p)
+	waitHTTP(h.t, p, h.health[name]+"/readyz", 60*time.Second)
+	return p
+}
+
+// startAggregator starts one aggregator replica, as a process unless the
+// harness runs them in process.
+func (h *harness) startAggregator(name string, env ...string) *proc {
+	if h.inProcessAgg != nil {
+		h.inProcessAgg(h, name)
+		return nil
+	}
+	return h.startService(name, "aggregator", env...)
+}
+
+// trigger runs the trigger to completion.
+func (h *harness) trigger(env ...string) {
+	h.t.Helper()
+	p := start(h.t, h.logs, "trigger", filepath.Join(h.bin, "trigger"), append(append(h.serviceEnv(), "RUN_ID="+h.runID), env...))
+	if err := p.wait(3 * time.Minute); err != nil {
+		h.t.Fatalf("trigger: %v; last lines of %s:\n%s", err, p.log, tail(p.log, 30))
+	}
+}
+
+// reportKeys lists the report objects of the run in the bucket.
+func (h *harness) reportKeys() []string {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(h.s3, &s3.ListObjectsV2Input{Bucket: aws.String(h.res.bucket), Prefix: aws.String(reportPrefix + "/")})
+	for p.HasMorePages() {
+		out, err := p.NextPage(h.ctx)
+		if err != nil {
+			h.t.Fatalf("list reports: %v", err)
+		}
+		for _, o := range out.Contents {
+			if strings.HasSuffix(aws.ToString(o.Key), "config-compliance-"+h.runID+".xlsx") {
+				keys = append(keys, aws.ToString(o.Key))
+			}
+		}
+	}
+	return keys
+}
+
+// waitReport waits for the run's report object and returns its bytes.
+func (h *harness) waitReport(timeout time.Duration) []byte {
+	h.t.Helper()
+	var body []byte
+	err := poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+		keys := h.reportKeys()
+		if len(keys) == 0 {
+			return false, nil
+		}
+		body = h.download(keys[0])
+		return body != nil, nil
+	})
+	if err != nil {
+		var lines []string
+		for _, p := range h.procs {
+			lines = append(lines, fmt.Sprintf("--- %s (exited=%v %v):\n%s", p.name, p.exited(), p.err, tail(p.log, 8)))
+		}
+		h.t.Fatalf("no report for run %s within %s:\n%s", h.runID, timeout, strings.Join(lines, "\n"))
+	}
+	if h.reportAt.IsZero() {
+		h.reportAt = time.Now()
+	}
+	return body
+}
+
+func (h *harness) download(key string) []byte {
+	out, err := h.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: aws.String(h.res.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// waitTicket waits until the run has its one ticket with the workbook.
+func (h *harness) waitTicket(timeout time.Duration) {
+	h.t.Helper()
+	err := poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+		n, att := h.jira.tickets(h.runID)
+		return n >= 1 && att >= 1, nil
+	})
+	if err != nil {
+		n, att := h.jira.tickets(h.runID)
+		h.problem("Jira: %d tickets (%d with the workbook) for run %s after %s", n, att, h.runID, timeout)
+	}
+}
+
+// fault records a fault injected now.
+func (h *harness) fault(format string, args ...any) {
+	h.r.Faults = append(h.r.Faults, fmt.Sprintf(format, args...))
+	h.faultAt = time.Now()
+	h.t.Logf("fault: "+format, args...)
+}
+
+func (h *harness) problem(format string, args ...any) {
+	h.r.Problems = append(h.r.Problems, fmt.Sprintf(format, args...))
+}
+
+// publish puts a body (and its attributes) on the results topic, as a
+// scanner would.
+func (h *harness) publish(body string, attrs map[string]string) {
+	h.t.Helper()
+	in := &sns.PublishInput{TopicArn: aws.String(h.res.topicARN), Message: aws.String(body), MessageAttributes: map[string]snstypes.MessageAttributeValue{}}
+	for k, v := range attrs {
+		in.MessageAttributes[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	if _, err := h.sns.Publish(h.ctx, in); err != nil {
+		h.t.Errorf("publish: %v", err) // not Fatal: called from injector goroutines
+	}
+}
+
+// verify checks the invariants of issue 11 and fills the result. It adds
+// problems rather than failing, so that the store.Unsafe test can show
+// that they fail.
+func (h *harness) verify(report []byte) {
+	t := h.t
+	// One report object for the run.
+	keys := h.reportKeys()
+	h.r.Reports = len(keys)
+	if len(keys) != 1 {
+		h.problem("%d report objects for run %s, want 1: %v", len(keys), h.runID, keys)
+	}
+	local := filepath.Join(h.dir, "report.xlsx")
+	if err := os.WriteFile(local, report, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The ground truth, nothing lost.
+	missing := map[string]bool{}
+	for id := range h.missing {
+		missing[id] = true
+	}
+	if _, err := reportcheck.Check(local, reportcheck.Expect{Org: h.org, Regions: regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
+		h.problem("report differs from the ground truth: %v", err)
+	} else {
+		h.r.RunsCompleted = 1
+	}
+	lost, dups, err := rowCounts(local, h.activeAccounts(), missing)
+	if err != nil {
+		h.problem("read report: %v", err)
+	}
+	h.r.AccountsLost, h.r.DuplicateRows = lost, dups
+	if lost > 0 {
+		h.problem("%d accounts lost (no row, or MISSING where the scenario did not keep them from being scanned)", lost)
+	}
+	if dups > 0 {
+		h.problem("%d duplicate rows", dups)
+	}
+	// The poison queue holds exactly the injected bad messages.
+	h.checkPoison()
+	// One Jira ticket.
+	if n, att := h.jira.tickets(h.runID); n != 1 || att != 1 {
+		h.problem("%d Jira tickets for run %s (%d with the workbook), want 1", n, h.runID, att)
+	}
+	// No secret awssim issued in any log.
+	h.checkSecrets()
+	// Queues drained: nothing left to scan, nothing dead-lettered.
+	for _, q := range []string{h.res.scanQueue, h.res.scanDLQ} {
+		err := poll(h.ctx, 20*time.Second, 500*time.Millisecond, func() (bool, error) {
+			a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
+				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+			if err != nil {
+				return false, err
+			}
+			return a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0", nil
+		})
+		if err != nil {
+			h.problem("queue %s not empty: %v", q, err)
+		}
+	}
+	// No process in a crash loop: every service still running is alive,
+	// every one that ended was killed on purpose (SIGKILL).
+	for _, p := range h.procs {
+		if p.exited() && !p.killedBySignal() {
+			h.problem("%s exited by itself: %v; last lines:\n%s", p.name, p.err, tail(p.log, 10))
+		}
+	}
+	if !h.faultAt.IsZero() && h.reportAt.After(h.faultAt) {
+		h.r.RecoverSeconds = h.reportAt.Sub(h.faultAt).Seconds()
+	}
+}
+
+// rowCounts reads the workbook's account table and findings: accounts of
+// the org without a row (or MISSING when not expected so), and rows that
+// appear more than once.
+func rowCounts(path string, active []string, missing map[string]bool) (lost, dups int, err error) {
+	f, err := excelize.OpenFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	status := map[string]string{}
+	seen := map[string]int{}
+	for _, sheet := range f.GetSheetList() {
+		rows, err := f.GetRows(sheet, excelize.Options{RawCellValue: true})
+		if err != nil {
+			return 0, 0, err
+		}
+		switch {
+		case sheet == "Summary":
+			for _, r := range rows {
+				if len(r) > 0 && len(r[0]) == 12 && strings.Trim(r[0], "0123456789") == "" {
+					seen["summary\x00"+r[0]]++
+					for _, c := range r {
+						if c == "MISSING" {
+							status[r[0]] = c
+						}
+					}
+					if status[r[0]] == "" {
+						status[r[0]] = "present"
+					}
+				}
+			}
+		case strings.HasPrefix(sheet, "Non-compliant Resources"):
+			for i, r := range rows {
+				if i > 0 && len(r) > 0 {
+					seen[sheet[:len("Non-compliant Resources")]+"\x00"+strings.Join(r, "\x00")]++
+				}
+			}
+		}
+	}
+	for _, n := range seen {
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	for _, id := range active {
+		if s := status[id]; s == "" || (s == "MISSING" && !missing[id]) {
+			lost++
+		}
+	}
+	return lost, dups, nil
+}
+
+// checkPoison drains the poison queue and compares it with the injected
+// bad messages, by the marker each carries in its first bytes (a too-large
+// body is truncated on the poison queue).
+func (h *harness) checkPoison() {
+	got := map[string]string{}
+	var unknown []string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := h.sqs.ReceiveMessage(h.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.poisonQueue),
+			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
+		if err != nil {
+			h.problem("receive poison: %v", err)
+			return
+		}
+		for _, m := range out.Messages {
+			reason := ""
+			if a, ok := m.MessageAttributes["poison_reason"]; ok {
+				reason = aws.ToString(a.StringValue)
+			}
+			marker := markerOf(aws.ToString(m.Body))
+			if marker == "" {
+				unknown = append(unknown, reason+": "+clip(aws.ToString(m.Body), 120))
+				continue
+			}
+			if _, dup := got[marker]; dup {
+				unknown = append(unknown, "second copy of "+marker)
+			}
+			got[marker] = reason
+		}
+		if len(got) >= len(h.expected) && len(out.Messages) == 0 {
+			break
+		}
+	}
+	h.r.PoisonMessages = len(got) + len(unknown)
+	for marker, reason := range h.expected {
+		if g, ok := got[marker]; !ok {
+			h.problem("injected bad message %s (%s) not on the poison queue", marker, reason)
+		} else if g != reason {
+			h.problem("poison %s: reason %q, want %q", marker, g, reason)
+		}
+	}
+	for marker := range got {
+		if _, ok := h.expected[marker]; !ok {
+			h.problem("poison message %s was not injected", marker)
+		}
+	}
+	for _, u := range unknown {
+		h.problem("unexpected poison message: %s", u)
+	}
+}
+
+func markerOf(body string) string {
+	const p = "chaos-bad-"
+	i := strings.Index(body, p)
+	if i < 0 {
+		return ""
+	}
+	j := i + len(p)
+	for j < len(body) && body[j] >= '0' && body[j] <= '9' {
+		j++
+	}
+	return body[i:j]
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// checkSecrets looks for every secret key and session token awssim issued
+// in every log of the scenario.
+func (h *harness) checkSecrets() {
+	resp, err := http.Get(h.direct.sim + "/_sim/sessions")
+	if err != nil {
+		h.problem("GET /_sim/sessions: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	var s struct{ Sessions []awssim.Session }
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		h.problem("decode /_sim/sessions: %v", err)
+		return
+	}
+	if len(s.Sessions) == 0 {
+		h.problem("awssim issued no session: the scan did not run")
+		return
+	}
+	var logs [][]byte
+	files, _ := filepath.Glob(filepath.Join(h.logs, "*.log"))
+	for _, f := range files {
+		if filepath.Base(f) == "awssim.log" {
+			continue // the issuer
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			h.problem("read %s: %v", f, err)
+			continue
+		}
+		logs = append(logs, b)
+	}
+	leaked := 0
+	for _, ss := range s.Sessions {
+		for _, secret := range []string{ss.SecretAccessKey, ss.SessionToken} {
+			for _, b := range logs {
+				if secret != "" && bytes.Contains(b, []byte(secret)) {
+					leaked++
+				}
+			}
+		}
+	}
+	if leaked > 0 {
+		h.problem("%d issued secrets or session tokens found in the logs", leaked)
+	}
+}
+
+// simStats reads awssim's call counters.
+func (h *harness) simStats() awssim.Stats {
+	h.t.Helper()
+	resp, err := http.Get(h.direct.sim + "/_sim/stats")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st awssim.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}
+
+// finish writes the scenario's result.
+func (h *harness) finish(start time.Time) result {
+	h.r.WallSeconds = time.Since(start).Seconds()
+	h.r.Passed = len(h.r.Problems) == 0
+	b, _ := json.MarshalIndent(h.r, "", "  ")
+	_ = os.WriteFile(filepath.Join(h.dir, "result.json"), append(b, '\n'), 0o644)
+	return h.r
+}
+
+// writeTable prints the results and writes out/chaos/summary.md (and, for
+// the full matrix, docs/RELIABILITY.md's table).
+func writeTable(t *testing.T, results []result) {
+	sort.Slice(results, func(i, j int) bool { return results[i].N < results[j].N })
+	var b strings.Builder
+	b.WriteString("| # | scenario | result | faults injected | runs completed | accounts lost | duplicate rows | duplicate reports | poison messages | time to recover | wall |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	passed := 0
+	for _, r := range results {
+		status := "FAIL"
+		if r.Passed {
+			status = "pass"
+			passed++
+		}
+		dupReports := max(r.Reports-1, 0)
+		recover := "-"
+		if r.RecoverSeconds > 0 {
+			recover = fmt.Sprintf("%.1f s", r.RecoverSeconds)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d: %s | %d | %d | %d | %d | %d | %s | %.0f s |\n", r.N, r.Name, status,
+			len(r.Faults), strings.Join(r.Faults, "; "), r.RunsCompleted, r.AccountsLost, r.DuplicateRows, dupReports, r.PoisonMessages, recover, r.WallSeconds)
+	}
+	fmt.Fprintf(&b, "\nchaos: %d passed, %d failed\n", passed, len(results)-passed)
+	out := filepath.Join(repoRoot(), "out", "chaos")
+	_ = os.MkdirAll(out, 0o755)
+	_ = os.WriteFile(filepath.Join(out, "summary.md"), []byte(b.String()), 0o644)
+	t.Log("\n" + b.String())
+	if os.Getenv("CHAOS_DOC") == "1" && len(results) > 0 {
+		updateDoc(t, b.String(), results[0])
+	}
+}
+
+const (
+	docBegin = "<!-- chaos-table: begin (written by make chaos) -->"
+	docEnd   = "<!-- chaos-table: end -->"
+)
+
+func updateDoc(t *testing.T, table string, r result) {
+	path := filepath.Join(repoRoot(), "docs", "RELIABILITY.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("docs/RELIABILITY.md: %v (table not written)", err)
+		return
+	}
+	s := string(b)
+	i, j := strings.Index(s, docBegin), strings.Index(s, docEnd)
+	if i < 0 || j < i {
+		t.Logf("docs/RELIABILITY.md has no table markers (table not written)")
+		return
+	}
+	host, _ := os.Hostname()
+	stamp := fmt.Sprintf("Last `make chaos`: %s, seed %d, %d generated accounts × %d regions, %d cores (%s).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Seed, r.Accounts, len(regions), runtime.NumCPU(), host)
+	s = s[:i+len(docBegin)] + "\n" + stamp + table + s[j:]
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Log(err)
+	}
+}
+
+// TestChaos runs the matrix (scenarios.go), each scenario as a subtest.
+func TestChaos(t *testing.T) {
+	if os.Getenv("CHAOS") != "1" {
+		t.Skip("the chaos suite is `make chaos` (CHAOS=1 with the emulators up)")
+	}
+	var results []result
+	var mu sync.Mutex
+	t.Cleanup(func() { writeTable(t, results) })
+	for _, sc := range matrix() {
+		if !selected(sc) {
+			continue
+		}
+		t.Run(fmt.Sprintf("%d-%s", sc.n, sc.name), func(t *testing.T) {
+			start := time.Now()
+			h := newHarness(t, sc)
+			defer func() {
+				r := h.finish(start)
+				if !r.Passed && !t.Failed() {
+					for _, p := range r.Problems {
+						t.Error(p)
+					}
+				}
+				if t.Failed() && r.Passed {
+					r.Passed = false
+					r.Problems = append(r.Problems, "the scenario stopped early (see the test log)")
+					h.finish(start)
+				}
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}()
+			sc.run(h)
+		})
+	}
+}
+
+func httpGetJSON(url string) (struct{ Sessions []awssim.Session }, error) {
+	var s struct{ Sessions []awssim.Session }
+	resp, err := http.Get(url)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}

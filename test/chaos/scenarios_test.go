@@ -1,0 +1,479 @@
+//go:build chaos
+
+package chaos_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/chaos"
+	"github.com/cybsecops/configreport/internal/faultproxy"
+)
+
+// matrix is the chaos suite, in the numbering of issue 11.
+func matrix() []scenario {
+	return []scenario{
+		{n: 1, name: "scanner-kill", sim: simOpts{latency: 30 * time.Millisecond}, run: scannerKill},
+		{n: 2, name: "aggregator-crash-points", quick: true, run: aggregatorCrash},
+		{n: 3, name: "two-aggregators", quick: true, run: twoAggregators},
+		{n: 4, name: "duplicates-and-replays", quick: true, run: duplicates},
+		// A throttled scan takes seconds per account: the queue's visibility
+		// is the production one (CloudFormation: 300 s), or every slow scan
+		// would be redelivered by the suite's own short timeout.
+		{n: 5, name: "throttling-and-errors", sim: simOpts{throttleRPS: 1, errorRate: 0.05}, visibility: 300 * time.Second, run: throttling},
+		{n: 6, name: "permanent-errors", sim: simOpts{deny: 3, failRegions: 4}, quick: true, run: permanentErrors},
+		{n: 7, name: "s3-dynamodb-jira-outages", run: outages},
+		{n: 8, name: "poison-messages", quick: true, run: poison},
+		{n: 9, name: "deadline-missing", sim: simOpts{latency: 40 * time.Millisecond}, run: deadline},
+		{n: 10, name: "session-expiry", sim: simOpts{sessionTTL: 5 * time.Second, latency: 100 * time.Millisecond}, run: sessions},
+	}
+}
+
+const reportTimeout = 5 * time.Minute
+
+// startPipeline starts aggs aggregator replicas and scans scanners.
+func (h *harness) startPipeline(aggs, scans int) {
+	for i := 1; i <= aggs; i++ {
+		h.startAggregator(fmt.Sprintf("aggregator-%d", i))
+	}
+	for i := 1; i <= scans; i++ {
+		h.startService(fmt.Sprintf("scanner-%d", i), "scanner")
+	}
+}
+
+// finishRun waits for the report and the ticket and checks the invariants.
+func (h *harness) finishRun() []byte {
+	report := h.waitReport(reportTimeout)
+	h.waitTicket(time.Minute)
+	h.verify(report)
+	return report
+}
+
+// 1. kill -9 of a scanner mid-message, three times in a run, restarting it
+// each time: its messages come back after the visibility timeout.
+func scannerKill(h *harness) {
+	h.startAggregator("aggregator-1")
+	h.startService("scanner-1", "scanner")
+	h.startService("scanner-2", "scanner")
+	go h.trigger()
+	for i := 1; i <= 3; i++ {
+		var held float64
+		err := poll(h.ctx, 2*time.Minute, 10*time.Millisecond, func() (bool, error) {
+			held = gauge(h.health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
+			return held >= 1, nil
+		})
+		if err != nil {
+			h.t.Fatalf("kill %d: scanner-2 never held a message", i)
+		}
+		p := h.procs[len(h.procs)-1]
+		p.kill()
+		h.fault("SIGKILL scanner-2 holding %.0f message(s)", held)
+		if i < 3 {
+			h.startService("scanner-2", "scanner")
+		}
+	}
+	h.startService("scanner-2", "scanner")
+	h.finishRun()
+}
+
+// 2. kill -9 of the aggregator mid-run, then a crash at each crash point:
+// each time another replica takes the lease; one report, one ticket.
+func aggregatorCrash(h *harness) {
+	crashAt := func(point string) string { return chaos.EnvCrash + "=" + point }
+	a1 := h.startAggregator("aggregator-1", crashAt(chaos.MidRender))
+	h.startService("scanner-1", "scanner")
+	h.startService("scanner-2", "scanner")
+	h.trigger()
+	h.waitScanned(len(h.activeAccounts())/3, 2*time.Minute)
+	a1.kill()
+	h.fault("SIGKILL aggregator-1 mid-run")
+
+	// Each replica dies at its crash point; the next one takes over once
+	// the lease of the dead one has lapsed.
+	for i, point := range []string{chaos.MidRender, chaos.AfterUpload, chaos.AfterTicketFiled} {
+		name := fmt.Sprintf("aggregator-%d", i+2)
+		p := h.startAggregator(name, crashAt(point))
+		_ = p.wait(reportTimeout) // its exit status is checked next
+		if !p.killedBySignal() {
+			h.t.Fatalf("%s did not die by SIGKILL at %s (exited=%v: %v); last lines:\n%s", name, point, p.exited(), p.err, tail(p.log, 20))
+		}
+		b, _ := os.ReadFile(p.log)
+		if !strings.Contains(string(b), "chaos: crash point "+point) {
+			h.t.Fatalf("%s died, but not at %s:\n%s", name, point, tail(p.log, 20))
+		}
+		h.fault("%s crashed at %s", name, point)
+	}
+	h.startAggregator("aggregator-5")
+	// The ticket was filed before the last crash: the survivor must find it
+	// by its label and store it, not file a second one.
+	err := poll(h.ctx, 2*time.Minute, 250*time.Millisecond, func() (bool, error) {
+		b, _ := os.ReadFile(h.procs[len(h.procs)-1].log)
+		return strings.Contains(string(b), `"ticket stored"`), nil
+	})
+	if err != nil {
+		h.problem("aggregator-5 never stored the ticket filed before the crash")
+	}
+	b, _ := os.ReadFile(h.procs[len(h.procs)-1].log)
+	if !strings.Contains(string(b), `"how":"found"`) {
+		h.problem(`aggregator-5 stored a ticket it did not find by label (no "how":"found" in its log)`)
+	}
+	h.finishRun()
+}
+
+// 3. Two aggregator replicas throughout: exactly one emits.
+func twoAggregators(h *harness) {
+	h.startPipeline(2, 2)
+	h.trigger()
+	h.finishRun()
+	emitted := 0
+	for _, name := range []string{"aggregator-1", "aggregator-2"} {
+		b, _ := os.ReadFile(h.logs + "/" + name + ".log")
+		emitted += strings.Count(string(b), `"msg":"report emitted"`)
+	}
+	h.fault("2 replicas racing for the claim")
+	if emitted != 1 {
+		h.problem(`%d "report emitted" lines across the two replicas, want 1`, emitted)
+	}
+}
+
+// 4. Every message delivered twice (the trigger runs twice with the same
+// run id, so every ScanRequested and RunStarted is doubled and every
+// account scanned twice; every AccountScanned is published again at once);
+// for some accounts a second, different AccountScanned; after the report,
+// every result replayed. The first recorded result stands and the report
+// does not change.
+func duplicates(h *harness) {
+	h.startPipeline(2, 2)
+	seen := map[string]bool{}
+	altered := map[string]bool{}
+	var copies, alters int
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	go func() {
+		defer close(done)
+		defer wg.Wait()
+		next := 0
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			h.tapMu.Lock()
+			batch := append([]tapped(nil), h.tap[next:]...)
+			next = len(h.tap)
+			h.tapMu.Unlock()
+			for _, m := range batch {
+				mu.Lock()
+				if seen[m.body] {
+					mu.Unlock()
+					continue
+				}
+				seen[m.body] = true
+				mu.Unlock()
+				h.publish(m.body, m.attrs)
+				copies++
+				var ev map[string]any
+				if json.Unmarshal([]byte(m.body), &ev) != nil || ev["type"] != "AccountScanned" || ev["run_id"] != h.runID {
+					continue
+				}
+				acct, _ := ev["account_id"].(string)
+				if alters >= 5 || altered[acct] {
+					continue
+				}
+				// A different result for the same run and account, shortly
+				// after the genuine one was published: it must not replace it.
+				altered[acct] = true
+				alters++
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					time.Sleep(300 * time.Millisecond)
+					ev["status"] = "failed"
+					ev["rules"], ev["findings"] = []any{}, []any{}
+					ev["errors"] = []any{map[string]any{"region": regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
+					ev["scanned_at"] = time.Now().UTC().Format(time.RFC3339)
+					b, _ := json.Marshal(ev)
+					mu.Lock()
+					seen[string(b)] = true
+					mu.Unlock()
+					h.publish(string(b), m.attrs)
+				}()
+			}
+		}
+	}()
+	h.trigger()
+	h.trigger()
+	report := h.waitReport(reportTimeout)
+	h.waitTicket(time.Minute)
+	close(stop)
+	<-done
+	h.fault("2 triggers for one run (every RunStarted and ScanRequested twice)")
+	h.fault("%d messages published again at once", copies)
+	h.fault("%d different second results", alters)
+	if alters == 0 {
+		h.problem("no altered result was injected")
+	}
+	// Replay every result after the emission.
+	results, _ := h.scanned()
+	for _, m := range results {
+		h.publish(m.body, m.attrs)
+	}
+	h.fault("%d results replayed after the report", len(results))
+	time.Sleep(8 * time.Second)
+	if after := h.waitReport(time.Second); sha(after) != sha(report) {
+		h.problem("the report changed after the replay (%s -> %s)", sha(report), sha(after))
+	}
+	h.verify(report)
+}
+
+// 6. Denied accounts and failing regions: permanent errors are not
+// retried. Each is tried once: the report's error rows say attempts 1
+// (reportcheck), and awssim counted the calls.
+func permanentErrors(h *harness) {
+	h.startPipeline(1, 2)
+	h.trigger()
+	h.finishRun()
+	st := h.simStats()
+	denied := h.org.DeniedAccounts()
+	failing := h.org.FailingRegions()
+	h.fault("%d accounts deny AssumeRole, %d regions fail", len(denied), len(failing))
+	// A healthy account's DescribeConfigRules count: one page per region.
+	healthy := -1
+	isOdd := map[string]bool{}
+	for _, a := range denied {
+		isOdd[a] = true
+	}
+	for _, f := range failing {
+		isOdd[f.AccountID] = true
+	}
+	for _, a := range h.activeAccounts() {
+		if !isOdd[a] && a != h.org.ManagementAccountID {
+			healthy = int(st.Calls["DescribeConfigRules"][a])
+			break
+		}
+	}
+	for _, a := range denied {
+		if n := st.Calls["AssumeRole"][a]; n < 1 || n > int64(len(regions)) {
+			h.problem("denied account %s: %d AssumeRole calls, want 1 per region at most (not retried)", a, n)
+		}
+		if n := st.Calls["DescribeConfigRules"][a]; n != 0 {
+			h.problem("denied account %s: %d Config calls", a, n)
+		}
+	}
+	for _, f := range failing {
+		if n := st.Calls["DescribeConfigRules"][f.AccountID]; int(n) != healthy {
+			h.problem("account %s with failing region %s: %d DescribeConfigRules calls, a healthy account makes %d (the failing region once)", f.AccountID, f.Region, n, healthy)
+		}
+	}
+	h.t.Logf("awssim: %d calls, %d errors, %d throttled; healthy account: %d DescribeConfigRules", st.Total, st.Errors, st.Throttled, healthy)
+}
+
+// 8. Bad messages on both queues: each lands on the poison queue with its
+// reason, and the run goes on.
+func poison(h *harness) {
+	h.startPipeline(1, 2)
+	acct := h.activeAccounts()[1]
+	big := `{"chaos":"chaos-bad-5","type":"ScanRequested","schema_version":1,"account_id":"` + acct + `","pad":"` + strings.Repeat("x", 300*1024) + `"}`
+	bad := []struct {
+		queue, marker, reason, body string
+	}{
+		{h.res.scanQueue, "chaos-bad-1", "malformed", `{"chaos":"chaos-bad-1", "account_id": 12345`},
+		{h.res.scanQueue, "chaos-bad-2", "unknown-type", `{"chaos":"chaos-bad-2","type":"ScanEverything","schema_version":1}`},
+		{h.res.scanQueue, "chaos-bad-3", "unknown-type", `{"chaos":"chaos-bad-3","type":"ScanRequested","schema_version":9,"account_id":"` + acct + `"}`},
+		{h.res.scanQueue, "chaos-bad-4", "missing-payload", `{"chaos":"chaos-bad-4","type":"ScanRequested","schema_version":1,"account_id":"` + acct + `","payload_ref":"` + payloadPrefix + `/chaos/chaos-bad-4.json"}`},
+		{h.res.scanQueue, "chaos-bad-5", "too-large", big},
+		{h.res.resultsQueue, "chaos-bad-6", "malformed", `["chaos-bad-6"`},
+		{h.res.resultsQueue, "chaos-bad-7", "unknown-type", `{"chaos":"chaos-bad-7","type":"AccountAudited","schema_version":1}`},
+		{h.res.resultsQueue, "chaos-bad-8", "missing-payload", `{"chaos":"chaos-bad-8","type":"AccountScanned","schema_version":1,"run_id":"chaos-poison","account_id":"` + acct + `","payload_ref":"` + payloadPrefix + `/chaos-poison/` + acct + `/chaos-bad-8.json"}`},
+	}
+	for _, b := range bad {
+		if _, err := h.sqs.SendMessage(h.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(b.queue), MessageBody: aws.String(b.body)}); err != nil {
+			h.t.Fatalf("send %s (%d bytes): %v", b.marker, len(b.body), err)
+		}
+		h.expected[b.marker] = b.reason
+		h.fault("%s (%s) on %s", b.marker, b.reason, map[bool]string{true: "scan queue", false: "results queue"}[b.queue == h.res.scanQueue])
+	}
+	h.trigger()
+	h.finishRun()
+	h.r.Faults = []string{fmt.Sprintf("%d bad messages: malformed, unknown type, unknown version, missing payload, too large (scan queue); malformed, unknown type, missing payload (results queue)", len(bad))}
+}
+
+// 9. The deadline passes with accounts unscanned (every scanner killed):
+// they are MISSING, the report is emitted once, and their late results,
+// when the scanners come back, make no second report.
+func deadline(h *harness) {
+	h.extraEnv = append(h.extraEnv, "CONCURRENCY=2", "CONSUMERS=2")
+	h.startPipeline(2, 2)
+	active := h.activeAccounts()
+	h.trigger("DEADLINE=40s")
+	h.waitScanned(len(active)/3, 2*time.Minute)
+	for _, p := range h.procs {
+		if strings.HasPrefix(p.name, "scanner") {
+			p.kill()
+		}
+	}
+	h.fault("SIGKILL every scanner before the deadline")
+	time.Sleep(4 * time.Second) // results already published reach the tap
+	_, got := h.scanned()
+	for _, a := range active {
+		if !got[a] {
+			h.missing[a] = true
+		}
+	}
+	if len(h.missing) == 0 {
+		h.t.Fatal("every account was scanned before the scanners were killed: nothing to miss")
+	}
+	h.t.Logf("%d of %d accounts unscanned at the kill", len(h.missing), len(active))
+	report := h.waitReport(reportTimeout)
+	h.waitTicket(time.Minute)
+	// The scanners come back: the late results are recorded, no second
+	// report.
+	h.startService("scanner-1", "scanner")
+	h.startService("scanner-2", "scanner")
+	h.waitScanned(len(active), 5*time.Minute)
+	time.Sleep(5 * time.Second)
+	h.fault("%d late results after the deadline", len(h.missing))
+	if after := h.waitReport(time.Second); sha(after) != sha(report) {
+		h.problem("the report changed after the late results")
+	}
+	h.verify(report)
+	h.r.RecoverSeconds = 0 // the deadline, not a recovery, ends this run
+}
+
+// 10. Sessions expiring mid-run (-session-ttl 5s, 100 ms per call): the
+// credentials are refreshed and nothing fails.
+func sessions(h *harness) {
+	h.startPipeline(1, 2)
+	h.trigger()
+	h.finishRun()
+	resp, err := httpGetJSON(h.direct.sim + "/_sim/sessions")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	perRole := map[string]int{}
+	for _, s := range resp.Sessions {
+		perRole[s.Account+"/"+s.Role]++
+	}
+	refreshed := 0
+	for _, n := range perRole {
+		if n > 1 {
+			refreshed += n - 1
+		}
+	}
+	h.fault("%d sessions issued with a 5 s life, %d of them renewals of a role's earlier session", len(resp.Sessions), refreshed)
+	// Every session here is used for one account's scan (well under a
+	// second) or the trigger's walk: a renewal shows only when one of those
+	// outlives half a session (awsconf's expiry window). What must never
+	// show is a call refused for an expired token.
+	files, _ := filepath.Glob(filepath.Join(h.logs, "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if n := strings.Count(string(b), "ExpiredToken"); n > 0 {
+			h.problem("%s: %d calls refused with ExpiredToken", filepath.Base(f), n)
+		}
+	}
+	if st := h.simStats(); st.Errors > 0 {
+		h.problem("awssim answered %d errors in a run without injected errors", st.Errors)
+	}
+}
+
+// configCalls counts awssim's Config calls.
+func configCalls(st awssim.Stats) int64 {
+	var n int64
+	for op, byAcct := range st.Calls {
+		switch op {
+		case "DescribeConfigRules", "DescribeComplianceByConfigRule", "GetComplianceDetailsByConfigRule":
+			for _, c := range byAcct {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// 5. Throttling on at least 30% of Config calls plus 5% server errors: the
+// SDK's adaptive retryer absorbs them, no region gives up (the report has
+// no error row that the org does not have).
+func throttling(h *harness) {
+	// Throttling is per (account, region): more accounts at once, not more
+	// calls per account, keep the run short.
+	h.extraEnv = append(h.extraEnv, "CONSUMERS=16", "CONCURRENCY=32")
+	h.startPipeline(1, 2)
+	h.trigger()
+	h.finishRun()
+	st := h.simStats()
+	calls := configCalls(st)
+	h.fault("%d of %d Config calls throttled, %d server errors (5%% of all calls)", st.Throttled, calls, st.Errors)
+	if calls == 0 || float64(st.Throttled) < 0.3*float64(calls) {
+		h.problem("only %d of %d Config calls throttled, the scenario wants at least 30%%", st.Throttled, calls)
+	}
+	if st.Errors == 0 {
+		h.problem("no server error injected")
+	}
+}
+
+// 7. S3 and DynamoDB unreachable for a window each (the fault proxy cuts
+// and refuses connections), Jira down until the report is out: the report
+// is uploaded anyway, the ticket failure counted and logged, then retried.
+func outages(h *harness) {
+	s3p, err := faultproxy.New(strings.TrimPrefix(h.direct.s3, "http://"), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { s3p.Close() })
+	ddbp, err := faultproxy.New(strings.TrimPrefix(h.direct.dynamodb, "http://"), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { ddbp.Close() })
+	h.ep.s3, h.ep.dynamodb = s3p.URL(), ddbp.URL()
+	h.jira.setDown(true)
+	h.fault("Jira answering 503 from the start")
+	h.startPipeline(2, 2)
+	active := len(h.activeAccounts())
+	h.trigger()
+	h.waitScanned(active/2, 3*time.Minute)
+	ddbp.Down(6 * time.Second)
+	h.fault("DynamoDB unreachable for 6 s mid-run")
+	h.waitScanned(active, 5*time.Minute)
+	s3p.Down(6 * time.Second)
+	h.fault("S3 unreachable for 6 s as the report is due")
+	report := h.waitReport(reportTimeout)
+	// The report is out: the replica that emitted it has tried Jira by now.
+	err = poll(h.ctx, 20*time.Second, 250*time.Millisecond, func() (bool, error) {
+		n := 0.0
+		for _, name := range []string{"aggregator-1", "aggregator-2"} {
+			n += gauge(h.health[name]+"/metrics", "configreport_aggregator_ticket_failures_total")
+		}
+		return n >= 1, nil
+	})
+	if err != nil {
+		h.problem("no ticket failure counted (configreport_aggregator_ticket_failures_total on /metrics) while Jira was down")
+	}
+	logged := 0
+	for _, name := range []string{"aggregator-1", "aggregator-2"} {
+		b, _ := os.ReadFile(filepath.Join(h.logs, name+".log"))
+		logged += strings.Count(string(b), "ticket not filed")
+	}
+	if logged == 0 {
+		h.problem("no ticket failure logged while Jira was down")
+	}
+	h.jira.setDown(false)
+	h.fault("Jira back after %d failed requests", h.jira.failedCount())
+	h.waitTicket(3 * time.Minute)
+	s, d := s3p.Stats(), ddbp.Stats()
+	h.t.Logf("fault proxy: S3 %+v, DynamoDB %+v", s, d)
+	h.verify(report)
+}
