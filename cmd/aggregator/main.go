@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -107,16 +106,16 @@ func main() {
 	if mf.CreateResources {
 		// Emulators and local runs only; CloudFormation makes the table.
 		if err := dynamo.CreateTable(ctx, ddb, *table); err != nil {
-			fail(err)
+			cli.Exit("aggregator", err)
 		}
 	}
 	metrics, err := aggregate.NewMetrics(nil)
 	if err != nil {
-		fail(err)
+		cli.Exit("aggregator", err)
 	}
 	tr, err := msg.New(ctx, mcfg)
 	if err != nil {
-		fail(err)
+		cli.Exit("aggregator", err)
 	}
 	svc, _, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease},
@@ -127,7 +126,7 @@ func main() {
 		cli.Fail("aggregator", err)
 	}
 	if err := hs.Serve(ctx, health.RouterRunning(svc.Router), svc.Run); err != nil {
-		fail(err)
+		cli.Exit("aggregator", err)
 	}
 	logger.Info("aggregator stopped")
 }
@@ -138,10 +137,4 @@ func hostname() string {
 	}
 	h, _ := os.Hostname()
 	return h
-}
-
-// fail reports a runtime failure (not a configuration one) and exits 1.
-func fail(err error) {
-	fmt.Fprintf(os.Stderr, "aggregator: %s\n", cli.OneLine(err))
-	os.Exit(1)
 }

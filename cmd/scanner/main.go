@@ -90,7 +90,7 @@ func main() {
 	}
 	tr, err := msg.New(ctx, mcfg)
 	if err != nil {
-		fail(err)
+		cli.Exit("scanner", err)
 	}
 	svc, err := app.NewScanner(app.ScannerConfig{
 		Scan:      scan.Config{Regions: rs, ReadRoleName: ident.RoleName(*readRole), Concurrency: *conc},
@@ -102,13 +102,7 @@ func main() {
 		cli.Fail("scanner", err)
 	}
 	if err := hs.Serve(ctx, health.RouterRunning(svc.Router), svc.Run); err != nil {
-		fail(err)
+		cli.Exit("scanner", err)
 	}
 	logger.Info("scanner stopped")
-}
-
-// fail reports a runtime failure (not a configuration one) and exits 1.
-func fail(err error) {
-	fmt.Fprintf(os.Stderr, "scanner: %s\n", cli.OneLine(err))
-	os.Exit(1)
 }

@@ -74,18 +74,12 @@ func main() {
 	}
 	tr, err := msg.New(ctx, mcfg)
 	if err != nil {
-		fail(err)
+		cli.Exit("trigger", err)
 	}
 	defer tr.Close()
 	run, err := app.Trigger(ctx, tcfg, tr, a, app.Codec(bs, *payloadPrefix), logger)
 	if err != nil {
-		fail(err)
+		cli.Exit("trigger", err)
 	}
 	fmt.Println(run.RunID)
-}
-
-// fail reports a runtime failure (not a configuration one) and exits 1.
-func fail(err error) {
-	fmt.Fprintf(os.Stderr, "trigger: %s\n", cli.OneLine(err))
-	os.Exit(1)
 }

@@ -93,6 +93,13 @@ func Fail(name string, err error) {
 	os.Exit(2)
 }
 
+// Exit prints "name: problem" as one line on stderr and exits 1: a runtime
+// failure, as opposed to Fail's bad configuration.
+func Exit(name string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %s\n", name, OneLine(err))
+	os.Exit(1)
+}
+
 // OneLine flattens an error (errors.Join puts newlines between problems).
 func OneLine(err error) string {
 	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
