@@ -35,9 +35,13 @@ type Config struct {
 	ThrottleRPS float64
 	ErrorRate   float64
 
-	Concurrency int      // each scanner's -concurrency (prod: 16)
-	Ratio       float64  // every time constant of the policy ÷ this
-	Scenario    Scenario // how scale-down stops scanners
+	Concurrency int     // each scanner's -concurrency (prod: 16)
+	Ratio       float64 // every time constant of the policy ÷ this
+	// ScanVisibility is the scan queue's visibility timeout: longer than
+	// one account's scan on this machine under this load (not shortened:
+	// the scan is real) and than the shortened grace period.
+	ScanVisibility time.Duration
+	Scenario       Scenario // how scale-down stops scanners
 	// Timeout bounds the whole run; the report must be in S3 well before.
 	Timeout time.Duration
 	// RateDuration is how long R (awssim's own throughput at zero
@@ -70,6 +74,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Ratio == 0 {
 		c.Ratio = 60
+	}
+	if c.ScanVisibility == 0 {
+		c.ScanVisibility = 60 * time.Second
 	}
 	if c.Scenario == "" {
 		c.Scenario = ScenarioTerm

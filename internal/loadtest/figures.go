@@ -241,7 +241,9 @@ func judge(res *Result, org *awssim.Org, regions []string) error {
 		}
 	}
 	res.Lost = res.Expected - res.Reported
-	_, res.CheckErr = reportcheck.Check(res.Workbook, reportcheck.Expect{Org: org, Regions: regions, RunID: res.RunID, Trigger: "scheduled"})
+	var st reportcheck.Stats
+	st, res.CheckErr = reportcheck.Check(res.Workbook, reportcheck.Expect{Org: org, Regions: regions, RunID: res.RunID, Trigger: "scheduled"})
+	res.ErrorRows, res.Findings = st.Errors, st.Findings
 	return nil
 }
 

@@ -32,16 +32,19 @@ const (
 	hubRegion     = "us-east-1"
 	reportPrefix  = "reports"
 	payloadPrefix = "claim-check"
-	// hub.yaml's scan queue: VisibilityTimeout 900 s, maxReceiveCount 5;
-	// its results queue: VisibilityTimeout 300 s. The scanner's
-	// -shutdown-timeout default: 20 s. Time constants of the run, all
-	// shortened by the policy's ratio. The run's deadline (45m) is not: it
-	// is no scaling rule, and a shortened one would only declare accounts
-	// missing.
-	scanVisibility    = 900 * time.Second
+	// hub.yaml's scan queue: maxReceiveCount 5. Its visibility timeout
+	// (900 s) and the results queue's (300 s) are not shortened by the
+	// ratio: they bound real work (one account's scan, one result's
+	// handling), which no ratio makes shorter; shortened below a scan's
+	// duration they would redeliver messages still being scanned. The scan
+	// queue's is Config.ScanVisibility; the results queue's 60 s, as in
+	// test/e2e.
 	scanMaxReceives   = 5
-	resultsVisibility = 300 * time.Second
-	shutdownTimeout   = 20 * time.Second
+	resultsVisibility = 60 * time.Second
+	// The scanner's -shutdown-timeout default. Kept unless it would reach
+	// the shortened grace period, then 80% of it: the scanner must give up
+	// a message in hand before SIGKILL, as in production (20 s < 600 s).
+	shutdownTimeout = 20 * time.Second
 )
 
 // Sample is one autoscaler step: the queue as sampled and the replicas
@@ -69,6 +72,7 @@ type Result struct {
 
 	Reported, Lost, DuplicateRows, Reports int
 	CheckErr                               error // reportcheck's verdict against the ground truth
+	ErrorRows, Findings                    int   // the workbook's Errors and Non-compliant Resources rows
 
 	Sim       SimStats
 	Rate      float64 // R: awssim's calls/s at zero latency, measured
@@ -111,6 +115,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ScanVisibility <= pol.TerminationGrace {
+		return nil, fmt.Errorf("scan visibility %s: must exceed the shortened terminationGracePeriodSeconds %s, or a message in hand at SIGKILL could come back while its scanner still runs", cfg.ScanVisibility, pol.TerminationGrace)
+	}
 	res := &Result{Policy: pol, PeakRSS: map[string]int64{}}
 	log.Info("policy", slog.String("from", cfg.Manifest), slog.String("policy", pol.String()))
 
@@ -152,7 +159,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, err
 	}
 	env := serviceEnv(cfg, rs, simURL, org.ManagementAccountID)
-	env = append(env, "SHUTDOWN_TIMEOUT="+time.Duration(float64(shutdownTimeout)/pol.Ratio).String())
+	env = append(env, "SHUTDOWN_TIMEOUT="+min(shutdownTimeout, pol.TerminationGrace*4/5).String())
 
 	aggAddr, err := freeAddr()
 	if err != nil {
@@ -370,16 +377,14 @@ func provision(ctx context.Context, hub aws.Config, cfg Config, suffix string, p
 		}
 		return a.Attributes["QueueArn"]
 	}
-	vis := max(time.Duration(float64(scanVisibility)/pol.Ratio), pol.TerminationGrace+10*time.Second)
 	var r resources
 	r.scanDLQ = mk("config-report-scan-dlq-"+suffix, nil)
 	r.scanQueue = mk("config-report-scan-"+suffix, map[string]string{
-		"VisibilityTimeout": strconv.Itoa(int(vis.Seconds())),
+		"VisibilityTimeout": strconv.Itoa(int(cfg.ScanVisibility.Seconds())),
 		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, arn(r.scanDLQ), scanMaxReceives),
 	})
 	r.poisonQueue = mk("config-report-poison-"+suffix, nil)
-	rvis := max(time.Duration(float64(resultsVisibility)/pol.Ratio), 5*time.Second)
-	r.resultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": strconv.Itoa(int(rvis.Seconds()))})
+	r.resultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": strconv.Itoa(int(resultsVisibility.Seconds()))})
 	if err := errors.Join(errs...); err != nil {
 		return r, err
 	}

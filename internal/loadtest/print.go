@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	cfg.setDefaults()
 	fmt.Fprintf(w, "policy: %s\n", r.Policy)
 	fmt.Fprintf(w, "awssim %s\n", strings.Join(r.SimArgs, " "))
+	fmt.Fprintf(w, "scanners: -concurrency %d, scan queue visibility %s, -shutdown-timeout %s\n", cfg.Concurrency, cfg.ScanVisibility, min(shutdownTimeout, r.Policy.TerminationGrace*4/5))
 	fmt.Fprintf(w, "scale-down: %s; scanners started %d, SIGTERM %d, SIGKILL at once %d, SIGKILL after grace %d\n",
 		cfg.Scenario, r.ScannersRun, r.Terms, r.Kills, r.GraceKills)
 	fmt.Fprintf(w, "replicas over time (s:replicas):")
@@ -98,7 +100,7 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	if r.CheckErr != nil {
 		check = "DIFFERS from the ground truth: " + r.CheckErr.Error()
 	}
-	fmt.Fprintf(w, "workbook %s %s; plot %s; awssim args %s\n", r.Workbook, check, r.Plot, "out/load/awssim.args")
+	fmt.Fprintf(w, "workbook %s (%d findings, %d error rows) %s; plot %s; awssim args %s\n", r.Workbook, r.Findings, r.ErrorRows, check, r.Plot, filepath.Join(cfg.Out, "awssim.args"))
 	fmt.Fprintf(w, "load: %d/%d accounts, lost %d, duplicate rows %d, reports %d, wall %.1f s, limit %.1f s, max replicas %d\n",
 		r.Reported, r.Expected, r.Lost, r.DuplicateRows, r.Reports, r.Wall.Seconds(), r.Limit.Seconds(), r.MaxReplica)
 }
