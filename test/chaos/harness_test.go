@@ -168,7 +168,8 @@ type harness struct {
 	extraEnv []string          // added to every service's environment
 	r        result
 	faultAt  time.Time // the last fault injected
-	reportAt time.Time
+	reportAt time.Time // the report first seen
+	ticketAt time.Time // the ticket first seen
 
 	tapMu sync.Mutex
 	tap   []tapped
@@ -536,6 +537,9 @@ func (h *harness) waitTicket(timeout time.Duration) {
 		n, att := h.jira.tickets(h.runID)
 		return n >= 1 && att >= 1, nil
 	})
+	if err == nil && h.ticketAt.IsZero() {
+		h.ticketAt = time.Now()
+	}
 	if err != nil {
 		n, att := h.jira.tickets(h.runID)
 		h.problem("Jira: %d tickets (%d with the workbook) for run %s after %s", n, att, h.runID, timeout)
@@ -631,8 +635,14 @@ func (h *harness) verify(report []byte) {
 			h.problem("%s exited by itself: %v; last lines:\n%s", p.name, p.err, tail(p.log, 10))
 		}
 	}
-	if !h.faultAt.IsZero() && h.reportAt.After(h.faultAt) {
-		h.r.RecoverSeconds = h.reportAt.Sub(h.faultAt).Seconds()
+	// Time to recover: from the last fault to the run complete (report
+	// and ticket), when the run completed after it.
+	done := h.reportAt
+	if h.ticketAt.After(done) {
+		done = h.ticketAt
+	}
+	if !h.faultAt.IsZero() && done.After(h.faultAt) {
+		h.r.RecoverSeconds = done.Sub(h.faultAt).Seconds()
 	}
 }
 
@@ -719,6 +729,13 @@ func (h *harness) checkPoison() {
 		}
 		if len(got) >= len(h.expected) && len(out.Messages) == 0 {
 			break
+		}
+	}
+	if len(got)+len(unknown) == 0 && len(h.expected) > 0 {
+		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.poisonQueue),
+			AttributeNames: []sqstypes.QueueAttributeName{"All"}})
+		if err == nil {
+			h.t.Logf("poison queue %s attributes: %v", h.res.poisonQueue, a.Attributes)
 		}
 	}
 	h.r.PoisonMessages = len(got) + len(unknown)

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/chaos"
@@ -23,7 +23,7 @@ import (
 func matrix() []scenario {
 	return []scenario{
 		{n: 1, name: "scanner-kill", sim: simOpts{latency: 30 * time.Millisecond}, run: scannerKill},
-		{n: 2, name: "aggregator-crash-points", quick: true, run: aggregatorCrash},
+		{n: 2, name: "aggregator-crash-points", run: aggregatorCrash},
 		{n: 3, name: "two-aggregators", quick: true, run: twoAggregators},
 		{n: 4, name: "duplicates-and-replays", quick: true, run: duplicates},
 		// A throttled scan takes seconds per account: the queue's visibility
@@ -147,22 +147,25 @@ func twoAggregators(h *harness) {
 
 // 4. Every message delivered twice (the trigger runs twice with the same
 // run id, so every ScanRequested and RunStarted is doubled and every
-// account scanned twice; every AccountScanned is published again at once);
-// for some accounts a second, different AccountScanned; after the report,
-// every result replayed. The first recorded result stands and the report
-// does not change.
+// account scanned twice; every message on the results topic is published
+// again at once); for some accounts a second, different AccountScanned
+// once their first result is recorded; after the report, every result
+// replayed. The different results are injected while the run cannot
+// complete (every scanner killed, a third of the accounts scanned) and
+// the scanners come back only once the aggregators have consumed them, so
+// they reach the store after the first results whatever the queue's
+// order: first-write-wins must keep the first. The report is the ground
+// truth, and does not change with the replays.
 func duplicates(h *harness) {
-	h.startPipeline(2, 2)
+	h.startAggregator("aggregator-1")
+	h.startAggregator("aggregator-2")
+	h.startService("scanner-1", "scanner")
+	h.startService("scanner-2", "scanner")
 	seen := map[string]bool{}
-	altered := map[string]bool{}
-	var copies, alters int
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	copies := 0
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		defer wg.Wait()
 		next := 0
 		for {
 			select {
@@ -175,58 +178,102 @@ func duplicates(h *harness) {
 			next = len(h.tap)
 			h.tapMu.Unlock()
 			for _, m := range batch {
-				mu.Lock()
-				if seen[m.body] {
-					mu.Unlock()
-					continue
+				if !seen[m.body] {
+					seen[m.body] = true
+					h.publish(m.body, m.attrs)
+					copies++
 				}
-				seen[m.body] = true
-				mu.Unlock()
-				h.publish(m.body, m.attrs)
-				copies++
-				var ev map[string]any
-				if json.Unmarshal([]byte(m.body), &ev) != nil || ev["type"] != "AccountScanned" || ev["run_id"] != h.runID {
-					continue
-				}
-				acct, _ := ev["account_id"].(string)
-				if alters >= 5 || altered[acct] {
-					continue
-				}
-				// A different result for the same run and account, shortly
-				// after the genuine one was published: it must not replace it.
-				altered[acct] = true
-				alters++
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					time.Sleep(300 * time.Millisecond)
-					ev["status"] = "failed"
-					ev["rules"], ev["findings"] = []any{}, []any{}
-					ev["errors"] = []any{map[string]any{"region": regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
-					ev["scanned_at"] = time.Now().UTC().Format(time.RFC3339)
-					b, _ := json.Marshal(ev)
-					mu.Lock()
-					seen[string(b)] = true
-					mu.Unlock()
-					h.publish(string(b), m.attrs)
-				}()
 			}
 		}
 	}()
 	h.trigger()
-	h.trigger()
+	active := h.activeAccounts()
+	h.waitScanned(len(active)/3, 3*time.Minute)
+	var scanners []*proc
+	for _, p := range h.procs {
+		if strings.HasPrefix(p.name, "scanner") && !p.exited() {
+			p.kill()
+			scanners = append(scanners, p)
+		}
+	}
+	h.fault("SIGKILL every scanner with a third of the accounts scanned")
+	time.Sleep(3 * time.Second) // the last results reach the tap and the aggregators
+
+	results, _ := h.scanned()
+	altered := map[string]bool{}
+	for _, m := range results {
+		var ev map[string]any
+		if json.Unmarshal([]byte(m.body), &ev) != nil {
+			continue
+		}
+		acct, _ := ev["account_id"].(string)
+		if len(altered) >= 5 || altered[acct] || acct == h.org.ManagementAccountID {
+			continue
+		}
+		altered[acct] = true
+		ev["status"] = "failed"
+		ev["rules"], ev["findings"] = []any{}, []any{}
+		ev["errors"] = []any{map[string]any{"region": regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
+		ev["scanned_at"] = time.Now().UTC().Format(time.RFC3339)
+		b, _ := json.Marshal(ev)
+		h.publish(string(b), m.attrs)
+	}
+	h.fault("%d different second results while the run waits for its scanners", len(altered))
+	// The aggregators have consumed everything (the copies of the altered
+	// results too) before the run can complete.
+	time.Sleep(2 * time.Second)
+	err := poll(h.ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
+		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.resultsQueue),
+			AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+		if err != nil {
+			return false, err
+		}
+		return a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0", nil
+	})
+	if err != nil {
+		h.t.Fatalf("the aggregators did not drain their queue: %v", err)
+	}
+	for _, p := range scanners {
+		h.startService(p.name, "scanner")
+	}
 	report := h.waitReport(reportTimeout)
 	h.waitTicket(time.Minute)
+	// The trigger again, for the same run: every RunStarted and
+	// ScanRequested delivered twice, every account scanned twice.
+	h.trigger()
+	err = poll(h.ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		results, _ := h.scanned()
+		per := map[string]map[string]bool{}
+		for _, m := range results {
+			if strings.Contains(m.body, "ChaosAltered") {
+				continue
+			}
+			var ev struct {
+				Account string `json:"account_id"`
+			}
+			_ = json.Unmarshal([]byte(m.body), &ev)
+			if per[ev.Account] == nil {
+				per[ev.Account] = map[string]bool{}
+			}
+			per[ev.Account][m.body] = true
+		}
+		for _, a := range active {
+			if len(per[a]) < 2 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		h.problem("the second trigger's scans did not all come back: %v", err)
+	}
+	time.Sleep(2 * time.Second)
 	close(stop)
 	<-done
-	h.fault("2 triggers for one run (every RunStarted and ScanRequested twice)")
+	h.fault("the trigger run twice for one run id (every RunStarted and ScanRequested twice, every account scanned twice)")
 	h.fault("%d messages published again at once", copies)
-	h.fault("%d different second results", alters)
-	if alters == 0 {
-		h.problem("no altered result was injected")
-	}
 	// Replay every result after the emission.
-	results, _ := h.scanned()
+	results, _ = h.scanned()
 	for _, m := range results {
 		h.publish(m.body, m.attrs)
 	}
@@ -292,7 +339,11 @@ func poison(h *harness) {
 		{h.res.scanQueue, "chaos-bad-1", "malformed", `{"chaos":"chaos-bad-1", "account_id": 12345`},
 		{h.res.scanQueue, "chaos-bad-2", "unknown-type", `{"chaos":"chaos-bad-2","type":"ScanEverything","schema_version":1}`},
 		{h.res.scanQueue, "chaos-bad-3", "unknown-type", `{"chaos":"chaos-bad-3","type":"ScanRequested","schema_version":9,"account_id":"` + acct + `"}`},
-		{h.res.scanQueue, "chaos-bad-4", "missing-payload", `{"chaos":"chaos-bad-4","type":"ScanRequested","schema_version":1,"account_id":"` + acct + `","payload_ref":"` + payloadPrefix + `/chaos/chaos-bad-4.json"}`},
+		// No ScanRequested carries a claim check (the contract gives them
+		// to RunStarted and AccountScanned only): a missing payload is a
+		// results-queue fault (chaos-bad-8); a RunStarted's on the scan
+		// queue is an unexpected type there.
+		{h.res.resultsQueue, "chaos-bad-4", "missing-payload", `{"chaos":"chaos-bad-4","type":"RunStarted","schema_version":1,"run_id":"chaos-poison-run","payload_ref":"` + payloadPrefix + `/chaos-poison-run/run/chaos-bad-4.json"}`},
 		{h.res.scanQueue, "chaos-bad-5", "too-large", big},
 		{h.res.resultsQueue, "chaos-bad-6", "malformed", `["chaos-bad-6"`},
 		{h.res.resultsQueue, "chaos-bad-7", "unknown-type", `{"chaos":"chaos-bad-7","type":"AccountAudited","schema_version":1}`},
@@ -307,7 +358,7 @@ func poison(h *harness) {
 	}
 	h.trigger()
 	h.finishRun()
-	h.r.Faults = []string{fmt.Sprintf("%d bad messages: malformed, unknown type, unknown version, missing payload, too large (scan queue); malformed, unknown type, missing payload (results queue)", len(bad))}
+	h.r.Faults = []string{fmt.Sprintf("%d bad messages: malformed, unknown type, unknown version, 300 KiB (scan queue); malformed, unknown type, 2 missing claim-check payloads (results queue)", len(bad))}
 }
 
 // 9. The deadline passes with accounts unscanned (every scanner killed):
