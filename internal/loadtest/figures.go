@@ -163,9 +163,12 @@ func sumMetric(text []byte, name, label string) (int64, error) {
 	return int64(sum), nil
 }
 
-// scannerLogs counts, over every scanner's log, scans completed beyond one
-// per account (a message redelivered after a scanner stopped or died with
-// it, scanned again) and messages nacked for redelivery.
+// scannerLogs counts, over every scanner's log, scans beyond one per
+// account and messages nacked for redelivery. The scanner logs "account
+// scanned" when a scan ends, finished or abandoned (internal/scan logs it
+// in a defer), so the first count is the deliveries that reached a scan
+// beyond the first: the redeliveries, less those whose scanner was
+// SIGKILLed mid-scan (it logs nothing).
 func scannerLogs(logs string) (rescans, nacked int, err error) {
 	paths, err := filepath.Glob(filepath.Join(logs, "scanner-*.log"))
 	if err != nil {
