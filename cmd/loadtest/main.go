@@ -66,8 +66,12 @@ func main() {
 		os.Exit(1)
 	}
 	res.Print(os.Stdout, cfg)
-	if err := res.Invariants(); err != nil {
-		fmt.Fprintf(os.Stderr, "loadtest: invariants broken: %s\n", cli.OneLine(err))
+	broken := res.Invariants()
+	if broken != nil {
+		fmt.Printf("loadtest: invariants broken: %s\n", cli.OneLine(broken))
+	}
+	fmt.Println(res.Summary())
+	if broken != nil {
 		os.Exit(1)
 	}
 }

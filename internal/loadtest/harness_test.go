@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/cybsecops/configreport/internal/awssim"
 )
 
@@ -222,5 +224,61 @@ func TestFleet(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if err := f.Scale(1); err == nil || !strings.Contains(err.Error(), "exited by itself") {
 		t.Fatalf("crash not reported: %v", err)
+	}
+}
+
+// judge counts the Summary table: a row per expected account not MISSING
+// is reported; a second row for an account is a duplicate; an expected
+// account without a row, or MISSING, is lost.
+func TestJudgeCounts(t *testing.T) {
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: 5, Seed: 3, Regions: []string{"us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active []string
+	for _, a := range org.Accounts {
+		if a.Status == awssim.StatusActive {
+			active = append(active, a.ID)
+		}
+	}
+	if len(active) < 3 {
+		t.Fatalf("need 3 ACTIVE accounts, org has %d", len(active))
+	}
+	f := excelize.NewFile()
+	if err := f.SetSheetName("Sheet1", "Summary"); err != nil {
+		t.Fatal(err)
+	}
+	row := 10
+	set := func(id, status string) {
+		row++
+		if err := f.SetSheetRow("Summary", fmt.Sprintf("A%d", row), &[]any{id, "n", "Root", 1, 1, 0, 0, 1.0, status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.SetSheetRow("Summary", "A10", &[]any{"Account ID", "Account Name", "OU Path", "Rules Evaluated", "Compliant Rules", "Non-compliant Rules", "Non-compliant Resources", "Compliance %", "Scan Status"}); err != nil {
+		t.Fatal(err)
+	}
+	// Every ACTIVE account but the last; the first twice; the second MISSING.
+	for i, id := range active[:len(active)-1] {
+		status := "OK"
+		if i == 1 {
+			status = "MISSING"
+		}
+		set(id, status)
+	}
+	set(active[0], "OK")
+	path := filepath.Join(t.TempDir(), "report.xlsx")
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Workbook: path, Expected: len(active), RunID: "r"}
+	if err := judge(res, org, []string{"us-east-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if res.Reported != len(active)-2 || res.Lost != 2 || res.DuplicateRows != 1 {
+		t.Fatalf("reported %d lost %d duplicate rows %d; want %d, 2, 1", res.Reported, res.Lost, res.DuplicateRows, len(active)-2)
+	}
+	if res.CheckErr == nil {
+		t.Fatal("reportcheck accepted a workbook with a MISSING, a missing and a duplicated account")
 	}
 }

@@ -42,7 +42,7 @@ func (r *Result) Invariants() error {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// Print writes the figures, then the summary line last.
+// Print writes the figures; Summary is the line that follows them.
 func (r *Result) Print(w io.Writer, cfg Config) {
 	cfg.setDefaults()
 	fmt.Fprintf(w, "policy: %s\n", r.Policy)
@@ -101,7 +101,11 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 		check = "DIFFERS from the ground truth: " + r.CheckErr.Error()
 	}
 	fmt.Fprintf(w, "workbook %s (%d findings, %d error rows) %s; plot %s; awssim args %s\n", r.Workbook, r.Findings, r.ErrorRows, check, r.Plot, filepath.Join(cfg.Out, "awssim.args"))
-	fmt.Fprintf(w, "load: %d/%d accounts, lost %d, duplicate rows %d, reports %d, wall %.1f s, limit %.1f s, max replicas %d\n",
+}
+
+// Summary is the run in the one line `make load` ends with.
+func (r *Result) Summary() string {
+	return fmt.Sprintf("load: %d/%d accounts, lost %d, duplicate rows %d, reports %d, wall %.1f s, limit %.1f s, max replicas %d",
 		r.Reported, r.Expected, r.Lost, r.DuplicateRows, r.Reports, r.Wall.Seconds(), r.Limit.Seconds(), r.MaxReplica)
 }
 
