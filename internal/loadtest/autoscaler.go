@@ -41,6 +41,12 @@ type timedValue struct {
 //     within the tolerance, then the behaviour's stabilisation windows and
 //     rate policies, bounded by max(minReplicaCount, 1) and maxReplicaCount
 //     (k8s pkg/controller/podautoscaler: normalizeDesiredReplicasWithBehaviors).
+//
+// Both loops start at the same instant and, when both are due, KEDA's runs
+// first: the HPA acts on a wake-up from zero in the same step. In a cluster
+// the two loops are not aligned and the HPA's first step comes 0 to one
+// sync period later, so the ramp here is the best case by at most one
+// HPASyncPeriod.
 type Autoscaler struct {
 	p        Policy
 	replicas int32
