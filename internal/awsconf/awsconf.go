@@ -82,8 +82,10 @@ type Options struct {
 	// the profile).
 	Region string
 	// Concurrency is the process's bound on AWS calls in flight
-	// (-concurrency): the idle pool keeps that many connections per host
-	// so that N workers do not redo TLS handshakes.
+	// (-concurrency): at most that many Config, STS and Organizations
+	// attempts are on the wire at once, whichever client or stage sends
+	// them, and the idle pool keeps that many connections per host so that
+	// N workers do not redo TLS handshakes.
 	Concurrency int
 	// MaxAttempts per call, retries included; default DefaultMaxAttempts.
 	MaxAttempts int
@@ -137,7 +139,8 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if err := opts.Validate(); err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
-	apiOpts := append([]func(*middleware.Stack) error{awserr.AddAttemptCount}, opts.APIOptions...)
+	limit := newInFlightLimit(opts.Concurrency)
+	apiOpts := append([]func(*middleware.Stack) error{awserr.AddAttemptCount, limit.addTo}, opts.APIOptions...)
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(newHTTPClient(opts.Concurrency)),
 		config.WithRetryer(func() aws.Retryer { return NewRetryer(opts.MaxAttempts, opts.MaxBackoff) }),

@@ -1,0 +1,92 @@
+package awsconf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// -concurrency bounds the Config, STS and Organizations calls of the whole
+// process, whichever client sends them, and leaves queue calls alone.
+func TestConcurrencyBoundsTheProcess(t *testing.T) {
+	const limit, calls = 3, 24
+	type gauge struct{ cur, max atomic.Int64 }
+	var cfgG, sqsG gauge
+	enter := func(g *gauge) {
+		n := g.cur.Add(1)
+		for {
+			m := g.max.Load()
+			if n <= m || g.max.CompareAndSwap(m, n) {
+				break
+			}
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		g, body, ct := &cfgG, `{"ConfigRules":[]}`, "application/x-amz-json-1.1"
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.") {
+			g, body, ct = &sqsG, `{"QueueUrls":[]}`, "application/x-amz-json-1.0"
+		}
+		enter(g)
+		time.Sleep(20 * time.Millisecond)
+		g.cur.Add(-1)
+		w.Header().Set("Content-Type", ct)
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := load(t, srv.URL, Options{Concurrency: limit})
+	var wg sync.WaitGroup
+	for i := range calls {
+		// Separate clients, as separate stages would build.
+		cs, q := configservice.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+		wg.Go(func() {
+			if _, err := cs.DescribeConfigRules(context.Background(), &configservice.DescribeConfigRulesInput{}); err != nil {
+				t.Errorf("config call %d: %v", i, err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := q.ListQueues(context.Background(), &sqs.ListQueuesInput{}); err != nil {
+				t.Errorf("sqs call %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := cfgG.max.Load(); got != limit {
+		t.Errorf("Config calls in flight peaked at %d, want exactly the limit %d", got, limit)
+	}
+	if got := sqsG.max.Load(); got <= limit {
+		t.Errorf("SQS calls in flight peaked at %d: queue calls must not be bounded by -concurrency", got)
+	}
+}
+
+// A call waiting for a slot gives up with its context.
+func TestConcurrencyWaitHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprint(w, `{"ConfigRules":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	cfg := load(t, srv.URL, Options{Concurrency: 1, MaxAttempts: 1})
+	cs := configservice.NewFromConfig(cfg)
+	go func() { _, _ = cs.DescribeConfigRules(context.Background(), &configservice.DescribeConfigRulesInput{}) }()
+	time.Sleep(50 * time.Millisecond) // the first call holds the only slot
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := cs.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
+	if err == nil || !strings.Contains(err.Error(), "slot") {
+		t.Errorf("second call = %v, want it to give up waiting for a slot", err)
+	}
+}
