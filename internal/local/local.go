@@ -297,12 +297,18 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 	return n, flush()
 }
 
+// pollInterval is how often the store is read for the run's emission:
+// short, so the workbook's path comes as soon as it is written, whatever
+// the progress interval.
+const pollInterval = 100 * time.Millisecond
+
 // wait reports progress until the run's report is emitted, and returns its
 // key.
 func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error) (string, error) {
-	t := time.NewTicker(cfg.ProgressInterval)
+	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
+	var lastLine time.Time
 	base := -1
 	total := len(run.Accounts)
 	for {
@@ -317,17 +323,10 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 		if base < 0 {
 			base = s.Results // already recorded before this invocation
 		}
-		_, failed := b.tally.counts(string(run.RunID))
-		line := fmt.Sprintf("run %s: %d/%d accounts reported, %d failed", run.RunID, s.Results, total, failed)
-		if n, el := s.Results-base, time.Since(start); n > 0 && el > 0 {
-			rate := float64(n) / el.Seconds()
-			eta := time.Duration(float64(total-s.Results) / rate * float64(time.Second))
-			line += fmt.Sprintf(", %.1f accounts/s, ETA %s", rate, eta.Round(time.Second))
+		if time.Since(lastLine) >= cfg.ProgressInterval {
+			lastLine = time.Now()
+			fmt.Fprintln(progress, progressLine(run, s.Results, base, b, start))
 		}
-		if left := time.Until(run.Deadline); left < 5*time.Minute {
-			line += fmt.Sprintf(", deadline in %s", left.Round(time.Second))
-		}
-		fmt.Fprintln(progress, line)
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
@@ -336,4 +335,21 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 		case <-t.C:
 		}
 	}
+}
+
+// progressLine says how far the run is: accounts reported of expected,
+// failures, rate and ETA since this invocation started.
+func progressLine(run *events.RunStarted, results, base int, b *bus, start time.Time) string {
+	total := len(run.Accounts)
+	_, failed := b.tally.counts(string(run.RunID))
+	line := fmt.Sprintf("run %s: %d/%d accounts reported, %d failed", run.RunID, results, total, failed)
+	if n, el := results-base, time.Since(start); n > 0 && el > 0 {
+		rate := float64(n) / el.Seconds()
+		eta := time.Duration(float64(total-results) / rate * float64(time.Second))
+		line += fmt.Sprintf(", %.1f accounts/s, ETA %s", rate, eta.Round(time.Second))
+	}
+	if left := time.Until(run.Deadline); left < 5*time.Minute {
+		line += fmt.Sprintf(", deadline in %s", left.Round(time.Second))
+	}
+	return line
 }
