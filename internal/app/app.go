@@ -166,6 +166,11 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 	}
 	hc := cfg.Handler
 	hc.Scanner, hc.Publisher, hc.Codec, hc.Namer, hc.Logger = sc, bus.Publisher(), codec, walker, logger
+	if hc.FinishTimeout == 0 && cfg.Router.CloseTimeout > 0 {
+		// A scan in hand at SIGTERM must finish while the router still
+		// waits for its handlers.
+		hc.FinishTimeout = cfg.Router.CloseTimeout * 3 / 4
+	}
 	h, err := scan.NewHandler(hc)
 	if err != nil {
 		return nil, err

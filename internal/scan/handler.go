@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -54,6 +55,14 @@ type HandlerConfig struct {
 	Namer Namer
 	// Deadline of an ad-hoc run; default DefaultDeadline.
 	Deadline time.Duration
+	// FinishTimeout is how long a scan in hand may go on, and publish its
+	// result, once the process starts stopping (the message's context
+	// ends on SIGTERM, a scale-down). An abandoned message waits out the
+	// queue's visibility timeout (15 minutes) before another scanner takes
+	// it, holding the whole run back; a finished one is reported at once.
+	// Keep it under the router's close timeout. Default
+	// DefaultFinishTimeout; negative abandons at once.
+	FinishTimeout time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -64,6 +73,9 @@ func (c *HandlerConfig) setDefaults() {
 	}
 	if c.Deadline == 0 {
 		c.Deadline = DefaultDeadline
+	}
+	if c.FinishTimeout == 0 {
+		c.FinishTimeout = DefaultFinishTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -112,7 +124,8 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 // A failed scan is not an error: it is a result. Redelivery is harmless:
 // the run id is the same, and the aggregator keeps the first result.
 func (h *Handler) Handle(msg *message.Message) error {
-	ctx := msg.Context()
+	ctx, cancel := finishWithin(msg.Context(), h.cfg.FinishTimeout)
+	defer cancel()
 	ev, err := h.cfg.Codec.Unmarshal(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("scan request %s: %w", msg.UUID, err)
@@ -133,9 +146,9 @@ func (h *Handler) Handle(msg *message.Message) error {
 
 	res := h.cfg.Scanner.ScanAccount(ctx, *req)
 	if ctx.Err() != nil {
-		// Stopping: a result full of RequestCanceled errors would report
-		// an account as failed that nothing is wrong with. Leave the
-		// message to be redelivered.
+		// Stopped and out of time: a result full of RequestCanceled
+		// errors would report an account as failed that nothing is wrong
+		// with. Leave the message to be redelivered.
 		return fmt.Errorf("scan of account %s abandoned: %w", req.AccountID, ctx.Err())
 	}
 	if err := h.publish(ctx, res); err != nil {
@@ -212,4 +225,35 @@ func AdhocRunID(msgID string) (ident.RunID, error) {
 	}
 	sum := sha256.Sum256([]byte(msgID))
 	return ident.ParseRunID(AdhocPrefix + hex.EncodeToString(sum[:16]))
+}
+
+// DefaultFinishTimeout leaves a scan in hand 15 s to finish after SIGTERM:
+// under the router's default close timeout (20 s) and the pods'
+// terminationGracePeriodSeconds.
+const DefaultFinishTimeout = 15 * time.Second
+
+// finishWithin returns a context that outlives parent's cancellation by
+// grace (values kept): work in hand when the process starts stopping gets
+// that long to finish. A negative grace ends it with parent.
+func finishWithin(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	if grace < 0 {
+		return context.WithCancel(parent)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(parent, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, cancel)
+	})
+	return ctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }

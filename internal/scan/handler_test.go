@@ -219,8 +219,27 @@ func TestHandleNacksWhenItCannotPublish(t *testing.T) {
 	}
 }
 
+// Stopping (SIGTERM: the message's context ends) leaves the scan in hand
+// its FinishTimeout to finish and publish: the run then does not wait out
+// the queue's visibility timeout for that account.
+func TestHandleFinishesOnShutdown(t *testing.T) {
+	e := newHandlerEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m := message.NewMessage(watermill.NewUUID(), []byte(`{"run_id": "run-1", "account_id": "222222222222"}`))
+	m.SetContext(ctx)
+	if err := e.h.Handle(m); err != nil {
+		t.Fatalf("Handle = %v, want the scan finished within the grace", err)
+	}
+	res, ok := e.next(t).(*events.AccountScanned)
+	if !ok || res.AccountID != "222222222222" || len(res.Errors) != 0 {
+		t.Fatalf("published %+v, want a clean result of the account", res)
+	}
+}
+
 func TestHandleAbandonsOnShutdown(t *testing.T) {
 	e := newHandlerEnv(t, nil)
+	e.h.cfg.FinishTimeout = -1 // no grace: abandon at once
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	m := message.NewMessage(watermill.NewUUID(), []byte(`{"run_id": "run-1", "account_id": "222222222222"}`))
@@ -275,4 +294,31 @@ func TestAdhocRunID(t *testing.T) {
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:16])
+}
+
+func TestFinishWithin(t *testing.T) {
+	parent, stop := context.WithCancel(context.Background())
+	ctx, cancel := finishWithin(parent, 50*time.Millisecond)
+	defer cancel()
+	stop()
+	select {
+	case <-ctx.Done():
+		t.Fatal("ended with its parent, before the grace")
+	case <-time.After(20 * time.Millisecond):
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("never ended after the grace")
+	}
+	// Without a stop, it lives until cancelled.
+	ctx2, cancel2 := finishWithin(context.Background(), time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	if ctx2.Err() != nil {
+		t.Fatal("ended although its parent did not")
+	}
+	cancel2()
+	if ctx2.Err() == nil {
+		t.Fatal("cancel did not end it")
+	}
 }
