@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/app"
@@ -109,7 +110,8 @@ func main() {
 			cli.Exit("aggregator", err)
 		}
 	}
-	metrics, err := aggregate.NewMetrics(nil)
+	// On the default registry: the health server serves it on /metrics.
+	metrics, err := aggregate.NewMetrics(prometheus.DefaultRegisterer)
 	if err != nil {
 		cli.Exit("aggregator", err)
 	}

@@ -303,6 +303,15 @@ func TestPipeline(t *testing.T) {
 	} else {
 		pass("exactly one ticket for run %s from 2 aggregator replicas", runID)
 	}
+	// And their /metrics agree: the two replicas emitted two reports in
+	// all (the scheduled run and the ad-hoc one), never one twice.
+	emitted := gauge(health["aggregator-1"]+"/metrics", "configreport_aggregator_reports_emitted_total") +
+		gauge(health["aggregator-2"]+"/metrics", "configreport_aggregator_reports_emitted_total")
+	if emitted != 2 {
+		t.Errorf("aggregators' /metrics count %v reports emitted, want 2 (scheduled + ad hoc)", emitted)
+	} else {
+		pass("aggregators' /metrics count 2 reports emitted in all (scheduled + ad hoc)")
+	}
 
 	// SIGTERM: every service stops by itself, status 0.
 	for _, p := range live {
