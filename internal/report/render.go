@@ -179,7 +179,9 @@ func save(f *excelize.File, w io.Writer, run Run) error {
 	}); err != nil {
 		return fmt.Errorf("set document properties: %w", err)
 	}
-	f.SetActiveSheet(0)
+	// No SetActiveSheet: Summary, the first sheet, is already the active
+	// one, and the call makes excelize read back and re-parse every
+	// streamed sheet (9% of a 1,000-account run's CPU).
 
 	tmp, err := os.CreateTemp("", "config-compliance-*.zip")
 	if err != nil {
