@@ -198,20 +198,24 @@ func selected(sc scenario) bool {
 	return true
 }
 
-var buildOnce sync.Once
+var (
+	buildOnce sync.Once
+	buildErr  error // kept: every scenario fails when the build did
+)
 
 // buildBinaries builds the binaries under test once, with -tags chaos.
 func buildBinaries(t *testing.T, root, bin string) {
 	t.Helper()
-	var err error
-	var out []byte
 	buildOnce.Do(func() {
+		_ = os.RemoveAll(bin) // never run a previous build's binaries
 		cmd := exec.Command("go", "build", "-tags", "chaos", "-o", bin+"/", "./cmd/awssim", "./cmd/trigger", "./cmd/scanner", "./cmd/aggregator")
 		cmd.Dir = root
-		out, err = cmd.CombinedOutput()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build -tags chaos: %v\n%s", err, out)
+		}
 	})
-	if err != nil {
-		t.Fatalf("go build -tags chaos: %v\n%s", err, out)
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
 }
 
@@ -924,8 +928,14 @@ func TestChaos(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("%d-%s", sc.n, sc.name), func(t *testing.T) {
 			start := time.Now()
-			h := newHarness(t, sc)
+			var h *harness
 			defer func() {
+				if h == nil { // the set-up failed
+					mu.Lock()
+					results = append(results, result{N: sc.n, Name: sc.name, Problems: []string{"set-up failed (see the test log)"}})
+					mu.Unlock()
+					return
+				}
 				r := h.finish(start)
 				if !r.Passed && !t.Failed() {
 					for _, p := range r.Problems {
@@ -941,6 +951,7 @@ func TestChaos(t *testing.T) {
 				results = append(results, r)
 				mu.Unlock()
 			}()
+			h = newHarness(t, sc)
 			sc.run(h)
 		})
 	}
