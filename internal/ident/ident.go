@@ -33,7 +33,9 @@ var (
 	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
 	// Partition prefixes AWS uses today: commercial, GovCloud, China and the
 	// ISO partitions (us-iso-east-1, us-isob-east-1, eu-isoe-west-1).
-	regionRe = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$`)
+	// The direction word is at most 9 letters today ("southeast"); 16
+	// leaves room for new ones while keeping a region id short.
+	regionRe = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]{1,16}-[0-9]{1,2}$`)
 	runIDRe  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	// IAM: 1-64 characters of alphanumerics and +=,.@_-
 	roleNameRe = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
