@@ -36,6 +36,10 @@ type Expect struct {
 	Missing map[string]bool
 	// RunID and Trigger, when set, are checked on the Summary block.
 	RunID, Trigger string
+	// TransientFaults: the org also answers some calls with 5xx
+	// (-error-rate), so a permanent error may come after retried transient
+	// ones and its Attempts is at least 1 instead of exactly 1.
+	TransientFaults bool
 }
 
 // Stats summarise a checked workbook.
@@ -320,6 +324,12 @@ func Check(path string, e Expect) (Stats, error) {
 			if w == "*" {
 				if cell(er[i], c) == "" {
 					p.add("error row %d has an empty message", i+2)
+				}
+				continue
+			}
+			if c == 6 && w == "1" && e.TransientFaults {
+				if n, err := strconv.Atoi(cell(er[i], c)); err != nil || n < 1 {
+					p.add("error row %d attempts = %q, want at least 1", i+2, cell(er[i], c))
 				}
 				continue
 			}
