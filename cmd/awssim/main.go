@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ Usage:
   awssim -addr 127.0.0.1:4566 [-org FILE.json | -accounts N -seed S]
          [-regions us-east-1,ap-east-1] [-rules 12] [-noncompliant 0.15]
          [-latency 0] [-throttle-rps 0] [-error-rate 0] [-deny 0] [-fail-regions 0]
-         [-hub-account ID] [-session-ttl 1h]
+         [-hub-account ID] [-session-ttl 1h] [-cpuprofile FILE]
 
 Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 ...,
 or AWS_ENDPOINT_URL. Hub keys: any access key id not starting ASIA (e.g.
@@ -53,9 +54,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var (
-		opts    awssim.Options
-		regions string
-		nonComp float64
+		opts       awssim.Options
+		regions    string
+		nonComp    float64
+		cpuProfile string
 	)
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:4566", "listen address (host:port; port 0 picks a free one, logged when ready)")
 	fs.StringVar(&opts.OrgFile, "org", "", "organisation file (JSON, see README); instead of generating one")
@@ -71,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opts.Sim.FailRegions, "fail-regions", 0, "(account, region) pairs whose Config calls answer UnrecognizedClientException")
 	fs.StringVar(&opts.Sim.HubAccountID, "hub-account", "", "account of the hub role (default: the management account)")
 	fs.DurationVar(&opts.Sim.SessionTTL, "session-ttl", time.Hour, "longest AssumeRole session (AWS caps chained role sessions at 1h)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (written when awssim stops on SIGTERM)")
 
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -103,9 +106,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return awssim.Run(ctx, opts, log)
+}
+
+// startCPUProfile profiles the process until the returned func is called:
+// how awssim's CPU per call is measured and cut (docs/BENCHMARKS.md).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // fromEnv gives every flag not on the command line the value of its

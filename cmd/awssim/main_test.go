@@ -22,6 +22,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"missing org file", []string{"-org", "/nonexistent/org.json"}, nil, "no such file"},
 		{"bad region", []string{"-regions", "us-east-1,mars"}, nil, `region "mars"`},
 		{"too many denied", []string{"-accounts", "3", "-deny", "10"}, nil, "deny 10"},
+		{"unwritable cpu profile", []string{"-cpuprofile", "/nonexistent/awssim.prof"}, nil, "cpuprofile: open /nonexistent/awssim.prof"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +46,7 @@ func TestHelp(t *testing.T) {
 	if err := run([]string{"-help"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url"} {
+	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}
