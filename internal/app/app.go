@@ -132,8 +132,18 @@ func (s *Service) Ready() bool { return s.Router.IsRunning() }
 // comes from the bus.
 type RouterConfig = msg.RouterConfig
 
+// settlingBus is a Bus whose messages need settling when the subscription
+// closes under a handler (msg.Transport: watermill-aws drops an ack or nack
+// that comes after its Close).
+type settlingBus interface {
+	Settle() message.HandlerMiddleware
+}
+
 func newRouter(name string, bus Bus, rc RouterConfig) (*Service, error) {
 	rc.Poison = bus.Publisher()
+	if sb, ok := bus.(settlingBus); ok && rc.Settle == nil {
+		rc.Settle = sb.Settle()
+	}
 	r, err := msg.NewRouter(rc)
 	if err != nil {
 		return nil, fmt.Errorf("%s router: %w", name, err)

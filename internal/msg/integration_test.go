@@ -513,3 +513,80 @@ func TestGracefulCloseReturnsInFlight(t *testing.T) {
 	}
 	waitEmpty(t, e.sqs(), tr2.Resources().ScanQueueURL)
 }
+
+// TestSettleAtShutdown: a message in hand when the subscription closes is
+// settled by Transport.Settle, not left for the visibility timeout (60 s
+// here): abandoned, it is visible again at once; handled after the close,
+// it is deleted. Without Settle (the control) the abandoned one stays
+// invisible, so the test can tell the two apart.
+func TestSettleAtShutdown(t *testing.T) {
+	cases := []struct {
+		name    string
+		settle  bool
+		finish  bool // the handler finishes its work after the close
+		wantNow bool // visible again (abandoned) or gone (finished) within seconds
+	}{
+		{name: "abandoned, released", settle: true, wantNow: true},
+		{name: "finished after close, deleted", settle: true, finish: true, wantNow: true},
+		{name: "abandoned without Settle (control)", settle: false, wantNow: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := goaws(t)
+			tr := newTransport(t, e, func(c *msg.Config) {
+				c.ScanQueue, c.PoisonQueue = uniqueName(t, "scan"), uniqueName(t, "poison")
+				c.ReceiveVisibilityTimeout = time.Minute
+			})
+			ctx := context.Background()
+			m, err := events.Codec{}.Marshal(ctx, scanRequest(5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+				t.Fatal(err)
+			}
+			inHand := make(chan struct{})
+			var once sync.Once
+			r, _ := newRouter(t, tr.Publisher(), func(c *msg.RouterConfig) {
+				c.CloseTimeout = 5 * time.Second
+				if tc.settle {
+					c.Settle = tr.Settle()
+				}
+			}, func(r *message.Router) {
+				r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr.Subscriber(), func(got *message.Message) error {
+					once.Do(func() { close(inHand) })
+					<-got.Context().Done() // the process starts stopping
+					if tc.finish {
+						return nil // the scan finished and its result went out
+					}
+					return got.Context().Err()
+				})
+			})
+			select {
+			case <-inHand:
+			case <-time.After(20 * time.Second):
+				t.Fatal("message never reached the handler")
+			}
+			if err := r.Close(); err != nil {
+				t.Fatalf("router close: %v", err)
+			}
+			c := e.sqs()
+			url := tr.Resources().ScanQueueURL
+			if tc.finish {
+				// goaws counts a message in flight as visible too: both 0 means deleted.
+				visible, inFlight := queueDepth(t, c, url)
+				if got := visible == "0" && inFlight == "0"; got != tc.wantNow {
+					t.Errorf("after the close: visible %s, in flight %s; want deleted", visible, inFlight)
+				}
+				return
+			}
+			out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 3, MaxNumberOfMessages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(out.Messages) == 1; got != tc.wantNow {
+				t.Errorf("received %d messages within 3 s of the close, want visible again at once: %v", len(out.Messages), tc.wantNow)
+			}
+		})
+	}
+}

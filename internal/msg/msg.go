@@ -159,8 +159,10 @@ type Transport struct {
 	sqsClient *sqs.Client
 	batch     *BatchPublisher
 	snsPub    *wsns.Publisher
-	sqsSub    *wsqs.Subscriber
-	snsSub    *wsns.Subscriber
+	// sqsSubs has one subscriber per consumed queue (scan, poison), each
+	// recording its queue URL on the messages it hands over (Settle).
+	sqsSubs map[string]*wsqs.Subscriber
+	snsSub  *wsns.Subscriber
 }
 
 // New resolves (or, with CreateResources, creates) the configured resources
@@ -224,23 +226,31 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 		return in, nil
 	}
-	sqsSubCfg := wsqs.SubscriberConfig{
-		AWSConfig:                   cfg.AWS,
-		OptFns:                      cfg.SQSOptions,
-		DoNotCreateQueueIfNotExists: true,
-		QueueUrlResolver:            wsqs.TransparentUrlResolver{},
-		GenerateReceiveMessageInput: receive,
-		ReconnectRetrySleep:         time.Second,
+	sqsSubCfg := func(queueURL string, inner wsqs.Unmarshaler) wsqs.SubscriberConfig {
+		return wsqs.SubscriberConfig{
+			AWSConfig:                   cfg.AWS,
+			OptFns:                      cfg.SQSOptions,
+			DoNotCreateQueueIfNotExists: true,
+			QueueUrlResolver:            wsqs.TransparentUrlResolver{},
+			GenerateReceiveMessageInput: receive,
+			ReconnectRetrySleep:         time.Second,
+			Unmarshaler:                 receiptUnmarshaler{inner: inner, queueURL: queueURL},
+		}
 	}
-	if t.res.ScanQueueURL != "" || t.res.PoisonQueueURL != "" {
-		if t.sqsSub, err = wsqs.NewSubscriber(sqsSubCfg, wlog); err != nil {
+	t.sqsSubs = map[string]*wsqs.Subscriber{}
+	for _, url := range []string{t.res.ScanQueueURL, t.res.PoisonQueueURL} {
+		if url == "" {
+			continue
+		}
+		sub, err := wsqs.NewSubscriber(sqsSubCfg(url, wsqs.DefaultMarshalerUnmarshaler{}), wlog)
+		if err != nil {
 			return nil, fmt.Errorf("sqs subscriber: %w", err)
 		}
+		t.sqsSubs[url] = sub
 	}
 	if t.res.ResultsQueueURL != "" {
 		resultsURL := t.res.ResultsQueueURL
-		subCfg := sqsSubCfg
-		subCfg.Unmarshaler = EnvelopeUnmarshaler{}
+		subCfg := sqsSubCfg(resultsURL, EnvelopeUnmarshaler{})
 		t.snsSub, err = wsns.NewSubscriber(wsns.SubscriberConfig{
 			AWSConfig:                  cfg.AWS,
 			OptFns:                     cfg.SNSOptions,
@@ -276,11 +286,11 @@ func (t *Transport) Publisher() message.Publisher { return routingPublisher{t} }
 func (t *Transport) Subscriber() message.Subscriber { return routingSubscriber{t} }
 
 // Close stops every subscription; in-flight messages not yet acked return
-// to their queue after the visibility timeout.
+// to their queue after the visibility timeout, unless Settle settles them.
 func (t *Transport) Close() error {
 	var errs []error
-	if t.sqsSub != nil {
-		errs = append(errs, t.sqsSub.Close())
+	for _, sub := range t.sqsSubs {
+		errs = append(errs, sub.Close())
 	}
 	if t.snsSub != nil {
 		errs = append(errs, t.snsSub.Close())
@@ -315,12 +325,12 @@ func (s routingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan 
 		if t.res.ScanQueueURL == "" {
 			return nil, errors.New("subscribe scan-requests: no scan queue configured")
 		}
-		return t.sqsSub.Subscribe(ctx, t.res.ScanQueueURL)
+		return t.sqsSubs[t.res.ScanQueueURL].Subscribe(ctx, t.res.ScanQueueURL)
 	case TopicPoison:
 		if t.res.PoisonQueueURL == "" {
 			return nil, errors.New("subscribe poison: no poison queue configured")
 		}
-		return t.sqsSub.Subscribe(ctx, t.res.PoisonQueueURL)
+		return t.sqsSubs[t.res.PoisonQueueURL].Subscribe(ctx, t.res.PoisonQueueURL)
 	case TopicResults:
 		if t.snsSub == nil {
 			return nil, errors.New("subscribe results: no results subscription queue configured")

@@ -129,6 +129,10 @@ type RouterConfig struct {
 	// mode), which redelivers a nack at once, from spinning. -1: none.
 	Retries      int
 	RetryBackoff time.Duration
+	// Settle, when set, wraps every handler outermost (outside the poison
+	// routing): Transport.Settle, which settles the messages in hand when
+	// the subscription closes under them.
+	Settle message.HandlerMiddleware
 	// Metrics; nil registers on prometheus.DefaultRegisterer.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -176,7 +180,8 @@ func (c RouterConfig) Validate() error {
 }
 
 // NewRouter returns a watermill router with the house policy on every
-// handler, outermost first: metrics and poison routing, in-process retry of
+// handler, outermost first: settling after close (cfg.Settle, when set),
+// metrics and poison routing, in-process retry of
 // transient errors, panic recovery. Run it with router.Run(ctx) on a
 // signal.NotifyContext context.
 func NewRouter(cfg RouterConfig) (*message.Router, error) {
@@ -189,6 +194,9 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, watermill.NewSlogLogger(cfg.Logger))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Settle != nil {
+		r.AddMiddleware(cfg.Settle)
 	}
 	r.AddMiddleware(
 		Poison(cfg.Poison, cfg.PoisonTopic, cfg.Metrics, cfg.Logger),
@@ -362,7 +370,7 @@ func PoisonCopy(msg *message.Message, reason events.Reason, cause error) *messag
 	}
 	keys := make([]string, 0, len(msg.Metadata))
 	for k := range msg.Metadata {
-		if _, taken := pm.Metadata[k]; !taken {
+		if _, taken := pm.Metadata[k]; !taken && !isTransportMeta(k) {
 			keys = append(keys, k)
 		}
 	}

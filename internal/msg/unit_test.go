@@ -236,6 +236,17 @@ func TestPoisonCopy(t *testing.T) {
 	if pm.Metadata.Get("k00") != "v" {
 		t.Error("original metadata not copied in sorted order")
 	}
+
+	// The transport's own keys (queue, receipt handle) stay behind: a
+	// receipt handle means nothing on another queue.
+	own := message.NewMessage("own", []byte("x"))
+	own.Metadata.Set("_sqs_receipt_handle", "rh")
+	own.Metadata.Set("_sqs_queue_url", "http://q")
+	own.Metadata.Set("a", "kept")
+	own.SetContext(context.Background())
+	if om := msg.PoisonCopy(own, events.ReasonMalformed, errors.New("bad")).Metadata; om.Get("_sqs_receipt_handle") != "" || om.Get("_sqs_queue_url") != "" || om.Get("a") != "kept" {
+		t.Errorf("poison copy metadata %v: transport keys copied or others lost", om)
+	}
 	if pm.UUID == m.UUID || string(pm.Payload) != "not json" {
 		t.Errorf("copy uuid %s payload %q", pm.UUID, pm.Payload)
 	}
