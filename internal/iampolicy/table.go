@@ -79,8 +79,8 @@ var table = []Permission{
 		"consume the scan queue (scanner) and the results subscription queue (aggregator)"},
 	{Hub, "sqs:DeleteMessage", []Component{Scanner, Aggregator}, false,
 		"acknowledge a message once its result is published or its event recorded"},
-	// Not sqs:ChangeMessageVisibility: a nacked message is simply not
-	// deleted (watermill-aws v1.0.1) and returns after the visibility timeout.
+	{Hub, "sqs:ChangeMessageVisibility", []Component{Scanner, Aggregator}, false,
+		"release a message abandoned at shutdown (visibility 0) so that a running replica takes it at once instead of after the visibility timeout (internal/msg Settle); a nack while running is not released"},
 	{Hub, "sqs:GetQueueUrl", []Component{Trigger, Scanner, Aggregator}, false,
 		"internal/msg resolves a queue configured by name rather than URL (the manifests give URLs, so production normally skips it)"},
 	{Hub, "sqs:GetQueueAttributes", []Component{KEDA}, true,
