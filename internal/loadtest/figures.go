@@ -163,23 +163,32 @@ func sumMetric(text []byte, name, label string) (int64, error) {
 	return int64(sum), nil
 }
 
+// scanLog is what the scanners' logs say about redelivery.
+type scanLog struct {
+	Rescans  int // scans beyond one per account
+	Nacked   int // "message nacked for redelivery"
+	Released int // abandoned at shutdown and released to the queue at once (msg.Settle)
+	Deleted  int // finished after the subscription closed and deleted by msg.Settle
+}
+
 // scannerLogs counts, over every scanner's log, scans beyond one per
-// account and messages nacked for redelivery. The scanner logs "account
-// scanned" when a scan ends, finished or abandoned (internal/scan logs it
-// in a defer), so the first count is the deliveries that reached a scan
-// beyond the first: the redeliveries, less those whose scanner was
-// SIGKILLed mid-scan (it logs nothing).
-func scannerLogs(logs string) (rescans, nacked int, err error) {
+// account, messages nacked for redelivery, and messages settled at
+// shutdown. The scanner logs "account scanned" when a scan ends, finished
+// or abandoned (internal/scan logs it in a defer), so the first count is
+// the deliveries that reached a scan beyond the first: the redeliveries,
+// less those whose scanner was SIGKILLed mid-scan (it logs nothing).
+func scannerLogs(logs string) (scanLog, error) {
+	var out scanLog
 	paths, err := filepath.Glob(filepath.Join(logs, "scanner-*.log"))
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	scans := map[string]int{}
 	total := 0
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			return 0, 0, err
+			return out, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
@@ -197,15 +206,20 @@ func scannerLogs(logs string) (rescans, nacked int, err error) {
 				scans[l.RunID+"/"+l.AccountID]++
 				total++
 			case "message nacked for redelivery":
-				nacked++
+				out.Nacked++
+			case "message abandoned while stopping, released to the queue":
+				out.Released++
+			case "message handled while stopping, deleted":
+				out.Deleted++
 			}
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			return 0, 0, fmt.Errorf("read %s: %w", p, err)
+			return out, fmt.Errorf("read %s: %w", p, err)
 		}
 	}
-	return total - len(scans), nacked, nil
+	out.Rescans = total - len(scans)
+	return out, nil
 }
 
 // judge counts the Summary table's rows (reported, lost, duplicate rows)

@@ -85,6 +85,8 @@ type Result struct {
 	PeakRSS        map[string]int64 // aggregator, trigger, scanner (largest)
 	Rescans        int              // scans completed beyond one per account (scanner logs)
 	Nacked         int              // "message nacked for redelivery" lines of the scanners
+	Released       int              // of those, abandoned at shutdown and released at once
+	DeletedAtStop  int              // scans finished after SIGTERM, deleted by the scanner
 	Duplicates     int64            // AccountScanned the aggregator found already recorded
 	DuplicatesFrom string           // where Duplicates was read: the aggregator's /metrics or its log
 	MidRunStops    int              // scanners stopped while the queue still held messages
@@ -312,9 +314,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if res.Duplicates, res.DuplicatesFrom, err = duplicates(ctx, "http://"+aggAddr+"/metrics", agg.log); err != nil {
 		return res, err
 	}
-	if res.Rescans, res.Nacked, err = scannerLogs(logs); err != nil {
+	var sl scanLog
+	if sl, err = scannerLogs(logs); err != nil {
 		return res, err
 	}
+	res.Rescans, res.Nacked, res.Released, res.DeletedAtStop = sl.Rescans, sl.Nacked, sl.Released, sl.Deleted
 	if dlq, err := queueDepth(ctx, q, rs.scanDLQ); err == nil {
 		res.DLQ = dlq.Visible + dlq.NotVisible
 	} else {

@@ -147,14 +147,17 @@ func TestScannerLogs(t *testing.T) {
 {"msg":"account scanned","run_id":"r","account_id":"2"}
 not json
 {"msg":"message nacked for redelivery","run_id":"r"}
+{"msg":"message abandoned while stopping, released to the queue"}
 `)
 	write("scanner-2.log", `{"msg":"account scanned","run_id":"r","account_id":"2"}
 {"msg":"account scanned","run_id":"r","account_id":"3"}
+{"msg":"message handled while stopping, deleted"}
+{"msg":"message handled while stopping, deleted"}
 `)
 	write("aggregator.log", `{"msg":"account scanned","run_id":"r","account_id":"9"}`)
-	rescans, nacked, err := scannerLogs(dir)
-	if err != nil || rescans != 1 || nacked != 1 {
-		t.Fatalf("rescans %d, nacked %d, %v; want 1, 1", rescans, nacked, err)
+	got, err := scannerLogs(dir)
+	if want := (scanLog{Rescans: 1, Nacked: 1, Released: 1, Deleted: 2}); err != nil || got != want {
+		t.Fatalf("scannerLogs = %+v, %v; want %+v", got, err, want)
 	}
 }
 
