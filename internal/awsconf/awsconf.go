@@ -163,9 +163,10 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	// adjusts it (a defaults mode other than legacy, AWS_DEFAULTS_MODE; a
 	// service read timeout), which would give the scanner's
 	// per-(account, region) clients a connection pool each; a frozen
-	// *http.Client is used as is, by every client.
+	// *http.Client is used as is, by every client (so is inMemoryBody,
+	// which is not a BuildableClient either).
 	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		cfg.HTTPClient = bc.Freeze()
+		cfg.HTTPClient = inMemoryBody{c: bc.Freeze()}
 	}
 	return cfg, nil
 }
