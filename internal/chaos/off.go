@@ -7,3 +7,6 @@ const Enabled = false
 
 // Point does nothing outside chaos builds.
 func Point(string) {}
+
+// Hold does nothing outside chaos builds.
+func Hold(string) {}
