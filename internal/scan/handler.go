@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/chaos"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -144,6 +145,7 @@ func (h *Handler) Handle(msg *message.Message) error {
 		}
 	}
 
+	chaos.Hold(chaos.BeforeScan) // test/chaos only; empty in shipped builds
 	res := h.cfg.Scanner.ScanAccount(ctx, *req)
 	if ctx.Err() != nil {
 		// Stopped and out of time: a result full of RequestCanceled
