@@ -24,6 +24,14 @@ func NewStartedCache(max int) *StartedCache {
 	return &StartedCache{max: max, m: make(map[string]*events.RunStarted, max)}
 }
 
+// Peek returns the cached value for key, if any, without decoding.
+func (c *StartedCache) Peek(key string) (*events.RunStarted, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok
+}
+
 // Get returns the cached value for key, or decodes, caches and returns it.
 // The value is shared: callers must not modify it.
 func (c *StartedCache) Get(key string, decode func() (*events.RunStarted, error)) (*events.RunStarted, error) {
