@@ -39,3 +39,23 @@ func TestStartedCache(t *testing.T) {
 		t.Error("a failed decode was cached")
 	}
 }
+
+func TestStartedCachePeek(t *testing.T) {
+	c := NewStartedCache(1)
+	if _, ok := c.Peek("a"); ok {
+		t.Fatal("Peek found a key never decoded")
+	}
+	want := &events.RunStarted{RunID: "a"}
+	if _, err := c.Get("a", func() (*events.RunStarted, error) { return want, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.Peek("a"); !ok || got != want {
+		t.Errorf("Peek(a) = %v, %v; want the decoded value", got, ok)
+	}
+	if _, err := c.Get("b", func() (*events.RunStarted, error) { return &events.RunStarted{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Peek("a"); ok {
+		t.Error("Peek found an evicted key")
+	}
+}

@@ -161,3 +161,36 @@ func BenchmarkStore(b *testing.B) {
 		return open(b, filepath.Join(b.TempDir(), sqlite.FileName), nil)
 	})
 }
+
+// TestRunAfterDecode: once a run's RunStarted is decoded, Run reads the rest
+// of the row only; what it returns must still follow every write.
+func TestRunAfterDecode(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), sqlite.FileName), nil)
+	run := storetest.NewRun("run-cached", 2)
+	if _, err := s.RecordRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Run(ctx, run.RunID) // decodes
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := s.RecordResult(ctx, storetest.NewResult(run.RunID, storetest.Account(i), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Claim(ctx, run.RunID, "a", storetest.T0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkEmitted(ctx, run.RunID, "a", "k.xlsx", storetest.T0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Run(ctx, run.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Started != first.Started || st.Results != 2 || !st.Emitted || st.ReportKey != "k.xlsx" || st.ClaimOwner != "a" || !st.GeneratedAt.Equal(storetest.T0) {
+		t.Errorf("Run after decode: %+v", st)
+	}
+}
