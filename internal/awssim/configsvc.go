@@ -3,7 +3,9 @@ package awssim
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Config's page sizes: DescribeConfigRules and DescribeComplianceByConfigRule
@@ -16,81 +18,33 @@ const (
 	contributorCap    = 100
 )
 
-// Typed answers of the hot operations: encoding/json is much cheaper on
-// structs than on maps of interfaces.
+// The answers of the hot operations encode themselves (wire.go): they are
+// what a scan asks for thousands of times.
+
+// describeConfigRulesOutput is a page of an account's rules in a region.
 type describeConfigRulesOutput struct {
-	ConfigRules []configRuleJSON `json:"ConfigRules"`
-	NextToken   *string          `json:"NextToken,omitempty"`
+	account, region string
+	rules           []Rule
+	next            *string
+}
+
+// complianceEntry is one rule of a DescribeComplianceByConfigRule page.
+type complianceEntry struct {
+	name       string
+	compliance string
+	nonCompl   int // NON_COMPLIANT results, for ComplianceContributorCount
 }
 
 type describeComplianceOutput struct {
-	ComplianceByConfigRules []complianceJSON `json:"ComplianceByConfigRules"`
-	NextToken               *string          `json:"NextToken,omitempty"`
+	entries []complianceEntry
+	next    *string
 }
 
+// complianceDetailsOutput is a page of one rule's evaluation results.
 type complianceDetailsOutput struct {
-	EvaluationResults []evaluationResultJSON `json:"EvaluationResults"`
-	NextToken         *string                `json:"NextToken,omitempty"`
-}
-
-type configRuleJSON struct {
-	ConfigRuleName  string     `json:"ConfigRuleName"`
-	ConfigRuleArn   string     `json:"ConfigRuleArn"`
-	ConfigRuleID    string     `json:"ConfigRuleId"`
-	Description     string     `json:"Description,omitempty"`
-	Scope           scopeJSON  `json:"Scope"`
-	Source          sourceJSON `json:"Source"`
-	InputParameters string     `json:"InputParameters"`
-	ConfigRuleState string     `json:"ConfigRuleState"`
-	EvaluationModes []evalMode `json:"EvaluationModes"`
-}
-
-type scopeJSON struct {
-	ComplianceResourceTypes []string `json:"ComplianceResourceTypes"`
-}
-
-type sourceJSON struct {
-	Owner            string             `json:"Owner"`
-	SourceIdentifier string             `json:"SourceIdentifier"`
-	SourceDetails    []sourceDetailJSON `json:"SourceDetails,omitempty"`
-}
-
-type sourceDetailJSON struct {
-	EventSource string `json:"EventSource"`
-	MessageType string `json:"MessageType"`
-}
-
-type evalMode struct {
-	Mode string `json:"Mode"`
-}
-
-type complianceJSON struct {
-	ConfigRuleName string `json:"ConfigRuleName"`
-	Compliance     struct {
-		ComplianceType             string            `json:"ComplianceType"`
-		ComplianceContributorCount *contributorCount `json:"ComplianceContributorCount,omitempty"`
-	} `json:"Compliance"`
-}
-
-type contributorCount struct {
-	CappedCount int  `json:"CappedCount"`
-	CapExceeded bool `json:"CapExceeded"`
-}
-
-type evaluationResultJSON struct {
-	EvaluationResultIdentifier struct {
-		EvaluationResultQualifier struct {
-			ConfigRuleName string `json:"ConfigRuleName"`
-			ResourceType   string `json:"ResourceType"`
-			ResourceID     string `json:"ResourceId"`
-			EvaluationMode string `json:"EvaluationMode"`
-		} `json:"EvaluationResultQualifier"`
-		OrderingTimestamp epochSeconds `json:"OrderingTimestamp"`
-	} `json:"EvaluationResultIdentifier"`
-	ComplianceType        string       `json:"ComplianceType"`
-	ResultRecordedTime    epochSeconds `json:"ResultRecordedTime"`
-	ConfigRuleInvokedTime epochSeconds `json:"ConfigRuleInvokedTime"`
-	Annotation            string       `json:"Annotation,omitempty"`
+	ruleName string
+	results  []Result
+	next     *string
 }
 
 type recorderStatusJSON struct {
@@ -136,11 +90,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		if aerr != nil {
 			return nil, aerr
 		}
-		out := make([]configRuleJSON, 0, end-start)
-		for _, r := range rules[start:end] {
-			out = append(out, ruleJSON(account, region, r))
-		}
-		return describeConfigRulesOutput{out, next}, nil
+		return describeConfigRulesOutput{account: account, region: region, rules: rules[start:end], next: next}, nil
 
 	case "DescribeComplianceByConfigRule":
 		for _, t := range in.ComplianceTypes {
@@ -152,18 +102,15 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		if aerr != nil {
 			return nil, aerr
 		}
-		var all []complianceJSON
+		all := make([]complianceEntry, 0, len(rules))
 		for _, r := range rules {
 			ct := r.Compliance()
 			if len(in.ComplianceTypes) > 0 && !slices.Contains(in.ComplianceTypes, ct) {
 				continue
 			}
-			var e complianceJSON
-			e.ConfigRuleName = r.Name
-			e.Compliance.ComplianceType = ct
+			e := complianceEntry{name: r.Name, compliance: ct}
 			if ct == NonCompliant {
-				n := r.NonCompliantCount()
-				e.Compliance.ComplianceContributorCount = &contributorCount{CappedCount: min(n, contributorCap), CapExceeded: n > contributorCap}
+				e.nonCompl = r.NonCompliantCount()
 			}
 			all = append(all, e)
 		}
@@ -171,8 +118,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		if aerr != nil {
 			return nil, aerr
 		}
-		out := append(make([]complianceJSON, 0, end-start), all[start:end]...)
-		return describeComplianceOutput{out, next}, nil
+		return describeComplianceOutput{entries: all[start:end], next: next}, nil
 
 	case "GetComplianceDetailsByConfigRule":
 		limit := detailsDefaultLim
@@ -196,29 +142,20 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		if aerr != nil {
 			return nil, aerr
 		}
-		var results []Result
-		for _, res := range rules[0].Results {
-			if len(in.ComplianceTypes) == 0 || slices.Contains(in.ComplianceTypes, res.Compliance) {
-				results = append(results, res)
+		results := rules[0].Results
+		if len(in.ComplianceTypes) > 0 {
+			results = nil
+			for _, res := range rules[0].Results {
+				if slices.Contains(in.ComplianceTypes, res.Compliance) {
+					results = append(results, res)
+				}
 			}
 		}
 		start, end, next, aerr := s.configPage(scope+in.ConfigRuleName+"|"+strings.Join(in.ComplianceTypes, ","), len(results), limit, in.NextToken)
 		if aerr != nil {
 			return nil, aerr
 		}
-		out := make([]evaluationResultJSON, 0, end-start)
-		for _, res := range results[start:end] {
-			var e evaluationResultJSON
-			q := &e.EvaluationResultIdentifier.EvaluationResultQualifier
-			q.ConfigRuleName, q.ResourceType, q.ResourceID, q.EvaluationMode = in.ConfigRuleName, res.ResourceType, res.ResourceID, "DETECTIVE"
-			e.EvaluationResultIdentifier.OrderingTimestamp = epochSeconds(res.RecordedAt)
-			e.ComplianceType = res.Compliance
-			e.ResultRecordedTime = epochSeconds(res.RecordedAt)
-			e.ConfigRuleInvokedTime = epochSeconds(res.RecordedAt.Add(-2 * 1e9))
-			e.Annotation = res.Annotation
-			out = append(out, e)
-		}
-		return complianceDetailsOutput{out, next}, nil
+		return complianceDetailsOutput{ruleName: in.ConfigRuleName, results: results[start:end], next: next}, nil
 
 	case "DescribeConfigurationRecorderStatus":
 		for _, n := range in.ConfigurationRecorderNames {
@@ -287,31 +224,142 @@ func (s *Sim) configPage(scope string, n, size int, token *string) (start, end i
 	return start, end, next, nil
 }
 
-func ruleJSON(account, region string, r Rule) configRuleJSON {
-	id := "config-rule-" + hashString(account+"/"+region+"/"+r.Name, lowerAlnum, 6)
-	out := configRuleJSON{
-		ConfigRuleName:  r.Name,
-		ConfigRuleArn:   "arn:aws:config:" + region + ":" + account + ":config-rule/" + id,
-		ConfigRuleID:    id,
-		InputParameters: "{}",
-		ConfigRuleState: "ACTIVE",
-		EvaluationModes: []evalMode{{Mode: "DETECTIVE"}},
-		Scope:           scopeJSON{ComplianceResourceTypes: resourceTypes(r)},
-		Source:          sourceJSON{Owner: r.SourceOwner(), SourceIdentifier: r.SourceIdentifier},
+func (o describeConfigRulesOutput) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"ConfigRules":[`...)
+	for i, r := range o.rules {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendRuleJSON(dst, o.account, o.region, r)
 	}
-	if r.SourceIdentifier == CustomSource {
-		out.Source.SourceIdentifier = "arn:aws:lambda:" + region + ":" + account + ":function:" + r.Name
-		out.Source.SourceDetails = []sourceDetailJSON{{EventSource: "aws.config", MessageType: "ConfigurationItemChangeNotification"}}
-	}
-	return out
+	dst = append(dst, ']')
+	dst = appendNextToken(dst, o.next)
+	return append(dst, '}')
 }
 
-func resourceTypes(r Rule) []string {
-	types := []string{}
-	for _, res := range r.Results {
-		if !slices.Contains(types, res.ResourceType) {
-			types = append(types, res.ResourceType)
+// appendRuleJSON writes a ConfigRule as Config answers it. Account and
+// region are ASCII (validated when the org is built) and a rule name is
+// valid UTF-8, so the strings made of them are escaped part by part.
+func appendRuleJSON(dst []byte, account, region string, r Rule) []byte {
+	var idb [ruleIDLen]byte
+	id := ruleIDSuffix(idb[:], account, region, r.Name)
+	dst = append(dst, `{"ConfigRuleName":`...)
+	dst = appendJSONString(dst, r.Name)
+	dst = append(dst, `,"ConfigRuleArn":"arn:aws:config:`...)
+	dst = appendJSONStringBody(dst, region)
+	dst = append(dst, ':')
+	dst = appendJSONStringBody(dst, account)
+	dst = append(dst, `:config-rule/config-rule-`...)
+	dst = append(dst, id...)
+	dst = append(dst, `","ConfigRuleId":"config-rule-`...)
+	dst = append(dst, id...)
+	dst = append(dst, `","Scope":{"ComplianceResourceTypes":[`...)
+	for i, res := range r.Results {
+		if slices.ContainsFunc(r.Results[:i], func(x Result) bool { return x.ResourceType == res.ResourceType }) {
+			continue
+		}
+		if dst[len(dst)-1] != '[' {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, res.ResourceType)
+	}
+	dst = append(dst, `]},"Source":{"Owner":`...)
+	dst = appendJSONString(dst, r.SourceOwner())
+	dst = append(dst, `,"SourceIdentifier":`...)
+	if r.SourceIdentifier == CustomSource {
+		dst = append(dst, `"arn:aws:lambda:`...)
+		dst = appendJSONStringBody(dst, region)
+		dst = append(dst, ':')
+		dst = appendJSONStringBody(dst, account)
+		dst = append(dst, `:function:`...)
+		dst = appendJSONStringBody(dst, r.Name)
+		dst = append(dst, `","SourceDetails":[{"EventSource":"aws.config","MessageType":"ConfigurationItemChangeNotification"}]`...)
+	} else {
+		dst = appendJSONString(dst, r.SourceIdentifier)
+	}
+	return append(dst, `},"InputParameters":"{}","ConfigRuleState":"ACTIVE","EvaluationModes":[{"Mode":"DETECTIVE"}]}`...)
+}
+
+// ruleIDLen is the length of the random part of a rule's id
+// (config-rule-xxxxxx).
+const ruleIDLen = 6
+
+// ruleIDSuffix is hashString(account+"/"+region+"/"+name, lowerAlnum,
+// ruleIDLen) written into b without building the key.
+func ruleIDSuffix(b []byte, account, region, name string) []byte {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	write := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime64
 		}
 	}
-	return types
+	for i := range b {
+		write(account)
+		write("/")
+		write(region)
+		write("/")
+		write(name)
+		b[i] = lowerAlnum[h%uint64(len(lowerAlnum))]
+	}
+	return b
+}
+
+func (o describeComplianceOutput) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"ComplianceByConfigRules":[`...)
+	for i, e := range o.entries {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"ConfigRuleName":`...)
+		dst = appendJSONString(dst, e.name)
+		dst = append(dst, `,"Compliance":{"ComplianceType":`...)
+		dst = appendJSONString(dst, e.compliance)
+		if e.compliance == NonCompliant {
+			dst = append(dst, `,"ComplianceContributorCount":{"CappedCount":`...)
+			dst = strconv.AppendInt(dst, int64(min(e.nonCompl, contributorCap)), 10)
+			dst = append(dst, `,"CapExceeded":`...)
+			dst = strconv.AppendBool(dst, e.nonCompl > contributorCap)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, `}}`...)
+	}
+	dst = append(dst, ']')
+	dst = appendNextToken(dst, o.next)
+	return append(dst, '}')
+}
+
+func (o complianceDetailsOutput) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"EvaluationResults":[`...)
+	for i, res := range o.results {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"EvaluationResultIdentifier":{"EvaluationResultQualifier":{"ConfigRuleName":`...)
+		dst = appendJSONString(dst, o.ruleName)
+		dst = append(dst, `,"ResourceType":`...)
+		dst = appendJSONString(dst, res.ResourceType)
+		dst = append(dst, `,"ResourceId":`...)
+		dst = appendJSONString(dst, res.ResourceID)
+		dst = append(dst, `,"EvaluationMode":"DETECTIVE"},"OrderingTimestamp":`...)
+		dst = appendEpoch(dst, res.RecordedAt)
+		dst = append(dst, `},"ComplianceType":`...)
+		dst = appendJSONString(dst, res.Compliance)
+		dst = append(dst, `,"ResultRecordedTime":`...)
+		dst = appendEpoch(dst, res.RecordedAt)
+		dst = append(dst, `,"ConfigRuleInvokedTime":`...)
+		dst = appendEpoch(dst, res.RecordedAt.Add(-2*time.Second))
+		if res.Annotation != "" {
+			dst = append(dst, `,"Annotation":`...)
+			dst = appendJSONString(dst, res.Annotation)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	dst = appendNextToken(dst, o.next)
+	return append(dst, '}')
 }

@@ -12,11 +12,14 @@ import (
 type epochSeconds time.Time
 
 func (t epochSeconds) MarshalJSON() ([]byte, error) {
-	tt := time.Time(t)
-	if tt.Nanosecond() == 0 {
-		return strconv.AppendInt(nil, tt.Unix(), 10), nil
+	return appendEpoch(nil, time.Time(t)), nil
+}
+
+func appendEpoch(dst []byte, t time.Time) []byte {
+	if t.Nanosecond() == 0 {
+		return strconv.AppendInt(dst, t.Unix(), 10)
 	}
-	return strconv.AppendFloat(nil, float64(tt.UnixMilli())/1000, 'f', 3, 64), nil
+	return strconv.AppendFloat(dst, float64(t.UnixMilli())/1000, 'f', 3, 64)
 }
 
 type orgAccount struct {

@@ -425,6 +425,13 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func writeJSONResult(w http.ResponseWriter, v any, reqID string) {
+	if a, ok := v.(jsonAppender); ok {
+		buf := getBuf()
+		*buf = a.appendJSON(*buf)
+		writeBody(w, hdrJSON, reqID, *buf)
+		putBuf(buf)
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		writeJSONError(w, svcConfig, internalFailure(), reqID)

@@ -1,0 +1,255 @@
+package awssim
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// The reference encoding of the hand-encoded answers: the typed structs
+// awssim answered with through encoding/json before wire.go, kept here as
+// the oracle the fast path must match byte for byte.
+
+type refConfigRulesOutput struct {
+	ConfigRules []configRuleJSON `json:"ConfigRules"`
+	NextToken   *string          `json:"NextToken,omitempty"`
+}
+
+type refComplianceOutput struct {
+	ComplianceByConfigRules []complianceJSON `json:"ComplianceByConfigRules"`
+	NextToken               *string          `json:"NextToken,omitempty"`
+}
+
+type refDetailsOutput struct {
+	EvaluationResults []evaluationResultJSON `json:"EvaluationResults"`
+	NextToken         *string                `json:"NextToken,omitempty"`
+}
+
+type configRuleJSON struct {
+	ConfigRuleName  string     `json:"ConfigRuleName"`
+	ConfigRuleArn   string     `json:"ConfigRuleArn"`
+	ConfigRuleID    string     `json:"ConfigRuleId"`
+	Description     string     `json:"Description,omitempty"`
+	Scope           scopeJSON  `json:"Scope"`
+	Source          sourceJSON `json:"Source"`
+	InputParameters string     `json:"InputParameters"`
+	ConfigRuleState string     `json:"ConfigRuleState"`
+	EvaluationModes []evalMode `json:"EvaluationModes"`
+}
+
+type scopeJSON struct {
+	ComplianceResourceTypes []string `json:"ComplianceResourceTypes"`
+}
+
+type sourceJSON struct {
+	Owner            string             `json:"Owner"`
+	SourceIdentifier string             `json:"SourceIdentifier"`
+	SourceDetails    []sourceDetailJSON `json:"SourceDetails,omitempty"`
+}
+
+type sourceDetailJSON struct {
+	EventSource string `json:"EventSource"`
+	MessageType string `json:"MessageType"`
+}
+
+type evalMode struct {
+	Mode string `json:"Mode"`
+}
+
+type complianceJSON struct {
+	ConfigRuleName string `json:"ConfigRuleName"`
+	Compliance     struct {
+		ComplianceType             string            `json:"ComplianceType"`
+		ComplianceContributorCount *contributorCount `json:"ComplianceContributorCount,omitempty"`
+	} `json:"Compliance"`
+}
+
+type contributorCount struct {
+	CappedCount int  `json:"CappedCount"`
+	CapExceeded bool `json:"CapExceeded"`
+}
+
+type evaluationResultJSON struct {
+	EvaluationResultIdentifier struct {
+		EvaluationResultQualifier struct {
+			ConfigRuleName string `json:"ConfigRuleName"`
+			ResourceType   string `json:"ResourceType"`
+			ResourceID     string `json:"ResourceId"`
+			EvaluationMode string `json:"EvaluationMode"`
+		} `json:"EvaluationResultQualifier"`
+		OrderingTimestamp epochSeconds `json:"OrderingTimestamp"`
+	} `json:"EvaluationResultIdentifier"`
+	ComplianceType        string       `json:"ComplianceType"`
+	ResultRecordedTime    epochSeconds `json:"ResultRecordedTime"`
+	ConfigRuleInvokedTime epochSeconds `json:"ConfigRuleInvokedTime"`
+	Annotation            string       `json:"Annotation,omitempty"`
+}
+
+func ruleJSON(account, region string, r Rule) configRuleJSON {
+	id := "config-rule-" + hashString(account+"/"+region+"/"+r.Name, lowerAlnum, 6)
+	out := configRuleJSON{
+		ConfigRuleName:  r.Name,
+		ConfigRuleArn:   "arn:aws:config:" + region + ":" + account + ":config-rule/" + id,
+		ConfigRuleID:    id,
+		InputParameters: "{}",
+		ConfigRuleState: "ACTIVE",
+		EvaluationModes: []evalMode{{Mode: "DETECTIVE"}},
+		Scope:           scopeJSON{ComplianceResourceTypes: resourceTypes(r)},
+		Source:          sourceJSON{Owner: r.SourceOwner(), SourceIdentifier: r.SourceIdentifier},
+	}
+	if r.SourceIdentifier == CustomSource {
+		out.Source.SourceIdentifier = "arn:aws:lambda:" + region + ":" + account + ":function:" + r.Name
+		out.Source.SourceDetails = []sourceDetailJSON{{EventSource: "aws.config", MessageType: "ConfigurationItemChangeNotification"}}
+	}
+	return out
+}
+
+func resourceTypes(r Rule) []string {
+	types := []string{}
+	for _, res := range r.Results {
+		if !slices.Contains(types, res.ResourceType) {
+			types = append(types, res.ResourceType)
+		}
+	}
+	return types
+}
+
+func refRules(account, region string, rules []Rule, next *string) refConfigRulesOutput {
+	out := make([]configRuleJSON, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, ruleJSON(account, region, r))
+	}
+	return refConfigRulesOutput{out, next}
+}
+
+func refCompliance(entries []complianceEntry, next *string) refComplianceOutput {
+	out := make([]complianceJSON, 0, len(entries))
+	for _, en := range entries {
+		var e complianceJSON
+		e.ConfigRuleName = en.name
+		e.Compliance.ComplianceType = en.compliance
+		if en.compliance == NonCompliant {
+			n := en.nonCompl
+			e.Compliance.ComplianceContributorCount = &contributorCount{CappedCount: min(n, contributorCap), CapExceeded: n > contributorCap}
+		}
+		out = append(out, e)
+	}
+	return refComplianceOutput{out, next}
+}
+
+func refDetails(ruleName string, results []Result, next *string) refDetailsOutput {
+	out := make([]evaluationResultJSON, 0, len(results))
+	for _, res := range results {
+		var e evaluationResultJSON
+		q := &e.EvaluationResultIdentifier.EvaluationResultQualifier
+		q.ConfigRuleName, q.ResourceType, q.ResourceID, q.EvaluationMode = ruleName, res.ResourceType, res.ResourceID, "DETECTIVE"
+		e.EvaluationResultIdentifier.OrderingTimestamp = epochSeconds(res.RecordedAt)
+		e.ComplianceType = res.Compliance
+		e.ResultRecordedTime = epochSeconds(res.RecordedAt)
+		e.ConfigRuleInvokedTime = epochSeconds(res.RecordedAt.Add(-2 * 1e9))
+		e.Annotation = res.Annotation
+		out = append(out, e)
+	}
+	return refDetailsOutput{out, next}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAppendJSONMatchesEncodingJSON checks the hand-written encoders against
+// encoding/json on every account-region of a generated org (custom rules,
+// every compliance mix, NextTokens) and on the org of wireOrgFile, whose
+// strings need every kind of escape.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	gen, err := Generate(GenConfig{Accounts: 300, Seed: 11, NonCompliant: 0.4, Regions: []string{"us-east-1", "eu-west-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := ParseOrg([]byte(wireOrgFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "tok<&>\u2028en"
+	checked := 0
+	for _, o := range []*Org{gen, file} {
+		for _, a := range o.Accounts {
+			for _, region := range a.Regions {
+				rules := o.Rules(a.ID, region)
+				for _, next := range []*string{nil, &token} {
+					check := func(what string, fast jsonAppender, ref any) {
+						t.Helper()
+						got, want := fast.appendJSON([]byte("x")), mustMarshal(t, ref)
+						if !bytes.Equal(got[1:], want) || got[0] != 'x' {
+							t.Fatalf("%s of %s/%s:\n got: %s\nwant: %s", what, a.ID, region, got[1:], want)
+						}
+						checked++
+					}
+					check("DescribeConfigRules", describeConfigRulesOutput{account: a.ID, region: region, rules: rules, next: next}, refRules(a.ID, region, rules, next))
+					var entries []complianceEntry
+					for _, r := range rules {
+						entries = append(entries, complianceEntry{name: r.Name, compliance: r.Compliance(), nonCompl: r.NonCompliantCount()})
+					}
+					entries = append(entries, complianceEntry{name: "capped", compliance: NonCompliant, nonCompl: 101}, complianceEntry{name: "at-cap", compliance: NonCompliant, nonCompl: 100})
+					check("DescribeComplianceByConfigRule", describeComplianceOutput{entries: entries, next: next}, refCompliance(entries, next))
+					for _, r := range rules {
+						check("GetComplianceDetailsByConfigRule", complianceDetailsOutput{ruleName: r.Name, results: r.Results, next: next}, refDetails(r.Name, r.Results, next))
+					}
+				}
+				check0 := describeConfigRulesOutput{account: a.ID, region: region}
+				if got, want := check0.appendJSON(nil), mustMarshal(t, refRules(a.ID, region, nil, nil)); !bytes.Equal(got, want) {
+					t.Fatalf("empty page: got %s, want %s", got, want)
+				}
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d answers compared", checked)
+	}
+}
+
+// TestAppendJSONString compares the string encoder with encoding/json's on
+// every byte value, the special runes, and random strings of bytes (invalid
+// UTF-8 included).
+func TestAppendJSONString(t *testing.T) {
+	cases := []string{"", "plain", "<&>", "\"q\"\\", "\u2028\u2029", "caf\u00e9", "\x7f\x80\xff", "\xe2\x80", "\xf0\x9f\x98\x80", "\U0010FFFF", "\xed\xa0\x80"}
+	for b := range 256 {
+		cases = append(cases, string([]byte{byte(b)}), "a"+string([]byte{byte(b)})+"z")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "<", "\"", "\\", "\n", "\x00", "\x1f", "\x7f", "\u2028", "\u2029", "\xe2", "\x80", "\xa8", "é", "日", "😀", "\xff"}
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		cases = append(cases, b.String())
+	}
+	for _, s := range cases {
+		got := appendJSONString([]byte("x"), s)
+		want := mustMarshal(t, s)
+		if !bytes.Equal(got[1:], want) {
+			t.Fatalf("%q (valid UTF-8: %v): got %s, want %s", s, utf8.ValidString(s), got[1:], want)
+		}
+	}
+}
+
+// TestEpochSeconds compares appendEpoch with the encoding of epochSeconds.
+func TestEpochSeconds(t *testing.T) {
+	for _, tm := range []time.Time{evaluatedAt, evaluatedAt.Add(250 * time.Millisecond), evaluatedAt.Add(999999999), evaluatedAt.Add(1), time.Unix(0, 0), time.Unix(-1, 5e8)} {
+		got, want := appendEpoch(nil, tm), mustMarshal(t, epochSeconds(tm))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+}
