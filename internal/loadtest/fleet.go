@@ -96,3 +96,14 @@ func (f *fleet) peak() (int64, int) {
 	}
 	return m, len(f.all)
 }
+
+// cpuTime is the CPU every scanner that ran has used (once stopped).
+func (f *fleet) cpuTime() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var d time.Duration
+	for _, p := range f.all {
+		d += p.cpuTime()
+	}
+	return d
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,6 +94,12 @@ type Result struct {
 	DLQ            int64            // messages left on the scan DLQ
 	Workbook       string
 	Plot           string
+
+	// Machine is the whole machine's CPU from the trigger's start to the
+	// report; ProcCPU each child's user+system CPU over its life
+	// (scanners summed), for where that went.
+	Machine MachineCPU
+	ProcCPU map[string]time.Duration
 }
 
 // Run does one load run; the error is for a harness failure (a service that
@@ -120,7 +127,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if cfg.ScanVisibility <= pol.TerminationGrace {
 		return nil, fmt.Errorf("scan visibility %s: must exceed the shortened terminationGracePeriodSeconds %s, or a message in hand at SIGKILL could come back while its scanner still runs", cfg.ScanVisibility, pol.TerminationGrace)
 	}
-	res := &Result{Policy: pol, PeakRSS: map[string]int64{}}
+	res := &Result{Policy: pol, PeakRSS: map[string]int64{}, ProcCPU: map[string]time.Duration{}}
 	log.Info("policy", slog.String("from", cfg.Manifest), slog.String("policy", pol.String()))
 
 	logs := filepath.Join(cfg.Out, "logs")
@@ -193,6 +200,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 
 	// The trigger: the run starts here.
 	res.RunID = "load-" + suffix
+	cpuFrom, err := readCPUStat()
+	if err != nil {
+		return nil, err
+	}
 	started := time.Now()
 	trig, err := startProc(logs, "trigger", filepath.Join(cfg.Bin, "trigger"), append(env, "RUN_ID="+res.RunID))
 	if err != nil {
@@ -231,8 +242,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		defer wg.Done()
 		for {
 			if _, err := s3c.HeadObject(sampleCtx, &s3.HeadObjectInput{Bucket: aws.String(rs.bucket), Key: aws.String(key)}); err == nil {
+				cpuTo, cerr := readCPUStat()
 				mu.Lock()
 				reportAt = time.Now()
+				if cerr == nil {
+					res.Machine = machineCPU(cpuFrom, cpuTo, runtime.NumCPU())
+				}
 				mu.Unlock()
 				return
 			}
@@ -308,12 +323,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	res.Terms, res.Kills, res.GraceKills = fl.Terms, fl.Kills, fl.GraceKills
 	res.PeakRSS["scanner"], res.ScannersRun = fl.peak()
 	res.PeakRSS["aggregator"], res.PeakRSS["trigger"] = agg.PeakRSS(), trig.PeakRSS()
+	res.ProcCPU["scanners"], res.ProcCPU["trigger"] = fl.cpuTime(), trig.cpuTime()
 	res.Ramp = ramp(res.Samples)
 
 	// What the services say, then stop them.
 	if res.Duplicates, res.DuplicatesFrom, err = duplicates(ctx, "http://"+aggAddr+"/metrics", agg.log); err != nil {
 		return res, err
 	}
+	agg.terminate(30 * time.Second)
+	res.ProcCPU["aggregator"] = agg.cpuTime()
 	var sl scanLog
 	if sl, err = scannerLogs(logs); err != nil {
 		return res, err
@@ -342,6 +360,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 
 	// The limit, with R measured now on a second awssim at zero latency.
 	sim.terminate(10 * time.Second)
+	res.ProcCPU["awssim"] = sim.cpuTime()
 	res.Rate, err = measureRate(ctx, logs, filepath.Join(cfg.Bin, "awssim"), cfg, org)
 	if err != nil {
 		return res, err

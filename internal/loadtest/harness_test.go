@@ -285,3 +285,24 @@ func TestJudgeCounts(t *testing.T) {
 		t.Fatal("reportcheck accepted a workbook with a MISSING, a missing and a duplicated account")
 	}
 }
+
+func TestParseCPUStat(t *testing.T) {
+	b := []byte("cpu  100 5 50 800 20 3 2 0 7 0\ncpu0 50 2 25 400 10 1 1 0 0 0\nintr 1\n")
+	s, err := parseCPUStat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// busy: user 100 + nice 5 + system 50 + irq 3 + softirq 2 + steal 0; guest (7) is in user already.
+	if s.busy != 160 || s.total != 980 {
+		t.Errorf("busy %d total %d, want 160 980", s.busy, s.total)
+	}
+	m := machineCPU(cpuStat{busy: 100, total: 1000}, cpuStat{busy: 300, total: 1400}, 2)
+	if m.Busy != 2*time.Second || m.Share != 0.5 || m.Floor() != time.Second {
+		t.Errorf("machineCPU = %+v floor %s, want 2s busy, 0.5 share, 1s floor", m, m.Floor())
+	}
+	for _, bad := range []string{"", "intr 1\n", "cpu  1 2 x 4 5\n"} {
+		if _, err := parseCPUStat([]byte(bad)); err == nil {
+			t.Errorf("parseCPUStat(%q) accepted", bad)
+		}
+	}
+}

@@ -79,6 +79,11 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	fmt.Fprintf(w, "limit %.1f s (%s): calls×latency÷C %.1f s (C = %d = -concurrency %d × maxReplicaCount %d), calls÷R %.1f s (R = %.0f calls/s measured), busiest account-region÷throttle %.1f s; wall ÷ limit %.2f, wall ÷ (limit + ramp) %.2f\n",
 		r.Limit.Seconds(), r.LimitTerm, r.Terms3[0].Seconds(), r.C, cfg.Concurrency, r.Policy.MaxReplicas, r.Terms3[1].Seconds(), r.Rate, r.Terms3[2].Seconds(),
 		ratio(r.Wall, r.Limit), ratio(r.Wall, r.Limit+r.Ramp))
+	if m := r.Machine; m.Cores > 0 {
+		fmt.Fprintf(w, "CPU: the machine's %d cores were %.0f%% busy from trigger to report, %.1f CPU-s in all: at that cost the run cannot end in under %.1f s here; over their lives, scanners %.1f s (%.2f ms per awssim call), awssim %.1f s, aggregator %.1f s, trigger %.1f s (the emulators and the harness are the rest)\n",
+			m.Cores, 100*m.Share, m.Busy.Seconds(), m.Floor().Seconds(), r.ProcCPU["scanners"].Seconds(), perCallMS(r.ProcCPU["scanners"], r.Sim.Total),
+			r.ProcCPU["awssim"].Seconds(), r.ProcCPU["aggregator"].Seconds(), r.ProcCPU["trigger"].Seconds())
+	}
 	names := make([]string, 0, len(r.PeakRSS))
 	for n := range r.PeakRSS {
 		names = append(names, n)
@@ -114,4 +119,11 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+func perCallMS(d time.Duration, calls int64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return float64(d.Milliseconds()) / float64(calls)
 }
