@@ -9,8 +9,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -85,6 +87,7 @@ func main() {
 		cli.Fail("local", err)
 	}
 
+	tuneGC(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	region := ""
@@ -107,4 +110,30 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println(res.Path)
+}
+
+// Garbage collection of the batch process, unless GOGC or GOMEMLIMIT say
+// otherwise. Local mode's live heap is small (about 25 MB at 1,000 accounts
+// x 2 regions: the run's RunStarted, the queued messages, the result in
+// hand) but it allocates fast (every SDK call, every decoded result), so at
+// the default GOGC=100 it collected some 60 times a run and the collector
+// was a sixth of its CPU. gcPercent lets the heap grow to 5x the live heap
+// between collections (peak RSS about 80 MB -> 125 MB at 1,000 accounts);
+// gcMemoryLimit is the ceiling: near it the collector runs as often as it
+// must to stay under, whatever gcPercent says (it is soft: a live heap
+// above it is collected harder, never refused).
+const (
+	gcPercent     = 400
+	gcMemoryLimit = 512 << 20
+)
+
+func tuneGC(log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+		log.Debug("garbage collector tuned for a batch run", slog.Int("gogc", gcPercent))
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(gcMemoryLimit)
+		log.Debug("garbage collector memory limit", slog.Int64("bytes", gcMemoryLimit))
+	}
 }
