@@ -187,7 +187,8 @@ func envInt(name string, def int) int {
 }
 
 // selected reports whether scenario n is to run: CHAOS_SCENARIO=n runs one,
-// CHAOS_QUICK=1 the reduced matrix.
+// CHAOS_QUICK=1 the reduced matrix. CHAOS_UNSAFE=1 adds the store.Unsafe
+// proof (TestChaos).
 func selected(sc scenario) bool {
 	if v := os.Getenv("CHAOS_SCENARIO"); v != "" {
 		return slices.Contains(strings.Split(v, ","), strconv.Itoa(sc.n))
@@ -858,7 +859,7 @@ func (h *harness) finish(start time.Time) result {
 // writeTable prints the results and writes out/chaos/summary.md (and, for
 // the full matrix, docs/RELIABILITY.md's table).
 func writeTable(t *testing.T, results []result) {
-	sort.Slice(results, func(i, j int) bool { return results[i].N < results[j].N })
+	sort.SliceStable(results, func(i, j int) bool { return results[i].N < results[j].N })
 	var b strings.Builder
 	b.WriteString("| # | scenario | result | faults injected | runs completed | accounts lost | duplicate rows | duplicate reports | poison messages | time to recover | wall |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -953,6 +954,22 @@ func TestChaos(t *testing.T) {
 			}()
 			h = newHarness(t, sc)
 			sc.run(h)
+		})
+	}
+	// The proof that the suite can fail (unsafe_test.go), as one more row:
+	// it passes when scenario 4 fails with first-write-wins disabled.
+	if os.Getenv("CHAOS_UNSAFE") == "1" {
+		t.Run("4-unsafe-store", func(t *testing.T) {
+			r := result{N: 4, Name: unsafeName, Problems: []string{"the run stopped early (see the test log)"}}
+			defer func() {
+				if !r.Passed && !t.Failed() {
+					t.Error(strings.Join(r.Problems, "\n"))
+				}
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}()
+			r = unsafeProof(t)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,7 @@ func matrix() []scenario {
 		{n: 1, name: "scanner-kill", sim: simOpts{latency: 30 * time.Millisecond}, run: scannerKill},
 		{n: 2, name: "aggregator-crash-points", run: aggregatorCrash},
 		{n: 3, name: "two-aggregators", quick: true, run: twoAggregators},
-		{n: 4, name: "duplicates-and-replays", sim: simOpts{latency: 40 * time.Millisecond}, quick: true, run: duplicates},
+		{n: 4, name: "duplicates-and-replays", quick: true, run: duplicates},
 		// A throttled scan takes seconds per account: the queue's visibility
 		// is the production one (CloudFormation: 300 s), or every slow scan
 		// would be redelivered by the suite's own short timeout.
@@ -47,6 +48,41 @@ func (h *harness) startPipeline(aggs, scans int) {
 	}
 	for i := 1; i <= scans; i++ {
 		h.startService(fmt.Sprintf("scanner-%d", i), "scanner")
+	}
+}
+
+// holdAfter is the environment of a scanner that scans exactly n accounts
+// and then holds every later request until it is killed (a hold point,
+// internal/chaos; the binaries under test are built with -tags chaos).
+func holdAfter(n int) []string {
+	return []string{chaos.EnvHold + "=" + chaos.BeforeScan, chaos.EnvHoldAfter + "=" + strconv.Itoa(n)}
+}
+
+// startHeldScanners starts two scanners that together scan exactly a third
+// of the active accounts (at least one each) and then hold, and returns
+// that number: "a third scanned, the rest not" is then a count, not a race
+// between the scanners and the kill.
+func (h *harness) startHeldScanners() int {
+	per := max(len(h.activeAccounts())/6, 1)
+	h.startService("scanner-1", "scanner", holdAfter(per)...)
+	h.startService("scanner-2", "scanner", holdAfter(per)...)
+	return 2 * per
+}
+
+// killHeld waits until the held scanners have published their n results,
+// kills every scanner, and fails the scenario when more than n accounts
+// were scanned (the hold did not hold) or the report is already out.
+func (h *harness) killHeld(n int, timeout time.Duration) {
+	h.t.Helper()
+	h.waitScanned(n, timeout)
+	for _, p := range h.procs {
+		if strings.HasPrefix(p.name, "scanner") && !p.exited() {
+			p.kill()
+		}
+	}
+	time.Sleep(3 * time.Second) // the last results reach the tap and the aggregators
+	if _, got := h.scanned(); len(got) != n || len(h.reportKeys()) > 0 {
+		h.t.Fatalf("%d accounts scanned (report out: %v) when the scanners holding after %d scans died: the hold point did not hold", len(got), len(h.reportKeys()) > 0, n)
 	}
 }
 
@@ -151,19 +187,16 @@ func twoAggregators(h *harness) {
 // again at once); for some accounts a second, different AccountScanned
 // once their first result is recorded; after the report, every result
 // replayed. The different results are injected while the run cannot
-// complete (every scanner killed, a third of the accounts scanned) and
-// the scanners come back only once the aggregators have consumed them, so
-// they reach the store after the first results whatever the queue's
-// order: first-write-wins must keep the first. The report is the ground
-// truth, and does not change with the replays.
+// complete (every scanner killed, exactly a third of the accounts scanned:
+// the scanners hold after their share) and the scanners come back only
+// once the aggregators have consumed them, so they reach the store after
+// the first results whatever the queue's order: first-write-wins must keep
+// the first. The report is the ground truth, and does not change with the
+// replays.
 func duplicates(h *harness) {
-	// Slow enough scans that the scanners die with two thirds of the
-	// accounts to go.
-	h.extraEnv = append(h.extraEnv, "CONCURRENCY=2", "CONSUMERS=2")
 	h.startAggregator("aggregator-1")
 	h.startAggregator("aggregator-2")
-	h.startService("scanner-1", "scanner")
-	h.startService("scanner-2", "scanner")
+	third := h.startHeldScanners()
 	seen := map[string]bool{}
 	copies := 0
 	stop, done := make(chan struct{}), make(chan struct{})
@@ -191,19 +224,8 @@ func duplicates(h *harness) {
 	}()
 	h.trigger()
 	active := h.activeAccounts()
-	h.waitScanned(len(active)/3, 3*time.Minute)
-	var scanners []*proc
-	for _, p := range h.procs {
-		if strings.HasPrefix(p.name, "scanner") && !p.exited() {
-			p.kill()
-			scanners = append(scanners, p)
-		}
-	}
-	h.fault("SIGKILL every scanner with a third of the accounts scanned")
-	time.Sleep(3 * time.Second) // the last results reach the tap and the aggregators
-	if _, got := h.scanned(); len(got) >= len(active) || len(h.reportKeys()) > 0 {
-		h.t.Fatalf("every account was scanned (%d) before the scanners died: the different results would come after the report and prove nothing", len(got))
-	}
+	h.killHeld(third, 3*time.Minute)
+	h.fault("SIGKILL every scanner with %d of %d accounts scanned (each holding after %d)", third, len(active), third/2)
 
 	results, _ := h.scanned()
 	altered := map[string]bool{}
@@ -239,9 +261,8 @@ func duplicates(h *harness) {
 	if err != nil {
 		h.t.Fatalf("the aggregators did not drain their queue: %v", err)
 	}
-	for _, p := range scanners {
-		h.startService(p.name, "scanner")
-	}
+	h.startService("scanner-1", "scanner")
+	h.startService("scanner-2", "scanner")
 	report := h.waitReport(reportTimeout)
 	h.waitTicket(time.Minute)
 	// The trigger again, for the same run: every RunStarted and
@@ -367,22 +388,17 @@ func poison(h *harness) {
 	h.r.Faults = []string{fmt.Sprintf("%d bad messages: malformed, unknown type, unknown version, 300 KiB (scan queue); malformed, unknown type, 2 missing claim-check payloads (results queue)", len(bad))}
 }
 
-// 9. The deadline passes with accounts unscanned (every scanner killed):
+// 9. The deadline passes with accounts unscanned (every scanner killed
+// once they have scanned a third of them and hold):
 // they are MISSING, the report is emitted once, and their late results,
 // when the scanners come back, make no second report.
 func deadline(h *harness) {
-	h.extraEnv = append(h.extraEnv, "CONCURRENCY=2", "CONSUMERS=2")
-	h.startPipeline(2, 2)
+	h.startPipeline(2, 0)
+	third := h.startHeldScanners()
 	active := h.activeAccounts()
 	h.trigger("DEADLINE=40s")
-	h.waitScanned(len(active)/3, 2*time.Minute)
-	for _, p := range h.procs {
-		if strings.HasPrefix(p.name, "scanner") {
-			p.kill()
-		}
-	}
-	h.fault("SIGKILL every scanner before the deadline")
-	time.Sleep(4 * time.Second) // results already published reach the tap
+	h.killHeld(third, 2*time.Minute)
+	h.fault("SIGKILL every scanner before the deadline, %d of %d accounts scanned", third, len(active))
 	_, got := h.scanned()
 	for _, a := range active {
 		if !got[a] {
