@@ -32,8 +32,6 @@ import (
 	"time"
 )
 
-const readRole = "system-config-report-generator-read-role"
-
 // Config is what cmd/benchlocal's flags say.
 type Config struct {
 	AwssimBin string // built cmd/awssim
@@ -199,7 +197,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 	if err != nil {
 		return res, err
 	}
-	res.Rate, err = measureRate(ctx, rsim, truthRate.Active, cfg.Regions, truthRate.firstRule, cfg.RateWorkers, cfg.RateDuration)
+	res.Rate, err = measureRate(ctx, rsim, truthRate.org, cfg.Regions, cfg.RateWorkers, cfg.RateDuration)
 	rsim.Stop()
 	if err != nil {
 		return res, err

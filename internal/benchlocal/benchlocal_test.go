@@ -186,7 +186,7 @@ func inProcessSim(t *testing.T, accounts int, latency time.Duration) (*simProc, 
 
 func TestMeasureRate(t *testing.T) {
 	sim, tr := inProcessSim(t, 5, 0)
-	r, err := measureRate(context.Background(), sim, tr.Active, []string{"us-east-1", "ap-east-1"}, tr.firstRule, 4, 200*time.Millisecond)
+	r, err := measureRate(context.Background(), sim, tr.org, []string{"us-east-1", "ap-east-1"}, 4, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

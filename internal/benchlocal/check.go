@@ -42,14 +42,6 @@ func groundTruth(accounts int, seed int64, regions []string) (truth, error) {
 	return t, nil
 }
 
-// firstRule names a rule of account in region, for the rate measurement.
-func (t truth) firstRule(account, region string) string {
-	if rules := t.org.Rules(account, region); len(rules) > 0 {
-		return rules[0].Name
-	}
-	return "none"
-}
-
 // peerSummary is bench/peer/peer.py's JSON summary.
 type peerSummary struct {
 	AccountsListed  int      `json:"accounts_listed"`

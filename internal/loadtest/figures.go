@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,18 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/simrate"
 )
 
 // SimStats is the part of awssim's GET /_sim/stats the harness reads.
@@ -319,11 +312,8 @@ func pickLimit(t [3]time.Duration) (time.Duration, string) {
 }
 
 // measureRate is R: awssim's own throughput at zero latency on this
-// machine, now. A second awssim (same org, no latency, throttling or
-// faults) answers signed DescribeConfigRules calls replayed by RateWorkers
-// goroutines for RateDuration; replaying (no re-signing, no SDK decoding)
-// keeps the client's CPU small, so the figure is close to what awssim alone
-// can answer on a machine it shares with its client.
+// machine, now, measured (internal/simrate) on a second awssim with the
+// same org and no latency, throttling or faults.
 func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.Org) (float64, error) {
 	args := []string{"-accounts", strconv.Itoa(cfg.Accounts), "-seed", strconv.FormatInt(cfg.Seed, 10), "-regions", strings.Join(cfg.Regions, ",")}
 	sim, url, err := startSim(logs, "awssim-rate", bin, args)
@@ -331,89 +321,9 @@ func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.
 		return 0, err
 	}
 	defer sim.terminate(10 * time.Second)
-	hub := aws.Config{Region: hubRegion, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
-	stsc := sts.NewFromConfig(hub, func(o *sts.Options) { o.BaseEndpoint = aws.String(url) })
-	type call struct {
-		header http.Header
-		body   []byte
+	r, err := simrate.Measure(ctx, simrate.Config{Endpoint: url, Org: org, Regions: cfg.Regions, Workers: cfg.RateWorkers, Window: cfg.RateDuration})
+	if err != nil {
+		return 0, fmt.Errorf("%w (see %s)", err, sim.log)
 	}
-	var calls []call
-	signer := v4.NewSigner()
-	for _, a := range org.Accounts {
-		if a.Status != awssim.StatusActive || len(calls) >= 10*len(cfg.Regions) {
-			continue
-		}
-		out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + a.ID + ":role/system-config-report-generator-read-role"),
-			RoleSessionName: aws.String("loadtest-rate")})
-		if err != nil {
-			return 0, fmt.Errorf("rate: assume read role in %s: %w", a.ID, err)
-		}
-		creds := aws.Credentials{AccessKeyID: aws.ToString(out.Credentials.AccessKeyId),
-			SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey), SessionToken: aws.ToString(out.Credentials.SessionToken)}
-		for _, region := range cfg.Regions {
-			body := []byte(`{}`)
-			r, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(body))
-			r.Header.Set("Content-Type", "application/x-amz-json-1.1")
-			r.Header.Set("X-Amz-Target", "StarlingDoveService.DescribeConfigRules")
-			r.Header.Set("X-Amz-Security-Token", creds.SessionToken)
-			sum := sha256.Sum256(body)
-			if err := signer.SignHTTP(ctx, creds, r, hex.EncodeToString(sum[:]), "config", region, time.Now()); err != nil {
-				return 0, fmt.Errorf("rate: sign: %w", err)
-			}
-			calls = append(calls, call{r.Header, body})
-		}
-	}
-	if len(calls) == 0 {
-		return 0, fmt.Errorf("rate: no ACTIVE account to sign calls for")
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: cfg.RateWorkers, MaxConnsPerHost: cfg.RateWorkers}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	do := func(c call) bool {
-		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/", bytes.NewReader(c.body))
-		r.Header = c.header.Clone()
-		resp, err := client.Do(r)
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-	for _, c := range calls {
-		if !do(c) {
-			return 0, fmt.Errorf("rate: a signed Config call was refused (see %s)", sim.log)
-		}
-	}
-	var ok, next atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	start := time.Now()
-	for range cfg.RateWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if do(calls[int(next.Add(1))%len(calls)]) {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
-	select {
-	case <-time.After(cfg.RateDuration):
-	case <-ctx.Done():
-	}
-	close(stop)
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	if el <= 0 || ok.Load() == 0 {
-		return 0, fmt.Errorf("rate: no call answered")
-	}
-	return math.Round(float64(ok.Load()) / el), ctx.Err()
+	return math.Round(r.PerSecond()), nil
 }
