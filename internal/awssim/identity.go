@@ -55,21 +55,31 @@ type session struct {
 	// session signs thousands of calls with a handful of keys, so derive
 	// each once (four HMACs fewer per call).
 	keyMu sync.Mutex
-	keys  map[string][]byte
+	keys  []sessionKey
 }
 
-func (ss *session) signingKey(date, region, service string) []byte {
-	scope := date + "/" + region + "/" + service
+type sessionKey struct {
+	date, region, service string
+	key                   *scopeKey
+}
+
+// maxSessionKeys bounds the keys a session keeps: a client signing for
+// ever new scopes gets new derivations, not unbounded memory.
+const maxSessionKeys = 64
+
+func (ss *session) signingKey(date, region, service string) *scopeKey {
 	ss.keyMu.Lock()
 	defer ss.keyMu.Unlock()
-	if k, ok := ss.keys[scope]; ok {
-		return k
+	for _, k := range ss.keys {
+		if k.date == date && k.region == region && k.service == service {
+			return k.key
+		}
 	}
-	if ss.keys == nil || len(ss.keys) > 64 {
-		ss.keys = map[string][]byte{}
+	if len(ss.keys) >= maxSessionKeys {
+		ss.keys = ss.keys[:0]
 	}
-	k := signingKey(ss.secret, date, region, service)
-	ss.keys[scope] = k
+	k := newScopeKey(signingKey(ss.secret, date, region, service))
+	ss.keys = append(ss.keys, sessionKey{date, region, service, k})
 	return k
 }
 

@@ -3,14 +3,16 @@ package awssim
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // sigv4Auth is the parsed Authorization header of a SigV4-signed request.
@@ -19,7 +21,7 @@ type sigv4Auth struct {
 	date          string // yyyymmdd of the credential scope
 	region        string
 	service       string
-	signedHeaders []string
+	signedHeaders string // as sent: "host;x-amz-date;..."
 	signature     string
 }
 
@@ -35,6 +37,7 @@ func parseAuthorization(h string) (sigv4Auth, error) {
 	if !ok {
 		return a, errMalformedAuth
 	}
+	signed := false
 	for part := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
@@ -42,18 +45,24 @@ func parseAuthorization(h string) (sigv4Auth, error) {
 		}
 		switch k {
 		case "Credential":
-			f := strings.Split(v, "/")
-			if len(f) != 5 || f[4] != "aws4_request" {
+			if strings.Count(v, "/") != 4 {
 				return a, errMalformedAuth
 			}
-			a.accessKeyID, a.date, a.region, a.service = f[0], f[1], f[2], f[3]
+			id, v, _ := strings.Cut(v, "/")
+			date, v, _ := strings.Cut(v, "/")
+			region, v, _ := strings.Cut(v, "/")
+			service, term, _ := strings.Cut(v, "/")
+			if term != "aws4_request" {
+				return a, errMalformedAuth
+			}
+			a.accessKeyID, a.date, a.region, a.service = id, date, region, service
 		case "SignedHeaders":
-			a.signedHeaders = strings.Split(v, ";")
+			a.signedHeaders, signed = v, true
 		case "Signature":
 			a.signature = v
 		}
 	}
-	if a.accessKeyID == "" || len(a.signedHeaders) == 0 || a.signature == "" {
+	if a.accessKeyID == "" || !signed || a.signature == "" {
 		return a, errMalformedAuth
 	}
 	return a, nil
@@ -64,7 +73,7 @@ func parseAuthorization(h string) (sigv4Auth, error) {
 // the SigV4 specification: canonical request, string to sign, signing key
 // derived from the credential scope.
 func verifySigV4(r *http.Request, body []byte, a sigv4Auth, secret string) bool {
-	return verifySigV4Key(r, body, a, signingKey(secret, a.date, a.region, a.service))
+	return verifySigV4Key(r, body, a, newScopeKey(signingKey(secret, a.date, a.region, a.service)))
 }
 
 // signingKey derives the SigV4 key of a secret for one day, region and
@@ -76,7 +85,35 @@ func signingKey(secret, date, region, service string) []byte {
 	return hmacSHA256(key, "aws4_request")
 }
 
-func verifySigV4Key(r *http.Request, body []byte, a sigv4Auth, key []byte) bool {
+// scopeKey is a derived signing key with a pool of HMACs keyed with it:
+// keying an HMAC costs allocations and two hash blocks, and a session
+// signs every call of a scan with the same few keys.
+type scopeKey struct {
+	key  []byte
+	macs sync.Pool
+}
+
+func newScopeKey(key []byte) *scopeKey {
+	k := &scopeKey{key: key}
+	k.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return k
+}
+
+// sign returns the hex HMAC of msg in out.
+func (k *scopeKey) sign(out *[sha256.Size * 2]byte, msg []byte) {
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write(msg)
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	k.macs.Put(m)
+	hex.Encode(out[:], sum[:])
+}
+
+// sigBufs holds the buffers of canonical requests being verified.
+var sigBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func verifySigV4Key(r *http.Request, body []byte, a sigv4Auth, key *scopeKey) bool {
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		amzDate = r.Header.Get("Date")
@@ -84,72 +121,157 @@ func verifySigV4Key(r *http.Request, body []byte, a sigv4Auth, key []byte) bool 
 	if len(amzDate) < 8 || amzDate[:8] != a.date {
 		return false
 	}
-	if !contains(a.signedHeaders, "host") {
+	if !signsHost(a.signedHeaders) {
 		return false
 	}
 
-	payloadHash := hexSHA256(body)
+	var bodyHash [sha256.Size * 2]byte
+	sum := sha256.Sum256(body)
+	hex.Encode(bodyHash[:], sum[:])
+	payloadHash := bodyHash[:]
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		if h != "UNSIGNED-PAYLOAD" && h != payloadHash {
+		if h != "UNSIGNED-PAYLOAD" && h != string(bodyHash[:]) {
 			return false
 		}
-		payloadHash = h
+		payloadHash = []byte(h)
 	}
 
-	var cr strings.Builder
-	cr.Grow(512)
-	cr.WriteString(r.Method)
-	cr.WriteByte('\n')
-	cr.WriteString(canonicalURI(r.URL))
-	cr.WriteByte('\n')
-	cr.WriteString(canonicalQuery(r.URL.RawQuery))
-	cr.WriteByte('\n')
-	for _, name := range a.signedHeaders {
-		cr.WriteString(name)
-		cr.WriteByte(':')
-		cr.WriteString(canonicalHeaderValue(r, name))
-		cr.WriteByte('\n')
+	bp := sigBufs.Get().(*[]byte)
+	buf := appendCanonicalRequest((*bp)[:0], r, a.signedHeaders, payloadHash)
+	crHash := sha256.Sum256(buf)
+	crLen := len(buf)
+	buf = append(buf, sigv4Algorithm+"\n"...)
+	buf = append(buf, amzDate...)
+	buf = append(buf, '\n')
+	buf = append(buf, a.date...)
+	buf = append(buf, '/')
+	buf = append(buf, a.region...)
+	buf = append(buf, '/')
+	buf = append(buf, a.service...)
+	buf = append(buf, "/aws4_request\n"...)
+	buf = hex.AppendEncode(buf, crHash[:])
+
+	var want [sha256.Size * 2]byte
+	key.sign(&want, buf[crLen:])
+	if cap(buf) <= maxPooledBuf {
+		*bp = buf[:0]
+		sigBufs.Put(bp)
 	}
-	cr.WriteByte('\n')
-	cr.WriteString(strings.Join(a.signedHeaders, ";"))
-	cr.WriteByte('\n')
-	cr.WriteString(payloadHash)
-
-	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
-	stringToSign := sigv4Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hexSHA256([]byte(cr.String()))
-
-	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
-	return subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) == 1
+	return constantTimeEqual(want[:], a.signature)
 }
 
-func canonicalHeaderValue(r *http.Request, name string) string {
+// appendCanonicalRequest appends the SigV4 canonical request of r.
+func appendCanonicalRequest(cr []byte, r *http.Request, signedHeaders string, payloadHash []byte) []byte {
+	cr = append(cr, r.Method...)
+	cr = append(cr, '\n')
+	cr = appendCanonicalURI(cr, r.URL)
+	cr = append(cr, '\n')
+	cr = append(cr, canonicalQuery(r.URL.RawQuery)...)
+	cr = append(cr, '\n')
+	for name := range strings.SplitSeq(signedHeaders, ";") {
+		cr = append(cr, name...)
+		cr = append(cr, ':')
+		cr = appendCanonicalHeaderValue(cr, r, name)
+		cr = append(cr, '\n')
+	}
+	cr = append(cr, '\n')
+	cr = append(cr, signedHeaders...)
+	cr = append(cr, '\n')
+	return append(cr, payloadHash...)
+}
+
+func signsHost(signedHeaders string) bool {
+	for name := range strings.SplitSeq(signedHeaders, ";") {
+		if name == "host" {
+			return true
+		}
+	}
+	return false
+}
+
+// constantTimeEqual compares in time that depends only on the lengths.
+func constantTimeEqual(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := range a {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// canonicalKeys maps the header names SDKs sign to their canonical form,
+// which textproto.CanonicalMIMEHeaderKey would allocate on every call.
+var canonicalKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"content-type", "content-length", "content-md5", "x-amz-date", "x-amz-security-token",
+		"x-amz-target", "x-amz-content-sha256", "x-amz-user-agent", "amz-sdk-invocation-id",
+		"amz-sdk-request", "user-agent", "accept-encoding", "x-amz-api-version", "date",
+	} {
+		m[k] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	return m
+}()
+
+// appendCanonicalHeaderValue appends a signed header's values, each trimmed
+// with its inner runs of spaces collapsed as the specification says, joined
+// by commas.
+func appendCanonicalHeaderValue(dst []byte, r *http.Request, name string) []byte {
 	var vals []string
 	switch name {
 	case "host":
-		vals = []string{r.Host}
+		return appendTrimmed(dst, nil, r.Host)
 	case "content-length":
-		vals = r.Header.Values("Content-Length")
+		vals = r.Header["Content-Length"]
 		if len(vals) == 0 {
-			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+			return strconv.AppendInt(dst, r.ContentLength, 10)
 		}
 	default:
-		vals = r.Header.Values(name)
+		key, ok := canonicalKeys[name]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(name)
+		}
+		vals = r.Header[key]
 	}
-	for i, v := range vals {
-		// Trim and collapse inner runs of spaces, as the specification says.
-		vals[i] = strings.Join(strings.Fields(v), " ")
+	for i := range vals {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendTrimmed(dst, &vals[i], vals[i])
 	}
-	return strings.Join(vals, ",")
+	return dst
 }
 
-// canonicalURI encodes the path once more on top of its escaped form: every
-// service but S3 signs the double-encoded path.
-func canonicalURI(u *url.URL) string {
+// appendTrimmed appends v trimmed, its inner runs of white space collapsed
+// to one space. The common value (printable ASCII, single inner spaces)
+// is appended as it is; any other goes through strings.Fields, and is
+// stored back through p when p is not nil, as the header then reads.
+func appendTrimmed(dst []byte, p *string, v string) []byte {
+	clean := len(v) == 0 || (v[0] != ' ' && v[len(v)-1] != ' ')
+	for i := 0; clean && i < len(v); i++ {
+		c := v[i]
+		clean = (c > ' ' && c < 0x7f) || (c == ' ' && v[i+1] != ' ')
+	}
+	if clean {
+		return append(dst, v...)
+	}
+	v = strings.Join(strings.Fields(v), " ")
+	if p != nil {
+		*p = v
+	}
+	return append(dst, v...)
+}
+
+// appendCanonicalURI encodes the path once more on top of its escaped form:
+// every service but S3 signs the double-encoded path.
+func appendCanonicalURI(dst []byte, u *url.URL) []byte {
 	p := u.EscapedPath()
 	if p == "" {
-		return "/"
+		return append(dst, '/')
 	}
-	return uriEncode(p, false)
+	return appendURIEncode(dst, p, false)
 }
 
 func canonicalQuery(raw string) string {
@@ -173,22 +295,23 @@ func canonicalQuery(raw string) string {
 // uriEncode is SigV4's UriEncode: every byte but the unreserved characters
 // percent-encoded in upper-case hex; '/' kept unless encodeSlash.
 func uriEncode(s string, encodeSlash bool) string {
+	return string(appendURIEncode(nil, s, encodeSlash))
+}
+
+func appendURIEncode(b []byte, s string, encodeSlash bool) []byte {
 	const hexUpper = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
-			b.WriteByte(c)
+			b = append(b, c)
 		case c == '/' && !encodeSlash:
-			b.WriteByte(c)
+			b = append(b, c)
 		default:
-			b.WriteByte('%')
-			b.WriteByte(hexUpper[c>>4])
-			b.WriteByte(hexUpper[c&15])
+			b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
 		}
 	}
-	return b.String()
+	return b
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -200,13 +323,4 @@ func hmacSHA256(key []byte, data string) []byte {
 func hexSHA256(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -271,6 +271,29 @@ type call struct {
 	reqID   string
 }
 
+// readBody is io.ReadAll(io.LimitReader(r.Body, maxBody+1)) into buf,
+// sized once from the announced length instead of grown from 512 bytes.
+func readBody(r *http.Request, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	if n := r.ContentLength; n >= 0 && n <= maxBody {
+		buf = slices.Grow(buf, int(n)+1)
+	}
+	for len(buf) <= maxBody {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
+		}
+		n, err := r.Body.Read(buf[len(buf):min(cap(buf), maxBody+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
 func (s *Sim) serveAWS(w http.ResponseWriter, r *http.Request) {
 	n := s.stats.inFlight.Add(1)
 	defer s.stats.inFlight.Add(-1)
@@ -282,7 +305,10 @@ func (s *Sim) serveAWS(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &call{reqID: newRequestID(), op: "unknown", account: "unknown", region: "unknown"}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	buf := getBuf()
+	defer putBuf(buf)
+	body, err := readBody(r, *buf)
+	*buf = body[:0]
 	var aerr *apiError
 	if err != nil || len(body) > maxBody {
 		aerr = badRequest("InvalidRequest", "request body could not be read or exceeds 1 MiB")

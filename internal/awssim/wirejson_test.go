@@ -3,7 +3,10 @@ package awssim
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -250,6 +253,44 @@ func TestEpochSeconds(t *testing.T) {
 		got, want := appendEpoch(nil, tm), mustMarshal(t, epochSeconds(tm))
 		if !bytes.Equal(got, want) {
 			t.Errorf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// errAfter yields data, then err.
+type errAfter struct {
+	data []byte
+	err  error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	if len(e.data) == 0 {
+		return 0, e.err
+	}
+	n := copy(p, e.data[:min(len(e.data), 100)])
+	e.data = e.data[n:]
+	return n, nil
+}
+
+// TestReadBodyMatchesReadAll compares readBody with the
+// io.ReadAll(io.LimitReader(body, maxBody+1)) it replaces, for announced
+// lengths that are right, short, long or unknown, and failing bodies.
+func TestReadBodyMatchesReadAll(t *testing.T) {
+	for _, size := range []int{0, 1, 2, 511, 512, 513, 5000, maxBody - 1, maxBody, maxBody + 1, maxBody + 5000} {
+		data := bytes.Repeat([]byte("x"), size)
+		for _, announced := range []int64{int64(size), -1, int64(size) + 7, int64(size) / 2} {
+			for _, fail := range []error{io.EOF, io.ErrUnexpectedEOF} {
+				mk := func() *http.Request {
+					r := httptest.NewRequest(http.MethodPost, "/", io.NopCloser(&errAfter{data: data, err: fail}))
+					r.ContentLength = announced
+					return r
+				}
+				want, wantErr := io.ReadAll(io.LimitReader(mk().Body, maxBody+1))
+				got, gotErr := readBody(mk(), make([]byte, 0, 8))
+				if !bytes.Equal(got, want) || (gotErr == nil) != (wantErr == nil) {
+					t.Errorf("size %d, announced %d, ending %v: got %d bytes, %v; want %d bytes, %v", size, announced, fail, len(got), gotErr, len(want), wantErr)
+				}
+			}
 		}
 	}
 }
