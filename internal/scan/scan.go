@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	smithyendpoints "github.com/aws/smithy-go/endpoints"
 
 	"github.com/cybsecops/configreport/internal/awserr"
 	"github.com/cybsecops/configreport/internal/events"
@@ -157,6 +158,7 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("scanner config: %w", err)
 	}
+	endpoints := newConfigEndpoints()
 	return &Scanner{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -165,6 +167,9 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 			return configservice.NewFromConfig(hub, func(o *configservice.Options) {
 				o.Region = string(region)
 				o.Credentials = creds
+				if o.EndpointResolverV2 == nil {
+					o.EndpointResolverV2 = endpoints
+				}
 			})
 		},
 		pool: make(chan struct{}, cfg.Concurrency),
@@ -231,10 +236,13 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 
 	// Regions run side by side, each in its own pool slot; results are
 	// merged in the requested order so the event does not depend on timing.
+	// The last region runs on this goroutine, whose stack AssumeRole has
+	// already grown to the SDK's depth: a fresh goroutine grows its stack
+	// again, copying it several times, for every call path it takes.
 	outs := make([]regionResult, len(regions))
 	var wg sync.WaitGroup
 	for i, region := range regions {
-		wg.Go(func() {
+		scan := func() {
 			release, err := s.slot(ctx)
 			if err != nil {
 				outs[i].err = err
@@ -242,7 +250,12 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 			}
 			defer release()
 			outs[i] = s.scanRegion(ctx, s.newConfig(creds, region), region)
-		})
+		}
+		if i == len(regions)-1 {
+			scan()
+		} else {
+			wg.Go(scan)
+		}
 	}
 	wg.Wait()
 
@@ -434,4 +447,65 @@ func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.
 		}
 	}
 	return out, nil
+}
+
+// maxCachedEndpoints bounds configEndpoints: one entry per region (and
+// endpoint override) scanned, so a few dozen at most.
+const maxCachedEndpoints = 256
+
+// configEndpoints is the SDK's endpoint resolver for Config, remembering
+// its answers. The SDK evaluates the endpoint rule set on every call (every
+// page); the answer depends on the parameters alone (region, FIPS, dual
+// stack, endpoint override), which are the same for every call to a region.
+// Shared by every client of a Scanner; the endpoints it returns are shared
+// too, and the SDK only reads them.
+type configEndpoints struct {
+	next configservice.EndpointResolverV2
+	mu   sync.Mutex
+	m    map[configEndpointKey]smithyendpoints.Endpoint
+}
+
+type configEndpointKey struct {
+	region, endpoint  string
+	hasRegion, hasURL bool
+	dualStack, fips   int8 // 0 unset, 1 false, 2 true
+}
+
+func newConfigEndpoints() *configEndpoints {
+	return &configEndpoints{next: configservice.NewDefaultEndpointResolverV2(), m: map[configEndpointKey]smithyendpoints.Endpoint{}}
+}
+
+func tri(b *bool) int8 {
+	switch {
+	case b == nil:
+		return 0
+	case *b:
+		return 2
+	default:
+		return 1
+	}
+}
+
+func (c *configEndpoints) ResolveEndpoint(ctx context.Context, p configservice.EndpointParameters) (smithyendpoints.Endpoint, error) {
+	k := configEndpointKey{
+		region: aws.ToString(p.Region), hasRegion: p.Region != nil,
+		endpoint: aws.ToString(p.Endpoint), hasURL: p.Endpoint != nil,
+		dualStack: tri(p.UseDualStack), fips: tri(p.UseFIPS),
+	}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	e, err := c.next.ResolveEndpoint(ctx, p)
+	if err != nil {
+		return e, err // not cached: the error is the caller's to see every time
+	}
+	c.mu.Lock()
+	if len(c.m) < maxCachedEndpoints {
+		c.m[k] = e
+	}
+	c.mu.Unlock()
+	return e, nil
 }
