@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -210,15 +211,35 @@ const (
 type ruleCache struct {
 	shards [cacheShards]struct {
 		mu sync.Mutex
-		m  map[string][]Rule
+		m  map[accountRegion][]Rule
 	}
 }
 
+type accountRegion struct{ account, region string }
+
+// fnv32a is hash/fnv's 32-bit FNV-1a of a+"/"+b, without the allocations.
+func fnv32a(a, b string) uint32 {
+	const (
+		offset32 = 2166136261
+		prime32  = 16777619
+	)
+	h := uint32(offset32)
+	for i := 0; i < len(a); i++ {
+		h ^= uint32(a[i])
+		h *= prime32
+	}
+	h ^= '/'
+	h *= prime32
+	for i := 0; i < len(b); i++ {
+		h ^= uint32(b[i])
+		h *= prime32
+	}
+	return h
+}
+
 func (g *generator) cachedRules(a *Account, region string) []Rule {
-	key := a.ID + "/" + region
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	sh := &g.cache.shards[h.Sum32()%cacheShards]
+	key := accountRegion{a.ID, region}
+	sh := &g.cache.shards[fnv32a(a.ID, region)%cacheShards]
 	sh.mu.Lock()
 	rules, ok := sh.m[key]
 	sh.mu.Unlock()
@@ -228,7 +249,7 @@ func (g *generator) cachedRules(a *Account, region string) []Rule {
 	rules = g.rules(a, region)
 	sh.mu.Lock()
 	if sh.m == nil {
-		sh.m = make(map[string][]Rule, cachePerShard)
+		sh.m = make(map[accountRegion][]Rule, cachePerShard)
 	}
 	if len(sh.m) >= cachePerShard {
 		for k := range sh.m { // evict an arbitrary entry
@@ -290,16 +311,18 @@ func (g *generator) rules(a *Account, region string) []Rule {
 		if singleton(def.resourceType) {
 			maxK = 1
 		}
-		seen := map[string]bool{}
+		// A rule has at most 6 results: a slice is cheaper than a set.
+		seen := func(id string) bool {
+			return slices.ContainsFunc(r.Results, func(x Result) bool { return x.ResourceID == id })
+		}
 		add := func(c string) {
 			res := g.result(rng, a, region, def, c)
-			for try := 0; seen[res.ResourceID] && try < 20; try++ {
+			for try := 0; seen(res.ResourceID) && try < 20; try++ {
 				res.ResourceID = resourceID(rng, a, region, def.resourceType)
 			}
-			for i, base := 2, res.ResourceID; seen[res.ResourceID]; i++ {
-				res.ResourceID = fmt.Sprintf("%s-%d", base, i)
+			for i, base := 2, res.ResourceID; seen(res.ResourceID); i++ {
+				res.ResourceID = base + "-" + strconv.Itoa(i)
 			}
-			seen[res.ResourceID] = true
 			r.Results = append(r.Results, res)
 		}
 		p := rng.Float64()
@@ -307,6 +330,7 @@ func (g *generator) rules(a *Account, region string) []Rule {
 		case p < g.nonCompliant:
 			k := 1 + rng.IntN(maxK)
 			bad := 1 + rng.IntN(k)
+			r.Results = make([]Result, 0, k)
 			for i := range k {
 				c := Compliant
 				if i < bad {
@@ -317,11 +341,16 @@ func (g *generator) rules(a *Account, region string) []Rule {
 		case p < g.nonCompliant+0.05:
 			// INSUFFICIENT_DATA: nothing in scope yet, or only out-of-scope
 			// resources.
-			for range min(rng.IntN(3), maxK) {
+			n := min(rng.IntN(3), maxK)
+			if n > 0 {
+				r.Results = make([]Result, 0, n)
+			}
+			for range n {
 				add(NotApplicable)
 			}
 		default:
 			k := 1 + rng.IntN(min(5, maxK))
+			r.Results = make([]Result, 0, k)
 			for i := range k {
 				c := Compliant
 				if i > 0 && rng.IntN(6) == 0 {
@@ -357,7 +386,7 @@ func singleton(typ string) bool {
 func resourceID(rng *rand.Rand, a *Account, region, typ string) string {
 	switch typ {
 	case "AWS::S3::Bucket":
-		return fmt.Sprintf("%s-%s-%s", a.Name, bucketPurposes[rng.IntN(len(bucketPurposes))], region)
+		return a.Name + "-" + bucketPurposes[rng.IntN(len(bucketPurposes))] + "-" + region
 	case "AWS::EC2::Instance":
 		return "i-0" + randString(rng, lowerHex, 16)
 	case "AWS::EC2::SecurityGroup":
@@ -375,22 +404,27 @@ func resourceID(rng *rand.Rand, a *Account, region, typ string) string {
 	case "AWS::RDS::DBInstance":
 		return "db-" + randString(rng, upperAlnum, 26)
 	case "AWS::KMS::Key":
-		return fmt.Sprintf("%s-%s-%s-%s-%s", randString(rng, lowerHex, 8), randString(rng, lowerHex, 4),
-			randString(rng, lowerHex, 4), randString(rng, lowerHex, 4), randString(rng, lowerHex, 12))
+		// One draw after the other, in this order (the ids are pinned).
+		p1 := randString(rng, lowerHex, 8)
+		p2 := randString(rng, lowerHex, 4)
+		p3 := randString(rng, lowerHex, 4)
+		p4 := randString(rng, lowerHex, 4)
+		return p1 + "-" + p2 + "-" + p3 + "-" + p4 + "-" + randString(rng, lowerHex, 12)
 	case "AWS::::Account":
 		return a.ID
 	case "AWS::Lambda::Function":
-		return fmt.Sprintf("%s-%s", a.Name, functionNames[rng.IntN(len(functionNames))])
+		return a.Name + "-" + functionNames[rng.IntN(len(functionNames))]
 	case "AWS::DynamoDB::Table":
-		return fmt.Sprintf("%s-%s", strings.SplitN(a.Name, "-", 2)[0], tableNames[rng.IntN(len(tableNames))])
+		prefix, _, _ := strings.Cut(a.Name, "-")
+		return prefix + "-" + tableNames[rng.IntN(len(tableNames))]
 	case "AWS::CloudTrail::Trail":
 		return "organization-trail"
 	case "AWS::EKS::Cluster":
-		return fmt.Sprintf("%s-eks-%d", a.Name, 1+rng.IntN(3))
+		return a.Name + "-eks-" + strconv.Itoa(1+rng.IntN(3))
 	case "AWS::ElasticLoadBalancingV2::LoadBalancer":
-		return fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/app/%s-alb/%s", region, a.ID, a.Name, randString(rng, lowerHex, 16))
+		return "arn:aws:elasticloadbalancing:" + region + ":" + a.ID + ":loadbalancer/app/" + a.Name + "-alb/" + randString(rng, lowerHex, 16)
 	case "AWS::SNS::Topic":
-		return fmt.Sprintf("arn:aws:sns:%s:%s:%s-alerts", region, a.ID, a.Name)
+		return "arn:aws:sns:" + region + ":" + a.ID + ":" + a.Name + "-alerts"
 	default:
 		return randString(rng, lowerAlnum, 12)
 	}
@@ -403,7 +437,12 @@ const (
 )
 
 func randString(rng *rand.Rand, alphabet string, n int) string {
-	b := make([]byte, n)
+	var buf [32]byte
+	b := buf[:0]
+	if n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	b = b[:n]
 	for i := range b {
 		b[i] = alphabet[rng.IntN(len(alphabet))]
 	}
