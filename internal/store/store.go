@@ -53,6 +53,26 @@ type RunState struct {
 	TicketKey string
 }
 
+// Recorded is what a store knows of a run right after recording one of its
+// results, read in the same write: the count with this result, and whether
+// the run's RunStarted is recorded and its report emitted.
+type Recorded struct {
+	Results    int
+	HasStarted bool
+	Emitted    bool
+}
+
+// ResultCounter is a Store that can say, with the write, what the
+// aggregator reads after every result; it then reads the run only when it
+// has not seen its RunStarted yet (which never changes once recorded), not
+// once per result. Optional: the aggregator reads the run from stores
+// without it. storetest checks it when a store has it.
+type ResultCounter interface {
+	// RecordResultCounted is RecordResult; when created, rec is the run's
+	// state after the write (zero otherwise).
+	RecordResultCounted(ctx context.Context, res *events.AccountScanned) (created bool, rec Recorded, err error)
+}
+
 // Claim is a held emission lease.
 type Claim struct {
 	RunID       ident.RunID

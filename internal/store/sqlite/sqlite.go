@@ -113,7 +113,8 @@ func (s *Store) prepareAll(ctx context.Context) error {
 		{s.w, &s.insResultOverwrite, `INSERT INTO results (run_id, account_id, body) VALUES (?, ?, ?)
 		ON CONFLICT DO UPDATE SET body = excluded.body`},
 		{s.w, &s.countResult, `INSERT INTO runs (run_id, results) VALUES (?, 1)
-		ON CONFLICT (run_id) DO UPDATE SET results = runs.results + 1`},
+		ON CONFLICT (run_id) DO UPDATE SET results = runs.results + 1
+		RETURNING results, started IS NOT NULL, emitted`},
 		{s.r, &s.run, `SELECT ` + runCols + ` FROM runs WHERE run_id = ?`},
 		// The started column is a RunStarted of every account (hundreds of
 		// KB at 5,000): read only when it is not decoded already.
@@ -135,7 +136,10 @@ func (st stmts) close() error {
 	return errors.Join(errs...)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.ResultCounter = (*Store)(nil)
+)
 
 const ddl = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -287,16 +291,23 @@ func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, er
 
 // RecordResult implements store.Store.
 func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (created bool, err error) {
+	created, _, err = s.RecordResultCounted(ctx, res)
+	return created, err
+}
+
+// RecordResultCounted implements store.ResultCounter: the count's update
+// returns the row it updated.
+func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScanned) (created bool, rec store.Recorded, err error) {
 	if err := store.CheckResult(res); err != nil {
-		return false, err
+		return false, store.Recorded{}, err
 	}
 	body, err := json.Marshal(res)
 	if err != nil {
-		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	defer tx.Rollback()
 	ins := s.insResult
@@ -305,20 +316,20 @@ func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (c
 	}
 	r, err := tx.StmtContext(ctx, ins).ExecContext(ctx, string(res.RunID), string(res.AccountID), body)
 	if err != nil {
-		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	if n, err := r.RowsAffected(); err != nil || n == 0 {
-		return false, err
+		return false, store.Recorded{}, err
 	}
 	// The count moves in the same transaction as the insert, so it can
 	// never disagree with the results table.
-	if _, err := tx.StmtContext(ctx, s.countResult).ExecContext(ctx, string(res.RunID)); err != nil {
-		return false, fmt.Errorf("record result %s/%s: count: %w", res.RunID, res.AccountID, err)
+	if err := tx.StmtContext(ctx, s.countResult).QueryRowContext(ctx, string(res.RunID)).Scan(&rec.Results, &rec.HasStarted, &rec.Emitted); err != nil {
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: count: %w", res.RunID, res.AccountID, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
-	return true, nil
+	return true, rec, nil
 }
 
 const (

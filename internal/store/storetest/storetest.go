@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LargeResult", testLargeResult},
 		{"ConcurrentRecord", testConcurrentRecord},
 		{"InvalidInput", testInvalid},
+		{"ResultCounter", testResultCounter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -766,5 +767,44 @@ func testInvalid(t *testing.T, s store.Store) {
 	}
 	if err := s.MarkEmitted(ctx, "run-bad", "", "k", T0); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("MarkEmitted with empty owner on an unclaimed run: err = %v, want ErrInvalid", err)
+	}
+}
+
+// testResultCounter checks store.ResultCounter, for the stores that have it:
+// what it returns with each write is what Run says right after.
+func testResultCounter(t *testing.T, s store.Store) {
+	rc, ok := s.(store.ResultCounter)
+	if !ok {
+		t.Skipf("%T does not implement store.ResultCounter", s)
+	}
+	ctx := ctxOf(t)
+	const id = "run-counted"
+	record := func(acct ident.AccountID, wantCreated bool, want store.Recorded) {
+		t.Helper()
+		created, rec, err := rc.RecordResultCounted(ctx, NewResult(id, acct, 2))
+		if err != nil {
+			t.Fatalf("RecordResultCounted(%s): %v", acct, err)
+		}
+		if created != wantCreated || rec != want {
+			t.Fatalf("RecordResultCounted(%s) = %v, %+v; want %v, %+v", acct, created, rec, wantCreated, want)
+		}
+		if !created {
+			return
+		}
+		st := runState(t, s, id)
+		if got := (store.Recorded{Results: st.Results, HasStarted: st.Started != nil, Emitted: st.Emitted}); got != rec {
+			t.Fatalf("after RecordResultCounted(%s): Run says %+v, the write said %+v", acct, got, rec)
+		}
+	}
+	record(Account(1), true, store.Recorded{Results: 1})
+	recordRun(t, s, NewRun(id, 4), true)
+	record(Account(2), true, store.Recorded{Results: 2, HasStarted: true})
+	record(Account(2), false, store.Recorded{})
+	recordResult(t, s, NewResult(id, Account(3), 1), true)
+	record(Account(1), false, store.Recorded{})
+	emit(t, s, id)
+	record(Account(4), true, store.Recorded{Results: 4, HasStarted: true, Emitted: true})
+	if _, _, err := rc.RecordResultCounted(ctx, NewResult("bad id", Account(5), 1)); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("RecordResultCounted of an invalid run id: %v, want ErrInvalid", err)
 	}
 }
