@@ -129,6 +129,12 @@ type Aggregator struct {
 	metrics  *Metrics
 
 	kicks chan ident.RunID
+	// started keeps the RunStarted of runs this replica has read: recorded
+	// once and never changed (first write wins), so with a store that
+	// counts as it records (store.ResultCounter) a result needs no read of
+	// the run once its RunStarted is known here. Everything else about the
+	// run comes from the store, in the same write as the result.
+	started *store.StartedCache
 
 	mu sync.Mutex
 	// backoff of ticket retries, emitBackoff of failed emissions, per run.
@@ -192,6 +198,7 @@ func New(cfg Config, d Deps) (*Aggregator, error) {
 		cfg: cfg, store: d.Store, blob: d.Blob, render: d.Renderer, notifier: d.Notifier,
 		codec: d.Codec, log: d.Logger.With(slog.String("owner", cfg.Owner)), metrics: d.Metrics,
 		kicks:       make(chan ident.RunID, 64),
+		started:     store.NewStartedCache(16),
 		backoff:     map[ident.RunID]retry{},
 		emitBackoff: map[ident.RunID]retry{},
 		emitting:    map[ident.RunID]bool{},
@@ -256,14 +263,15 @@ func (a *Aggregator) handleRunStarted(ctx context.Context, e *events.RunStarted)
 	if err != nil {
 		return fmt.Errorf("read run %s: %w", e.RunID, err)
 	}
+	a.remember(st)
 	return a.kickIfComplete(ctx, st)
 }
 
 func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned) error {
 	log := a.log.With(slog.String("run_id", string(e.RunID)), slog.String("account_id", string(e.AccountID)))
-	created, err := a.store.RecordResult(ctx, e)
+	created, st, err := a.record(ctx, e)
 	if err != nil {
-		return fmt.Errorf("record result of run %s account %s: %w", e.RunID, e.AccountID, err)
+		return err
 	}
 	typ := string(events.TypeAccountScanned)
 	if !created {
@@ -271,13 +279,9 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 		a.metrics.events.WithLabelValues(typ, "duplicate").Inc()
 		return nil
 	}
-	st, err := a.store.Run(ctx, e.RunID)
-	if err != nil {
-		return fmt.Errorf("read run %s: %w", e.RunID, err)
-	}
 	switch {
 	case st.Emitted:
-		log.Debug("result arrived after the report was emitted; it changes nothing", slog.String("report_key", st.ReportKey))
+		log.Debug("result arrived after the report was emitted; it changes nothing")
 		a.metrics.events.WithLabelValues(typ, "late").Inc()
 		return nil
 	case st.Started != nil && !slices.ContainsFunc(st.Started.Accounts, func(x events.Account) bool { return x.AccountID == e.AccountID }):
@@ -288,6 +292,52 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 	log.Debug("result recorded", slog.String("status", string(e.Status)))
 	a.metrics.events.WithLabelValues(typ, "recorded").Inc()
 	return a.kickIfComplete(ctx, st)
+}
+
+// record records a result and, when it was created, returns the run's state
+// after the write. With a store.ResultCounter whose run's RunStarted this
+// replica has already seen, that state is the write's own answer plus the
+// known RunStarted (its claim fields and report key are left empty: the
+// handler does not use them); otherwise it is read from the store.
+func (a *Aggregator) record(ctx context.Context, e *events.AccountScanned) (bool, store.RunState, error) {
+	var (
+		created bool
+		err     error
+	)
+	if rc, ok := a.store.(store.ResultCounter); ok {
+		var rec store.Recorded
+		created, rec, err = rc.RecordResultCounted(ctx, e)
+		if err != nil {
+			return false, store.RunState{}, fmt.Errorf("record result of run %s account %s: %w", e.RunID, e.AccountID, err)
+		}
+		if !created {
+			return false, store.RunState{}, nil
+		}
+		if started, ok := a.started.Peek(string(e.RunID)); ok && rec.HasStarted {
+			return true, store.RunState{RunID: e.RunID, Started: started, Results: rec.Results, Emitted: rec.Emitted}, nil
+		}
+	} else {
+		created, err = a.store.RecordResult(ctx, e)
+		if err != nil {
+			return false, store.RunState{}, fmt.Errorf("record result of run %s account %s: %w", e.RunID, e.AccountID, err)
+		}
+		if !created {
+			return false, store.RunState{}, nil
+		}
+	}
+	st, err := a.store.Run(ctx, e.RunID)
+	if err != nil {
+		return false, store.RunState{}, fmt.Errorf("read run %s: %w", e.RunID, err)
+	}
+	a.remember(st)
+	return true, st, nil
+}
+
+// remember keeps the run's RunStarted, once recorded, for record.
+func (a *Aggregator) remember(st store.RunState) {
+	if st.Started != nil {
+		_, _ = a.started.Get(string(st.RunID), func() (*events.RunStarted, error) { return st.Started, nil })
+	}
 }
 
 // kickIfComplete wakes the loop when every expected account of the run has
