@@ -56,6 +56,134 @@ type recorderStatusJSON struct {
 	LastStatusChangeTime epochSeconds `json:"lastStatusChangeTime"`
 }
 
+// configInput is the input of every Config operation awssim serves.
+type configInput struct {
+	ConfigRuleNames            []string
+	ConfigRuleName             string
+	ComplianceTypes            []string
+	Limit                      *int
+	NextToken                  *string
+	ConfigurationRecorderNames []string
+}
+
+// parseFast decodes the inputs SDKs send (compact JSON, each member once,
+// named exactly, plain ASCII strings, a small Limit) and reports false for
+// anything else, which json.Unmarshal then decodes, with its own errors,
+// case-insensitive names and escapes. For what it accepts it gives what
+// json.Unmarshal gives (TestConfigInputFastMatchesUnmarshal).
+func (in *configInput) parseFast(b []byte) bool {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	p := b[1 : len(b)-1]
+	var seen [6]bool
+	for len(p) > 0 {
+		if p[0] != '"' {
+			return false
+		}
+		key, rest, ok := fastString(p)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		p = rest[1:]
+		field := -1
+		switch key {
+		case "ConfigRuleNames":
+			field = 0
+			in.ConfigRuleNames, p, ok = fastStrings(p)
+		case "ConfigRuleName":
+			field = 1
+			in.ConfigRuleName, p, ok = fastString(p)
+		case "ComplianceTypes":
+			field = 2
+			in.ComplianceTypes, p, ok = fastStrings(p)
+		case "Limit":
+			field = 3
+			var n int
+			n, p, ok = fastInt(p)
+			in.Limit = &n
+		case "NextToken":
+			field = 4
+			var t string
+			t, p, ok = fastString(p)
+			in.NextToken = &t
+		case "ConfigurationRecorderNames":
+			field = 5
+			in.ConfigurationRecorderNames, p, ok = fastStrings(p)
+		}
+		if field < 0 || !ok || seen[field] {
+			return false
+		}
+		seen[field] = true
+		if len(p) > 0 {
+			if p[0] != ',' || len(p) == 1 {
+				return false
+			}
+			p = p[1:]
+		}
+	}
+	return true
+}
+
+// fastString reads a JSON string of printable ASCII without escapes.
+func fastString(p []byte) (string, []byte, bool) {
+	if len(p) == 0 || p[0] != '"' {
+		return "", p, false
+	}
+	for i := 1; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"':
+			return string(p[1:i]), p[i+1:], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", p, false
+		}
+	}
+	return "", p, false
+}
+
+// fastStrings reads a JSON array of fastString strings.
+func fastStrings(p []byte) ([]string, []byte, bool) {
+	if len(p) < 2 || p[0] != '[' {
+		return nil, p, false
+	}
+	out := []string{}
+	p = p[1:]
+	if p[0] == ']' {
+		return out, p[1:], true
+	}
+	for {
+		s, rest, ok := fastString(p)
+		if !ok || len(rest) == 0 {
+			return nil, p, false
+		}
+		out = append(out, s)
+		switch rest[0] {
+		case ']':
+			return out, rest[1:], true
+		case ',':
+			p = rest[1:]
+		default:
+			return nil, p, false
+		}
+	}
+}
+
+// fastInt reads 0 or a positive integer of at most 9 digits.
+func fastInt(p []byte) (int, []byte, bool) {
+	n, i := 0, 0
+	for i < len(p) && i < 10 && '0' <= p[i] && p[i] <= '9' {
+		n = n*10 + int(p[i]-'0')
+		i++
+	}
+	if i == 0 || i == 10 || (p[0] == '0' && i > 1) {
+		return 0, p, false
+	}
+	if i < len(p) && (p[i] == '.' || p[i] == 'e' || p[i] == 'E') {
+		return 0, p, false
+	}
+	return n, p[i:], true
+}
+
 func invalidParameter(msg string) *apiError {
 	return badRequest("InvalidParameterValueException", msg)
 }
@@ -65,18 +193,22 @@ func noSuchRule(name string) *apiError {
 }
 
 func (s *Sim) config(c *call) (any, *apiError) {
-	var in struct {
-		ConfigRuleNames            []string
-		ConfigRuleName             string
-		ComplianceTypes            []string
-		Limit                      *int
-		NextToken                  *string
-		ConfigurationRecorderNames []string
-	}
-	if len(c.body) > 0 {
-		if err := json.Unmarshal(c.body, &in); err != nil {
+	var in configInput
+	if len(c.body) > 0 && !in.parseFast(c.body) {
+		// An unnamed struct, as before parseFast: json's errors name the
+		// type ("Go struct field .Limit"), and clients see them.
+		var raw struct {
+			ConfigRuleNames            []string
+			ConfigRuleName             string
+			ComplianceTypes            []string
+			Limit                      *int
+			NextToken                  *string
+			ConfigurationRecorderNames []string
+		}
+		if err := json.Unmarshal(c.body, &raw); err != nil {
 			return nil, badRequest("SerializationException", "request body does not match the operation's input: "+err.Error())
 		}
+		in = configInput(raw)
 	}
 	account, region := c.id.account, c.region
 	scope := c.op + "|" + account + "|" + region + "|"

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -292,5 +293,52 @@ func TestReadBodyMatchesReadAll(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConfigInputFastMatchesUnmarshal: whatever parseFast accepts,
+// json.Unmarshal decodes to the same value; and it accepts what SDKs send.
+func TestConfigInputFastMatchesUnmarshal(t *testing.T) {
+	keys := []string{`"ConfigRuleNames"`, `"ConfigRuleName"`, `"ComplianceTypes"`, `"Limit"`, `"NextToken"`, `"ConfigurationRecorderNames"`, `"configrulename"`, `"Other"`, `"Limit "`}
+	values := []string{`"x"`, `""`, `"a b-c_d.e"`, `"caf\u00e9"`, `"é"`, `"a\"b"`, `"<&>"`, `"\t"`, `[]`, `["a"]`, `["a","b"]`, `["a",]`, `[,]`, `[1]`, `null`,
+		`0`, `1`, `100`, `101`, `007`, `-1`, `1.5`, `1e2`, `999999999`, `1000000000`, `99999999999999999999`, `true`, `{}`, `"x`, `[`, ``}
+	rng := rand.New(rand.NewPCG(3, 4))
+	bodies := []string{`{}`, `{"ComplianceTypes":["NON_COMPLIANT"],"ConfigRuleName":"s3-bucket-logging-enabled","Limit":100}`,
+		`{"ConfigRuleNames":["a","b"],"NextToken":"MjUuMA.abc_-"}`, ` {}`, `{} `, `{ }`, `{"Limit":1}x`, `[]`, `{`, `}`, `{"Limit":1,}`}
+	for range 30000 {
+		var b strings.Builder
+		b.WriteByte('{')
+		for i := range rng.IntN(4) {
+			if i > 0 {
+				b.WriteString([]string{",", ",", ",", "", ", "}[rng.IntN(5)])
+			}
+			b.WriteString(keys[rng.IntN(len(keys))])
+			b.WriteString([]string{":", ":", ":", " :", ""}[rng.IntN(5)])
+			b.WriteString(values[rng.IntN(len(values))])
+		}
+		b.WriteString([]string{"}", "}", "}", "", "},", "} "}[rng.IntN(6)])
+		bodies = append(bodies, b.String())
+	}
+	accepted := 0
+	for _, body := range bodies {
+		var fast configInput
+		if !fast.parseFast([]byte(body)) {
+			continue
+		}
+		accepted++
+		var ref configInput
+		if err := json.Unmarshal([]byte(body), &ref); err != nil {
+			t.Fatalf("%s: accepted by parseFast, refused by json.Unmarshal: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("%s: parseFast %+v, json.Unmarshal %+v", body, fast, ref)
+		}
+	}
+	if accepted < 1000 {
+		t.Fatalf("parseFast accepted only %d bodies", accepted)
+	}
+	var in configInput
+	if !in.parseFast([]byte(bodies[1])) || !in.parseFast([]byte(bodies[2])) {
+		t.Error("an SDK's body is not on the fast path")
 	}
 }
