@@ -120,6 +120,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad region in finding", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","findings":[{"region":"mars-1","rule":"r","resource_type":"t","resource_id":"i","compliance":"NON_COMPLIANT"}]}`, ReasonMalformed, "findings[0].region"},
 		{"deadline before start", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T00:00:00Z","regions":["us-east-1"],"accounts":[]}`, ReasonMalformed, "deadline"},
 		{"duplicate account", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"adhoc","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T02:00:00Z","regions":["us-east-1"],"accounts":[{"account_id":"123456789012"},{"account_id":"123456789012"}]}`, ReasonMalformed, "listed twice"},
+		{"type twice, differently", results, `{"type":"RunStarted","schema_version":1,"type":"AccountScanned","run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z"}`, ReasonMalformed, "given twice"},
+		{"null type", results, `{"type":null,"schema_version":1}`, ReasonMalformed, "without the other"},
+		{"type not a string", results, `{"type":1,"schema_version":1}`, ReasonMalformed, "not a JSON object"},
+		{"valid header, broken body", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1",`, ReasonMalformed, "not a JSON object"},
+		{"trailing after a typed body", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z"} x`, ReasonMalformed, "not a JSON object"},
 		{"too large", scanQueue, `{"account_id": "123456789012", "ou_path": "Root/` + strings.Repeat("x", MessageLimit) + `"}`, ReasonTooLarge, "over the"},
 		{"missing payload", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"p/r1/gone.json"}`, ReasonMissingPayload, "gone.json"},
 	}
