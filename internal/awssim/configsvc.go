@@ -193,8 +193,8 @@ func noSuchRule(name string) *apiError {
 }
 
 func (s *Sim) config(c *call) (any, *apiError) {
-	var in configInput
-	if len(c.body) > 0 && !in.parseFast(c.body) {
+	in := c.cfgIn
+	if len(c.body) > 0 && !c.cfgParsed {
 		// An unnamed struct, as before parseFast: json's errors name the
 		// type ("Go struct field .Limit"), and clients see them.
 		var raw struct {

@@ -80,9 +80,10 @@ func verifySigV4(r *http.Request, body []byte, a sigv4Auth, secret string) bool 
 // service.
 func signingKey(secret, date, region, service string) []byte {
 	key := hmacSHA256([]byte("AWS4"+secret), date)
-	key = hmacSHA256(key, region)
-	key = hmacSHA256(key, service)
-	return hmacSHA256(key, "aws4_request")
+	key = hmacSHA256(key[:], region)
+	key = hmacSHA256(key[:], service)
+	key = hmacSHA256(key[:], "aws4_request")
+	return key[:]
 }
 
 // scopeKey is a derived signing key with a pool of HMACs keyed with it:
@@ -314,10 +315,32 @@ func appendURIEncode(b []byte, s string, encodeSlash bool) []byte {
 	return b
 }
 
-func hmacSHA256(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
+// hmacSHA256 is HMAC-SHA256 (RFC 2104) with two one-shot hashes on stack
+// buffers: every session derives a signing key with four of them, and
+// crypto/hmac allocates its state for each.
+func hmacSHA256(key []byte, data string) [sha256.Size]byte {
+	var k [sha256.BlockSize]byte
+	if len(key) > sha256.BlockSize {
+		sum := sha256.Sum256(key)
+		copy(k[:], sum[:])
+	} else {
+		copy(k[:], key)
+	}
+	var small [sha256.BlockSize + 64]byte
+	in := small[:0]
+	if sha256.BlockSize+len(data) > len(small) {
+		in = make([]byte, 0, sha256.BlockSize+len(data))
+	}
+	for _, b := range k {
+		in = append(in, b^0x36)
+	}
+	inner := sha256.Sum256(append(in, data...))
+	var out [sha256.BlockSize + sha256.Size]byte
+	for i, b := range k {
+		out[i] = b ^ 0x5c
+	}
+	copy(out[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(out[:])
 }
 
 func hexSHA256(b []byte) string {

@@ -1,6 +1,10 @@
 package awssim
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -126,5 +130,28 @@ func TestParseAuthorization(t *testing.T) {
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
 			t.Errorf("%q: got %+v, %v", tc.in, got, err)
 		}
+	}
+}
+
+// TestHMACSHA256 compares the stack HMAC with crypto/hmac for keys shorter
+// than, equal to and longer than a SHA-256 block.
+func TestHMACSHA256(t *testing.T) {
+	for _, kn := range []int{0, 1, 32, 44, 63, 64, 65, 200} {
+		for _, dn := range []int{0, 1, 8, 12, 63, 64, 65, 300} {
+			key := []byte(strings.Repeat("k", kn))
+			data := strings.Repeat("d", dn)
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(data))
+			want := m.Sum(nil)
+			if got := hmacSHA256(key, data); !bytes.Equal(got[:], want) {
+				t.Errorf("key %d bytes, data %d bytes: got %x, want %x", kn, dn, got, want)
+			}
+		}
+	}
+	// The AWS documentation's example signing key (SigV4 "Examples of how
+	// to derive a signing key").
+	got := hex.EncodeToString(signingKey("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam"))
+	if want := "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"; got != want {
+		t.Errorf("signing key %s, want %s", got, want)
 	}
 }

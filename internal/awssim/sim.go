@@ -269,6 +269,11 @@ type call struct {
 	account string // for stats: the account the call acts on
 	id      identity
 	reqID   string
+
+	// cfgIn is the Config input, when route could decode it with
+	// parseFast (which implies the body is valid JSON).
+	cfgIn     configInput
+	cfgParsed bool
 }
 
 // readBody is io.ReadAll(io.LimitReader(r.Body, maxBody+1)) into buf,
@@ -372,7 +377,10 @@ func (s *Sim) route(r *http.Request, c *call) *apiError {
 		if r.Method != http.MethodPost {
 			return badRequest("UnknownOperationException", "JSON 1.1 requests are POSTed")
 		}
-		if len(c.body) > 0 && !json.Valid(c.body) {
+		if c.svc == svcConfig && len(c.body) > 0 {
+			c.cfgParsed = c.cfgIn.parseFast(c.body)
+		}
+		if len(c.body) > 0 && !c.cfgParsed && !json.Valid(c.body) {
 			return badRequest("SerializationException", "request body is not valid JSON")
 		}
 		return nil
