@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
+
+	"github.com/cybsecops/configreport/internal/ident"
 )
 
 // TestConfigEndpointKeyCoversParameters fails when an SDK upgrade adds an
@@ -78,6 +80,32 @@ func TestConfigEndpoints(t *testing.T) {
 	for range 2 {
 		if _, err := failing.ResolveEndpoint(ctx, params("us-east-1", false, nil)); !errors.Is(err, boom) {
 			t.Errorf("error %v, want boom every time (errors are not cached)", err)
+		}
+	}
+}
+
+// TestScannerClientsShareEndpointCache: the clients New builds resolve
+// through the Scanner's cache (the SDK gives every client its default
+// resolver before the option functions run: the cache must replace it).
+func TestScannerClientsShareEndpointCache(t *testing.T) {
+	s, err := New(aws.Config{Region: "us-east-1"}, fakeRoles{}, Config{Regions: []ident.Region{"us-east-1"}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *configEndpoints
+	for _, region := range []ident.Region{"us-east-1", "ap-east-1"} {
+		c, ok := s.newConfig(aws.AnonymousCredentials{}, region).(*configservice.Client)
+		if !ok {
+			t.Fatalf("newConfig built a %T", c)
+		}
+		got, ok := c.Options().EndpointResolverV2.(*configEndpoints)
+		if !ok {
+			t.Fatalf("client resolves endpoints with %T, not the Scanner's cache", c.Options().EndpointResolverV2)
+		}
+		if first == nil {
+			first = got
+		} else if got != first {
+			t.Error("two clients of one Scanner have different caches")
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +168,9 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 			return configservice.NewFromConfig(hub, func(o *configservice.Options) {
 				o.Region = string(region)
 				o.Credentials = creds
-				if o.EndpointResolverV2 == nil {
+				// The client has the SDK's default resolver by now; one set
+				// by the configuration (another type) is left alone.
+				if reflect.TypeOf(o.EndpointResolverV2) == defaultResolverType {
 					o.EndpointResolverV2 = endpoints
 				}
 			})
@@ -470,6 +473,10 @@ type configEndpointKey struct {
 	hasRegion, hasURL bool
 	dualStack, fips   int8 // 0 unset, 1 false, 2 true
 }
+
+// defaultResolverType is the type of the SDK's own resolver, which every
+// client gets before its option functions run.
+var defaultResolverType = reflect.TypeOf(configservice.NewDefaultEndpointResolverV2())
 
 func newConfigEndpoints() *configEndpoints {
 	return &configEndpoints{next: configservice.NewDefaultEndpointResolverV2(), m: map[configEndpointKey]smithyendpoints.Endpoint{}}
