@@ -3,6 +3,7 @@ package awssim
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -340,5 +341,32 @@ func TestConfigInputFastMatchesUnmarshal(t *testing.T) {
 	var in configInput
 	if !in.parseFast([]byte(bodies[1])) || !in.parseFast([]byte(bodies[2])) {
 		t.Error("an SDK's body is not on the fast path")
+	}
+}
+
+// TestAppendXMLMatchesEncodingXML compares the STS results' encoders with
+// encoding/xml on values that need escaping and on ordinary ones.
+func TestAppendXMLMatchesEncodingXML(t *testing.T) {
+	vals := []string{"", "plain", "arn:aws:sts::111111111111:assumed-role/r/s@x.y", "a<b>&\"c'", "tab\tnl\nret\r", "\x00\x01\x1f", "\x7f", "é日😀", "\xff\xfe", "\ufffd", "a+b/c=", "]]>"}
+	n := 0
+	for i, a := range vals {
+		b, c := vals[(i+3)%len(vals)], vals[(i+7)%len(vals)]
+		for _, v := range []interface{ appendXML([]byte) []byte }{
+			assumeRoleResult{AssumedRoleUser: xmlAssumedRoleUser{AssumedRoleID: a, Arn: b},
+				Credentials: xmlCredentials{AccessKeyID: c, SecretAccessKey: a, SessionToken: b, Expiration: c}},
+			getCallerIdentityResult{UserID: a, Account: b, Arn: c},
+		} {
+			want, err := xml.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.appendXML([]byte("x")); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+				t.Errorf("%+v:\n got %s\nwant %s", v, got[1:], want)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("nothing compared")
 	}
 }
