@@ -2,6 +2,7 @@ package awsconf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,16 +32,24 @@ func (b inMemoryBody) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > maxBufferedBody {
 		return b.c.Do(req)
 	}
-	buf := make([]byte, req.ContentLength)
-	_, err := io.ReadFull(req.Body, buf)
+	buf := make([]byte, req.ContentLength+1)
+	n, err := io.ReadFull(req.Body, buf)
+	switch {
+	case err == nil:
+		// net/http refuses a body longer than its ContentLength too.
+		err = fmt.Errorf("body is longer than ContentLength")
+	case errors.Is(err, io.ErrUnexpectedEOF) && int64(n) == req.ContentLength:
+		err = nil // exactly ContentLength bytes
+	}
 	if cerr := req.Body.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		// What net/http would have reported on a short body, before
-		// anything was sent.
+		// What net/http would have reported on a body that does not match
+		// its length, before anything was sent.
 		return nil, fmt.Errorf("read %s %s request body of %d bytes: %w", req.Method, req.URL.Redacted(), req.ContentLength, err)
 	}
+	buf = buf[:req.ContentLength]
 	req.Body = io.NopCloser(bytes.NewReader(buf))
 	return b.c.Do(req)
 }

@@ -2,7 +2,6 @@ package awsconf
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -109,21 +108,32 @@ func TestInMemoryBody(t *testing.T) {
 	}
 }
 
-func TestInMemoryBodyShort(t *testing.T) {
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }))
+// TestInMemoryBodyLengthMismatch: a body shorter or longer than its
+// ContentLength is refused before anything is sent, as net/http does.
+func TestInMemoryBodyLengthMismatch(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
 	t.Cleanup(srv.Close)
-	req, err := http.NewRequest(http.MethodPost, srv.URL, &opaqueBody{r: strings.NewReader("short")})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		body   string
+		length int64
+		want   string
+	}{
+		{"short", 10, "unexpected EOF"},
+		{"longer than said", 4, "longer than ContentLength"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL, &opaqueBody{r: strings.NewReader(tc.body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = tc.length
+		_, err = inMemoryBody{c: srv.Client()}.Do(req)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("body %q, ContentLength %d: error %v, want one saying %q", tc.body, tc.length, err, tc.want)
+		}
 	}
-	req.ContentLength = 10
-	_, err = inMemoryBody{c: srv.Client()}.Do(req)
-	if !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("error %v, want one wrapping io.ErrUnexpectedEOF", err)
-	}
-	if calls != 0 {
-		t.Error("a short body was sent")
+	if calls.Load() != 0 {
+		t.Error("a body whose length did not match was sent")
 	}
 }
 
