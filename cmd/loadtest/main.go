@@ -48,6 +48,8 @@ func main() {
 	fs.DurationVar(&cfg.ScanVisibility, "scan-visibility", time.Minute, "the scan queue's visibility timeout: longer than one account's scan here (not shortened by -ratio: scans are real)")
 	scenario := fs.String("scenario", "sigterm", "scale-down by sigterm (then SIGKILL after the grace period) or sigkill (at once)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 20*time.Minute, "bound of the whole run")
+	fs.DurationVar(&cfg.ProfileAt, "profile-at", 0, "take CPU profiles of the aggregator and one scanner this long after the trigger starts (0: none), into <out>/*.pprof")
+	fs.DurationVar(&cfg.ProfileFor, "profile-for", 30*time.Second, "length of those profiles")
 	cli.Run("loadtest", summary, fs, os.Args[1:])
 	cfg.Regions = strings.Split(*regions, ",")
 	cfg.Scenario = loadtest.Scenario(*scenario)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,11 @@ type Config struct {
 	CheckTimeout time.Duration
 	// ShutdownTimeout bounds the graceful stop of the HTTP server (default 5s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Pprof also serves net/http/pprof under /debug/pprof/ (off by
+	// default: a profile costs CPU while it runs, and the port is the
+	// probes' and Prometheus's, not the world's).
+	Pprof  bool
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +97,13 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return s, nil
 }
 
@@ -216,16 +228,20 @@ func All(checks ...Check) Check {
 }
 
 // Flags are the health server's flags, as given.
-type Flags struct{ Addr string }
+type Flags struct {
+	Addr  string
+	Pprof bool
+}
 
-// Register adds -health-addr (HEALTH_ADDR) to fs.
+// Register adds -health-addr (HEALTH_ADDR) and -pprof (PPROF) to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Addr, "health-addr", ":8080", "listen address of /healthz, /readyz and /metrics")
+	fs.BoolVar(&f.Pprof, "pprof", false, "also serve Go's profiler on the health address under /debug/pprof/ (for profiling a load run; off in production)")
 }
 
 // Config returns the server configuration (Gatherer and Logger are the
 // caller's).
-func (f Flags) Config() Config { return Config{Addr: f.Addr} }
+func (f Flags) Config() Config { return Config{Addr: f.Addr, Pprof: f.Pprof} }
 
 // Serve runs the server for as long as run runs: /readyz answers with ready
 // from the start (ready itself says when the service consumes), turns

@@ -94,6 +94,9 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get(t, base+"/nope"); code != 404 {
 		t.Errorf("unknown path = %d", code)
 	}
+	if code, _ := get(t, base+"/debug/pprof/"); code != 404 {
+		t.Errorf("/debug/pprof/ without Pprof = %d, want 404", code)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
@@ -233,5 +236,22 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := (&http.Client{Timeout: time.Second}).Get(base + "/healthz"); err == nil {
 		t.Error("server still up after Serve returned")
+	}
+}
+
+func TestPprofOptIn(t *testing.T) {
+	_, base, stop := start(t, health.Config{Gatherer: prometheus.NewRegistry(), Pprof: true})
+	defer func() { _ = stop() }()
+	if code, body := get(t, base+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ = %d %.100q", code, body)
+	}
+	if code, body := get(t, base+"/debug/pprof/profile?seconds=1"); code != 200 || len(body) == 0 {
+		t.Errorf("/debug/pprof/profile = %d, %d bytes", code, len(body))
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var f health.Flags
+	f.Register(fs)
+	if err := fs.Parse([]string{"-pprof"}); err != nil || !f.Config().Pprof {
+		t.Errorf("-pprof: %v, Pprof %v", err, f.Config().Pprof)
 	}
 }

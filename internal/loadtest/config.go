@@ -48,6 +48,11 @@ type Config struct {
 	// latency) is measured, after the run, on a second awssim.
 	RateDuration time.Duration
 	RateWorkers  int
+	// ProfileAt, when > 0, takes a CPU profile of the aggregator and of one
+	// running scanner (their -pprof endpoint) ProfileAt after the trigger
+	// starts, for ProfileFor (default 30s), into Out/*.pprof.
+	ProfileAt  time.Duration
+	ProfileFor time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -90,6 +95,9 @@ func (c *Config) setDefaults() {
 	if c.RateWorkers == 0 {
 		c.RateWorkers = 32
 	}
+	if c.ProfileFor == 0 {
+		c.ProfileFor = 30 * time.Second
+	}
 }
 
 // Validate reports every problem at once.
@@ -114,6 +122,9 @@ func (c Config) Validate() error {
 	}
 	if c.Scenario != ScenarioTerm && c.Scenario != ScenarioKill {
 		errs = append(errs, fmt.Errorf("scenario %q: want %s or %s", c.Scenario, ScenarioTerm, ScenarioKill))
+	}
+	if c.ProfileAt < 0 || c.ProfileFor < time.Second {
+		errs = append(errs, fmt.Errorf("profile at %s for %s: want at >= 0, for >= 1s", c.ProfileAt, c.ProfileFor))
 	}
 	if c.Timeout <= 0 || c.RateDuration < 0 || c.RateWorkers < 1 {
 		errs = append(errs, errors.New("timeout, rate duration and rate workers must be positive"))

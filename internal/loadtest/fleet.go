@@ -107,3 +107,15 @@ func (f *fleet) cpuTime() time.Duration {
 	}
 	return d
 }
+
+// anyRunning is the oldest running scanner, or nil.
+func (f *fleet) anyRunning() *proc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.running {
+		if !p.exited() {
+			return p
+		}
+	}
+	return nil
+}

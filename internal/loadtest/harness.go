@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,8 @@ type Result struct {
 	// (scanners summed), for where that went.
 	Machine MachineCPU
 	ProcCPU map[string]time.Duration
+	// Profiles are the CPU profiles taken mid-run (-profile-at).
+	Profiles []string
 }
 
 // Run does one load run; the error is for a harness failure (a service that
@@ -176,10 +179,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	// Debug: its "duplicate result ignored" lines count the duplicates it
 	// absorbed when its /metrics does not expose them.
-	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(env, "HEALTH_ADDR="+aggAddr, "LOG_LEVEL=debug"))
+	svcEnv := env
+	if cfg.ProfileAt > 0 {
+		svcEnv = append(slices.Clip(env), "PPROF=true")
+	}
+	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(svcEnv, "HEALTH_ADDR="+aggAddr, "LOG_LEVEL=debug"))
 	if err != nil {
 		return nil, err
 	}
+	agg.health = aggAddr
 	defer agg.terminate(30 * time.Second)
 	if err := waitReady(ctx, agg, "http://"+aggAddr+"/readyz", time.Minute); err != nil {
 		return nil, err
@@ -191,7 +199,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			return startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), append(env, "HEALTH_ADDR="+addr))
+			p, err := startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), append(slices.Clip(svcEnv), "HEALTH_ADDR="+addr))
+			if p != nil {
+				p.health = addr
+			}
+			return p, err
 		}}
 	defer fl.stopAll()
 
@@ -258,6 +270,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			}
 		}
 	}()
+
+	if cfg.ProfileAt > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths := profileRun(sampleCtx, cfg, started, agg, fl, log)
+			mu.Lock()
+			res.Profiles = paths
+			mu.Unlock()
+		}()
+	}
 
 	trigDone := false
 	for {

@@ -1,9 +1,13 @@
 package loadtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,5 +308,32 @@ func TestParseCPUStat(t *testing.T) {
 		if _, err := parseCPUStat([]byte(bad)); err == nil {
 			t.Errorf("parseCPUStat(%q) accepted", bad)
 		}
+	}
+}
+
+func TestProfileRun(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("seconds") != "1" {
+			http.Error(w, "seconds", http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte("profile-bytes"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	agg := &proc{name: "aggregator", health: addr, done: make(chan struct{})}
+	fl := &fleet{running: []*proc{{name: "scanner-1", health: "127.0.0.1:1", done: make(chan struct{})}}}
+	out := t.TempDir()
+	cfg := Config{Out: out, ProfileAt: time.Millisecond, ProfileFor: time.Second}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	paths := profileRun(context.Background(), cfg, time.Now(), agg, fl, log)
+	// The aggregator answers; the scanner's port is closed: left out, not fatal.
+	if len(paths) != 1 || paths[0] != filepath.Join(out, "aggregator.pprof") {
+		t.Fatalf("profiles %v, want the aggregator's only", paths)
+	}
+	if b, err := os.ReadFile(paths[0]); err != nil || string(b) != "profile-bytes" {
+		t.Errorf("profile %q, %v", b, err)
 	}
 }

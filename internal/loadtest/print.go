@@ -84,6 +84,9 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 			m.Cores, 100*m.Share, m.Busy.Seconds(), m.Floor().Seconds(), r.ProcCPU["scanners"].Seconds(), perCallMS(r.ProcCPU["scanners"], r.Sim.Total),
 			r.ProcCPU["awssim"].Seconds(), r.ProcCPU["aggregator"].Seconds(), r.ProcCPU["trigger"].Seconds())
 	}
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(w, "CPU profiles (go tool pprof -top): %s\n", strings.Join(r.Profiles, ", "))
+	}
 	names := make([]string, 0, len(r.PeakRSS))
 	for n := range r.PeakRSS {
 		names = append(names, n)

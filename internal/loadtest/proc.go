@@ -16,11 +16,12 @@ import (
 
 // proc is one child process of the run, its output in logs/<name>.log.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // set before done closes
+	name   string
+	health string // host:port of its health server (with /debug/pprof when -pprof), if any
+	cmd    *exec.Cmd
+	log    string
+	done   chan struct{}
+	err    error // set before done closes
 
 	mu      sync.Mutex
 	peakRSS int64 // bytes: the largest VmHWM sampled while alive
