@@ -357,21 +357,24 @@ func (a *Aggregator) kickIfComplete(ctx context.Context, st store.RunState) erro
 }
 
 // complete tells whether every account the run expects has a result. The
-// count first, so that the per-account check runs only near the end.
+// count first, so that the per-account check runs only near the end; the
+// count alone is not enough (a stray result for an account the run does
+// not expect counts, and a store's counter may run ahead), so the store
+// then names the expected accounts without a result, in a few calls
+// (one per account took 10 s at 5,000 accounts on dynalite).
 func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, error) {
 	if st.Started == nil || st.Emitted || st.Results < len(st.Started.Accounts) {
 		return false, nil
 	}
-	for _, acc := range st.Started.Accounts {
-		ok, err := a.store.HasResult(ctx, st.RunID, acc.AccountID)
-		if err != nil {
-			return false, fmt.Errorf("check result of run %s account %s: %w", st.RunID, acc.AccountID, err)
-		}
-		if !ok {
-			return false, nil
-		}
+	expected := make([]ident.AccountID, len(st.Started.Accounts))
+	for i, acc := range st.Started.Accounts {
+		expected[i] = acc.AccountID
 	}
-	return true, nil
+	missing, err := a.store.MissingResults(ctx, st.RunID, expected)
+	if err != nil {
+		return false, fmt.Errorf("check results of run %s: %w", st.RunID, err)
+	}
+	return len(missing) == 0, nil
 }
 
 // Run checks the store every CheckInterval (and at once on start, and when

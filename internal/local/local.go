@@ -278,12 +278,20 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 		batch = batch[:0]
 		return b.Publisher().Publish(msg.TopicScanRequests, msgs...)
 	}
+	expected := make([]ident.AccountID, len(run.Accounts))
+	for i, acct := range run.Accounts {
+		expected[i] = acct.AccountID
+	}
+	missing, err := st.MissingResults(ctx, run.RunID, expected)
+	if err != nil {
+		return n, fmt.Errorf("resume run %s: %w", run.RunID, err)
+	}
+	todo := make(map[ident.AccountID]bool, len(missing))
+	for _, acct := range missing {
+		todo[acct] = true
+	}
 	for _, acct := range run.Accounts {
-		done, err := st.HasResult(ctx, run.RunID, acct.AccountID)
-		if err != nil {
-			return n, fmt.Errorf("resume run %s: %w", run.RunID, err)
-		}
-		if done {
+		if !todo[acct.AccountID] {
 			continue
 		}
 		batch = append(batch, &events.ScanRequested{RunID: run.RunID, AccountID: acct.AccountID, AccountName: acct.Name, OUPath: acct.OUPath, Regions: run.Regions})

@@ -100,6 +100,13 @@ type Store interface {
 	Run(ctx context.Context, id ident.RunID) (RunState, error)
 	// HasResult tells whether (run, account) has a recorded result.
 	HasResult(ctx context.Context, id ident.RunID, account ident.AccountID) (bool, error)
+	// MissingResults returns the accounts of expected that have no recorded
+	// result in the run, in expected's order (nil when none is missing):
+	// HasResult for many accounts at once, in a few store calls rather than
+	// one per account (a run's completion check at thousands of accounts).
+	// Results of accounts not in expected are ignored; an account listed
+	// twice in expected is returned once.
+	MissingResults(ctx context.Context, id ident.RunID, expected []ident.AccountID) ([]ident.AccountID, error)
 	// Results yields the run's recorded results in ascending account id
 	// order (code point order), one at a time: memory stays bounded by
 	// the largest single result, whatever the run's size.
@@ -131,4 +138,28 @@ type Store interface {
 	// Unticketed lists emitted runs without a stored ticket key.
 	Unticketed(ctx context.Context) ([]RunState, error)
 	Close() error
+}
+
+// MissingFrom returns the accounts of expected for which has is false, in
+// expected's order, each once: the set difference every MissingResults
+// implementation ends with.
+func MissingFrom(expected []ident.AccountID, has func(ident.AccountID) bool) []ident.AccountID {
+	var (
+		out  []ident.AccountID
+		seen map[ident.AccountID]bool
+	)
+	for _, acct := range expected {
+		if has(acct) {
+			continue
+		}
+		if seen == nil {
+			seen = map[ident.AccountID]bool{}
+		}
+		if seen[acct] {
+			continue
+		}
+		seen[acct] = true
+		out = append(out, acct)
+	}
+	return out
 }

@@ -37,7 +37,8 @@
 // RecountEvery per run, the replica that wins a conditional update of
 // `recounted_at` doing it, and writes the count back if no increment landed
 // meanwhile. An SDK retry of an increment that had succeeded can count one
-// too many; the aggregator confirms completion with HasResult per account,
+// too many; the aggregator confirms completion with MissingResults (one
+// Query of the markers, then the RES# items of the accounts without one),
 // so an early "complete" only costs those reads, and a recount fixes it
 // while the run is still short.
 //

@@ -568,6 +568,86 @@ func (s *Store) HasResult(ctx context.Context, id ident.RunID, account ident.Acc
 	return out.Item != nil, nil
 }
 
+// verifyByGet is the most accounts MissingResults confirms with one GetItem
+// each; more are confirmed by one key-only Query over the RES# items.
+const verifyByGet = 64
+
+// MissingResults implements store.Store in two steps. First one
+// consistent Query over the run's CNT# markers (about 40 bytes each, so
+// 5,000 accounts fit one 1 MB page): a marker is only ever written after
+// its RES# item exists, so an account with a marker has a result. An
+// expected account without a marker may still have one (a writer died
+// between the two, and its redelivery has not come yet), so those are
+// confirmed against the RES# items, the truth, as HasResult does: one
+// GetItem each when they are few, else one paginated Query of the RES#
+// keys. The second step is not the first: a Query's 1 MB page and its
+// read units count whole items before any projection, and results are
+// kilobytes each, so reading the RES# keys of 5,000 accounts costs tens of
+// pages where the markers cost one.
+func (s *Store) MissingResults(ctx context.Context, id ident.RunID, expected []ident.AccountID) ([]ident.AccountID, error) {
+	if len(expected) == 0 {
+		return nil, nil
+	}
+	marked, err := s.sortKeys(ctx, cntPK(id), "")
+	if err != nil {
+		return nil, fmt.Errorf("missing results of %s: markers: %w", id, err)
+	}
+	unmarked := store.MissingFrom(expected, func(a ident.AccountID) bool { return marked[string(a)] })
+	if len(unmarked) == 0 {
+		return nil, nil
+	}
+	if len(unmarked) <= verifyByGet {
+		var missing []ident.AccountID
+		for _, acct := range unmarked {
+			ok, err := s.HasResult(ctx, id, acct)
+			if err != nil {
+				return nil, fmt.Errorf("missing results of %s: %w", id, err)
+			}
+			if !ok {
+				missing = append(missing, acct)
+			}
+		}
+		return missing, nil
+	}
+	stored, err := s.sortKeys(ctx, runPK(id), "RES#")
+	if err != nil {
+		return nil, fmt.Errorf("missing results of %s: results: %w", id, err)
+	}
+	return store.MissingFrom(unmarked, func(a ident.AccountID) bool { return stored[string(a)] }), nil
+}
+
+// sortKeys returns the sort keys under pk that begin with prefix, without
+// the prefix, reading the keys only (one consistent Query, all pages).
+func (s *Store) sortKeys(ctx context.Context, pk, prefix string) (map[string]bool, error) {
+	out := map[string]bool{}
+	var next map[string]types.AttributeValue
+	for {
+		in := &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
+			ProjectionExpression:      aws.String("#sk"),
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         next,
+		}
+		if prefix != "" {
+			in.KeyConditionExpression = aws.String("#pk = :pk AND begins_with(#sk, :pre)")
+			in.ExpressionAttributeValues[":pre"] = str(prefix)
+		}
+		page, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range page.Items {
+			out[getS(it, AttrSK)[len(prefix):]] = true
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			return out, nil
+		}
+	}
+}
+
 // Results implements store.Store: the RES# items come back in sort key
 // order, which is the accounts' code point order. One Query page (at most
 // 1 MB, DynamoDB's cap) and one decoded result are in memory at a time;

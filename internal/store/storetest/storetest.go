@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ResultsOrderedByAccountID", testResultsOrdered},
 		{"ResultsStopEarly", testResultsStopEarly},
 		{"HasResult", testHasResult},
+		{"MissingResults", testMissingResults},
 		{"RunsAreIsolated", testRunsIsolated},
 		{"ClaimLifecycle", testClaimLifecycle},
 		{"ClaimSingleWinner", testClaimSingleWinner},
@@ -393,6 +394,65 @@ func testHasResult(t *testing.T, s store.Store) {
 			t.Errorf("HasResult(%s, %s) = %v, %v; want %v", tc.run, tc.acct, got, err, tc.want)
 		}
 	}
+}
+
+// testMissingResults checks MissingResults against HasResult's semantics:
+// a stray result (an account not expected) never stands in for an expected
+// one, another run's result does not count, and the answer is the same
+// whether few or many expected accounts lack one (stores may answer those
+// two cases differently).
+func testMissingResults(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	const id, other = "run-missing", "run-missing-x"
+	accts := func(ns ...int) []ident.AccountID {
+		out := make([]ident.AccountID, len(ns))
+		for i, n := range ns {
+			out[i] = Account(n)
+		}
+		return out
+	}
+	missing := func(expected []ident.AccountID, want []ident.AccountID) {
+		t.Helper()
+		got, err := s.MissingResults(ctx, id, expected)
+		if err != nil {
+			t.Fatalf("MissingResults(%d expected): %v", len(expected), err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("MissingResults(%v) = %v, want %v", expected, got, want)
+		}
+		for _, acct := range expected {
+			has, err := s.HasResult(ctx, id, acct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has == slices.Contains(got, acct) {
+				t.Fatalf("MissingResults and HasResult(%s) = %v disagree", acct, has)
+			}
+		}
+	}
+	missing(nil, nil)
+	missing(accts(1, 2), accts(1, 2)) // unknown run: all missing
+	recordRun(t, s, NewRun(id, 3), true)
+	recordResult(t, s, NewResult(id, Account(1), 1), true)
+	recordResult(t, s, NewResult(id, Account(9), 1), true) // stray
+	recordResult(t, s, NewResult(other, Account(2), 1), true)
+	missing(accts(1, 2, 3), accts(2, 3))
+	missing(accts(3, 1, 3, 2), accts(3, 2)) // expected's order, each once
+	recordResult(t, s, NewResult(id, Account(3), 1), true)
+	missing(accts(1, 2, 3), accts(2))
+	recordResult(t, s, NewResult(id, Account(2), 1), true)
+	missing(accts(1, 2, 3), nil)
+	missing(accts(1, 2, 3, 9), nil)
+
+	// Many expected accounts without a result.
+	var many, wantMany []ident.AccountID
+	for n := 1; n <= 300; n++ {
+		many = append(many, Account(n))
+		if n > 3 && n != 9 {
+			wantMany = append(wantMany, Account(n))
+		}
+	}
+	missing(many, wantMany)
 }
 
 func testRunsIsolated(t *testing.T, s store.Store) {

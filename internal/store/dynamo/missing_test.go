@@ -1,0 +1,184 @@
+package dynamo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/store/storetest"
+)
+
+// countingAPI counts the calls a store makes, by operation.
+type countingAPI struct {
+	dynamo.API
+	gets, queries, puts, updates atomic.Int64
+	// noMarker names accounts whose CNT# marker put fails, as if their
+	// writer died between the result and its marker.
+	noMarker map[string]bool
+}
+
+func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.gets.Add(1)
+	return c.API.GetItem(ctx, in, opts...)
+}
+
+func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.queries.Add(1)
+	return c.API.Query(ctx, in, opts...)
+}
+
+func (c *countingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.puts.Add(1)
+	pk, _ := in.Item[dynamo.AttrPK].(*types.AttributeValueMemberS)
+	sk, _ := in.Item[dynamo.AttrSK].(*types.AttributeValueMemberS)
+	if pk != nil && sk != nil && strings.HasPrefix(pk.Value, "CNT#") && c.noMarker[sk.Value] {
+		return nil, errCrash
+	}
+	return c.API.PutItem(ctx, in, opts...)
+}
+
+func (c *countingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.updates.Add(1)
+	return c.API.UpdateItem(ctx, in, opts...)
+}
+
+func (c *countingAPI) reset() (gets, queries int64) {
+	return c.gets.Swap(0), c.queries.Swap(0)
+}
+
+// seedResults records small results of accts, 16 writers at a time.
+func seedResults(t testing.TB, s *dynamo.Store, id ident.RunID, accts []ident.AccountID, noMarker map[string]bool) {
+	t.Helper()
+	ctx := t.Context()
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+		errs = make(chan error, 16)
+	)
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(accts); i = int(next.Add(1) - 1) {
+				_, err := s.RecordResult(ctx, storetest.NewResult(id, accts[i], 1))
+				if noMarker[string(accts[i])] && errors.Is(err, errCrash) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestMissingResultsCalls is the completion check's cost, before
+// (HasResult per expected account, what the aggregator did) and after
+// (MissingResults), in store calls; it fails if the latter grows with the
+// run. 200 accounts here (seeding dynalite is slow: 76 s for 3,000 under
+// -race); BenchmarkMissingResultsCalls runs the same at 3,000 and logs the
+// figures:
+//
+//	REQUIRE_EMULATORS=1 scripts/with-emulators.sh go test -run '^$' \
+//	  -bench MissingResultsCalls -benchtime 1x -v ./internal/store/dynamo/
+func TestMissingResultsCalls(t *testing.T) { missingCalls(t, 200) }
+
+func BenchmarkMissingResultsCalls(b *testing.B) {
+	for range b.N {
+		missingCalls(b, 3000)
+	}
+}
+
+func missingCalls(t testing.TB, n int) {
+	c := client(t)
+	api := &countingAPI{API: c, noMarker: map[string]bool{}}
+	s := newStore(t, api, newTable(t, c), dynamo.Config{})
+	ctx := context.Background()
+	const id = "run-calls"
+	run := storetest.NewRun(id, n)
+	if _, err := s.RecordRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	expected := make([]ident.AccountID, n)
+	for i, a := range run.Accounts {
+		expected[i] = a.AccountID
+	}
+	// Every account but the last three reports; five of them lose their
+	// marker (a writer crashed), and one stray account reports too.
+	for _, i := range []int{0, n / 5, n / 2, n - 50, n - 4} {
+		api.noMarker[string(expected[i])] = true
+	}
+	start := time.Now()
+	seedResults(t, s, id, append(slices.Clone(expected[:n-3]), storetest.Account(n+1)), api.noMarker)
+	t.Logf("seeded %d results in %s", n-2, time.Since(start).Round(time.Millisecond))
+	wantMissing := expected[n-3:]
+
+	api.reset()
+	start = time.Now()
+	var loopMissing []ident.AccountID
+	for _, acct := range expected {
+		ok, err := s.HasResult(ctx, id, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			loopMissing = append(loopMissing, acct)
+		}
+	}
+	loopTime := time.Since(start)
+	loopGets, loopQueries := api.reset()
+
+	start = time.Now()
+	missing, err := s.MissingResults(ctx, id, expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTime := time.Since(start)
+	gets, queries := api.reset()
+
+	if !slices.Equal(loopMissing, wantMissing) || !slices.Equal(missing, wantMissing) {
+		t.Fatalf("missing: HasResult loop %v, MissingResults %v; want %v", loopMissing, missing, wantMissing)
+	}
+	t.Logf("%d expected accounts, %d missing, 5 results without a marker, 1 stray result (dynalite):", n, len(wantMissing))
+	t.Logf("  before, HasResult per account: %d GetItem + %d Query = %d calls in %s", loopGets, loopQueries, loopGets+loopQueries, loopTime.Round(time.Millisecond))
+	t.Logf("  after,  MissingResults:        %d GetItem + %d Query = %d calls in %s", gets, queries, gets+queries, newTime.Round(time.Millisecond))
+	// One marker page (at 5,000 accounts still ~200 KB), then one GetItem per account without
+	// a marker (5 crashed + 3 missing).
+	if queries != 1 || gets != 8 {
+		t.Errorf("MissingResults made %d Query and %d GetItem calls, want 1 and 8", queries, gets)
+	}
+
+	// When many accounts lack a marker the RES# keys are read instead of
+	// one GetItem each: a bounded number of pages whatever the count.
+	many := make([]ident.AccountID, 0, 500)
+	for i := range 500 {
+		many = append(many, ident.AccountID(fmt.Sprintf("9%011d", i)))
+	}
+	missing, err = s.MissingResults(ctx, id, append(slices.Clone(expected), many...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets, queries = api.reset()
+	if want := append(slices.Clone(wantMissing), many...); !slices.Equal(missing, want) {
+		t.Fatalf("MissingResults with 500 unknown accounts = %d accounts, want %d", len(missing), len(want))
+	}
+	t.Logf("  after, with 508 accounts without a marker: %d GetItem + %d Query", gets, queries)
+	if gets != 0 || queries < 2 || queries > 10 {
+		t.Errorf("MissingResults with 508 accounts without a marker made %d GetItem and %d Query calls, want 0 and a few pages", gets, queries)
+	}
+}
