@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testenv"
 )
@@ -66,4 +71,43 @@ func TestTwoReplicasRaceDynamo(t *testing.T) {
 
 func TestTakeoverAfterCrashDynamo(t *testing.T) {
 	takeoverAfterCrash(t, dynamoStores(t, 1)[0])
+}
+
+// dynamoRunCounting counts Run reads; embedding the DynamoDB store keeps its
+// RecordResultCounted (store.ResultCounter).
+type dynamoRunCounting struct {
+	*dynamo.Store
+	runs atomic.Int64
+}
+
+func (s *dynamoRunCounting) Run(ctx context.Context, id ident.RunID) (store.RunState, error) {
+	s.runs.Add(1)
+	return s.Store.Run(ctx, id)
+}
+
+// TestResultsWithoutRunReadsDynamo is TestResultsWithoutRunReads on the
+// production store: each replica reads the run once (its RunStarted), not
+// once per result, and the one recording the last result finds the run
+// complete.
+func TestResultsWithoutRunReadsDynamo(t *testing.T) {
+	ds := dynamoStores(t, 2)
+	sa, sb := &dynamoRunCounting{Store: ds[0]}, &dynamoRunCounting{Store: ds[1]}
+	res := results()
+	e := newEnv(t)
+	a := e.aggregator("replica-a", func(_ *Config, d *Deps) { d.Store = sa })
+	b := e.aggregator("replica-b", func(_ *Config, d *Deps) { d.Store = sb })
+	handleAll(t, a, []*message.Message{mustMsg(t, runStarted()), mustMsg(t, res[0]), mustMsg(t, res[1])})
+	if kicked(a) {
+		t.Fatal("kicked with a result missing")
+	}
+	handleAll(t, b, []*message.Message{mustMsg(t, res[2])})
+	if !kicked(b) {
+		t.Fatal("the replica handling the last result did not find the run complete")
+	}
+	if got := sa.runs.Load(); got != 1 {
+		t.Errorf("replica a read the run %d times, want 1", got)
+	}
+	if got := sb.runs.Load(); got != 1 {
+		t.Errorf("replica b read the run %d times, want 1", got)
+	}
 }

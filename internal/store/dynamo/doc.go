@@ -26,7 +26,8 @@
 // (TTL removes them if it dies first).
 //
 // Results are counted on the run item (`results`), so the completion check
-// the aggregator makes after every new result is one small GetItem. After
+// the aggregator makes after every new result needs no read at all: the
+// increment returns the run item (store.ResultCounter). After
 // the result's conditional put, every caller (winner or duplicate) puts the
 // account's ~40-byte marker under CNT#<run> if absent, and whoever created
 // it adds one to the counter. A crash before the marker is repaired by the

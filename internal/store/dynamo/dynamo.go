@@ -110,7 +110,10 @@ type Store struct {
 	started *store.StartedCache
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.ResultCounter = (*Store)(nil)
+)
 
 // New returns a store on cfg.Table through api (a *dynamodb.Client).
 func New(cfg Config, api API, logger *slog.Logger) (*Store, error) {
@@ -334,12 +337,26 @@ func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, er
 // decides, then the CNT# marker is written (by every caller, idempotently,
 // so a redelivery repairs a crash between the two).
 func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (bool, error) {
+	created, _, err := s.RecordResultCounted(ctx, res)
+	return created, err
+}
+
+// RecordResultCounted implements store.ResultCounter: the counter's
+// increment returns the run item as it left it (ReturnValues ALL_NEW; the
+// run item holds no body, so it is small), which is the count with this
+// result, whether the RunStarted is recorded and whether the run is
+// emitted, with no GetItem. The count is the counter's, so, as with Run, it
+// may be short after a crash between a marker and its increment until a
+// recount (Run, which the aggregator's loop calls every tick through
+// Pending) repairs it, or ahead after a retried increment (the aggregator
+// confirms completion with MissingResults).
+func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScanned) (bool, store.Recorded, error) {
 	if err := store.CheckResult(res); err != nil {
-		return false, err
+		return false, store.Recorded{}, err
 	}
 	body, err := gz(res)
 	if err != nil {
-		return false, fmt.Errorf("record result %s/%s: encode: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: encode: %w", res.RunID, res.AccountID, err)
 	}
 	pk := runPK(res.RunID)
 	item := key(pk, resSK(res.AccountID))
@@ -353,7 +370,7 @@ func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (b
 	} else {
 		prefix = "BLOB#" + string(res.AccountID) + "#"
 		if wid, n, err = s.putChunks(ctx, pk, prefix, body); err != nil {
-			return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 		}
 		item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
 	}
@@ -365,46 +382,66 @@ func (s *Store) RecordResult(ctx context.Context, res *events.AccountScanned) (b
 	created := true
 	if _, err := s.api.PutItem(ctx, in); err != nil {
 		if !isConditionFailed(err) {
-			return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 		}
 		created = false
 		if n > 0 {
 			s.dropChunks(ctx, pk, prefix, wid, n)
 		}
 	}
-	if err := s.count(ctx, res.RunID, res.AccountID); err != nil {
+	runItem, err := s.count(ctx, res.RunID, res.AccountID)
+	if err != nil {
 		// The result is stored but maybe not counted: an error makes the
 		// caller nack, and the redelivery counts it.
-		return false, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
-	return created, nil
+	if !created {
+		return false, store.Recorded{}, nil
+	}
+	if runItem == nil {
+		// The marker was there already although this write created the
+		// result: only when first-write-wins is off (store.Unsafe).
+		if runItem, err = s.getRunItem(ctx, res.RunID); err != nil {
+			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: read run: %w", res.RunID, res.AccountID, err)
+		}
+	}
+	return true, recorded(runItem), nil
+}
+
+// recorded is what store.Recorded says of a run item.
+func recorded(item map[string]types.AttributeValue) store.Recorded {
+	n, _ := getN(item, "results")
+	return store.Recorded{Results: int(n), HasStarted: getS(item, "started_ref") != "", Emitted: getBool(item, "emitted")}
 }
 
 // count writes the account's CNT# marker if absent and, when it was
-// absent, adds one to the run item's counter. A crash between the two
-// leaves the counter short; Run's recount repairs it (see doc.go).
-func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID) error {
+// absent, adds one to the run item's counter and returns the run item as
+// the increment left it (nil when the marker was there). A crash between
+// the two leaves the counter short; Run's recount repairs it (see doc.go).
+func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID) (map[string]types.AttributeValue, error) {
 	marker := key(cntPK(id), string(acct))
 	marker[AttrExpires] = s.expires()
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: marker,
 		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}})
 	if isConditionFailed(err) {
-		return nil // counted already (or being repaired by a recount)
+		return nil, nil // counted already (or being repaired by a recount)
 	}
 	if err != nil {
-		return fmt.Errorf("count marker: %w", err)
+		return nil, fmt.Errorf("count marker: %w", err)
 	}
 	// The run item may not exist yet (results before RunStarted): ADD makes it.
-	if _, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.cfg.Table,
 		Key:                       key(runPK(id), runSK),
 		UpdateExpression:          aws.String("ADD #n :one SET #exp = :exp"),
 		ExpressionAttributeNames:  map[string]string{"#n": "results", "#exp": AttrExpires},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":exp": s.expires()},
-	}); err != nil {
-		return fmt.Errorf("count: %w", err)
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count: %w", err)
 	}
-	return nil
+	return out.Attributes, nil
 }
 
 func (s *Store) getRunItem(ctx context.Context, id ident.RunID) (map[string]types.AttributeValue, error) {

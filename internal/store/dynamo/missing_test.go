@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/store/storetest"
 )
@@ -180,5 +181,47 @@ func missingCalls(t testing.TB, n int) {
 	t.Logf("  after, with 508 accounts without a marker: %d GetItem + %d Query", gets, queries)
 	if gets != 0 || queries < 2 || queries > 10 {
 		t.Errorf("MissingResults with 508 accounts without a marker made %d GetItem and %d Query calls, want 0 and a few pages", gets, queries)
+	}
+}
+
+// TestResultCounterReadsNothing: with RecordResultCounted a result costs
+// its writes only (RES# put, marker put, counter update returning the run
+// item), no GetItem, and what it returns is what Run says.
+func TestResultCounterReadsNothing(t *testing.T) {
+	c := client(t)
+	api := &countingAPI{API: c}
+	s := newStore(t, api, newTable(t, c), dynamo.Config{})
+	ctx := t.Context()
+	const id = "run-counted-calls"
+	if _, err := s.RecordRun(ctx, storetest.NewRun(id, 20)); err != nil {
+		t.Fatal(err)
+	}
+	api.reset()
+	api.puts.Store(0)
+	api.updates.Store(0)
+	for i := 1; i <= 20; i++ {
+		created, rec, err := s.RecordResultCounted(ctx, storetest.NewResult(id, storetest.Account(i), 1))
+		if err != nil || !created {
+			t.Fatalf("RecordResultCounted(%d) = %v, %v", i, created, err)
+		}
+		if want := (store.Recorded{Results: i, HasStarted: true}); rec != want {
+			t.Fatalf("RecordResultCounted(%d) = %+v, want %+v", i, rec, want)
+		}
+	}
+	gets, queries := api.reset()
+	puts, updates := api.puts.Load(), api.updates.Load()
+	t.Logf("20 results: %d PutItem, %d UpdateItem, %d GetItem, %d Query", puts, updates, gets, queries)
+	if gets != 0 || queries != 0 || puts != 40 || updates != 20 {
+		t.Errorf("20 results made %d PutItem, %d UpdateItem, %d GetItem, %d Query; want 40, 20, 0, 0", puts, updates, gets, queries)
+	}
+	// A duplicate reads nothing either and says nothing.
+	if created, rec, err := s.RecordResultCounted(ctx, storetest.NewResult(id, storetest.Account(3), 1)); err != nil || created || rec != (store.Recorded{}) {
+		t.Fatalf("duplicate: %v, %+v, %v", created, rec, err)
+	}
+	if gets, _ := api.reset(); gets != 0 {
+		t.Errorf("a duplicate made %d GetItem", gets)
+	}
+	if st, err := s.Run(ctx, id); err != nil || st.Results != 20 {
+		t.Fatalf("Run = %d results, %v; want 20", st.Results, err)
 	}
 }
