@@ -111,3 +111,12 @@ func TestResultsWithoutRunReadsDynamo(t *testing.T) {
 		t.Errorf("replica b read the run %d times, want 1", got)
 	}
 }
+
+// TestTicketLeaseOneFilingDynamo: the ticket race on the production store,
+// each replica with its own client.
+func TestTicketLeaseOneFilingDynamo(t *testing.T) {
+	ds := dynamoStores(t, 3)
+	e := newEnv(t)
+	e.store = ds[0]
+	ticketRace(t, e, [3]store.Store{ds[0], ds[1], ds[2]})
+}

@@ -141,6 +141,21 @@ func leaseCause(ctx context.Context, err error) error {
 // late), it cancels the work with store.ErrLeaseLost. A store error on
 // renewal is only logged: the next renewal may succeed before the lease ends.
 func (a *Aggregator) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id ident.RunID, log *slog.Logger) (stop func()) {
+	return a.keepRenewing(ctx, log, "lease", func(now time.Time) error {
+		_, err := a.store.Claim(ctx, id, a.cfg.Owner, now, a.cfg.Lease)
+		switch {
+		case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrEmitted):
+			cancel(fmt.Errorf("%w: renewing: %w", store.ErrLeaseLost, err))
+			return nil
+		}
+		return err
+	})
+}
+
+// keepRenewing calls renew every Lease/3 until stop is called, ctx ends or
+// renew returns nil after cancelling ctx (a lease lost). A renew error is
+// only logged: the next renewal may succeed before the lease ends.
+func (a *Aggregator) keepRenewing(ctx context.Context, log *slog.Logger, what string, renew func(now time.Time) error) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -156,17 +171,14 @@ func (a *Aggregator) keepLease(ctx context.Context, cancel context.CancelCauseFu
 				return
 			case <-t.C:
 			}
-			_, err := a.store.Claim(ctx, id, a.cfg.Owner, a.cfg.Now(), a.cfg.Lease)
+			err := renew(a.cfg.Now())
 			switch {
-			case err == nil:
-				log.Debug("lease renewed")
-			case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrEmitted):
-				cancel(fmt.Errorf("%w: renewing: %w", store.ErrLeaseLost, err))
+			case ctx.Err() != nil:
 				return
+			case err == nil:
+				log.Debug(what + " renewed")
 			default:
-				if ctx.Err() == nil {
-					log.Warn("renew lease; retrying", slog.Any("error", err))
-				}
+				log.Warn("renew "+what+"; retrying", slog.Any("error", err))
 			}
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,23 +170,43 @@ type fakeJira struct {
 	attached map[string][]byte
 	failFile int
 	failFind int
+	// staleSearch makes FindByRunLabel miss every ticket, as Jira's
+	// eventually consistent search does right after a filing.
+	staleSearch bool
+	// findGate, when set, holds every FindByRunLabel until it is closed;
+	// finding counts the calls waiting there.
+	findGate chan struct{}
+	finding  atomic.Int64
+	files    atomic.Int64
 }
 
 func newFakeJira() *fakeJira {
 	return &fakeJira{byRun: map[ident.RunID]string{}, attached: map[string][]byte{}}
 }
 
-func (j *fakeJira) FindByRunLabel(_ context.Context, id ident.RunID) (string, error) {
+func (j *fakeJira) FindByRunLabel(ctx context.Context, id ident.RunID) (string, error) {
+	if j.findGate != nil {
+		j.finding.Add(1)
+		select {
+		case <-j.findGate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.failFind > 0 {
 		j.failFind--
 		return "", errors.New("jira: 503 Service Unavailable")
 	}
+	if j.staleSearch {
+		return "", nil
+	}
 	return j.byRun[id], nil
 }
 
 func (j *fakeJira) File(ctx context.Context, t Ticket) (string, error) {
+	j.files.Add(1)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.failFile > 0 {

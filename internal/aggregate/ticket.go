@@ -74,9 +74,13 @@ func (a *Aggregator) location(key string) string {
 
 // ticketDue tells whether the loop should try the run's ticket now: the
 // replica that emitted it retries on its backoff; the others only once
-// TicketTakeover has passed since the emission (that replica may be filing).
+// TicketTakeover has passed since the emission (that replica may be filing),
+// and none while another replica's ticket lease is live (it is filing).
 func (a *Aggregator) ticketDue(st store.RunState, now time.Time) bool {
 	if st.ClaimOwner != a.cfg.Owner && now.Before(st.EmittedAt.Add(a.cfg.TicketTakeover)) {
+		return false
+	}
+	if st.TicketOwner != "" && st.TicketOwner != a.cfg.Owner && !now.After(st.TicketUntil) {
 		return false
 	}
 	a.mu.Lock()
@@ -93,9 +97,15 @@ func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
 		slog.String("run_id", string(id)), slog.Int("attempt", r.failures), slog.Time("next_attempt", r.next), slog.Any("error", err))
 }
 
-// ticket finds or files the run's ticket and stores its key. It searches
-// first, every time: a crash after filing and before storing leaves a ticket
-// that only the search can find.
+// ticket finds or files the run's ticket and stores its key, under the
+// run's ticket lease: two replicas past the takeover at once (a restarted
+// pod has a new owner name) would otherwise both search, both find nothing
+// (Jira's search is eventually consistent) and both file. The lease is
+// renewed every Lease/3 while Jira answers; lost, the search and filing
+// are cancelled. It searches first, every time: a crash after filing and
+// before storing leaves a ticket that only the search can find (by then
+// the crashed holder's lease has run out, a Lease at least, long enough
+// for the search to see it).
 func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary, wb Attachment) {
 	log := a.log.With(slog.String("run_id", string(st.RunID)))
 	if st.Started == nil || st.ReportKey == "" {
@@ -105,25 +115,54 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 	a.mu.Lock()
 	a.summaries[st.RunID] = sum
 	a.mu.Unlock()
-	key, err := a.notifier.FindByRunLabel(ctx, st.RunID)
+	_, err := a.store.ClaimTicket(ctx, st.RunID, a.cfg.Owner, a.cfg.Now(), a.cfg.Lease)
+	switch {
+	case errors.Is(err, store.ErrClaimed):
+		log.Debug("another replica holds the ticket lease; it files", slog.Any("reason", err))
+		return
+	case errors.Is(err, store.ErrTicketed):
+		log.Debug("ticket stored by another replica")
+		a.mu.Lock()
+		delete(a.backoff, st.RunID)
+		delete(a.summaries, st.RunID)
+		a.mu.Unlock()
+		return
+	case err != nil:
+		a.ticketFailed(st.RunID, fmt.Errorf("take the ticket lease: %w", err))
+		return
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopLease := a.keepRenewing(jctx, log, "ticket lease", func(now time.Time) error {
+		_, err := a.store.ClaimTicket(jctx, st.RunID, a.cfg.Owner, now, a.cfg.Lease)
+		if errors.Is(err, store.ErrClaimed) || errors.Is(err, store.ErrTicketed) {
+			cancel(fmt.Errorf("ticket lease lost: %w", err))
+			return nil
+		}
+		return err
+	})
+	defer stopLease()
+	key, err := a.notifier.FindByRunLabel(jctx, st.RunID)
 	if err != nil {
+		err = ticketCause(jctx, err)
 		a.ticketFailed(st.RunID, fmt.Errorf("search for the run's ticket: %w", err))
 		return
 	}
 	how := "found"
 	if key == "" {
 		how = "filed"
-		key, err = a.notifier.File(ctx, Ticket{
+		key, err = a.notifier.File(jctx, Ticket{
 			RunID: st.RunID, Trigger: st.Started.Trigger, StartedAt: st.Started.StartedAt.UTC(),
 			GeneratedAt: st.GeneratedAt.UTC(), ReportKey: st.ReportKey, ReportLocation: a.location(st.ReportKey),
 			Summary: sum, Workbook: wb,
 		})
 		if err != nil {
-			a.ticketFailed(st.RunID, fmt.Errorf("file ticket: %w", err))
+			a.ticketFailed(st.RunID, fmt.Errorf("file ticket: %w", ticketCause(jctx, err)))
 			return
 		}
 		chaos.Point(chaos.AfterTicketFiled)
 	}
+	stopLease()
 	if err := a.store.SetTicket(ctx, st.RunID, key); err != nil {
 		a.ticketFailed(st.RunID, fmt.Errorf("store ticket %s (filed; the next try finds it by its label): %w", key, err))
 		return
@@ -134,6 +173,15 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 	delete(a.summaries, st.RunID)
 	a.mu.Unlock()
 	log.Info("ticket stored", slog.String("ticket", key), slog.String("how", how))
+}
+
+// ticketCause returns why jctx was cancelled, when it was (the ticket
+// lease lost), rather than a bare "context canceled".
+func ticketCause(jctx context.Context, err error) error {
+	if cause := context.Cause(jctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // retryTicket is the loop's ticket retry: the summary is kept from the

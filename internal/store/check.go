@@ -18,6 +18,10 @@ var ErrInvalid = errors.New("invalid event for the store")
 // ticket always points at an uploaded report).
 var ErrNotEmitted = errors.New("run not emitted yet")
 
+// ErrTicketed: ClaimTicket on a run whose ticket key is stored already;
+// nothing is left to file.
+var ErrTicketed = errors.New("run already has a ticket")
+
 // CheckRun is what every implementation checks before RecordRun: the run id
 // is valid, and the event is resolved (a claim-check body still behind its
 // payload_ref would be stored as an empty run).

@@ -51,6 +51,10 @@ type RunState struct {
 	ReportKey string
 	// TicketKey is the Jira issue filed for the run, empty until stored.
 	TicketKey string
+	// TicketOwner holds the ticket lease (ClaimTicket) until TicketUntil;
+	// empty when no replica ever took it.
+	TicketOwner string
+	TicketUntil time.Time
 }
 
 // Recorded is what a store knows of a run right after recording one of its
@@ -131,6 +135,20 @@ type Store interface {
 	// SetTicket stores the Jira issue key of an emitted run: ErrNotEmitted
 	// before emission, ErrNotFound for an unknown run.
 	SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error
+	// ClaimTicket takes (or, for the same owner, renews) the run's ticket
+	// lease until now+ttl: the replica holding it is the only one that
+	// searches Jira for the run's ticket and files it, so that two replicas
+	// retrying an unticketed run cannot both find none (Jira's search is
+	// eventually consistent) and both file. It succeeds only while the run
+	// is emitted and has no ticket key, and its lease is free, expired (now
+	// after TicketUntil; live up to and including it) or already the
+	// owner's; among concurrent claimers exactly one wins. ErrClaimed when
+	// another owner's lease is live, ErrTicketed when the key is stored,
+	// ErrNotEmitted before emission, ErrNotFound for an unknown run,
+	// ErrInvalid for an empty owner or a ttl <= 0. It returns the lease's
+	// end. SetTicket does not need the lease: the key of a filed ticket is
+	// always worth storing.
+	ClaimTicket(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (until time.Time, err error)
 	// Pending lists the runs with a RunStarted that are not yet emitted, so
 	// that an aggregator (re)started at any time finds runs to complete or
 	// whose deadline passed.

@@ -10,8 +10,9 @@
 // # Table layout (keys are strings)
 //
 //	pk              sk                        what
-//	RUN#<run>       RUN                       run item: claim, emission, ticket, the
-//	                                          RunStarted's blob reference, `queue`
+//	RUN#<run>       RUN                       run item: claim, emission, ticket and
+//	                                          its lease, the RunStarted's blob
+//	                                          reference, `queue`
 //	RUN#<run>       START#<wid>#<nnnn>        RunStarted, gzip JSON, in chunks
 //	RUN#<run>       RES#<account>             result: gzip JSON inline, or a blob reference
 //	RUN#<run>       BLOB#<account>#<wid>#<nnnn>  chunks of a result too large to inline
@@ -52,7 +53,8 @@
 // # Times
 //
 // Lease and emission times are stored as unix nanoseconds (N), so a lease
-// compares exactly; a lease is live while now <= claim_until.
+// compares exactly; a lease is live while now <= claim_until (or
+// ticket_until for the ticket lease, ClaimTicket).
 //
 // # dynalite deviations (scripts/emulators/dynalite.sh, 4.0.0)
 //

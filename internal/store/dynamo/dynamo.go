@@ -487,6 +487,8 @@ func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types
 		EmittedAt:   getTime(item, "emitted_at"),
 		ReportKey:   getS(item, "report_key"),
 		TicketKey:   getS(item, "ticket_key"),
+		TicketOwner: getS(item, "ticket_owner"),
+		TicketUntil: getTime(item, "ticket_until"),
 	}
 	if wid := getS(item, "started_ref"); wid != "" {
 		// The write id names one recorded RunStarted for good (chunks are
@@ -857,6 +859,50 @@ func (s *Store) SetTicket(ctx context.Context, id ident.RunID, ticketKey string)
 		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotFound)
 	default:
 		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotEmitted)
+	}
+}
+
+// ClaimTicket implements store.Store with one conditional update of the run
+// item, like Claim: the condition is the whole lease rule. The lease lives
+// in two more attributes of the run item (ticket_owner, ticket_until), so
+// the table's key schema and indexes are unchanged.
+func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (time.Time, error) {
+	if err := store.CheckClaim(id, owner, ttl); err != nil {
+		return time.Time{}, err
+	}
+	until := now.Add(ttl).UTC()
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.cfg.Table,
+		Key:              key(runPK(id), runSK),
+		UpdateExpression: aws.String("SET #owner = :owner, #until = :until"),
+		ConditionExpression: aws.String("#emitted = :true AND attribute_not_exists(#t) AND " +
+			"(attribute_not_exists(#owner) OR #owner = :owner OR #until < :now)"),
+		ExpressionAttributeNames: map[string]string{"#owner": "ticket_owner", "#until": "ticket_until",
+			"#emitted": "emitted", "#t": "ticket_key"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(owner), ":until": num(until.UnixNano()),
+			":now": num(now.UnixNano()), ":true": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err == nil {
+		return until, nil
+	}
+	if !isConditionFailed(err) {
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	}
+	// Why? The answer only moves towards "ticketed" in between.
+	item, err := s.getRunItem(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	}
+	switch {
+	case item == nil:
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotFound)
+	case !getBool(item, "emitted"):
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotEmitted)
+	case getS(item, "ticket_key") != "":
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %s: %w", id, getS(item, "ticket_key"), store.ErrTicketed)
+	default:
+		return time.Time{}, fmt.Errorf("claim ticket of %s: held by %s until %s: %w", id, getS(item, "ticket_owner"),
+			getTime(item, "ticket_until").Format(time.RFC3339), store.ErrClaimed)
 	}
 }
 

@@ -32,8 +32,8 @@ import (
 const FileName = "dedupe-store.sqlite"
 
 // schemaVersion is kept in PRAGMA user_version; a file written by a newer
-// schema is refused rather than misread.
-const schemaVersion = 1
+// schema is refused rather than misread. 2 added the ticket lease.
+const schemaVersion = 2
 
 // Config configures Open.
 type Config struct {
@@ -152,7 +152,9 @@ CREATE TABLE IF NOT EXISTS runs (
 	emitted      INTEGER NOT NULL DEFAULT 0,
 	emitted_at   INTEGER,
 	report_key   TEXT NOT NULL DEFAULT '',
-	ticket_key   TEXT NOT NULL DEFAULT ''
+	ticket_key   TEXT NOT NULL DEFAULT '',
+	ticket_owner TEXT NOT NULL DEFAULT '',
+	ticket_until INTEGER           -- unix ns
 );
 CREATE INDEX IF NOT EXISTS runs_pending ON runs(run_id) WHERE started IS NOT NULL AND emitted = 0;
 CREATE INDEX IF NOT EXISTS runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
@@ -235,6 +237,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if _, err := tx.ExecContext(ctx, ddl); err != nil {
 		return fmt.Errorf("create schema: %w", err)
+	}
+	if v == 1 { // a file of version 1 has the runs table without the ticket lease
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN ticket_owner TEXT NOT NULL DEFAULT '';
+			ALTER TABLE runs ADD COLUMN ticket_until INTEGER`); err != nil {
+			return fmt.Errorf("migrate schema 1 to 2: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
@@ -333,10 +341,10 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 }
 
 const (
-	runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key`
+	runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until`
 	// runColsCached is runCols with, instead of the RunStarted, whether
 	// there is one.
-	runColsCached = `run_id, started IS NOT NULL, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key`
+	runColsCached = `run_id, started IS NOT NULL, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until`
 )
 
 type scanner interface{ Scan(dest ...any) error }
@@ -347,9 +355,10 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 		id                          string
 		started                     []byte
 		generated, until, emittedAt sql.NullInt64
+		ticketUntil                 sql.NullInt64
 		emitted                     int
 	)
-	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey); err != nil {
+	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil); err != nil {
 		return st, err
 	}
 	st.RunID = ident.RunID(id)
@@ -374,6 +383,7 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 		}
 	}
 	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
+	st.TicketUntil = fromNanos(ticketUntil)
 	st.Emitted = emitted != 0
 	return st, nil
 }
@@ -387,9 +397,10 @@ func scanRunCached(row scanner, started *events.RunStarted) (store.RunState, err
 		id                          string
 		hasStarted                  bool
 		generated, until, emittedAt sql.NullInt64
+		ticketUntil                 sql.NullInt64
 		emitted                     int
 	)
-	if err := row.Scan(&id, &hasStarted, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey); err != nil {
+	if err := row.Scan(&id, &hasStarted, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil); err != nil {
 		return st, err
 	}
 	st.RunID = ident.RunID(id)
@@ -397,6 +408,7 @@ func scanRunCached(row scanner, started *events.RunStarted) (store.RunState, err
 		st.Started = started
 	}
 	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
+	st.TicketUntil = fromNanos(ticketUntil)
 	st.Emitted = emitted != 0
 	return st, nil
 }
@@ -596,6 +608,46 @@ func (s *Store) SetTicket(ctx context.Context, id ident.RunID, ticketKey string)
 		return fmt.Errorf("set ticket of %s: %w", id, err)
 	}
 	return nil
+}
+
+// ClaimTicket implements store.Store: the check and the write in one
+// IMMEDIATE transaction, so concurrent claimers are serialised.
+func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (time.Time, error) {
+	if err := store.CheckClaim(id, owner, ttl); err != nil {
+		return time.Time{}, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var (
+		emitted          int
+		ticket, curOwner string
+		curUntil         sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT emitted, ticket_key, ticket_owner, ticket_until FROM runs WHERE run_id = ?`,
+		string(id)).Scan(&emitted, &ticket, &curOwner, &curUntil)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	case emitted == 0:
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotEmitted)
+	case ticket != "":
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %s: %w", id, ticket, store.ErrTicketed)
+	case curOwner != "" && curOwner != owner && !now.After(fromNanos(curUntil)):
+		return time.Time{}, fmt.Errorf("claim ticket of %s: held by %s until %s: %w", id, curOwner, fromNanos(curUntil).Format(time.RFC3339), store.ErrClaimed)
+	}
+	until := now.Add(ttl).UTC()
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET ticket_owner = ?, ticket_until = ? WHERE run_id = ?`, owner, nanos(until), string(id)); err != nil {
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
+	}
+	return until, nil
 }
 
 func (s *Store) list(ctx context.Context, what, where string) ([]store.RunState, error) {

@@ -55,6 +55,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MarkEmitted", testMarkEmitted},
 		{"MarkEmittedAfterExpiryWithoutTakeover", testMarkEmittedExpiredNotTaken},
 		{"SetTicketAndUnticketed", testSetTicket},
+		{"TicketLease", testTicketLease},
+		{"TicketLeaseSingleWinner", testTicketLeaseSingleWinner},
 		{"Pending", testPending},
 		{"LargeRun", testLargeRun},
 		{"LargeResult", testLargeResult},
@@ -677,6 +679,85 @@ func testSetTicket(t *testing.T, s store.Store) {
 	}
 	if got := ids(un); !slices.Equal(got, []ident.RunID{"t2"}) {
 		t.Fatalf("Unticketed after SetTicket(t1) = %v, want [t2]", got)
+	}
+}
+
+func claimTicket(t *testing.T, s store.Store, id ident.RunID, owner string, now time.Time, ttl time.Duration, wantErr error) {
+	t.Helper()
+	until, err := s.ClaimTicket(ctxOf(t), id, owner, now, ttl)
+	if wantErr == nil {
+		if err != nil || !until.Equal(now.Add(ttl)) {
+			t.Fatalf("ClaimTicket(%s, %s, %s) = %s, %v; want %s", id, owner, now.Format(time.RFC3339Nano), until, err, now.Add(ttl))
+		}
+		return
+	}
+	if !errors.Is(err, wantErr) {
+		t.Fatalf("ClaimTicket(%s, %s, %s) err = %v, want %v", id, owner, now.Format(time.RFC3339Nano), err, wantErr)
+	}
+}
+
+func testTicketLease(t *testing.T, s store.Store) {
+	const id = "tl"
+	claimTicket(t, s, id, "a", T0, time.Minute, store.ErrNotFound)
+	recordRun(t, s, NewRun(id, 1), true)
+	claimTicket(t, s, id, "a", T0, time.Minute, store.ErrNotEmitted)
+	emit(t, s, id)
+	claimTicket(t, s, id, "", T0, time.Minute, store.ErrInvalid)
+	claimTicket(t, s, id, "a", T0, 0, store.ErrInvalid)
+
+	claimTicket(t, s, id, "a", T0, time.Minute, nil)
+	claimTicket(t, s, id, "b", T0.Add(30*time.Second), time.Minute, store.ErrClaimed)
+	claimTicket(t, s, id, "b", T0.Add(time.Minute), time.Minute, store.ErrClaimed) // live up to and including its end
+	claimTicket(t, s, id, "a", T0.Add(30*time.Second), time.Minute, nil)           // renewed by its owner
+	claimTicket(t, s, id, "b", T0.Add(90*time.Second), time.Minute, store.ErrClaimed)
+	claimTicket(t, s, id, "b", T0.Add(90*time.Second+time.Nanosecond), time.Minute, nil) // expired: taken over
+	claimTicket(t, s, id, "a", T0.Add(2*time.Minute), time.Minute, store.ErrClaimed)
+	st := runState(t, s, id)
+	if want := T0.Add(150*time.Second + time.Nanosecond); st.TicketOwner != "b" || !st.TicketUntil.Equal(want) {
+		t.Fatalf("Run: ticket lease %q until %s, want b until %s", st.TicketOwner, st.TicketUntil, want)
+	}
+	if err := s.SetTicket(ctxOf(t), id, "SEC-9"); err != nil {
+		t.Fatal(err)
+	}
+	claimTicket(t, s, id, "b", T0.Add(2*time.Minute), time.Minute, store.ErrTicketed)
+	claimTicket(t, s, id, "c", T0.Add(time.Hour), time.Minute, store.ErrTicketed)
+	if st := runState(t, s, id); st.TicketKey != "SEC-9" || st.ReportKey == "" || !st.Emitted {
+		t.Fatalf("after the ticket: %+v", st)
+	}
+}
+
+// testTicketLeaseSingleWinner: replicas racing for an unticketed run's
+// lease, exactly one gets it.
+func testTicketLeaseSingleWinner(t *testing.T, s store.Store) {
+	const id = "tl-race"
+	recordRun(t, s, NewRun(id, 1), true)
+	emit(t, s, id)
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range n {
+		wg.Go(func() {
+			owner := fmt.Sprintf("replica-%d", i)
+			_, err := s.ClaimTicket(ctxOf(t), id, owner, T0.Add(time.Hour), time.Minute)
+			switch {
+			case err == nil:
+				mu.Lock()
+				winners = append(winners, owner)
+				mu.Unlock()
+			case !errors.Is(err, store.ErrClaimed):
+				t.Errorf("ClaimTicket(%s): %v, want nil or ErrClaimed", owner, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("ticket lease winners = %v, want exactly one", winners)
+	}
+	if st := runState(t, s, id); st.TicketOwner != winners[0] {
+		t.Fatalf("TicketOwner = %q, want the winner %q", st.TicketOwner, winners[0])
 	}
 }
 
