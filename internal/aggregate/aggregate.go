@@ -34,7 +34,8 @@ type Config struct {
 	ReportLocation string
 	// Lease is how long a claim holds a run; renewed every Lease/3 while the
 	// report renders and uploads. A replica that dies holds the run this
-	// long at most. Default 2m.
+	// long at most. The ticket lease (store.ClaimTicket) is as long,
+	// renewed while Jira answers. Default 2m.
 	Lease time.Duration
 	// Owner names this replica in claims: the pod name (POD_NAME from the
 	// downward API), unique among live replicas; two live replicas sharing

@@ -46,9 +46,12 @@
 // searching Jira for the run's label, so a crash between filing and storing
 // the key never opens a second ticket. The replica that emitted retries at
 // once; the others wait TicketTakeover after the emission, so they do not
-// race it. (The store has no lease for tickets: two replicas taking over the
-// same orphaned ticket in the same instant could still both file; the wait
-// and the search make that a window of milliseconds once per crash.)
+// race it. Whoever searches and files holds the run's ticket lease
+// (store.ClaimTicket, a Lease long, renewed while Jira answers): two
+// replicas taking over the same orphaned ticket at the same instant (a
+// restarted pod has a new owner name) would otherwise both search, both
+// miss (Jira's search is eventually consistent) and both file. A replica
+// that finds another's lease live skips the run until it expires.
 //
 // It is not the renderer (internal/report), the store (internal/store) nor
 // the Jira client (internal/jira).
