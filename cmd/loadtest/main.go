@@ -44,6 +44,7 @@ func main() {
 	fs.Float64Var(&cfg.ThrottleRPS, "throttle-rps", 2, "awssim's Config calls per second per account-region (0: off)")
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0.01, "awssim's fraction of calls answered 500/503")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "each scanner's -concurrency (prod's CONCURRENCY)")
+	fs.IntVar(&cfg.Consumers, "consumers", 0, "each scanner's -consumers, the accounts it scans at once (0: the scanner's default)")
 	fs.Float64Var(&cfg.Ratio, "ratio", 60, "every time constant of the scaling (ScaledObject, HPA, termination grace period) is divided by this")
 	fs.DurationVar(&cfg.ScanVisibility, "scan-visibility", time.Minute, "the scan queue's visibility timeout: longer than one account's scan here (not shortened by -ratio: scans are real)")
 	scenario := fs.String("scenario", "sigterm", "scale-down by sigterm (then SIGKILL after the grace period) or sigkill (at once)")

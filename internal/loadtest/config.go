@@ -36,6 +36,7 @@ type Config struct {
 	ErrorRate   float64
 
 	Concurrency int     // each scanner's -concurrency (prod: 16)
+	Consumers   int     // each scanner's -consumers, accounts in hand (0: its default)
 	Ratio       float64 // every time constant of the policy ÷ this
 	// ScanVisibility is the scan queue's visibility timeout: longer than
 	// one account's scan on this machine under this load (not shortened:
@@ -113,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.Latency < 0 || c.ThrottleRPS < 0 || c.ErrorRate < 0 || c.ErrorRate >= 1 {
 		errs = append(errs, fmt.Errorf("latency %s, throttle %g rps, error rate %g: want >= 0 (error rate < 1)", c.Latency, c.ThrottleRPS, c.ErrorRate))
+	}
+	if c.Consumers < 0 {
+		errs = append(errs, fmt.Errorf("consumers %d: want >= 0", c.Consumers))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want >= 1", c.Concurrency))

@@ -199,7 +199,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			p, err := startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), append(slices.Clip(svcEnv), "HEALTH_ADDR="+addr))
+			scanEnv := append(slices.Clip(svcEnv), "HEALTH_ADDR="+addr)
+			if cfg.Consumers > 0 {
+				scanEnv = append(scanEnv, "CONSUMERS="+strconv.Itoa(cfg.Consumers))
+			}
+			p, err := startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), scanEnv)
 			if p != nil {
 				p.health = addr
 			}

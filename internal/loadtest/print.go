@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,7 +48,11 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	cfg.setDefaults()
 	fmt.Fprintf(w, "policy: %s\n", r.Policy)
 	fmt.Fprintf(w, "awssim %s\n", strings.Join(r.SimArgs, " "))
-	fmt.Fprintf(w, "scanners: -concurrency %d, scan queue visibility %s, -shutdown-timeout %s\n", cfg.Concurrency, cfg.ScanVisibility, min(shutdownTimeout, r.Policy.TerminationGrace*4/5))
+	consumers := "its default"
+	if cfg.Consumers > 0 {
+		consumers = strconv.Itoa(cfg.Consumers)
+	}
+	fmt.Fprintf(w, "scanners: -concurrency %d, -consumers %s, scan queue visibility %s, -shutdown-timeout %s\n", cfg.Concurrency, consumers, cfg.ScanVisibility, min(shutdownTimeout, r.Policy.TerminationGrace*4/5))
 	fmt.Fprintf(w, "scale-down: %s; scanners started %d, SIGTERM %d, SIGKILL at once %d, SIGKILL after grace %d\n",
 		cfg.Scenario, r.ScannersRun, r.Terms, r.Kills, r.GraceKills)
 	fmt.Fprintf(w, "replicas over time (s:replicas):")
