@@ -1,0 +1,155 @@
+package testharness
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// JiraConfig says whom the fake Jira accepts and how its search behaves.
+type JiraConfig struct {
+	Project     string // the only project an issue may be created in
+	User, Token string // the basic-auth credentials accepted
+	// FindByLabel makes the search find issues by the `labels = "x"` of its
+	// JQL, as Jira does (the chaos suite: a crash between filing a ticket
+	// and storing its key is only survivable because of that search).
+	// Without it the search finds nothing, so that one ticket from two
+	// aggregator replicas proves the ticket lease alone (the e2e suite).
+	FindByLabel bool
+}
+
+// Jira is a fake Jira answering the REST calls the aggregator makes
+// (search, create issue, add attachment) and recording them. While down it
+// answers 503 to everything.
+type Jira struct {
+	URL    string
+	cfg    JiraConfig
+	mu     sync.Mutex
+	down   bool
+	failed int // requests answered 503 while down
+	issues []JiraIssue
+	calls  []string
+}
+
+// JiraIssue is an issue filed on the fake.
+type JiraIssue struct {
+	Key        string
+	Summary    string
+	Labels     []string
+	Attachment int // bytes of the last attachment; 0 for none
+}
+
+var labelRE = regexp.MustCompile(`labels = "([^"]+)"`)
+
+// NewJira starts the fake; the test's cleanup stops it.
+func NewJira(t testing.TB, cfg JiraConfig) *Jira {
+	f := &Jira{cfg: cfg}
+	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	if f.down {
+		f.failed++
+		http.Error(w, `{"errorMessages":["service unavailable"]}`, http.StatusServiceUnavailable)
+		return
+	}
+	if u, p, ok := r.BasicAuth(); !ok || u != f.cfg.User || p != f.cfg.Token {
+		http.Error(w, `{"errorMessages":["unauthorized"]}`, http.StatusUnauthorized)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/rest/api/2/search"):
+		found := []map[string]any{}
+		if m := labelRE.FindStringSubmatch(r.URL.Query().Get("jql")); m != nil && f.cfg.FindByLabel {
+			for i, is := range f.issues {
+				if slices.Contains(is.Labels, m[1]) {
+					found = append(found, map[string]any{"id": fmt.Sprint(10001 + i), "key": is.Key})
+				}
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"startAt": 0, "maxResults": 50, "total": len(found), "issues": found, "isLast": true})
+	case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
+		var body struct {
+			Fields struct {
+				Project struct{ Key string }
+				Summary string
+				Labels  []string
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Fields.Project.Key != f.cfg.Project {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errorMessages":["bad issue"]}`)
+			return
+		}
+		key := fmt.Sprintf("%s-%d", f.cfg.Project, len(f.issues)+1)
+		f.issues = append(f.issues, JiraIssue{Key: key, Summary: body.Fields.Summary, Labels: body.Fields.Labels})
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"http://%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, r.Host, 10000+len(f.issues))
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/attachments"):
+		key := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/rest/api/2/issue/"), "/attachments")
+		b, _ := io.ReadAll(r.Body)
+		for i := range f.issues {
+			if f.issues[i].Key == key {
+				f.issues[i].Attachment = len(b)
+			}
+		}
+		io.WriteString(w, `[{"id":"1","filename":"report.xlsx"}]`)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"errorMessages":["not found"]}`)
+	}
+}
+
+// Env is the services' Jira configuration for this fake, labels
+// comma-separated.
+func (f *Jira) Env(labels string) []string {
+	return []string{"JIRA_URL=" + f.URL, "JIRA_PROJECT=" + f.cfg.Project, "JIRA_USER=" + f.cfg.User, "JIRA_API_TOKEN=" + f.cfg.Token,
+		"JIRA_LABELS=" + labels}
+}
+
+// SetDown makes the fake answer 503 to everything (true) or serve again.
+func (f *Jira) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// Failed is the number of requests answered 503 while down.
+func (f *Jira) Failed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// Issues returns a copy of the issues filed so far, in order.
+func (f *Jira) Issues() []JiraIssue {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]JiraIssue, len(f.issues))
+	for i, is := range f.issues {
+		is.Labels = slices.Clone(is.Labels)
+		out[i] = is
+	}
+	return out
+}
+
+// Calls returns the requests received so far, as "METHOD /path".
+func (f *Jira) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
