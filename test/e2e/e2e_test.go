@@ -11,14 +11,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,35 +30,14 @@ import (
 
 	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testharness"
 )
-
-const (
-	region        = "us-east-1"
-	reportPrefix  = "reports"
-	payloadPrefix = "claim-check"
-	jiraProject   = "SEC"
-)
-
-var regions = []string{"us-east-1", "eu-west-1"}
-
-type endpoints struct{ sqs, sns, s3, dynamodb, sim string }
-
-// resources are what CloudFormation makes in production; here the test
-// makes them, with the SDK, before any service starts (the services run
-// without -create-resources: the production path).
-type resources struct {
-	scanQueue, scanDLQ, resultsQueue, poisonQueue, topicARN, bucket, table string
-}
 
 func TestPipeline(t *testing.T) {
 	if os.Getenv("E2E") != "1" {
 		t.Skip("the end-to-end run is `make e2e` (E2E=1 with the emulators up)")
 	}
-	ep := endpoints{
-		sqs: testenv.Endpoint(t, "SQS_ENDPOINT"), sns: testenv.Endpoint(t, "SNS_ENDPOINT"),
-		s3: testenv.Endpoint(t, "S3_ENDPOINT"), dynamodb: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
-	}
+	ep := testharness.EmulatorEndpoints(t)
 	awsCLI := os.Getenv("AWS_CLI")
 	if awsCLI == "" {
 		awsCLI = "/usr/bin/aws" // Debian's awscli package: a real client, not ours
@@ -111,7 +88,7 @@ func TestPipeline(t *testing.T) {
 		"aggregator": {"-results-queue-url is required", "-report-bucket", "table name is required"},
 	} {
 		cmd := exec.Command(filepath.Join(bin, name))
-		cmd.Env = append(baseEnv(), "AWS_REGION="+region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret")
+		cmd.Env = append(testharness.BaseEnv(), "AWS_REGION="+testharness.Region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret")
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -129,88 +106,90 @@ func TestPipeline(t *testing.T) {
 	pass("trigger, scanner and aggregator refuse an empty configuration with one line each, exit 2")
 
 	// The organisation and its simulator.
-	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
-	simAddr := freeAddr(t)
-	ep.sim = "http://" + simAddr
+	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, testharness.Regions)
+	simAddr := testharness.FreeAddr(t)
+	ep.Sim = "http://" + simAddr
 	// Some latency, as AWS has: scans take long enough to be caught in
 	// flight.
-	sim := start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr, "-latency", "100ms")
-	waitHTTP(t, sim, ep.sim+"/", 30*time.Second)
+	sim := testharness.Start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr, "-latency", "100ms")
+	testharness.WaitHTTP(t, sim, ep.Sim+"/", 30*time.Second, 200*time.Millisecond)
 
-	hub := aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
+	hub := aws.Config{Region: testharness.Region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
 	suffix := fmt.Sprintf("%d", time.Now().Unix())
 	res := provision(ctx, t, hub, ep, suffix)
-	jira := newFakeJira(t)
+	// A blind search: one ticket from two replicas then rests on the
+	// ticket lease alone.
+	jira := testharness.NewJira(t, testharness.JiraConfig{Project: "SEC", User: "e2e@example.com", Token: "e2e-token"})
 
-	env := serviceEnv(ep, res, oc.org.ManagementAccountID, jira.url)
+	env := append(testharness.ServiceEnv(ep, res, oc.org.ManagementAccountID), jira.Env("config-compliance,e2e")...)
 	health := map[string]string{}
-	startService := func(name, binary string) *proc {
-		addr := freeAddr(t)
+	startService := func(name, binary string) *testharness.Proc {
+		addr := testharness.FreeAddr(t)
 		health[name] = "http://" + addr
-		p := start(t, logs, name, filepath.Join(bin, binary), append(env, "HEALTH_ADDR="+addr, "OWNER="+name))
+		p := testharness.Start(t, logs, name, filepath.Join(bin, binary), append(env, "HEALTH_ADDR="+addr, "OWNER="+name))
 		return p
 	}
 	// Two aggregator replicas, as deployed: one report and one ticket
 	// all the same.
-	aggs := []*proc{startService("aggregator-1", "aggregator"), startService("aggregator-2", "aggregator")}
-	scanners := []*proc{startService("scanner-1", "scanner"), startService("scanner-2", "scanner")}
-	for _, p := range append(append([]*proc{}, aggs...), scanners...) {
-		waitHTTP(t, p, health[p.name]+"/readyz", 60*time.Second)
-		waitHTTP(t, p, health[p.name]+"/healthz", time.Second)
+	aggs := []*testharness.Proc{startService("aggregator-1", "aggregator"), startService("aggregator-2", "aggregator")}
+	scanners := []*testharness.Proc{startService("scanner-1", "scanner"), startService("scanner-2", "scanner")}
+	for _, p := range append(append([]*testharness.Proc{}, aggs...), scanners...) {
+		testharness.WaitHTTP(t, p, health[p.Name]+"/readyz", 60*time.Second, 200*time.Millisecond)
+		testharness.WaitHTTP(t, p, health[p.Name]+"/healthz", time.Second, 200*time.Millisecond)
 	}
 	pass("4 services ready (/readyz) as separate processes: 2 aggregators, 2 scanners")
 
 	// The scheduled run.
 	runID := "e2e-" + suffix
 	started := time.Now().UTC()
-	trig := start(t, logs, "trigger", filepath.Join(bin, "trigger"), append(env, "RUN_ID="+runID))
+	trig := testharness.Start(t, logs, "trigger", filepath.Join(bin, "trigger"), append(env, "RUN_ID="+runID))
 
 	// A scanner dies mid-run (SIGKILL: no shutdown, no ack) while it holds
 	// messages: they come back after the scan queue's visibility timeout
 	// and the other scanner finishes the run.
 	var held float64
-	err := poll(ctx, time.Minute, 20*time.Millisecond, func() (bool, error) {
-		scanners[1].alive(t)
-		held = gauge(health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
+	err := testharness.Poll(ctx, time.Minute, 20*time.Millisecond, func() (bool, error) {
+		scanners[1].Alive(t)
+		held = testharness.Gauge(health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
 		return held >= 1, nil
 	})
 	if err != nil {
 		t.Fatalf("scanner-2 never held a message: %v", err)
 	}
-	if err := scanners[1].cmd.Process.Kill(); err != nil {
+	if err := scanners[1].Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = scanners[1].wait(10 * time.Second)
-	live := append([]*proc{scanners[0]}, aggs...)
+	_ = scanners[1].Wait(10 * time.Second)
+	live := append([]*testharness.Proc{scanners[0]}, aggs...)
 
-	if err := trig.wait(2 * time.Minute); err != nil {
-		t.Fatalf("trigger: %v; last lines of %s:\n%s", err, trig.log, tail(trig.log, 30))
+	if err := trig.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("trigger: %v; last lines of %s:\n%s", err, trig.Log, testharness.Tail(trig.Log, 30))
 	}
 	pass("trigger opened run %s and exited 0", runID)
 
-	s3c := s3.New(s3.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true})
-	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, started.Format("2006/01/02"), runID)
+	s3c := s3.New(s3.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
+	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, started.Format("2006/01/02"), runID)
 	local := filepath.Join(out, filepath.Base(key))
-	waitObject(ctx, t, s3c, res.bucket, key, local, 5*time.Minute, live)
-	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: regions, RunID: runID, Trigger: "scheduled"})
+	waitObject(ctx, t, s3c, res.Bucket, key, local, 5*time.Minute, live)
+	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, RunID: runID, Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report %s differs from the organisation's ground truth:\n%v", local, err)
 	}
 	pass("scanner-2 killed (SIGKILL) holding %.0f message(s) mid-scan; nothing lost", held)
-	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules)", res.bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
+	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules)", res.Bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
 
-	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.bucket), Prefix: aws.String(payloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
+	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(testharness.PayloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(claims.Contents) == 0 {
 		t.Errorf("no claim-check object for account %s (%d findings): its result did not go through S3", oc.heavy, heavyFindings)
 	} else {
-		pass("claim check: account %s's result (%d findings) went through s3://%s/%s", oc.heavy, heavyFindings, res.bucket, aws.ToString(claims.Contents[0].Key))
+		pass("claim check: account %s's result (%d findings) went through s3://%s/%s", oc.heavy, heavyFindings, res.Bucket, aws.ToString(claims.Contents[0].Key))
 	}
 
-	issue := jira.waitIssue(t, runID, 2*time.Minute)
-	pass("Jira ticket %s filed with the workbook attached (%d bytes)", issue.key, issue.attachment)
+	issue := waitIssue(t, jira, runID, 2*time.Minute)
+	pass("Jira ticket %s filed with the workbook attached (%d bytes)", issue.Key, issue.Attachment)
 
 	// An ad-hoc scan, written by hand with the AWS CLI.
 	adhocAcct := oc.org.Accounts[len(oc.org.Accounts)-1].ID
@@ -222,8 +201,8 @@ func TestPipeline(t *testing.T) {
 	}
 	cli := func(args ...string) []byte {
 		t.Helper()
-		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", ep.sqs, "--output", "json"}, args...)...)
-		cmd.Env = append(baseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_DEFAULT_REGION="+region, "AWS_PAGER=")
+		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", ep.SQS, "--output", "json"}, args...)...)
+		cmd.Env = append(testharness.BaseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_DEFAULT_REGION="+testharness.Region, "AWS_PAGER=")
 		b, err := cmd.Output()
 		if err != nil {
 			var stderr []byte
@@ -235,29 +214,29 @@ func TestPipeline(t *testing.T) {
 		return b
 	}
 	var sent struct{ MessageId string }
-	if err := json.Unmarshal(cli("sqs", "send-message", "--queue-url", res.scanQueue, "--message-body", `{"account_id": "`+adhocAcct+`"}`), &sent); err != nil || sent.MessageId == "" {
+	if err := json.Unmarshal(cli("sqs", "send-message", "--queue-url", res.ScanQueue, "--message-body", `{"account_id": "`+adhocAcct+`"}`), &sent); err != nil || sent.MessageId == "" {
 		t.Fatalf("send-message output: %v", err)
 	}
 	adhocRun := "adhoc-" + sent.MessageId
-	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
+	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(out, filepath.Base(adhocKey))
-	waitObject(ctx, t, s3c, res.bucket, adhocKey, adhocLocal, 3*time.Minute, live)
-	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+	waitObject(ctx, t, s3c, res.Bucket, adhocKey, adhocLocal, 3*time.Minute, live)
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
 	pass("ad-hoc message from the AWS CLI gave the one-account report %s", adhocKey)
 
 	// A malformed one goes to the poison queue with its reason.
 	const malformed = `{"account_id": 12345` // truncated JSON
-	cli("sqs", "send-message", "--queue-url", res.scanQueue, "--message-body", malformed)
+	cli("sqs", "send-message", "--queue-url", res.ScanQueue, "--message-body", malformed)
 	var got struct {
 		Messages []struct {
 			Body              string
 			MessageAttributes map[string]struct{ StringValue string }
 		}
 	}
-	err = poll(ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
-		if err := json.Unmarshal(cli("sqs", "receive-message", "--queue-url", res.poisonQueue, "--message-attribute-names", "All",
+	err = testharness.Poll(ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
+		if err := json.Unmarshal(cli("sqs", "receive-message", "--queue-url", res.PoisonQueue, "--message-attribute-names", "All",
 			"--max-number-of-messages", "10", "--wait-time-seconds", "1"), &got); err != nil {
 			return false, nil // empty output when there is no message
 		}
@@ -284,8 +263,8 @@ func TestPipeline(t *testing.T) {
 	pass("malformed message from the AWS CLI is on the poison queue with poison_reason=malformed")
 
 	// Nothing left behind: the scan queue and its DLQ are empty.
-	sqsc := sqs.New(sqs.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.sqs)})
-	for _, q := range []string{res.scanQueue, res.scanDLQ} {
+	sqsc := sqs.New(sqs.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
+	for _, q := range []string{res.ScanQueue, res.ScanDLQ} {
 		a, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
 			AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 		if err != nil {
@@ -298,15 +277,15 @@ func TestPipeline(t *testing.T) {
 	pass("scan queue and DLQ empty")
 
 	// Two aggregators, one run: still one ticket, long after the first.
-	if n := jira.count(runID); n != 1 {
+	if n := countIssues(jira, runID); n != 1 {
 		t.Errorf("%d Jira tickets for run %s, want 1", n, runID)
 	} else {
 		pass("exactly one ticket for run %s from 2 aggregator replicas", runID)
 	}
 	// And their /metrics agree: the two replicas emitted two reports in
 	// all (the scheduled run and the ad-hoc one), never one twice.
-	emitted := gauge(health["aggregator-1"]+"/metrics", "configreport_aggregator_reports_emitted_total") +
-		gauge(health["aggregator-2"]+"/metrics", "configreport_aggregator_reports_emitted_total")
+	emitted := testharness.Gauge(health["aggregator-1"]+"/metrics", "configreport_aggregator_reports_emitted_total") +
+		testharness.Gauge(health["aggregator-2"]+"/metrics", "configreport_aggregator_reports_emitted_total")
 	if emitted != 2 {
 		t.Errorf("aggregators' /metrics count %v reports emitted, want 2 (scheduled + ad hoc)", emitted)
 	} else {
@@ -315,51 +294,25 @@ func TestPipeline(t *testing.T) {
 
 	// SIGTERM: every service stops by itself, status 0.
 	for _, p := range live {
-		if err := p.stop(30 * time.Second); err != nil {
+		if err := p.Stop(30 * time.Second); err != nil {
 			t.Error(err)
 		}
 	}
 	if !t.Failed() {
 		pass("services stopped cleanly on SIGTERM")
 	}
-	_ = sim.stop(10 * time.Second)
-}
-
-// serviceEnv is the configuration of every binary, by environment variable
-// (each flag's name upper-cased, '-' as '_'): endpoints come from the SDK's
-// standard AWS_ENDPOINT_URL_<SERVICE> variables, as they would for any
-// emulator, never from flags of ours.
-func serviceEnv(ep endpoints, res resources, mgmt, jiraURL string) []string {
-	return []string{
-		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + region,
-		"AWS_ENDPOINT_URL_SQS=" + ep.sqs, "AWS_ENDPOINT_URL_SNS=" + ep.sns,
-		"AWS_ENDPOINT_URL_S3=" + ep.s3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.dynamodb,
-		"AWS_ENDPOINT_URL_STS=" + ep.sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.sim,
-		"LOG_FORMAT=json", "LOG_LEVEL=info",
-		// messaging (internal/msg flags)
-		"SCAN_QUEUE_URL=" + res.scanQueue, "RESULTS_TOPIC_ARN=" + res.topicARN,
-		"RESULTS_QUEUE_URL=" + res.resultsQueue, "POISON_QUEUE_URL=" + res.poisonQueue,
-		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
-		// storage
-		"REPORT_BUCKET=" + res.bucket, "REPORT_PREFIX=" + reportPrefix, "PAYLOAD_PREFIX=" + payloadPrefix,
-		"DYNAMODB_TABLE=" + res.table, "S3_PATH_STYLE=true",
-		"CHECK_INTERVAL=1s", "CONSUMERS=4",
-		// the run
-		"REGIONS=" + strings.Join(regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
-		"ORG_ROLE_ARN=arn:aws:iam::" + mgmt + ":role/system-config-report-generator-list-org-role",
-		// Jira
-		"JIRA_URL=" + jiraURL, "JIRA_PROJECT=" + jiraProject, "JIRA_USER=e2e@example.com", "JIRA_API_TOKEN=e2e-token",
-		"JIRA_LABELS=config-compliance,e2e",
-	}
+	_ = sim.Stop(10 * time.Second)
 }
 
 // provision makes the queues (the scan queue with its DLQ and redrive
 // policy), the topic and the aggregator's raw-delivery subscription, the
-// bucket and the table.
-func provision(ctx context.Context, t *testing.T, hub aws.Config, ep endpoints, suffix string) resources {
+// bucket and the table: what CloudFormation makes in production, made here
+// with the SDK before any service starts (the services run without
+// -create-resources: the production path).
+func provision(ctx context.Context, t *testing.T, hub aws.Config, ep testharness.Endpoints, suffix string) testharness.Resources {
 	t.Helper()
-	q := sqs.New(sqs.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.sqs)})
-	n := sns.New(sns.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.sns)})
+	q := sqs.New(sqs.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
+	n := sns.New(sns.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SNS)})
 	mk := func(name string, attrs map[string]string) string {
 		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 		if err != nil {
@@ -374,34 +327,34 @@ func provision(ctx context.Context, t *testing.T, hub aws.Config, ep endpoints, 
 		}
 		return a.Attributes["QueueArn"]
 	}
-	var r resources
-	r.scanDLQ = mk("config-report-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.scanQueue = mk("config-report-scan-"+suffix, map[string]string{
+	var r testharness.Resources
+	r.ScanDLQ = mk("config-report-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.ScanQueue = mk("config-report-scan-"+suffix, map[string]string{
 		// Short, so that the killed scanner's messages come back in seconds.
 		"VisibilityTimeout": "10",
-		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, arn(r.scanDLQ)),
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, arn(r.ScanDLQ)),
 	})
-	r.poisonQueue = mk("config-report-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.resultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "60"})
+	r.PoisonQueue = mk("config-report-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.ResultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "60"})
 	topic, err := n.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("config-report-results-" + suffix)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.topicARN = aws.ToString(topic.TopicArn)
+	r.TopicARN = aws.ToString(topic.TopicArn)
 	// The queue policy letting the topic send is not set: goaws does not
 	// enforce policies (docs/EMULATORS.md); CloudFormation sets it on AWS.
 	if _, err := n.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(arn(r.resultsQueue)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		Endpoint: aws.String(arn(r.ResultsQueue)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.bucket = "config-report-e2e-" + suffix
-	s3c := s3.New(s3.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.s3), UsePathStyle: true})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}); err != nil {
+	r.Bucket = "config-report-e2e-" + suffix
+	s3c := s3.New(s3.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.Bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	r.table = "config-report-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.dynamodb)})
-	if err := dynamo.CreateTable(ctx, ddb, r.table); err != nil {
+	r.Table = "config-report-runs-" + suffix
+	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.DynamoDB)})
+	if err := dynamo.CreateTable(ctx, ddb, r.Table); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -409,12 +362,12 @@ func provision(ctx context.Context, t *testing.T, hub aws.Config, ep endpoints, 
 
 // waitObject waits for key in bucket and downloads it to local, failing
 // early when a service dies.
-func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, local string, timeout time.Duration, procs []*proc) {
+func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, local string, timeout time.Duration, procs []*testharness.Proc) {
 	t.Helper()
 	var body []byte
-	err := poll(ctx, timeout, time.Second, func() (bool, error) {
+	err := testharness.Poll(ctx, timeout, time.Second, func() (bool, error) {
 		for _, p := range procs {
-			p.alive(t)
+			p.Alive(t)
 		}
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 		if err != nil {
@@ -428,7 +381,7 @@ func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, lo
 		msg := fmt.Sprintf("s3://%s/%s not there within %s", bucket, key, timeout)
 		if len(procs) > 0 {
 			last := procs[len(procs)-1]
-			msg += fmt.Sprintf("; last lines of %s:\n%s", last.log, tail(last.log, 40))
+			msg += fmt.Sprintf("; last lines of %s:\n%s", last.Log, testharness.Tail(last.Log, 40))
 		}
 		t.Fatal(msg)
 	}
@@ -437,82 +390,15 @@ func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, lo
 	}
 }
 
-// fakeJira answers the REST calls the aggregator makes and records them.
-type fakeJira struct {
-	url    string
-	mu     sync.Mutex
-	issues []fakeIssue
-	calls  []string
-}
-
-type fakeIssue struct {
-	key        string
-	labels     []string
-	summary    string
-	attachment int
-}
-
-func newFakeJira(t *testing.T) *fakeJira {
-	f := &fakeJira{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-		if u, p, ok := r.BasicAuth(); !ok || u != "e2e@example.com" || p != "e2e-token" {
-			http.Error(w, `{"errorMessages":["unauthorized"]}`, http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/rest/api/2/search"):
-			io.WriteString(w, `{"startAt":0,"maxResults":50,"total":0,"issues":[],"isLast":true}`)
-		case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
-			var body struct {
-				Fields struct {
-					Project struct{ Key string }
-					Summary string
-					Labels  []string
-				}
-			}
-			if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Fields.Project.Key != jiraProject {
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, `{"errorMessages":["bad issue"]}`)
-				return
-			}
-			key := fmt.Sprintf("%s-%d", jiraProject, len(f.issues)+1)
-			f.issues = append(f.issues, fakeIssue{key: key, labels: body.Fields.Labels, summary: body.Fields.Summary})
-			w.WriteHeader(http.StatusCreated)
-			fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"http://%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, r.Host, 10000+len(f.issues))
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/attachments"):
-			key := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/rest/api/2/issue/"), "/attachments")
-			b, _ := io.ReadAll(r.Body)
-			for i := range f.issues {
-				if f.issues[i].key == key {
-					f.issues[i].attachment = len(b)
-				}
-			}
-			io.WriteString(w, `[{"id":"1","filename":"report.xlsx"}]`)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"errorMessages":["not found"]}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	return f
-}
-
 // waitIssue waits for the one issue labelled with the run id, with an
 // attachment, and checks no second one was filed for it.
-func (f *fakeJira) waitIssue(t *testing.T, runID string, timeout time.Duration) fakeIssue {
+func waitIssue(t *testing.T, jira *testharness.Jira, runID string, timeout time.Duration) testharness.JiraIssue {
 	t.Helper()
-	var found fakeIssue
-	err := poll(context.Background(), timeout, 500*time.Millisecond, func() (bool, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
+	var found testharness.JiraIssue
+	err := testharness.Poll(context.Background(), timeout, 500*time.Millisecond, func() (bool, error) {
 		n := 0
-		for _, is := range f.issues {
-			for _, l := range is.labels {
+		for _, is := range jira.Issues() {
+			for _, l := range is.Labels {
 				if strings.Contains(l, runID) {
 					n++
 					found = is
@@ -522,48 +408,19 @@ func (f *fakeJira) waitIssue(t *testing.T, runID string, timeout time.Duration) 
 		if n > 1 {
 			return false, fmt.Errorf("%d tickets for run %s", n, runID)
 		}
-		return n == 1 && found.attachment > 0, nil
+		return n == 1 && found.Attachment > 0, nil
 	})
 	if err != nil {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		t.Fatalf("Jira ticket for run %s: %v; calls: %v", runID, err, f.calls)
+		t.Fatalf("Jira ticket for run %s: %v; calls: %v", runID, err, jira.Calls())
 	}
 	return found
 }
 
-// gauge sums the samples of a Prometheus gauge at a /metrics URL (0 when
-// unreachable or absent).
-func gauge(url, name string) float64 {
-	resp, err := (&http.Client{Timeout: time.Second}).Get(url)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0
-	}
-	sum := 0.0
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
-// count is the number of issues labelled with the run's id.
-func (f *fakeJira) count(runID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// countIssues is the number of issues labelled with the run's id.
+func countIssues(jira *testharness.Jira, runID string) int {
 	n := 0
-	for _, is := range f.issues {
-		for _, l := range is.labels {
+	for _, is := range jira.Issues() {
+		for _, l := range is.Labels {
 			if strings.Contains(l, runID) {
 				n++
 				break
