@@ -49,19 +49,21 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testharness"
 )
 
 const (
-	region        = "us-east-1"
-	reportPrefix  = "reports"
-	payloadPrefix = "claim-check"
 	// lease is short so that a takeover after a crash takes seconds; the
 	// ticket takeover is twice it (aggregate.Config.TicketTakeover).
 	lease = "4s"
 )
 
-var regions = []string{"us-east-1", "eu-west-1"}
+// The fake Jira's project and the credentials it accepts.
+const (
+	jiraProject = "SEC"
+	jiraUser    = "chaos@example.com"
+	jiraToken   = "chaos-jira-token"
+)
 
 var hubCreds = credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")
 
@@ -129,10 +131,10 @@ type result struct {
 	Passed         bool     `json:"passed"`
 }
 
-type endpoints struct{ sqs, sns, s3, dynamodb, sim string }
-
+// resources adds the test's tap on the results topic to the services'.
 type resources struct {
-	scanQueue, scanDLQ, resultsQueue, poisonQueue, tapQueue, topicARN, bucket, table string
+	testharness.Resources
+	tapQueue string
 }
 
 // tapped is one message published on the results topic, as the test's own
@@ -151,18 +153,18 @@ type harness struct {
 	dir      string
 	logs     string
 	bin      string
-	ep       endpoints // what the services are given (a proxy may sit in front)
-	direct   endpoints // what the test itself talks to
+	ep       testharness.Endpoints // what the services are given (a proxy may sit in front)
+	direct   testharness.Endpoints // what the test itself talks to
 	res      resources
 	org      *awssim.Org
 	runID    string
-	sim      *proc
-	jira     *fakeJira
+	sim      *testharness.Proc
+	jira     *testharness.Jira
 	sqs      *sqs.Client
 	sns      *sns.Client
 	s3       *s3.Client
 	health   map[string]string
-	procs    []*proc
+	procs    []*testharness.Proc
 	expected map[string]string // injected poison: marker -> reason
 	missing  map[string]bool   // accounts the scenario kept from being scanned
 	extraEnv []string          // added to every service's environment
@@ -229,10 +231,7 @@ func repoRoot() string {
 // (a generated org), its queues, topic, table, bucket and fake Jira.
 func newHarness(t *testing.T, sc scenario) *harness {
 	t.Helper()
-	direct := endpoints{
-		sqs: testenv.Endpoint(t, "SQS_ENDPOINT"), sns: testenv.Endpoint(t, "SNS_ENDPOINT"),
-		s3: testenv.Endpoint(t, "S3_ENDPOINT"), dynamodb: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
-	}
+	direct := testharness.EmulatorEndpoints(t)
 	root := repoRoot()
 	bin := filepath.Join(root, "out", "chaos", "bin")
 	buildBinaries(t, root, bin)
@@ -259,7 +258,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 
 	// The ground truth: the org awssim generates from the same arguments,
 	// with the same -deny and -fail-regions picks.
-	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, Regions: regions, NonCompliant: awssim.DefaultNonCompliant})
+	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, Regions: testharness.Regions, NonCompliant: awssim.DefaultNonCompliant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,25 +268,25 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	}
 	h.org = truth.Org()
 
-	simAddr := freeAddr(t)
+	simAddr := testharness.FreeAddr(t)
 	args := append([]string{"-addr", simAddr, "-accounts", strconv.Itoa(accounts), "-seed", strconv.FormatInt(seed, 10),
-		"-regions", strings.Join(regions, ",")}, sc.sim.args()...)
+		"-regions", strings.Join(testharness.Regions, ",")}, sc.sim.args()...)
 	if err := os.WriteFile(filepath.Join(dir, "awssim.args"), []byte(strings.Join(args, " ")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.sim = start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, args...)
-	direct.sim = "http://" + simAddr
+	h.sim = testharness.Start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, args...)
+	direct.Sim = "http://" + simAddr
 	h.direct = direct
-	waitHTTP(t, h.sim, direct.sim+"/", 30*time.Second)
+	testharness.WaitHTTP(t, h.sim, direct.Sim+"/", 30*time.Second, 100*time.Millisecond)
 	h.ep = direct
 
-	h.sqs = sqs.New(sqs.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.sqs)})
-	h.sns = sns.New(sns.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.sns)})
-	h.s3 = s3.New(s3.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.s3), UsePathStyle: true})
+	h.sqs = sqs.New(sqs.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.SQS)})
+	h.sns = sns.New(sns.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.SNS)})
+	h.s3 = s3.New(s3.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(direct.S3), UsePathStyle: true})
 	suffix := fmt.Sprintf("c%d-%d", sc.n, time.Now().UnixNano()%1e10)
 	h.res = h.provision(suffix)
 	h.runID = fmt.Sprintf("chaos%d-%s", sc.n, suffix)
-	h.jira = newFakeJira(t)
+	h.jira = testharness.NewJira(t, testharness.JiraConfig{Project: jiraProject, User: jiraUser, Token: jiraToken, FindByLabel: true})
 	h.startTap()
 	return h
 }
@@ -311,8 +310,8 @@ func (h *harness) provision(suffix string) resources {
 		return a.Attributes["QueueArn"]
 	}
 	var r resources
-	r.scanDLQ = mk("chaos-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.scanQueue = mk("chaos-scan-"+suffix, map[string]string{
+	r.ScanDLQ = mk("chaos-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.ScanQueue = mk("chaos-scan-"+suffix, map[string]string{
 		// Short, so that a killed scanner's messages come back in seconds;
 		// 5 receives, so that a message caught by several kills in a row is
 		// not dead-lettered by the test's own violence.
@@ -321,29 +320,29 @@ func (h *harness) provision(suffix string) resources {
 		// a too-large hand-written message must reach the scanner to be
 		// poisoned with its reason.
 		"MaximumMessageSize": "1048576",
-		"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(r.scanDLQ)),
+		"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(r.ScanDLQ)),
 	})
-	r.poisonQueue = mk("chaos-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.resultsQueue = mk("chaos-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "20"})
+	r.PoisonQueue = mk("chaos-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
+	r.ResultsQueue = mk("chaos-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "20"})
 	r.tapQueue = mk("chaos-tap-"+suffix, map[string]string{"VisibilityTimeout": "30"})
 	topic, err := h.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("chaos-results-" + suffix)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.topicARN = aws.ToString(topic.TopicArn)
-	for _, q := range []string{r.resultsQueue, r.tapQueue} {
+	r.TopicARN = aws.ToString(topic.TopicArn)
+	for _, q := range []string{r.ResultsQueue, r.tapQueue} {
 		if _, err := h.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
 			Endpoint: aws.String(arn(q)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.bucket = "chaos-" + strings.ReplaceAll(suffix, "_", "-")
-	if _, err := h.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}); err != nil {
+	r.Bucket = "chaos-" + strings.ReplaceAll(suffix, "_", "-")
+	if _, err := h.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.Bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	r.table = "chaos-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(h.direct.dynamodb)})
-	if err := dynamo.CreateTable(ctx, ddb, r.table); err != nil {
+	r.Table = "chaos-runs-" + suffix
+	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(h.direct.DynamoDB)})
+	if err := dynamo.CreateTable(ctx, ddb, r.Table); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -415,7 +414,7 @@ func (h *harness) activeAccounts() []string {
 // result on the topic.
 func (h *harness) waitScanned(n int, timeout time.Duration) {
 	h.t.Helper()
-	err := poll(h.ctx, timeout, 50*time.Millisecond, func() (bool, error) {
+	err := testharness.Poll(h.ctx, timeout, 50*time.Millisecond, func() (bool, error) {
 		_, a := h.scanned()
 		return len(a) >= n, nil
 	})
@@ -427,42 +426,26 @@ func (h *harness) waitScanned(n int, timeout time.Duration) {
 
 // serviceEnv is every service's configuration, by environment variable.
 func (h *harness) serviceEnv() []string {
-	ep, res := h.ep, h.res
-	env := []string{
-		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + region,
-		"AWS_ENDPOINT_URL_SQS=" + ep.sqs, "AWS_ENDPOINT_URL_SNS=" + ep.sns,
-		"AWS_ENDPOINT_URL_S3=" + ep.s3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.dynamodb,
-		"AWS_ENDPOINT_URL_STS=" + ep.sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.sim,
-		"LOG_FORMAT=json", "LOG_LEVEL=info",
-		"SCAN_QUEUE_URL=" + res.scanQueue, "RESULTS_TOPIC_ARN=" + res.topicARN,
-		"RESULTS_QUEUE_URL=" + res.resultsQueue, "POISON_QUEUE_URL=" + res.poisonQueue,
-		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
-		"REPORT_BUCKET=" + res.bucket, "REPORT_PREFIX=" + reportPrefix, "PAYLOAD_PREFIX=" + payloadPrefix,
-		"DYNAMODB_TABLE=" + res.table, "S3_PATH_STYLE=true",
-		"CHECK_INTERVAL=1s", "CONSUMERS=4", "LEASE=" + lease,
-		"REGIONS=" + strings.Join(regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
-		"ORG_ROLE_ARN=arn:aws:iam::" + h.org.ManagementAccountID + ":role/system-config-report-generator-list-org-role",
-		"JIRA_URL=" + h.jira.url, "JIRA_PROJECT=" + jiraProject, "JIRA_USER=" + jiraUser, "JIRA_API_TOKEN=" + jiraToken,
-		"JIRA_LABELS=config-compliance,chaos",
-	}
+	env := append(testharness.ServiceEnv(h.ep, h.res.Resources, h.org.ManagementAccountID), "LEASE="+lease)
+	env = append(env, h.jira.Env("config-compliance,chaos")...)
 	return append(env, h.extraEnv...)
 }
 
 // startService starts a scanner or aggregator process named name (a
 // restart reuses the name: its log goes on) and waits until it is ready.
-func (h *harness) startService(name, binary string, env ...string) *proc {
+func (h *harness) startService(name, binary string, env ...string) *testharness.Proc {
 	h.t.Helper()
-	addr := freeAddr(h.t)
+	addr := testharness.FreeAddr(h.t)
 	h.health[name] = "http://" + addr
-	p := start(h.t, h.logs, name, filepath.Join(h.bin, binary), append(append(h.serviceEnv(), "HEALTH_ADDR="+addr, "OWNER="+name), env...))
+	p := testharness.Start(h.t, h.logs, name, filepath.Join(h.bin, binary), append(append(h.serviceEnv(), "HEALTH_ADDR="+addr, "OWNER="+name), env...))
 	h.procs = append(h.procs, p)
-	waitHTTP(h.t, p, h.health[name]+"/readyz", 60*time.Second)
+	testharness.WaitHTTP(h.t, p, h.health[name]+"/readyz", 60*time.Second, 100*time.Millisecond)
 	return p
 }
 
 // startAggregator starts one aggregator replica, as a process unless the
 // harness runs them in process.
-func (h *harness) startAggregator(name string, env ...string) *proc {
+func (h *harness) startAggregator(name string, env ...string) *testharness.Proc {
 	if h.inProcessAgg != nil {
 		h.inProcessAgg(h, name)
 		return nil
@@ -473,16 +456,16 @@ func (h *harness) startAggregator(name string, env ...string) *proc {
 // trigger runs the trigger to completion.
 func (h *harness) trigger(env ...string) {
 	h.t.Helper()
-	p := start(h.t, h.logs, "trigger", filepath.Join(h.bin, "trigger"), append(append(h.serviceEnv(), "RUN_ID="+h.runID), env...))
-	if err := p.wait(3 * time.Minute); err != nil {
-		h.t.Fatalf("trigger: %v; last lines of %s:\n%s", err, p.log, tail(p.log, 30))
+	p := testharness.Start(h.t, h.logs, "trigger", filepath.Join(h.bin, "trigger"), append(append(h.serviceEnv(), "RUN_ID="+h.runID), env...))
+	if err := p.Wait(3 * time.Minute); err != nil {
+		h.t.Fatalf("trigger: %v; last lines of %s:\n%s", err, p.Log, testharness.Tail(p.Log, 30))
 	}
 }
 
 // reportKeys lists the report objects of the run in the bucket.
 func (h *harness) reportKeys() []string {
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(h.s3, &s3.ListObjectsV2Input{Bucket: aws.String(h.res.bucket), Prefix: aws.String(reportPrefix + "/")})
+	p := s3.NewListObjectsV2Paginator(h.s3, &s3.ListObjectsV2Input{Bucket: aws.String(h.res.Bucket), Prefix: aws.String(testharness.ReportPrefix + "/")})
 	for p.HasMorePages() {
 		out, err := p.NextPage(h.ctx)
 		if err != nil {
@@ -501,7 +484,7 @@ func (h *harness) reportKeys() []string {
 func (h *harness) waitReport(timeout time.Duration) []byte {
 	h.t.Helper()
 	var body []byte
-	err := poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+	err := testharness.Poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
 		keys := h.reportKeys()
 		if len(keys) == 0 {
 			return false, nil
@@ -512,7 +495,7 @@ func (h *harness) waitReport(timeout time.Duration) []byte {
 	if err != nil {
 		var lines []string
 		for _, p := range h.procs {
-			lines = append(lines, fmt.Sprintf("--- %s (exited=%v %v):\n%s", p.name, p.exited(), p.err, tail(p.log, 8)))
+			lines = append(lines, fmt.Sprintf("--- %s (exited=%v %v):\n%s", p.Name, p.Exited(), p.Err(), testharness.Tail(p.Log, 8)))
 		}
 		h.t.Fatalf("no report for run %s within %s:\n%s", h.runID, timeout, strings.Join(lines, "\n"))
 	}
@@ -523,7 +506,7 @@ func (h *harness) waitReport(timeout time.Duration) []byte {
 }
 
 func (h *harness) download(key string) []byte {
-	out, err := h.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: aws.String(h.res.bucket), Key: aws.String(key)})
+	out, err := h.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: aws.String(h.res.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil
 	}
@@ -538,17 +521,32 @@ func (h *harness) download(key string) []byte {
 // waitTicket waits until the run has its one ticket with the workbook.
 func (h *harness) waitTicket(timeout time.Duration) {
 	h.t.Helper()
-	err := poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
-		n, att := h.jira.tickets(h.runID)
+	err := testharness.Poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+		n, att := h.tickets()
 		return n >= 1 && att >= 1, nil
 	})
 	if err == nil && h.ticketAt.IsZero() {
 		h.ticketAt = time.Now()
 	}
 	if err != nil {
-		n, att := h.jira.tickets(h.runID)
+		n, att := h.tickets()
 		h.problem("Jira: %d tickets (%d with the workbook) for run %s after %s", n, att, h.runID, timeout)
 	}
+}
+
+// tickets returns the number of Jira issues labelled run-<runID> and how
+// many have the workbook attached. The label is exact, as the
+// aggregator's own search is.
+func (h *harness) tickets() (n, attached int) {
+	for _, is := range h.jira.Issues() {
+		if slices.Contains(is.Labels, "run-"+h.runID) {
+			n++
+			if is.Attachment > 0 {
+				attached++
+			}
+		}
+	}
+	return n, attached
 }
 
 // fault records a fault injected now.
@@ -566,7 +564,7 @@ func (h *harness) problem(format string, args ...any) {
 // scanner would.
 func (h *harness) publish(body string, attrs map[string]string) {
 	h.t.Helper()
-	in := &sns.PublishInput{TopicArn: aws.String(h.res.topicARN), Message: aws.String(body), MessageAttributes: map[string]snstypes.MessageAttributeValue{}}
+	in := &sns.PublishInput{TopicArn: aws.String(h.res.TopicARN), Message: aws.String(body), MessageAttributes: map[string]snstypes.MessageAttributeValue{}}
 	for k, v := range attrs {
 		in.MessageAttributes[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
@@ -595,7 +593,7 @@ func (h *harness) verify(report []byte) {
 	for id := range h.missing {
 		missing[id] = true
 	}
-	if _, err := reportcheck.Check(local, reportcheck.Expect{Org: h.org, Regions: regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
+	if _, err := reportcheck.Check(local, reportcheck.Expect{Org: h.org, Regions: testharness.Regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
 		h.problem("report differs from the ground truth: %v", err)
 	} else {
 		h.r.RunsCompleted = 1
@@ -614,14 +612,14 @@ func (h *harness) verify(report []byte) {
 	// The poison queue holds exactly the injected bad messages.
 	h.checkPoison()
 	// One Jira ticket.
-	if n, att := h.jira.tickets(h.runID); n != 1 || att != 1 {
+	if n, att := h.tickets(); n != 1 || att != 1 {
 		h.problem("%d Jira tickets for run %s (%d with the workbook), want 1", n, h.runID, att)
 	}
 	// No secret awssim issued in any log.
 	h.checkSecrets()
 	// Queues drained: nothing left to scan, nothing dead-lettered.
-	for _, q := range []string{h.res.scanQueue, h.res.scanDLQ} {
-		err := poll(h.ctx, 20*time.Second, 500*time.Millisecond, func() (bool, error) {
+	for _, q := range []string{h.res.ScanQueue, h.res.ScanDLQ} {
+		err := testharness.Poll(h.ctx, 20*time.Second, 500*time.Millisecond, func() (bool, error) {
 			a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
 				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 			if err != nil {
@@ -636,8 +634,8 @@ func (h *harness) verify(report []byte) {
 	// No process in a crash loop: every service still running is alive,
 	// every one that ended was killed on purpose (SIGKILL).
 	for _, p := range h.procs {
-		if p.exited() && !p.killedBySignal() {
-			h.problem("%s exited by itself: %v; last lines:\n%s", p.name, p.err, tail(p.log, 10))
+		if p.Exited() && !p.KilledBySignal() {
+			h.problem("%s exited by itself: %v; last lines:\n%s", p.Name, p.Err(), testharness.Tail(p.Log, 10))
 		}
 	}
 	// Time to recover: from the last fault to the run complete (report
@@ -711,7 +709,7 @@ func (h *harness) checkPoison() {
 	var unknown []string
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := h.sqs.ReceiveMessage(h.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.poisonQueue),
+		out, err := h.sqs.ReceiveMessage(h.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.PoisonQueue),
 			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
 		if err != nil {
 			h.problem("receive poison: %v", err)
@@ -737,10 +735,10 @@ func (h *harness) checkPoison() {
 		}
 	}
 	if len(got)+len(unknown) == 0 && len(h.expected) > 0 {
-		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.poisonQueue),
+		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.PoisonQueue),
 			AttributeNames: []sqstypes.QueueAttributeName{"All"}})
 		if err == nil {
-			h.t.Logf("poison queue %s attributes: %v", h.res.poisonQueue, a.Attributes)
+			h.t.Logf("poison queue %s attributes: %v", h.res.PoisonQueue, a.Attributes)
 		}
 	}
 	h.r.PoisonMessages = len(got) + len(unknown)
@@ -784,7 +782,7 @@ func clip(s string, n int) string {
 // checkSecrets looks for every secret key and session token awssim issued
 // in every log of the scenario.
 func (h *harness) checkSecrets() {
-	resp, err := http.Get(h.direct.sim + "/_sim/sessions")
+	resp, err := http.Get(h.direct.Sim + "/_sim/sessions")
 	if err != nil {
 		h.problem("GET /_sim/sessions: %v", err)
 		return
@@ -830,7 +828,7 @@ func (h *harness) checkSecrets() {
 // simStats reads awssim's call counters.
 func (h *harness) simStats() awssim.Stats {
 	h.t.Helper()
-	resp, err := http.Get(h.direct.sim + "/_sim/stats")
+	resp, err := http.Get(h.direct.Sim + "/_sim/stats")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -908,7 +906,7 @@ func updateDoc(t *testing.T, table string, r result) {
 	}
 	host, _ := os.Hostname()
 	stamp := fmt.Sprintf("Last `make chaos`: %s, seed %d, %d generated accounts × %d regions, %d cores (%s).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Seed, r.Accounts, len(regions), runtime.NumCPU(), host)
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Seed, r.Accounts, len(testharness.Regions), runtime.NumCPU(), host)
 	s = s[:i+len(docBegin)] + "\n" + stamp + table + s[j:]
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Log(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/chaos"
 	"github.com/cybsecops/configreport/internal/faultproxy"
+	"github.com/cybsecops/configreport/internal/testharness"
 )
 
 // matrix is the chaos suite, in the numbering of issue 11.
@@ -81,8 +82,8 @@ func (h *harness) killHeld(n int, timeout time.Duration) {
 	h.t.Helper()
 	h.waitScanned(n, timeout)
 	for _, p := range h.procs {
-		if strings.HasPrefix(p.name, "scanner") && !p.exited() {
-			p.kill()
+		if strings.HasPrefix(p.Name, "scanner") && !p.Exited() {
+			p.Kill()
 		}
 	}
 	time.Sleep(3 * time.Second) // the last results reach the tap and the aggregators
@@ -108,15 +109,15 @@ func scannerKill(h *harness) {
 	go h.trigger()
 	for i := 1; i <= 3; i++ {
 		var held float64
-		err := poll(h.ctx, 2*time.Minute, 10*time.Millisecond, func() (bool, error) {
-			held = gauge(h.health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
+		err := testharness.Poll(h.ctx, 2*time.Minute, 10*time.Millisecond, func() (bool, error) {
+			held = testharness.Gauge(h.health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
 			return held >= 1, nil
 		})
 		if err != nil {
 			h.t.Fatalf("kill %d: scanner-2 never held a message", i)
 		}
 		p := h.procs[len(h.procs)-1]
-		p.kill()
+		p.Kill()
 		h.fault("SIGKILL scanner-2 holding %.0f message(s)", held)
 		if i < 3 {
 			h.startService("scanner-2", "scanner")
@@ -135,7 +136,7 @@ func aggregatorCrash(h *harness) {
 	h.startService("scanner-2", "scanner")
 	h.trigger()
 	h.waitScanned(len(h.activeAccounts())/3, 2*time.Minute)
-	a1.kill()
+	a1.Kill()
 	h.fault("SIGKILL aggregator-1 mid-run")
 
 	// Each replica dies at its crash point; the next one takes over once
@@ -143,27 +144,27 @@ func aggregatorCrash(h *harness) {
 	for i, point := range []string{chaos.MidRender, chaos.AfterUpload, chaos.AfterTicketFiled} {
 		name := fmt.Sprintf("aggregator-%d", i+2)
 		p := h.startAggregator(name, crashAt(point))
-		_ = p.wait(reportTimeout) // its exit status is checked next
-		if !p.killedBySignal() {
-			h.t.Fatalf("%s did not die by SIGKILL at %s (exited=%v: %v); last lines:\n%s", name, point, p.exited(), p.err, tail(p.log, 20))
+		_ = p.Wait(reportTimeout) // its exit status is checked next
+		if !p.KilledBySignal() {
+			h.t.Fatalf("%s did not die by SIGKILL at %s (exited=%v: %v); last lines:\n%s", name, point, p.Exited(), p.Err(), testharness.Tail(p.Log, 20))
 		}
-		b, _ := os.ReadFile(p.log)
+		b, _ := os.ReadFile(p.Log)
 		if !strings.Contains(string(b), "chaos: crash point "+point) {
-			h.t.Fatalf("%s died, but not at %s:\n%s", name, point, tail(p.log, 20))
+			h.t.Fatalf("%s died, but not at %s:\n%s", name, point, testharness.Tail(p.Log, 20))
 		}
 		h.fault("%s crashed at %s", name, point)
 	}
 	h.startAggregator("aggregator-5")
 	// The ticket was filed before the last crash: the survivor must find it
 	// by its label and store it, not file a second one.
-	err := poll(h.ctx, 2*time.Minute, 250*time.Millisecond, func() (bool, error) {
-		b, _ := os.ReadFile(h.procs[len(h.procs)-1].log)
+	err := testharness.Poll(h.ctx, 2*time.Minute, 250*time.Millisecond, func() (bool, error) {
+		b, _ := os.ReadFile(h.procs[len(h.procs)-1].Log)
 		return strings.Contains(string(b), `"ticket stored"`), nil
 	})
 	if err != nil {
 		h.problem("aggregator-5 never stored the ticket filed before the crash")
 	}
-	b, _ := os.ReadFile(h.procs[len(h.procs)-1].log)
+	b, _ := os.ReadFile(h.procs[len(h.procs)-1].Log)
 	if !strings.Contains(string(b), `"how":"found"`) {
 		h.problem(`aggregator-5 stored a ticket it did not find by label (no "how":"found" in its log)`)
 	}
@@ -246,7 +247,7 @@ func duplicates(h *harness) {
 		altered[acct] = true
 		ev["status"] = "failed"
 		ev["rules"], ev["findings"] = []any{}, []any{}
-		ev["errors"] = []any{map[string]any{"region": regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
+		ev["errors"] = []any{map[string]any{"region": testharness.Regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
 		ev["scanned_at"] = time.Now().UTC().Format(time.RFC3339)
 		b, _ := json.Marshal(ev)
 		h.publish(string(b), m.attrs)
@@ -255,8 +256,8 @@ func duplicates(h *harness) {
 	// The aggregators have consumed everything (the copies of the altered
 	// results too) before the run can complete.
 	time.Sleep(2 * time.Second)
-	err := poll(h.ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
-		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.resultsQueue),
+	err := testharness.Poll(h.ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
+		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.ResultsQueue),
 			AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 		if err != nil {
 			return false, err
@@ -273,7 +274,7 @@ func duplicates(h *harness) {
 	// The trigger again, for the same run: every RunStarted and
 	// ScanRequested delivered twice, every account scanned twice.
 	h.trigger()
-	err = poll(h.ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
+	err = testharness.Poll(h.ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
 		results, _ := h.scanned()
 		per := map[string]map[string]bool{}
 		for _, m := range results {
@@ -344,7 +345,7 @@ func permanentErrors(h *harness) {
 		}
 	}
 	for _, a := range denied {
-		if n := st.Calls["AssumeRole"][a]; n < 1 || n > int64(len(regions)) {
+		if n := st.Calls["AssumeRole"][a]; n < 1 || n > int64(len(testharness.Regions)) {
 			h.problem("denied account %s: %d AssumeRole calls, want 1 per region at most (not retried)", a, n)
 		}
 		if n := st.Calls["DescribeConfigRules"][a]; n != 0 {
@@ -368,25 +369,25 @@ func poison(h *harness) {
 	bad := []struct {
 		queue, marker, reason, body string
 	}{
-		{h.res.scanQueue, "chaos-bad-1", "malformed", `{"chaos":"chaos-bad-1", "account_id": 12345`},
-		{h.res.scanQueue, "chaos-bad-2", "unknown-type", `{"chaos":"chaos-bad-2","type":"ScanEverything","schema_version":1}`},
-		{h.res.scanQueue, "chaos-bad-3", "unknown-type", `{"chaos":"chaos-bad-3","type":"ScanRequested","schema_version":9,"account_id":"` + acct + `"}`},
+		{h.res.ScanQueue, "chaos-bad-1", "malformed", `{"chaos":"chaos-bad-1", "account_id": 12345`},
+		{h.res.ScanQueue, "chaos-bad-2", "unknown-type", `{"chaos":"chaos-bad-2","type":"ScanEverything","schema_version":1}`},
+		{h.res.ScanQueue, "chaos-bad-3", "unknown-type", `{"chaos":"chaos-bad-3","type":"ScanRequested","schema_version":9,"account_id":"` + acct + `"}`},
 		// No ScanRequested carries a claim check (the contract gives them
 		// to RunStarted and AccountScanned only): a missing payload is a
 		// results-queue fault (chaos-bad-8); a RunStarted's on the scan
 		// queue is an unexpected type there.
-		{h.res.resultsQueue, "chaos-bad-4", "missing-payload", `{"chaos":"chaos-bad-4","type":"RunStarted","schema_version":1,"run_id":"chaos-poison-run","payload_ref":"` + payloadPrefix + `/chaos-poison-run/run/chaos-bad-4.json"}`},
-		{h.res.scanQueue, "chaos-bad-5", "too-large", big},
-		{h.res.resultsQueue, "chaos-bad-6", "malformed", `["chaos-bad-6"`},
-		{h.res.resultsQueue, "chaos-bad-7", "unknown-type", `{"chaos":"chaos-bad-7","type":"AccountAudited","schema_version":1}`},
-		{h.res.resultsQueue, "chaos-bad-8", "missing-payload", `{"chaos":"chaos-bad-8","type":"AccountScanned","schema_version":1,"run_id":"chaos-poison","account_id":"` + acct + `","payload_ref":"` + payloadPrefix + `/chaos-poison/` + acct + `/chaos-bad-8.json"}`},
+		{h.res.ResultsQueue, "chaos-bad-4", "missing-payload", `{"chaos":"chaos-bad-4","type":"RunStarted","schema_version":1,"run_id":"chaos-poison-run","payload_ref":"` + testharness.PayloadPrefix + `/chaos-poison-run/run/chaos-bad-4.json"}`},
+		{h.res.ScanQueue, "chaos-bad-5", "too-large", big},
+		{h.res.ResultsQueue, "chaos-bad-6", "malformed", `["chaos-bad-6"`},
+		{h.res.ResultsQueue, "chaos-bad-7", "unknown-type", `{"chaos":"chaos-bad-7","type":"AccountAudited","schema_version":1}`},
+		{h.res.ResultsQueue, "chaos-bad-8", "missing-payload", `{"chaos":"chaos-bad-8","type":"AccountScanned","schema_version":1,"run_id":"chaos-poison","account_id":"` + acct + `","payload_ref":"` + testharness.PayloadPrefix + `/chaos-poison/` + acct + `/chaos-bad-8.json"}`},
 	}
 	for _, b := range bad {
 		if _, err := h.sqs.SendMessage(h.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(b.queue), MessageBody: aws.String(b.body)}); err != nil {
 			h.t.Fatalf("send %s (%d bytes): %v", b.marker, len(b.body), err)
 		}
 		h.expected[b.marker] = b.reason
-		h.fault("%s (%s) on %s", b.marker, b.reason, map[bool]string{true: "scan queue", false: "results queue"}[b.queue == h.res.scanQueue])
+		h.fault("%s (%s) on %s", b.marker, b.reason, map[bool]string{true: "scan queue", false: "results queue"}[b.queue == h.res.ScanQueue])
 	}
 	h.trigger()
 	h.finishRun()
@@ -440,7 +441,7 @@ func sessions(h *harness) {
 	h.startPipeline(1, 2)
 	h.trigger()
 	h.finishRun()
-	resp, err := httpGetJSON(h.direct.sim + "/_sim/sessions")
+	resp, err := httpGetJSON(h.direct.Sim + "/_sim/sessions")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -519,7 +520,7 @@ func (h *harness) minScanSpan(account string) time.Duration {
 	}
 	burst := max(r, 1)
 	var most time.Duration
-	for _, region := range regions {
+	for _, region := range testharness.Regions {
 		k := 2
 		for _, rule := range h.org.Rules(account, region) {
 			if rule.Compliance() == awssim.NonCompliant {
@@ -571,18 +572,18 @@ func throttling(h *harness) {
 // and refuses connections), Jira down until the report is out: the report
 // is uploaded anyway, the ticket failure counted and logged, then retried.
 func outages(h *harness) {
-	s3p, err := faultproxy.New(strings.TrimPrefix(h.direct.s3, "http://"), nil)
+	s3p, err := faultproxy.New(strings.TrimPrefix(h.direct.S3, "http://"), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { s3p.Close() })
-	ddbp, err := faultproxy.New(strings.TrimPrefix(h.direct.dynamodb, "http://"), nil)
+	ddbp, err := faultproxy.New(strings.TrimPrefix(h.direct.DynamoDB, "http://"), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { ddbp.Close() })
-	h.ep.s3, h.ep.dynamodb = s3p.URL(), ddbp.URL()
-	h.jira.setDown(true)
+	h.ep.S3, h.ep.DynamoDB = s3p.URL(), ddbp.URL()
+	h.jira.SetDown(true)
 	h.fault("Jira answering 503 from the start")
 	h.startPipeline(2, 2)
 	active := len(h.activeAccounts())
@@ -595,10 +596,10 @@ func outages(h *harness) {
 	h.fault("S3 unreachable for 6 s as the report is due")
 	report := h.waitReport(reportTimeout)
 	// The report is out: the replica that emitted it has tried Jira by now.
-	err = poll(h.ctx, 20*time.Second, 250*time.Millisecond, func() (bool, error) {
+	err = testharness.Poll(h.ctx, 20*time.Second, 250*time.Millisecond, func() (bool, error) {
 		n := 0.0
 		for _, name := range []string{"aggregator-1", "aggregator-2"} {
-			n += gauge(h.health[name]+"/metrics", "configreport_aggregator_ticket_failures_total")
+			n += testharness.Gauge(h.health[name]+"/metrics", "configreport_aggregator_ticket_failures_total")
 		}
 		return n >= 1, nil
 	})
@@ -613,8 +614,8 @@ func outages(h *harness) {
 	if logged == 0 {
 		h.problem("no ticket failure logged while Jira was down")
 	}
-	h.jira.setDown(false)
-	h.fault("Jira back after %d failed requests", h.jira.failedCount())
+	h.jira.SetDown(false)
+	h.fault("Jira back after %d failed requests", h.jira.Failed())
 	h.waitTicket(3 * time.Minute)
 	s, d := s3p.Stats(), ddbp.Stats()
 	h.t.Logf("fault proxy: S3 %+v, DynamoDB %+v", s, d)

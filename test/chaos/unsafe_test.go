@@ -24,6 +24,7 @@ import (
 	"github.com/cybsecops/configreport/internal/msg"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
+	"github.com/cybsecops/configreport/internal/testharness"
 )
 
 // TestUnsafeStoreFailsDuplicates proves the suite can fail: scenario 4
@@ -94,31 +95,31 @@ func startInProcessAggregator(h *harness, name string, u *store.Unsafe) {
 	logger := slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	awsCfg := func(endpoint string) aws.Config {
-		return aws.Config{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(endpoint)}
+		return aws.Config{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(endpoint)}
 	}
-	tr, err := msg.New(ctx, msg.Config{AWS: awsCfg(h.ep.sqs), ScanQueue: h.res.scanQueue, ResultsTopic: h.res.topicARN,
-		ResultsQueue: h.res.resultsQueue, PoisonQueue: h.res.poisonQueue, WaitTime: time.Second, Logger: logger})
+	tr, err := msg.New(ctx, msg.Config{AWS: awsCfg(h.ep.SQS), ScanQueue: h.res.ScanQueue, ResultsTopic: h.res.TopicARN,
+		ResultsQueue: h.res.ResultsQueue, PoisonQueue: h.res.PoisonQueue, WaitTime: time.Second, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := blob.NewS3(s3.New(s3.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(h.ep.s3), UsePathStyle: true}),
-		blob.S3Config{Bucket: h.res.bucket})
+	bs, err := blob.NewS3(s3.New(s3.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(h.ep.S3), UsePathStyle: true}),
+		blob.S3Config{Bucket: h.res.Bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := dynamo.New(dynamo.Config{Table: h.res.table, Unsafe: u},
-		dynamodb.New(dynamodb.Options{Region: region, Credentials: hubCreds, BaseEndpoint: aws.String(h.ep.dynamodb)}), logger)
+	st, err := dynamo.New(dynamo.Config{Table: h.res.Table, Unsafe: u},
+		dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(h.ep.DynamoDB)}), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := jira.New(jira.Config{URL: h.jira.url, Project: jiraProject, Labels: []string{"config-compliance", "chaos"}, User: jiraUser, Token: jiraToken}, logger)
+	n, err := jira.New(jira.Config{URL: h.jira.URL, Project: jiraProject, Labels: []string{"config-compliance", "chaos"}, User: jiraUser, Token: jiraToken}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc, _, err := app.NewAggregator(app.AggregatorConfig{
-		Aggregate: aggregate.Config{ReportPrefix: reportPrefix, ReportLocation: "s3://" + h.res.bucket, Owner: name, CheckInterval: time.Second, Lease: 4 * time.Second},
+		Aggregate: aggregate.Config{ReportPrefix: testharness.ReportPrefix, ReportLocation: "s3://" + h.res.Bucket, Owner: name, CheckInterval: time.Second, Lease: 4 * time.Second},
 		Consumers: 4, Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
-	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: n}, app.Codec(bs, payloadPrefix), logger)
+	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: n}, app.Codec(bs, testharness.PayloadPrefix), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
