@@ -187,15 +187,10 @@ func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanR
 	return nil
 }
 
-// name looks the account up in a pool slot. A failure leaves the name
-// empty rather than failing the scan: the report still lists the account
-// by id, and the scan result matters more than its label.
+// name looks the account up. A failure leaves the name empty rather than
+// failing the scan: the report still lists the account by id, and the scan
+// result matters more than its label.
 func (h *Handler) name(ctx context.Context, id ident.AccountID) (name, ouPath string) {
-	release, err := h.cfg.Scanner.slot(ctx)
-	if err != nil {
-		return "", ""
-	}
-	defer release()
 	accts, err := h.cfg.Namer.Lookup(ctx, []ident.AccountID{id})
 	if err != nil || len(accts) != 1 {
 		h.log.Warn("ad-hoc account not named", slog.String("account_id", string(id)),
