@@ -195,16 +195,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 
 	fl := &fleet{grace: pol.TerminationGrace, killAtOnce: cfg.Scenario == ScenarioKill, log: log,
 		start: func(name string) (*proc, error) {
-			addr, err := freeAddr()
-			if err != nil {
-				return nil, err
+			// Port 0: the kernel picks one, so a scanner cannot lose its port
+			// to another process between freeAddr and its bind. Only a
+			// profiled run needs to know the port, and takes that chance.
+			addr := "127.0.0.1:0"
+			if cfg.ProfileAt > 0 {
+				var err error
+				if addr, err = freeAddr(); err != nil {
+					return nil, err
+				}
 			}
 			scanEnv := append(slices.Clip(svcEnv), "HEALTH_ADDR="+addr)
 			if cfg.Consumers > 0 {
 				scanEnv = append(scanEnv, "CONSUMERS="+strconv.Itoa(cfg.Consumers))
 			}
 			p, err := startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), scanEnv)
-			if p != nil {
+			if p != nil && cfg.ProfileAt > 0 {
 				p.health = addr
 			}
 			return p, err
