@@ -54,7 +54,7 @@ func main() {
 	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads in the bucket")
 	table := fs.String("dynamodb-table", "", "DynamoDB table of the dedupe store (required)")
 	owner := fs.String("owner", hostname(), "this replica's name in run claims (the pod name)")
-	consumers := fs.Int("consumers", 4, "results handled at once")
+	consumers := fs.Int("consumers", 16, "results handled at once (each is a few store writes, waiting on DynamoDB, not CPU)")
 	checkEvery := fs.Duration("check-interval", 15*time.Second, "how often complete runs, runs past their deadline and tickets to retry are looked for")
 	lease := fs.Duration("lease", 2*time.Minute, "how long a claim holds a run while its report renders and uploads")
 	conc := fs.Int("concurrency", 16, "AWS calls in flight at most in this process")
