@@ -27,14 +27,20 @@ type fleet struct {
 }
 
 // Scale brings the running scanners to n. It fails when a scanner cannot
-// start or one died by itself (a crash is a finding, not noise).
+// start or one died by itself (a crash is a finding, not noise); scaling to
+// 0 stops the others all the same, so that a failed run leaves no scanner
+// behind.
 func (f *fleet) Scale(n int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var crashed error
 	for _, p := range f.running {
-		if p.exited() {
-			return fmt.Errorf("scanner %s exited by itself: %v (see %s)", p.name, p.err, p.log)
+		if p.exited() && crashed == nil {
+			crashed = fmt.Errorf("scanner %s exited by itself: %v (see %s)", p.name, p.err, p.log)
 		}
+	}
+	if crashed != nil && n > 0 {
+		return crashed
 	}
 	for len(f.running) < n {
 		f.next++
@@ -67,7 +73,7 @@ func (f *fleet) Scale(n int) error {
 			}
 		}()
 	}
-	return nil
+	return crashed
 }
 
 func (f *fleet) sampleRSS() {

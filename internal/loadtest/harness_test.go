@@ -232,6 +232,29 @@ func TestFleet(t *testing.T) {
 	if err := f.Scale(1); err == nil || !strings.Contains(err.Error(), "exited by itself") {
 		t.Fatalf("crash not reported: %v", err)
 	}
+
+	// One crashed, two alive: stopping all still stops the two (a failed
+	// run must leave no scanner behind) and reports the crash.
+	n := 0
+	f = &fleet{grace: time.Second, log: slog.New(slog.DiscardHandler), start: func(name string) (*proc, error) {
+		n++
+		if n == 1 {
+			return mk("exit 3")(name)
+		}
+		return mk("exec sleep 30")(name)
+	}}
+	if err := f.Scale(3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := f.stopAll(); err == nil || !strings.Contains(err.Error(), "exited by itself") {
+		t.Fatalf("stopAll with a crashed scanner: %v", err)
+	}
+	for _, p := range f.all {
+		if !p.exited() {
+			t.Errorf("%s still running after stopAll", p.name)
+		}
+	}
 }
 
 // judge counts the Summary table: a row per expected account not MISSING
