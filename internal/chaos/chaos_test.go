@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/chaos"
+	"github.com/cybsecops/configreport/internal/testharness"
 )
 
 // TestHelperProcess is the child of TestCrash: it hits the point named by
@@ -161,7 +162,7 @@ func TestHold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(tc.bin, "-test.run=^TestHoldHelperProcess$", "-test.v")
 			cmd.Env = append(os.Environ(), append(tc.env, "CHAOS_TEST_CHILD=1")...)
-			var stdout, stderr lockedBuffer
+			var stdout, stderr testharness.LockedBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -212,23 +213,6 @@ func TestHold(t *testing.T) {
 			}
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestShippedBinaries builds the services as they are shipped (no tag) and

@@ -23,6 +23,7 @@ import (
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testharness"
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
@@ -384,7 +385,7 @@ func TestConfigValidate(t *testing.T) {
 // skipped SUSPENDED account, a summary, and no secret anywhere.
 func TestProgressLogged(t *testing.T) {
 	f := newFixture(t, 1000)
-	var buf lockedBuffer
+	var buf testharness.LockedBuffer
 	deps := f.deps()
 	deps.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rs, err := trigger.Run(ctx(t), trigger.Config{Regions: regions, ProgressInterval: time.Millisecond}, deps)
@@ -424,23 +425,6 @@ func TestProgressLogged(t *testing.T) {
 	if strings.Contains(logs, "hubsecret") {
 		t.Error("the hub secret appears in the logs")
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // discard is a publisher that drops messages, so the benchmark measures
