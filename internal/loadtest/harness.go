@@ -1,12 +1,13 @@
 package loadtest
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,47 +174,37 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	env := serviceEnv(cfg, rs, simURL, org.ManagementAccountID)
 	env = append(env, "SHUTDOWN_TIMEOUT="+min(shutdownTimeout, pol.TerminationGrace*4/5).String())
 
-	aggAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	// Debug: its "duplicate result ignored" lines count the duplicates it
 	// absorbed when its /metrics does not expose them.
 	svcEnv := env
 	if cfg.ProfileAt > 0 {
 		svcEnv = append(slices.Clip(env), "PPROF=true")
 	}
-	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(svcEnv, "HEALTH_ADDR="+aggAddr, "LOG_LEVEL=debug"))
+	// Health on port 0: the kernel picks a free port (no race with another
+	// process between choosing and binding), and the log line names it.
+	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(svcEnv, "HEALTH_ADDR=127.0.0.1:0", "LOG_LEVEL=debug"))
+	if err != nil {
+		return nil, err
+	}
+	defer agg.terminate(30 * time.Second)
+	aggAddr, err := listenAddr(ctx, agg, time.Minute)
 	if err != nil {
 		return nil, err
 	}
 	agg.health = aggAddr
-	defer agg.terminate(30 * time.Second)
 	if err := waitReady(ctx, agg, "http://"+aggAddr+"/readyz", time.Minute); err != nil {
 		return nil, err
 	}
 
 	fl := &fleet{grace: pol.TerminationGrace, killAtOnce: cfg.Scenario == ScenarioKill, log: log,
 		start: func(name string) (*proc, error) {
-			// Port 0: the kernel picks one, so a scanner cannot lose its port
-			// to another process between freeAddr and its bind. Only a
-			// profiled run needs to know the port, and takes that chance.
-			addr := "127.0.0.1:0"
-			if cfg.ProfileAt > 0 {
-				var err error
-				if addr, err = freeAddr(); err != nil {
-					return nil, err
-				}
-			}
-			scanEnv := append(slices.Clip(svcEnv), "HEALTH_ADDR="+addr)
+			// Port 0, as the aggregator's: a profiled run reads the port
+			// from the scanner's log when it needs it.
+			scanEnv := append(slices.Clip(svcEnv), "HEALTH_ADDR=127.0.0.1:0")
 			if cfg.Consumers > 0 {
 				scanEnv = append(scanEnv, "CONSUMERS="+strconv.Itoa(cfg.Consumers))
 			}
-			p, err := startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), scanEnv)
-			if p != nil && cfg.ProfileAt > 0 {
-				p.health = addr
-			}
-			return p, err
+			return startProc(logs, name, filepath.Join(cfg.Bin, "scanner"), scanEnv)
 		}}
 	defer fl.stopAll()
 
@@ -512,13 +503,47 @@ func startSim(logs, name, bin string, args []string) (*proc, string, error) {
 	return nil, "", fmt.Errorf("awssim not ready within 60s (see %s)", p.log)
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// listenAddr waits (bounded) for p's "health server listening" log line
+// and returns the address it names: a service started on port 0 says there
+// which port the kernel gave it.
+func listenAddr(ctx context.Context, p *proc, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if addr, ok := findListenAddr(p.log); ok {
+			return addr, nil
+		}
+		if p.exited() {
+			return "", fmt.Errorf("%s exited before listening: %v (see %s)", p.name, p.exitErr(), p.log)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s: no health address in its log within %s (see %s)", p.name, timeout, p.log)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+}
+
+func findListenAddr(path string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var l struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "health server listening" && l.Addr != "" {
+			return l.Addr, true
+		}
+	}
+	return "", false
 }
 
 func waitReady(ctx context.Context, p *proc, url string, timeout time.Duration) error {

@@ -360,3 +360,25 @@ func TestProfileRun(t *testing.T) {
 		t.Errorf("profile %q, %v", b, err)
 	}
 }
+
+func TestListenAddr(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "svc.log")
+	if err := os.WriteFile(log, []byte(`{"msg":"starting"}
+not json
+{"msg":"health server listening","addr":"127.0.0.1:41234"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: "svc", log: log, done: make(chan struct{})}
+	if addr, err := listenAddr(context.Background(), p, time.Second); err != nil || addr != "127.0.0.1:41234" {
+		t.Fatalf("listenAddr = %q, %v", addr, err)
+	}
+	// A process that exits without the line fails at once, not at the timeout.
+	quiet := &proc{name: "quiet", log: filepath.Join(dir, "none.log"), done: make(chan struct{})}
+	close(quiet.done)
+	start := time.Now()
+	if _, err := listenAddr(context.Background(), quiet, time.Minute); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("exited process: %v after %s", err, time.Since(start))
+	}
+}

@@ -37,7 +37,11 @@ func profileRun(ctx context.Context, cfg Config, started time.Time, agg *proc, f
 	for name, p := range targets {
 		wg.Go(func() {
 			path := filepath.Join(cfg.Out, name+".pprof")
-			if err := fetchProfile(ctx, p.health, cfg.ProfileFor, path); err != nil {
+			addr := p.health
+			if addr == "" {
+				addr, _ = findListenAddr(p.log)
+			}
+			if err := fetchProfile(ctx, addr, cfg.ProfileFor, path); err != nil {
 				log.Warn("CPU profile not taken", slog.String("process", p.name), slog.Any("error", err))
 				return
 			}
