@@ -22,13 +22,22 @@ var limitedServices = map[string]bool{
 // -concurrency a bound of the process, not of one stage: in local mode the
 // trigger's OU walk and the scanner's workers share it.
 //
-// It sits at the end of the Finalize step: after the retry loop, so a call
-// waiting out a backoff holds no slot, and after signing, so fetching
-// credentials (an AssumeRole through another client) never happens while
-// holding one, which could deadlock with every slot held. The slot is
-// released when the response has been read (the Deserialize step has
-// returned).
+// It sits in the Finalize step right after the retry loop, so a call
+// waiting out a backoff holds no slot, and before the identity is resolved
+// and the request signed, so a request never waits for a slot with
+// credentials in hand that may expire meanwhile (a scan's session can be
+// minutes from its end; a request queued behind others after signing was
+// refused with ExpiredToken). Fetching credentials may itself be an AWS
+// call (AssumeRole through the STS client, also limited): it runs under
+// the caller's slot, marked in the context, since the caller is not on the
+// wire until its credentials are in; taking a second slot there could
+// deadlock with every slot held by callers waiting for their credentials.
+// The slot is released when the response has been read (the Deserialize
+// step has returned).
 type inFlightLimit struct{ slots chan struct{} }
+
+// slotHeld marks a context whose call already holds a slot.
+type slotHeld struct{}
 
 func newInFlightLimit(n int) *inFlightLimit {
 	return &inFlightLimit{slots: make(chan struct{}, n)}
@@ -37,7 +46,7 @@ func newInFlightLimit(n int) *inFlightLimit {
 func (l *inFlightLimit) ID() string { return "configreport.InFlightLimit" }
 
 func (l *inFlightLimit) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	if !limitedServices[middleware.GetServiceID(ctx)] {
+	if !limitedServices[middleware.GetServiceID(ctx)] || ctx.Value(slotHeld{}) != nil {
 		return next.HandleFinalize(ctx, in)
 	}
 	select {
@@ -46,10 +55,14 @@ func (l *inFlightLimit) HandleFinalize(ctx context.Context, in middleware.Finali
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("wait for an AWS call slot: %w", ctx.Err())
 	}
 	defer func() { <-l.slots }()
-	return next.HandleFinalize(ctx, in)
+	return next.HandleFinalize(context.WithValue(ctx, slotHeld{}, true), in)
 }
 
-// addTo installs the limit on a client's stack.
+// addTo installs the limit on a client's stack: after the retry loop when
+// the client has one, else at the end of Finalize.
 func (l *inFlightLimit) addTo(stack *middleware.Stack) error {
+	if _, ok := stack.Finalize.Get("Retry"); ok {
+		return stack.Finalize.Insert(l, "Retry", middleware.After)
+	}
 	return stack.Finalize.Add(l, middleware.After)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -88,5 +89,83 @@ func TestConcurrencyWaitHonoursContext(t *testing.T) {
 	_, err := cs.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
 	if err == nil || !strings.Contains(err.Error(), "slot") {
 		t.Errorf("second call = %v, want it to give up waiting for a slot", err)
+	}
+}
+
+// countingCreds counts Retrieve calls; with nested set, each Retrieve first
+// makes a limited call of its own (an AssumeRole would), under the
+// caller's slot.
+type countingCreds struct {
+	n      atomic.Int64
+	nested func(context.Context) error
+}
+
+func (c *countingCreds) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.n.Add(1)
+	if c.nested != nil {
+		if err := c.nested(ctx); err != nil {
+			return aws.Credentials{}, err
+		}
+	}
+	return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "s", Source: "test"}, nil
+}
+
+// A call waiting for a slot has not fetched its credentials yet: a session
+// near its end must not expire while the request waits behind others (it
+// was refused with ExpiredToken when the wait came after signing). And a
+// credential fetch that is itself a limited call runs under the caller's
+// slot instead of waiting for a second one (with one slot, that would
+// never come).
+func TestCredentialsFetchedUnderTheSlot(t *testing.T) {
+	release := make(chan struct{})
+	var first atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if first.CompareAndSwap(false, true) {
+			<-release // the first call holds the only slot until released
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprint(w, `{"ConfigRules":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := load(t, srv.URL, Options{Concurrency: 1, MaxAttempts: 1})
+	holder := configservice.NewFromConfig(cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := holder.DescribeConfigRules(context.Background(), &configservice.DescribeConfigRulesInput{})
+		done <- err
+	}()
+	for !first.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	nestedClient := configservice.NewFromConfig(cfg)
+	creds := &countingCreds{nested: func(ctx context.Context) error {
+		_, err := nestedClient.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
+		return err
+	}}
+	waiter := configservice.NewFromConfig(cfg, func(o *configservice.Options) { o.Credentials = creds })
+	waited := make(chan error, 1)
+	go func() {
+		_, err := waiter.DescribeConfigRules(context.Background(), &configservice.DescribeConfigRulesInput{})
+		waited <- err
+	}()
+	time.Sleep(150 * time.Millisecond)
+	if n := creds.n.Load(); n != 0 {
+		t.Errorf("credentials fetched %d times while the call waited for a slot, want 0", n)
+	}
+	close(release)
+	for _, ch := range []chan error{done, waited} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("call: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a call never finished: the nested credential fetch deadlocked on the single slot")
+		}
+	}
+	if n := creds.n.Load(); n != 1 {
+		t.Errorf("credentials fetched %d times, want 1", n)
 	}
 }
