@@ -294,3 +294,22 @@ func TestUnauthenticatedAndUnknown(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestStatsSums(t *testing.T) {
+	st := Stats{Calls: map[string]map[string]int64{
+		"DescribeConfigRules":              {"111111111111": 2, "222222222222": 3},
+		"DescribeComplianceByConfigRule":   {"111111111111": 4},
+		"GetComplianceDetailsByConfigRule": {"222222222222": 5},
+		"AssumeRole":                       {"111111111111": 7},
+		"ListAccounts":                     {"unknown": 1},
+	}}
+	if got := st.OpCalls("DescribeConfigRules"); got != 5 {
+		t.Errorf("OpCalls = %d, want 5", got)
+	}
+	if got := st.OpCalls("Nope"); got != 0 {
+		t.Errorf("OpCalls(unknown op) = %d", got)
+	}
+	if got := st.ConfigCalls(); got != 14 {
+		t.Errorf("ConfigCalls = %d, want 14 (AssumeRole and ListAccounts are not Config)", got)
+	}
+}

@@ -511,6 +511,28 @@ type Stats struct {
 	MaxInFlight int64                       `json:"max_in_flight"`
 }
 
+// OpCalls is the calls of one operation, over every account.
+func (s Stats) OpCalls(op string) int64 {
+	var n int64
+	for _, c := range s.Calls[op] {
+		n += c
+	}
+	return n
+}
+
+// scanConfigOps are the Config operations a scan makes.
+var scanConfigOps = []string{"DescribeConfigRules", "DescribeComplianceByConfigRule", "GetComplianceDetailsByConfigRule"}
+
+// ConfigCalls is the Config calls a scan makes (the three operations), over
+// every account: what the throttle shares are measured against.
+func (s Stats) ConfigCalls() int64 {
+	var n int64
+	for _, op := range scanConfigOps {
+		n += s.OpCalls(op)
+	}
+	return n
+}
+
 type stats struct {
 	mu          sync.Mutex
 	calls       map[string]map[string]int64

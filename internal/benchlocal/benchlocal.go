@@ -248,7 +248,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 				return res, err
 			}
 			s.Calls, s.MaxInFlight = st.Total, st.MaxInFlight
-			s.ConfigCalls = st.opTotal("DescribeConfigRules") + st.opTotal("DescribeComplianceByConfigRule") + st.opTotal("GetComplianceDetailsByConfigRule")
+			s.ConfigCalls = st.ConfigCalls()
 			samples[i] = append(samples[i], s)
 			fmt.Fprintf(w, "run %d %-26s wall %7.2f s  CPU %7.2f s  calls %6d  max_in_flight %3d  load %s\n",
 				round, c.name, s.Wall.Seconds(), s.CPU.Seconds(), s.Calls, s.MaxInFlight, loadAvg())

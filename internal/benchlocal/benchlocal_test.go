@@ -229,7 +229,7 @@ func TestPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.opTotal("AssumeRole"); got != int64(len(tr.Active)) {
+	if got := st.OpCalls("AssumeRole"); got != int64(len(tr.Active)) {
 		t.Errorf("peer assumed a role %d times, want once per ACTIVE account (%d)", got, len(tr.Active))
 	}
 }

@@ -3,7 +3,6 @@ package benchlocal
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/simrate"
 )
 
 // simProc is an awssim child process listening on a free loopback port.
@@ -92,53 +94,14 @@ func (p *simProc) Stop() {
 	}
 }
 
-// simStats is the part of awssim's GET /_sim/stats the harness reads.
-type simStats struct {
-	Calls       map[string]map[string]int64 `json:"calls"`
-	ByRegion    map[string]int64            `json:"by_region"`
-	Total       int64                       `json:"total"`
-	Throttled   int64                       `json:"throttled"`
-	Errors      int64                       `json:"errors"`
-	MaxInFlight int64                       `json:"max_in_flight"`
+// Stats reads awssim's counters.
+func (p *simProc) Stats(ctx context.Context) (awssim.Stats, error) {
+	return simrate.FetchStats(ctx, p.client, p.Endpoint)
 }
 
-func (p *simProc) Stats(ctx context.Context) (simStats, error) {
-	var s simStats
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Endpoint+"/_sim/stats", nil)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return s, fmt.Errorf("awssim stats: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("awssim stats: HTTP %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return s, fmt.Errorf("awssim stats: %w", err)
-	}
-	return s, nil
-}
-
+// ResetStats zeroes them.
 func (p *simProc) ResetStats(ctx context.Context) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.Endpoint+"/_sim/stats/reset", nil)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("awssim stats reset: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("awssim stats reset: HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// configCalls sums the Config calls, per operation name prefix-free.
-func (s simStats) opTotal(op string) int64 {
-	var n int64
-	for _, v := range s.Calls[op] {
-		n += v
-	}
-	return n
+	return simrate.ResetStats(ctx, p.client, p.Endpoint)
 }
 
 // simEnv is the environment of a client of p: the hub identity

@@ -35,9 +35,9 @@ func sampleTimeline(ctx context.Context, sim *simProc, interval time.Duration) *
 			var k tick
 			k.at = time.Since(tl.start)
 			for _, op := range orgOps {
-				k.org += st.opTotal(op)
+				k.org += st.OpCalls(op)
 			}
-			k.sts = st.opTotal("AssumeRole") + st.opTotal("GetCallerIdentity")
+			k.sts = st.OpCalls("AssumeRole") + st.OpCalls("GetCallerIdentity")
 			k.total = st.Total
 			k.cfg = k.total - k.org - k.sts
 			tl.samples = append(tl.samples, k)

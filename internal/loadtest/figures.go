@@ -23,43 +23,6 @@ import (
 	"github.com/cybsecops/configreport/internal/simrate"
 )
 
-// SimStats is the part of awssim's GET /_sim/stats the harness reads.
-type SimStats struct {
-	Calls       map[string]map[string]int64 `json:"calls"`
-	ByRegion    map[string]int64            `json:"by_region"`
-	Total       int64                       `json:"total"`
-	Throttled   int64                       `json:"throttled"`
-	Errors      int64                       `json:"errors"`
-	MaxInFlight int64                       `json:"max_in_flight"`
-}
-
-// configOps are the Config operations a scan makes.
-var configOps = []string{"DescribeConfigRules", "DescribeComplianceByConfigRule", "GetComplianceDetailsByConfigRule"}
-
-func (s SimStats) configCalls() int64 {
-	var n int64
-	for _, op := range configOps {
-		for _, v := range s.Calls[op] {
-			n += v
-		}
-	}
-	return n
-}
-
-func simStats(ctx context.Context, url string) (SimStats, error) {
-	var s SimStats
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_sim/stats", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return s, fmt.Errorf("awssim stats: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("awssim stats: HTTP %d", resp.StatusCode)
-	}
-	return s, json.NewDecoder(resp.Body).Decode(&s)
-}
-
 // ramp is the time from the first sample above zero replicas to the first
 // at the run's peak: what the Autoscaler's rules needed to get there.
 func ramp(samples []Sample) time.Duration {

@@ -28,6 +28,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 )
 
@@ -77,7 +78,7 @@ type Result struct {
 	CheckErr                               error // reportcheck's verdict against the ground truth
 	ErrorRows, Findings                    int   // the workbook's Errors and Non-compliant Resources rows
 
-	Sim       SimStats
+	Sim       awssim.Stats
 	Rate      float64 // R: awssim's calls/s at zero latency, measured
 	Limit     time.Duration
 	LimitTerm string
@@ -366,7 +367,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	} else {
 		return res, err
 	}
-	if res.Sim, err = simStats(ctx, simURL); err != nil {
+	if res.Sim, err = simrate.FetchStats(ctx, http.DefaultClient, simURL); err != nil {
 		return res, err
 	}
 
@@ -626,11 +627,16 @@ func download(ctx context.Context, c *s3.Client, bucket, key, local string) erro
 		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
-	f, err := os.Create(local)
+	return writeFile(local, out.Body)
+}
+
+// writeFile streams r into a new file at path.
+func writeFile(path string, r io.Reader) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, out.Body); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return err
 	}

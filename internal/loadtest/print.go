@@ -74,7 +74,7 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 		acctPerSec = float64(r.Expected) / r.Wall.Seconds()
 	}
 	fmt.Fprintf(w, "wall trigger -> report in S3: %.1f s (%.1f accounts/s)\n", r.Wall.Seconds(), acctPerSec)
-	cc := r.Sim.configCalls()
+	cc := r.Sim.ConfigCalls()
 	thr := 0.0
 	if cc > 0 {
 		thr = float64(r.Sim.Throttled) / float64(cc)

@@ -8,7 +8,8 @@
 // client's CPU small, so on a machine shared by client and server the
 // figure is close to what awssim alone can answer: the method of
 // internal/awssim's BenchmarkServeRawHTTP. A SigV4 signature is valid for
-// 15 minutes, far longer than a window.
+// 15 minutes, far longer than a window. FetchStats and ResetStats are the
+// harnesses' one client of awssim's counters.
 package simrate
 
 import (
@@ -16,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -208,4 +210,42 @@ func sign(ctx context.Context, cfg Config) ([]signedCall, error) {
 		return nil, errors.New("rate: no ACTIVE account to sign calls for")
 	}
 	return calls, nil
+}
+
+// FetchStats reads awssim's counters (GET /_sim/stats).
+func FetchStats(ctx context.Context, c *http.Client, endpoint string) (awssim.Stats, error) {
+	var s awssim.Stats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/_sim/stats", nil)
+	if err != nil {
+		return s, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return s, fmt.Errorf("awssim stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("awssim stats: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return s, fmt.Errorf("awssim stats: %w", err)
+	}
+	return s, nil
+}
+
+// ResetStats zeroes awssim's counters (POST /_sim/stats/reset).
+func ResetStats(ctx context.Context, c *http.Client, endpoint string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/_sim/stats/reset", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("awssim stats reset: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("awssim stats reset: HTTP %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -76,5 +77,31 @@ func TestMeasureRefusals(t *testing.T) {
 	}
 	if _, err := Measure(context.Background(), Config{Endpoint: url, Regions: regions}); err == nil {
 		t.Error("no org: accepted")
+	}
+}
+
+func TestFetchAndResetStats(t *testing.T) {
+	regions := []string{"us-east-1"}
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: 3, Seed: 1, Regions: regions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url := serve(t, awssim.Config{Org: org})
+	ctx := context.Background()
+	if _, err := Measure(ctx, Config{Endpoint: url, Org: org, Regions: regions, Workers: 1, Window: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := FetchStats(ctx, http.DefaultClient, url)
+	if err != nil || st.Total == 0 || st.OpCalls("AssumeRole") == 0 || st.ConfigCalls() == 0 {
+		t.Fatalf("stats after a measurement: %+v, %v", st, err)
+	}
+	if err := ResetStats(ctx, http.DefaultClient, url); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := FetchStats(ctx, http.DefaultClient, url); err != nil || st.Total != 0 {
+		t.Errorf("stats after reset: total %d, %v", st.Total, err)
+	}
+	if _, err := FetchStats(ctx, http.DefaultClient, url+"/nope"); err == nil {
+		t.Error("a wrong endpoint gave no error")
 	}
 }

@@ -48,6 +48,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testharness"
 )
@@ -828,13 +829,8 @@ func (h *harness) checkSecrets() {
 // simStats reads awssim's call counters.
 func (h *harness) simStats() awssim.Stats {
 	h.t.Helper()
-	resp, err := http.Get(h.direct.Sim + "/_sim/stats")
+	st, err := simrate.FetchStats(h.ctx, http.DefaultClient, h.direct.Sim)
 	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st awssim.Stats
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		h.t.Fatal(err)
 	}
 	return st

@@ -533,20 +533,6 @@ func (h *harness) minScanSpan(account string) time.Duration {
 	return most
 }
 
-// configCalls counts awssim's Config calls.
-func configCalls(st awssim.Stats) int64 {
-	var n int64
-	for op, byAcct := range st.Calls {
-		switch op {
-		case "DescribeConfigRules", "DescribeComplianceByConfigRule", "GetComplianceDetailsByConfigRule":
-			for _, c := range byAcct {
-				n += c
-			}
-		}
-	}
-	return n
-}
-
 // 5. Throttling on at least 30% of Config calls plus 5% server errors: the
 // SDK's adaptive retryer absorbs them, no region gives up (the report has
 // no error row that the org does not have).
@@ -558,7 +544,7 @@ func throttling(h *harness) {
 	h.trigger()
 	h.finishRun()
 	st := h.simStats()
-	calls := configCalls(st)
+	calls := st.ConfigCalls()
 	h.fault("%d of %d Config calls throttled; %d error answers in all (throttles and the 5%% InternalFailure/ServiceUnavailable)", st.Throttled, calls, st.Errors)
 	if calls == 0 || float64(st.Throttled) < 0.3*float64(calls) {
 		h.problem("only %d of %d Config calls throttled, the scenario wants at least 30%%", st.Throttled, calls)
