@@ -41,6 +41,13 @@ const (
 	ReasonUnknownType    Reason = "unknown-type"    // a type or schema version this code does not read
 	ReasonMissingPayload Reason = "missing-payload" // a claim check whose object is gone
 	ReasonTooLarge       Reason = "too-large"       // a body over the 256 KiB contract
+	// ReasonInvalid: well-formed, but asks for what this consumer does not
+	// allow (a region outside the configured ones, a claim check outside
+	// its run's folder or over the size limit).
+	ReasonInvalid Reason = "invalid"
+	// ReasonUnknownAccount: an ad-hoc request for an account Organizations
+	// does not know, or that is not ACTIVE.
+	ReasonUnknownAccount Reason = "unknown-account"
 )
 
 // DecodeError is every error Unmarshal returns for a message that can

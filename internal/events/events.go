@@ -108,7 +108,52 @@ const (
 const (
 	StageAssumeRole = "assume-role"
 	StageConfig     = "config"
+	StageRecorder   = "recorder"
 )
+
+// Error codes the pipeline itself gives (the rest are AWS's).
+const (
+	// CodeNotScanned: a region of the run that the account's result did
+	// not cover (a held result counted at the deadline).
+	CodeNotScanned = "NotScanned"
+	// CodeTruncated: a region whose findings passed the per-account cap;
+	// what was read is kept, the region counts as not read.
+	CodeTruncated = "Truncated"
+)
+
+// MaxRunLength is the longest a run may be open: a RunStarted whose
+// deadline is further than this after its start is invalid, so a forged
+// or mistaken far deadline cannot keep a run loaded for ever.
+const MaxRunLength = 7 * 24 * time.Hour
+
+// Read says whether a region of an account was read.
+type Read string
+
+const (
+	ReadYes     Read = "yes"     // every call of the region succeeded
+	ReadFailed  Read = "failed"  // AssumeRole failed, or the region's calls failed for good
+	ReadSkipped Read = "skipped" // an opt-in region the account has not enabled
+)
+
+// Recorder is the state of a region's AWS Config recorder, as read.
+type Recorder string
+
+const (
+	RecorderRecording Recorder = "recording"
+	RecorderStopped   Recorder = "stopped"
+	RecorderNone      Recorder = "none"
+)
+
+// Coverage is what a result could see of one region it was asked for.
+// Enabled, Recorder and Rules are nil when unknown (not asked, or the call
+// failed).
+type Coverage struct {
+	Region   ident.Region `json:"region"`
+	Enabled  *bool        `json:"enabled"`
+	Recorder *Recorder    `json:"recorder"`
+	Read     Read         `json:"read"`
+	Rules    *int         `json:"rules"`
+}
 
 // Rule is one Config rule in one region of the account, with its overall
 // compliance. NoncompliantCount is the number of NON_COMPLIANT evaluation
@@ -155,7 +200,27 @@ type AccountScanned struct {
 	Rules      []Rule          `json:"rules"`
 	Findings   []Finding       `json:"findings"`
 	Errors     []ScanError     `json:"errors"`
-	PayloadRef string          `json:"payload_ref,omitempty"`
+	// Coverage has one entry per region the request asked for. A result
+	// without one for a region of its run does not cover the run: the
+	// aggregator holds it (DESIGN.md, Contracts).
+	Coverage   []Coverage `json:"coverage"`
+	PayloadRef string     `json:"payload_ref,omitempty"`
+}
+
+// Uncovered returns the regions of want that the result has no coverage
+// entry for, in want's order.
+func (e *AccountScanned) Uncovered(want []ident.Region) []ident.Region {
+	have := make(map[ident.Region]bool, len(e.Coverage))
+	for _, c := range e.Coverage {
+		have[c.Region] = true
+	}
+	var out []ident.Region
+	for _, r := range want {
+		if !have[r] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (*RunStarted) EventType() Type     { return TypeRunStarted }
@@ -258,6 +323,8 @@ func (e *RunStarted) Validate() error {
 	}
 	if !e.Deadline.After(e.StartedAt) {
 		p.add("deadline: %s is not after started_at %s", e.Deadline.Format(time.RFC3339), e.StartedAt.Format(time.RFC3339))
+	} else if e.Deadline.Sub(e.StartedAt) > MaxRunLength {
+		p.add("deadline: %s is more than %s after started_at %s", e.Deadline.Format(time.RFC3339), MaxRunLength, e.StartedAt.Format(time.RFC3339))
 	}
 	if len(e.Regions) == 0 {
 		p.add("regions: none")
@@ -325,6 +392,30 @@ func (e *AccountScanned) Validate() error {
 			p.add("%s: rule, resource_type and resource_id are required", where)
 		}
 		checkCompliance(&p, f.Compliance, where+".compliance")
+	}
+	seen := make(map[ident.Region]bool, len(e.Coverage))
+	for i, c := range e.Coverage {
+		where := fmt.Sprintf("coverage[%d]", i)
+		checkRegion(&p, c.Region, where+".region")
+		if seen[c.Region] {
+			p.add("%s: region %q listed twice", where, c.Region)
+		}
+		seen[c.Region] = true
+		switch c.Read {
+		case ReadYes, ReadFailed, ReadSkipped:
+		default:
+			p.add("%s.read: unknown %q", where, c.Read)
+		}
+		if c.Recorder != nil {
+			switch *c.Recorder {
+			case RecorderRecording, RecorderStopped, RecorderNone:
+			default:
+				p.add("%s.recorder: unknown %q", where, *c.Recorder)
+			}
+		}
+		if c.Rules != nil && *c.Rules < 0 {
+			p.add("%s.rules: negative", where)
+		}
 	}
 	for i, se := range e.Errors {
 		where := fmt.Sprintf("errors[%d]", i)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +121,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad region in finding", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","findings":[{"region":"mars-1","rule":"r","resource_type":"t","resource_id":"i","compliance":"NON_COMPLIANT"}]}`, ReasonMalformed, "findings[0].region"},
 		{"deadline before start", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T00:00:00Z","regions":["us-east-1"],"accounts":[]}`, ReasonMalformed, "deadline"},
 		{"duplicate account", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"adhoc","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T02:00:00Z","regions":["us-east-1"],"accounts":[{"account_id":"123456789012"},{"account_id":"123456789012"}]}`, ReasonMalformed, "listed twice"},
+		{"deadline past the longest run", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"9999-12-31T00:00:00Z","regions":["us-east-1"],"accounts":[]}`, ReasonMalformed, "more than 168h0m0s after started_at"},
+		{"coverage region twice", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"yes"},{"region":"us-east-1","read":"yes"}]}`, ReasonMalformed, "coverage[1]: region \"us-east-1\" listed twice"},
+		{"coverage unknown read", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"maybe"}]}`, ReasonMalformed, "coverage[0].read"},
+		{"coverage unknown recorder", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"yes","recorder":"paused"}]}`, ReasonMalformed, "coverage[0].recorder"},
+		{"coverage negative rules", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"yes","rules":-1}]}`, ReasonMalformed, "coverage[0].rules"},
+		{"coverage bad region", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"mars-1","read":"yes"}]}`, ReasonMalformed, "coverage[0].region"},
 		{"type twice, differently", results, `{"type":"RunStarted","schema_version":1,"type":"AccountScanned","run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z"}`, ReasonMalformed, "given twice"},
 		{"null type", results, `{"type":null,"schema_version":1}`, ReasonMalformed, "without the other"},
 		{"type not a string", results, `{"type":1,"schema_version":1}`, ReasonMalformed, "not a JSON object"},
@@ -242,4 +249,44 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+func TestUncovered(t *testing.T) {
+	yes := func(r ident.Region) Coverage { return Coverage{Region: r, Read: ReadYes} }
+	tests := []struct {
+		name string
+		have []Coverage
+		want []ident.Region
+		out  []ident.Region
+	}{
+		{"all covered", []Coverage{yes("us-east-1"), yes("eu-west-1")}, []ident.Region{"us-east-1", "eu-west-1"}, nil},
+		{"failed still covers", []Coverage{{Region: "us-east-1", Read: ReadFailed}, {Region: "eu-west-1", Read: ReadSkipped}}, []ident.Region{"us-east-1", "eu-west-1"}, nil},
+		{"one missing", []Coverage{yes("us-east-1")}, []ident.Region{"us-east-1", "eu-west-1", "ap-east-1"}, []ident.Region{"eu-west-1", "ap-east-1"}},
+		{"no coverage at all", nil, []ident.Region{"us-east-1"}, []ident.Region{"us-east-1"}},
+		{"extra regions do not matter", []Coverage{yes("us-east-1"), yes("eu-west-1")}, []ident.Region{"us-east-1"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &AccountScanned{Coverage: tt.have}
+			if got := e.Uncovered(tt.want); !slices.Equal(got, tt.out) {
+				t.Errorf("Uncovered = %v, want %v", got, tt.out)
+			}
+		})
+	}
+}
+
+func TestCoverageJSON(t *testing.T) {
+	on, rec, rules := true, RecorderStopped, 12
+	e := &AccountScanned{Coverage: []Coverage{
+		{Region: "us-east-1", Enabled: &on, Recorder: &rec, Read: ReadYes, Rules: &rules},
+		{Region: "ap-east-1", Read: ReadFailed},
+	}}
+	b, err := json.Marshal(e.Coverage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"region":"us-east-1","enabled":true,"recorder":"stopped","read":"yes","rules":12},{"region":"ap-east-1","enabled":null,"recorder":null,"read":"failed","rules":null}]`
+	if string(b) != want {
+		t.Errorf("coverage JSON\n got %s\nwant %s", b, want)
+	}
 }
