@@ -301,7 +301,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 			out = append(out, recorderStatusJSON{
 				Arn:  "arn:aws:config:" + region + ":" + account + ":configuration-recorder/default/" + hashString(account+region, lowerAlnum, 16),
 				Name: "default", LastStartTime: epochSeconds(start), Recording: true,
-				LastStatus: "SUCCESS", LastStatusChangeTime: epochSeconds(evaluatedAt),
+				LastStatus: "Success", LastStatusChangeTime: epochSeconds(evaluatedAt),
 			})
 		}
 		return map[string]any{"ConfigurationRecordersStatus": out}, nil

@@ -194,7 +194,7 @@ func (s *Sim) orgsPage(c *call, scope string, n int, maxResults *int, token *str
 		var ok bool
 		start, page, ok = s.tokens.decode(scope, *token)
 		if !ok || start > n {
-			return 0, 0, nil, &apiError{status: 400, code: "InvalidInputException", reason: "INVALID_PAGINATION_TOKEN",
+			return 0, 0, nil, &apiError{status: 400, code: "InvalidInputException", reason: "INVALID_NEXT_TOKEN",
 				msg: "The provided pagination token is invalid."}
 		}
 	}
