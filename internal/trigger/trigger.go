@@ -135,9 +135,10 @@ func (c Config) Validate() error {
 		seen[r] = true
 	}
 	// Seconds are allowed so that the deadline path can be exercised in
-	// tests and chaos runs; a week is longer than any run can matter.
-	if c.Deadline < time.Second || c.Deadline > 7*24*time.Hour {
-		errs = append(errs, fmt.Errorf("deadline %s: want 1s to 168h", c.Deadline))
+	// tests and chaos runs; the aggregator refuses a run longer than
+	// events.MaxRunLength.
+	if c.Deadline < time.Second || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want 1s to %s", c.Deadline, events.MaxRunLength))
 	}
 	if err := c.Filter.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("filter: %w", err))
