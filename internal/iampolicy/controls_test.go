@@ -12,7 +12,7 @@ import (
 // The resource-side controls of the templates (issue 15, item 4), each a
 // rule that TestTemplateControlsEachCanFail breaks alone:
 //   - the results topic: publish only by the hub role, subscribe only the
-//     aggregator's queue, TLS only;
+//     aggregator's queue, TLS only (every action a topic policy knows);
 //   - every queue: TLS only;
 //   - KEDA's role reads the scan queue's attributes and nothing else;
 //   - s3:ListBucket only under prefixes, KMS only through SQS, SNS and S3;
@@ -108,11 +108,18 @@ func policyOn(tpl map[string]any, typ, listProp, id string) ([]map[string]any, i
 	return sts, n
 }
 
-// denies reports whether one of sts is a Deny to everyone of action on
-// resource when condition op key equals want.
-func denies(sts []map[string]any, action, resource, op, key, want string) bool {
+// denies reports whether one of sts is a Deny to everyone of every action in
+// actions (comma-separated) on resource when condition op key equals want.
+func denies(sts []map[string]any, actions, resource, op, key, want string) bool {
 	for _, st := range sts {
-		if st["Effect"] != "Deny" || st["Principal"] != "*" || !slices.Contains(strs(st["Action"]), action) {
+		if st["Effect"] != "Deny" || st["Principal"] != "*" {
+			continue
+		}
+		all := true
+		for _, a := range strings.Split(actions, ",") {
+			all = all && slices.Contains(strs(st["Action"]), a)
+		}
+		if !all {
 			continue
 		}
 		if !slices.Contains(refs(st["Resource"]), resource) {
@@ -162,8 +169,8 @@ func templateControls(tpl map[string]any) []string {
 			continue
 		}
 		res := "Ref:" + topic.id
-		if !denies(sts, "sns:*", res, "Bool", "aws:SecureTransport", "false") {
-			add("%s: topic policy does not deny sns:* without TLS (aws:SecureTransport false)", topic.id)
+		if !denies(sts, "sns:Publish,sns:Subscribe", res, "Bool", "aws:SecureTransport", "false") {
+			add("%s: topic policy does not deny sns:Publish and sns:Subscribe without TLS (aws:SecureTransport false)", topic.id)
 		}
 		if hub == "" || !denies(sts, "sns:Publish", res, "ArnNotEquals", "aws:PrincipalArn", "GetAtt:"+hub+".Arn") {
 			add("%s: topic policy does not deny sns:Publish to every principal but the hub role (ArnNotEquals aws:PrincipalArn)", topic.id)
@@ -287,7 +294,7 @@ func TestTemplateControlsEachCanFail(t *testing.T) {
 		}, "ResultsTopic: topic policy does not deny sns:Subscribe for any endpoint but its one subscription [GetAtt:ResultsQueue.Arn]"},
 		{"topic over plain HTTP", func(tpl map[string]any) {
 			stmt(tpl, "ResultsTopicPolicy", "DenyInsecureTransport")["Action"] = "sns:Publish"
-		}, "ResultsTopic: topic policy does not deny sns:* without TLS"},
+		}, "ResultsTopic: topic policy does not deny sns:Publish and sns:Subscribe without TLS"},
 		{"scan queue over plain HTTP", func(tpl map[string]any) {
 			delete(mapAt(tpl, "Resources"), "ScanQueuePolicy")
 		}, "ScanQueue: no queue policy denies sqs:* without TLS"},
