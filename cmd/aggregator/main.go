@@ -73,6 +73,7 @@ func main() {
 	if err != nil {
 		cli.Fail("aggregator", err)
 	}
+	cli.MemoryLimit("aggregator", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})

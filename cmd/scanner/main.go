@@ -59,6 +59,7 @@ func main() {
 	if err != nil {
 		cli.Fail("scanner", err)
 	}
+	cli.MemoryLimit("scanner", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})

@@ -52,6 +52,7 @@ func main() {
 	if err != nil {
 		cli.Fail("trigger", err)
 	}
+	cli.MemoryLimit("trigger", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
