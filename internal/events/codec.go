@@ -97,7 +97,9 @@ type Codec struct {
 	// Payloads keeps oversized bodies; nil refuses to send them.
 	Payloads PayloadStore
 	// PayloadPrefix is the key prefix of claim-check objects (given its own
-	// short lifecycle in the bucket).
+	// short lifecycle in the bucket). Producers and consumers must agree on
+	// it: Decode follows a claim check only into
+	// <prefix>/<run id>/<account id, or "run">/.
 	PayloadPrefix string
 	// DefaultType is the type of a body with neither `type` nor
 	// `schema_version`: ScanRequested on the scan queue (the hand-written
