@@ -49,7 +49,7 @@ func main() {
 	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads in the bucket")
 	regions := fs.String("regions", "", "comma-separated regions to scan when a request names none (required)")
 	readRole := fs.String("read-role-name", string(scan.DefaultReadRoleName), "role assumed in every account")
-	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to name ad-hoc accounts (empty: the hub identity)")
+	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to check and name ad-hoc accounts (empty: the hub identity)")
 	conc := fs.Int("concurrency", scan.DefaultConcurrency, "AWS calls in flight at most in this process")
 	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	consumers := fs.Int("consumers", 0, "scan requests handled at once (default: -concurrency)")

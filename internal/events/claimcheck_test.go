@@ -115,8 +115,8 @@ func TestClaimCheckRef(t *testing.T) {
 }
 
 func TestMaxPayloadDefault(t *testing.T) {
-	if got := (Codec{}).maxPayload(); got != 64<<20 {
-		t.Errorf("default claim-check limit %d, want 64 MiB", got)
+	if got := (Codec{}).maxPayload(); got != 256<<20 {
+		t.Errorf("default claim-check limit %d, want 256 MiB", got)
 	}
 }
 

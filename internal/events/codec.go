@@ -38,11 +38,14 @@ const (
 	MaxInlineBody = MessageLimit - 16*1024
 )
 
-// DefaultMaxPayload bounds the claim-check object a consumer reads: an
-// AccountScanned at the scanner's default findings cap (500,000 findings
-// of some 120 bytes of JSON each) is about 60 MiB, and anything bigger is
-// not one this pipeline wrote. Codec.MaxPayload overrides it.
-const DefaultMaxPayload = 64 << 20
+// DefaultMaxPayload bounds the claim-check object a consumer reads. It must
+// hold the largest result the scanner writes: at its default findings cap
+// (500,000 findings, scan.DefaultMaxFindings) of some 280 bytes of JSON
+// each (an EC2 instance id, a one-line annotation) an AccountScanned is
+// about 140 MB, so 256 MiB leaves room for long ARNs and annotations
+// (internal/scan's tests pin the relation). A bigger object is not one
+// this pipeline wrote. Codec.MaxPayload overrides it.
+const DefaultMaxPayload = 256 << 20
 
 // Reason says why a message went to the poison queue.
 type Reason string

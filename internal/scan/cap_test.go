@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,5 +150,31 @@ func TestConfigMaxFindings(t *testing.T) {
 	c.MaxFindings = -1
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max findings") {
 		t.Errorf("Validate(-1) = %v, want a max findings error", err)
+	}
+}
+
+// A result at the default findings cap must fit the codec's default
+// claim-check limit, or the aggregator would refuse the very result the
+// cap exists to keep: typical findings, extrapolated to the cap, with room
+// to spare for longer ARNs and annotations.
+func TestMaxFindingsFitsClaimCheckLimit(t *testing.T) {
+	const n = 2000
+	res := &events.AccountScanned{RunID: "run-1", AccountID: "222222222222", Status: events.StatusPartial,
+		ScannedAt: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC), Rules: []events.Rule{}, Errors: []events.ScanError{}}
+	for i := range n {
+		res.Findings = append(res.Findings, events.Finding{
+			Region: "ap-southeast-1", Rule: "ec2-instance-managed-by-systems-manager", ResourceType: "AWS::EC2::Instance",
+			ResourceID: fmt.Sprintf("i-0123456789a%06d", i), Compliance: events.NonCompliant,
+			Annotation: "The instance is not managed by AWS Systems Manager.", RecordedAt: res.ScannedAt,
+		})
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atCap := int64(len(body)) * DefaultMaxFindings / n
+	if atCap*3/2 > events.DefaultMaxPayload {
+		t.Errorf("a result at the cap is ~%d MB; with half again for longer fields it passes the %d MB claim-check limit",
+			atCap>>20, events.DefaultMaxPayload>>20)
 	}
 }

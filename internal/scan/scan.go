@@ -61,10 +61,10 @@ const DefaultReadRoleName ident.RoleName = "system-config-report-generator-read-
 const DefaultConcurrency = 20
 
 // DefaultMaxFindings is -max-findings' default: the findings one account's
-// result may hold. A finding is a few hundred bytes in memory and in the
-// claim-check payload, so the cap keeps a scanner's memory for one account
-// near 200 MB instead of an OOM kill (which would turn the account into
-// MISSING); real accounts have thousands.
+// result may hold. A finding is some 300 bytes in memory and 280 of JSON
+// in the claim-check payload, so the cap keeps one account's result near
+// 150 MB (under events.DefaultMaxPayload) instead of an OOM kill, which
+// would turn the account into MISSING; real accounts have thousands.
 const DefaultMaxFindings = 500000
 
 // Config's API limits.
