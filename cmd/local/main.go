@@ -21,6 +21,7 @@ import (
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/local"
+	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
@@ -45,6 +46,7 @@ func main() {
 	orgRole := fs.String("org-role-arn", "", "org-list role in the management account (empty: the ambient credentials)")
 	readRole := fs.String("read-role-name", local.DefaultReadRoleName, "read role assumed in every account")
 	conc := fs.Int("concurrency", local.DefaultConcurrency, "AWS calls in flight at most")
+	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	var accounts cli.Strings
 	fs.Var(&accounts, "account", "scan only this account id, an ad-hoc run (repeatable, or comma-separated)")
 	runID := fs.String("run-id", "", "run id (default: a new ULID); an existing run's id resumes or re-renders it")
@@ -63,7 +65,7 @@ func main() {
 		cli.Fail("local", err)
 	}
 	cfg := local.Config{Out: *out, OrgRoleARN: *orgRole, ReadRoleName: ident.RoleName(*readRole),
-		Concurrency: *conc, RunID: ident.RunID(*runID), Deadline: *deadline}
+		Concurrency: *conc, MaxFindings: *maxFindings, RunID: ident.RunID(*runID), Deadline: *deadline}
 	var errs []error
 	if cfg.Regions, err = ident.ParseRegions(*regions); err != nil {
 		errs = append(errs, fmt.Errorf("regions: %w", err))

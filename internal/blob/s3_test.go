@@ -106,11 +106,22 @@ func TestStoreConformance(t *testing.T) {
 			if err := p.PutPayload(ctx, "payloads/run/acct.json", []byte(`{"a":1}`)); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := p.GetPayload(ctx, "payloads/run/acct.json"); err != nil || string(got) != `{"a":1}` {
+			if got, err := p.GetPayload(ctx, "payloads/run/acct.json", 100); err != nil || string(got) != `{"a":1}` {
 				t.Fatalf("GetPayload = %q, %v", got, err)
 			}
-			if _, err := p.GetPayload(ctx, "payloads/run/none.json"); !errors.Is(err, events.ErrPayloadNotFound) {
+			if _, err := p.GetPayload(ctx, "payloads/run/none.json", 100); !errors.Is(err, events.ErrPayloadNotFound) {
 				t.Fatalf("GetPayload missing: %v", err)
+			}
+			// The bounded read: an object over the limit is refused, one
+			// at or under it read whole.
+			for _, lt := range []struct {
+				limit int64
+				big   bool
+			}{{0, true}, {6, true}, {7, false}, {1 << 20, false}} {
+				got, err := p.GetPayload(ctx, "payloads/run/acct.json", lt.limit)
+				if lt.big != errors.Is(err, events.ErrPayloadTooLarge) || (!lt.big && (err != nil || string(got) != `{"a":1}`)) {
+					t.Errorf("GetPayload(limit %d) = %q, %v; want too large %v", lt.limit, got, err, lt.big)
+				}
 			}
 
 			for _, bad := range []string{"", "/abs", "a/../b", "a//b", "dir/"} {

@@ -7,6 +7,9 @@
 // The body is the truth: metadata is never read back as data. Anything a
 // consumer cannot decode is a *DecodeError with a Reason, which the
 // consumers route to the poison queue; it never panics and never blocks.
+// A claim check is followed only into the folder of the message's own run
+// and account, and only up to Codec.MaxPayload bytes: a message cannot make
+// a consumer read another object of the bucket, or an unbounded one.
 //
 // It is not a transport: publishing, subscribing and acknowledging belong
 // to the stages.

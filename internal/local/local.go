@@ -59,6 +59,9 @@ type Config struct {
 	ReadRoleName ident.RoleName
 	// Concurrency bounds the AWS calls in flight.
 	Concurrency int
+	// MaxFindings caps the findings kept per account (scan.Config);
+	// default scan.DefaultMaxFindings.
+	MaxFindings int
 	// Accounts, when given, is an ad-hoc run of just these accounts.
 	Accounts []ident.AccountID
 	// RunID names the run; empty generates one. An existing run's id
@@ -192,7 +195,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 
 	scanSvc, err := app.NewScanner(app.ScannerConfig{
-		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency},
+		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency, MaxFindings: cfg.MaxFindings},
 		// Enough messages in hand to keep every call slot busy while some
 		// accounts wait on AssumeRole.
 		Consumers: cfg.Concurrency,
