@@ -354,7 +354,11 @@ func (e *ScanRequested) Validate() error {
 	}
 	checkAccount(&p, e.AccountID, "account_id")
 	checkOUPath(&p, e.OUPath, "ou_path")
-	checkRegions(&p, e.Regions, "regions")
+	// A region listed twice is not an error here: the scanner removes
+	// duplicates when it checks the list against its configured regions.
+	for i, r := range e.Regions {
+		checkRegion(&p, r, fmt.Sprintf("regions[%d]", i))
+	}
 	return p.err(TypeScanRequested)
 }
 

@@ -112,6 +112,7 @@ func TestDecodeErrors(t *testing.T) {
 		want   string // substring of the error
 	}{
 		{"ad-hoc hand-written", scanQueue, `{"account_id": "123456789012"}`, "", ""},
+		{"ad-hoc with a region twice", scanQueue, `{"account_id": "123456789012", "regions": ["us-east-1", "us-east-1"]}`, "", ""},
 		{"ad-hoc on results topic", results, `{"account_id": "123456789012"}`, ReasonUnknownType, "neither type nor schema_version"},
 		{"not json", scanQueue, `{"account_id": `, ReasonMalformed, "not a JSON object"},
 		{"array", scanQueue, `[1]`, ReasonMalformed, "not a JSON object"},
