@@ -105,8 +105,8 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want 1..1024", c.Concurrency))
 	}
-	if c.Deadline <= 0 {
-		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	if c.Deadline <= 0 || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration up to %s", c.Deadline, events.MaxRunLength))
 	}
 	if c.OrgRoleARN != "" {
 		if _, err := ident.ParseRoleARN(c.OrgRoleARN); err != nil {

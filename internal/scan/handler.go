@@ -102,8 +102,8 @@ func (c HandlerConfig) Validate() error {
 	if c.Namer == nil {
 		errs = append(errs, errors.New("namer: required (ad-hoc accounts are checked and named with the org-list role)"))
 	}
-	if c.Deadline <= 0 {
-		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	if c.Deadline <= 0 || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration up to %s", c.Deadline, events.MaxRunLength))
 	}
 	return errors.Join(errs...)
 }
