@@ -105,7 +105,16 @@ func main() {
 		cli.Fail("local", err)
 	}
 	res, err := local.Run(ctx, cfg, hub, os.Stderr, logger)
-	if err != nil {
+	var full *local.DiskFullError
+	switch {
+	case errors.As(err, &full):
+		resume := ""
+		if res.RunID != "" {
+			resume = fmt.Sprintf("; free some space and rerun with -run-id %s to resume", res.RunID)
+		}
+		fmt.Fprintf(os.Stderr, "local: %s%s\n", cli.OneLine(full), resume)
+		os.Exit(1)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "local: no report: %s\n", cli.OneLine(err))
 		os.Exit(1)
 	}
