@@ -36,7 +36,8 @@ AWS_ENDPOINT_URL, ...). Re-running with the same -run-id resumes an interrupted
 run, or re-renders a finished one without scanning.
 
 Exit status: 0 when a report was written (failed accounts are in it), 1 when
-no report could be written, 2 for bad configuration.`
+no report could be written (a full disk, under -out or TMPDIR, stops the run
+at once with one line naming the path), 2 for bad configuration.`
 
 func main() {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
