@@ -37,7 +37,8 @@ AWS_ENDPOINT_URL, ...). Re-running with the same -run-id resumes an interrupted
 run, or re-renders a finished one without scanning.
 
 Exit status: 0 when a report was written (failed accounts are in it), 1 when
-no report could be written, 2 for bad configuration.`
+no report could be written (a full disk, under -out or TMPDIR, stops the run
+at once with one line naming the path), 2 for bad configuration.`
 
 func main() {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
@@ -107,7 +108,16 @@ func main() {
 		cli.Fail("local", err)
 	}
 	res, err := local.Run(ctx, cfg, hub, os.Stderr, logger)
-	if err != nil {
+	var full *local.DiskFullError
+	switch {
+	case errors.As(err, &full):
+		resume := ""
+		if res.RunID != "" {
+			resume = fmt.Sprintf("; free some space and rerun with -run-id %s to resume", res.RunID)
+		}
+		fmt.Fprintf(os.Stderr, "local: %s%s\n", cli.OneLine(full), resume)
+		os.Exit(1)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "local: no report: %s\n", cli.OneLine(err))
 		os.Exit(1)
 	}

@@ -207,6 +207,7 @@ type AggregatorDeps struct {
 	Blob     blob.Store
 	Notifier aggregate.Notifier // nil: no ticket
 	Metrics  *aggregate.Metrics
+	Renderer aggregate.Renderer // nil: report.Render
 }
 
 // AggregatorConfig configures the aggregator service.
@@ -222,7 +223,7 @@ type AggregatorConfig struct {
 // runs past their deadline.
 func NewAggregator(cfg AggregatorConfig, bus Bus, d AggregatorDeps, codec events.Codec, logger *slog.Logger) (*Service, *aggregate.Aggregator, error) {
 	agg, err := aggregate.New(cfg.Aggregate, aggregate.Deps{
-		Store: d.Store, Blob: d.Blob, Notifier: d.Notifier, Codec: codec, Logger: logger, Metrics: d.Metrics,
+		Store: d.Store, Blob: d.Blob, Notifier: d.Notifier, Codec: codec, Logger: logger, Metrics: d.Metrics, Renderer: d.Renderer,
 	})
 	if err != nil {
 		return nil, nil, err

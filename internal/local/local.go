@@ -31,6 +31,7 @@ import (
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
@@ -147,18 +148,26 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return Result{}, fmt.Errorf("output folder: %w", err)
 	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.Out, sqlite.FileName)}, logger)
+	storePath := filepath.Join(cfg.Out, sqlite.FileName)
+	guard := newDiskGuard(storePath)
+	logger = slog.New(guard.quiet(logger.Handler()))
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: storePath}, logger)
 	if err != nil {
+		if guard.check("", err); guard.tripped() != nil {
+			return Result{}, guard.tripped()
+		}
 		return Result{}, fmt.Errorf("open store: %w", err)
 	}
-	defer st.Close()
-	folder := blob.Folder{Dir: cfg.Out}
+	defer db.Close()
+	st := guardedStore{Store: db, g: guard}
+	folder := guardedBlob{Folder: blob.Folder{Dir: cfg.Out}, g: guard}
 	codec := app.Codec(folder, payloadPrefix)
 	a, err := app.NewAWS(hub, cfg.OrgRoleARN, "config-report-local")
 	if err != nil {
 		return Result{}, err
 	}
 	b := newBus()
+	b.watch = guard.middleware
 	defer b.Close()
 
 	owner := fmt.Sprintf("local-%d", os.Getpid())
@@ -168,7 +177,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
-	}, b, app.AggregatorDeps{Store: st, Blob: folder}, codec, logger)
+	}, b, app.AggregatorDeps{Store: st, Blob: folder, Renderer: guard.renderer(renderer)}, codec, logger)
 	if err != nil {
 		return Result{}, err
 	}
@@ -184,6 +193,9 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 			res.Resumed, res.Rerendered = true, true
 			key, err := agg.Rerender(ctx, cfg.RunID)
 			if err != nil {
+				if full := guard.tripped(); full != nil {
+					return res, full
+				}
 				return res, fmt.Errorf("re-render run %s: %w", cfg.RunID, err)
 			}
 			fmt.Fprintf(progress, "run %s was emitted already: re-rendered from the store, nothing scanned\n", cfg.RunID)
@@ -230,7 +242,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s\n",
 		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339))
 
-	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr)
+	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
 	if err != nil {
 		return res, err
 	}
@@ -308,6 +320,9 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 	return n, flush()
 }
 
+// renderer renders the workbooks; a variable for the tests.
+var renderer aggregate.Renderer = report.Render
+
 // pollInterval is how often the store is read for the run's emission:
 // short, so the workbook's path comes as soon as it is written, whatever
 // the progress interval.
@@ -315,7 +330,7 @@ const pollInterval = 100 * time.Millisecond
 
 // wait reports progress until the run's report is emitted, and returns its
 // key.
-func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error) (string, error) {
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (string, error) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
@@ -343,6 +358,8 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 			return "", fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
 		case err := <-svcErr:
 			return "", fmt.Errorf("run %s: %w", run.RunID, err)
+		case <-guard.full:
+			return "", guard.tripped()
 		case <-t.C:
 		}
 	}
