@@ -179,7 +179,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 				return err
 			}
 		}
-		if err := t.close(sw, rows); err != nil {
+		if err := t.close(sw, st, rows); err != nil {
 			return err
 		}
 		if s.done {

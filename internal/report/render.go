@@ -60,10 +60,14 @@ type styles struct {
 	quoted                     int // the default format plus quotePrefix: text that looks like a formula
 	kvNumber, kvDateTime       int
 	redDxf                     int // conditional format: red fill, dark red text
+	// used is each sheet's used range ("A1:I42"), recorded as its table
+	// closes: a StreamWriter writes <dimension ref="A1"/> before the first
+	// row, and save puts the real range in its place.
+	used map[string]string
 }
 
 func newStyles(f *excelize.File) (styles, error) {
-	var s styles
+	s := styles{used: make(map[string]string)}
 	var err error
 	mk := func(st *excelize.Style) int {
 		if err != nil {
@@ -167,12 +171,12 @@ func Render(ctx context.Context, w io.Writer, run Run, accounts []Account, errs 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return save(f, w, in.run)
+	return save(f, w, in.run, st.used)
 }
 
 // save writes the archive through spoolZip into a temporary file (under
 // TMPDIR, like excelize's own stream buffers), then normalises it into w.
-func save(f *excelize.File, w io.Writer, run Run) error {
+func save(f *excelize.File, w io.Writer, run Run, used map[string]string) error {
 	gen := run.GeneratedAt.UTC().Format(time.RFC3339)
 	if err := f.SetDocProps(&excelize.DocProperties{
 		Title:          "AWS Config compliance report",
@@ -199,8 +203,14 @@ func save(f *excelize.File, w io.Writer, run Run) error {
 		_ = os.Remove(tmp.Name())
 	}()
 	mod := zipTime(run.GeneratedAt)
+	dims := make(map[string]string, len(used))
+	for id, name := range f.GetSheetMap() {
+		if ref, ok := used[name]; ok {
+			dims[sheetPath(id)] = ref
+		}
+	}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
-		return newSpoolZip(tmp, mod, compressionLevel)
+		return newSpoolZip(tmp, mod, compressionLevel, dims)
 	})
 	if err := f.Write(io.Discard); err != nil {
 		return fmt.Errorf("write workbook: %w", err)
@@ -361,8 +371,9 @@ func (t table) writeHeader(sw *excelize.StreamWriter, st styles) error {
 
 // close adds the table (its auto-filter) over the header and dataRows rows,
 // then flushes the stream.
-func (t table) close(sw *excelize.StreamWriter, dataRows int) error {
+func (t table) close(sw *excelize.StreamWriter, st styles, dataRows int) error {
 	ref := fmt.Sprintf("A%d:%s%d", t.headerRow, t.lastCol(), t.headerRow+dataRows)
+	st.used[t.sheet] = fmt.Sprintf("A1:%s%d", t.lastCol(), t.headerRow+dataRows)
 	off := false
 	if err := sw.AddTable(&excelize.Table{Range: ref, Name: t.name, StyleName: "TableStyleLight1", ShowRowStripes: &off}); err != nil {
 		return fmt.Errorf("sheet %s: table: %w", t.sheet, err)
@@ -401,7 +412,7 @@ func writeTable(f *excelize.File, st styles, t table, above, rows [][]any, w wid
 			return fmt.Errorf("sheet %s: row %d: %w", t.sheet, t.headerRow+1+i, err)
 		}
 	}
-	return t.close(sw, len(rows))
+	return t.close(sw, st, len(rows))
 }
 
 // lastDataRow is the last row a conditional format covers: the table's last
