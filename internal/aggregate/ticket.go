@@ -44,25 +44,36 @@ type Ticket struct {
 // Attachment is the workbook, opened only when the notifier attaches it.
 type Attachment struct {
 	Name string
+	// Size returns the workbook's size in bytes without reading it (a HEAD
+	// on S3): the notifier weighs it first and opens a workbook over its
+	// attachment limit not at all. Nil: only Open tells the size.
+	Size func(ctx context.Context) (int64, error)
 	// Open returns the workbook and its size in bytes.
 	Open func(ctx context.Context) (io.ReadCloser, int64, error)
 }
 
 func fileAttachment(name string, size int64) Attachment {
-	return Attachment{Name: path.Base(name), Open: func(context.Context) (io.ReadCloser, int64, error) {
-		f, err := os.Open(name)
-		return f, size, err
-	}}
+	return Attachment{Name: path.Base(name),
+		Size: func(context.Context) (int64, error) { return size, nil },
+		Open: func(context.Context) (io.ReadCloser, int64, error) {
+			f, err := os.Open(name)
+			return f, size, err
+		}}
 }
 
+// blobAttachment is the uploaded workbook: Size is a HEAD, so that a
+// workbook over the attachment limit is never downloaded (Get reads the
+// whole object into memory).
 func (a *Aggregator) blobAttachment(key string) Attachment {
-	return Attachment{Name: path.Base(key), Open: func(ctx context.Context) (io.ReadCloser, int64, error) {
-		b, err := a.blob.Get(ctx, key)
-		if err != nil {
-			return nil, 0, err
-		}
-		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
-	}}
+	return Attachment{Name: path.Base(key),
+		Size: func(ctx context.Context) (int64, error) { return a.blob.Size(ctx, key) },
+		Open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			b, err := a.blob.Get(ctx, key)
+			if err != nil {
+				return nil, 0, err
+			}
+			return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+		}}
 }
 
 func (a *Aggregator) location(key string) string {
