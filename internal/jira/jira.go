@@ -7,7 +7,9 @@
 // It implements aggregate.Notifier with github.com/andygrunwald/go-jira
 // against the REST API v2 (Jira Cloud with an account e-mail and API token,
 // or Server/Data Center with a personal access token). It is not a general
-// Jira client: it creates issues, attaches one file and searches by label.
+// Jira client: it creates issues, attaches one file, searches by label and
+// asks who its user is (a found ticket counts only when that user created
+// it). It talks https only, but to a loopback host (a test's fake Jira).
 //
 // The token never comes from a flag: LoadToken reads JIRA_API_TOKEN or a
 // token file (a mounted Kubernetes secret).
