@@ -50,6 +50,13 @@ type Config struct {
 	// TicketTakeover is how long after an emission a replica other than the
 	// emitting one waits before it files the ticket itself. Default 2*Lease.
 	TicketTakeover time.Duration
+	// TicketBudget bounds one try at a run's ticket (lease, search, filing,
+	// attachment): a Jira answering slowly holds a ticket worker this long
+	// at most, then the run is retried on its backoff. Default 2m.
+	TicketBudget time.Duration
+	// TicketWorkers file tickets at once, off the loop (Run starts them);
+	// TicketQueue runs wait for them at most. Defaults 2 and 64.
+	TicketWorkers, TicketQueue int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// FixedGeneratedAt, when set, is every report's Generated at instead
@@ -70,6 +77,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.TicketTakeover == 0 {
 		c.TicketTakeover = 2 * c.Lease
+	}
+	if c.TicketBudget == 0 {
+		c.TicketBudget = 2 * time.Minute
+	}
+	if c.TicketWorkers == 0 {
+		c.TicketWorkers = 2
+	}
+	if c.TicketQueue == 0 {
+		c.TicketQueue = 64
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -93,6 +109,12 @@ func (c Config) Validate() error {
 	}
 	if c.TicketTakeover < 0 {
 		errs = append(errs, fmt.Errorf("aggregate: TicketTakeover %s is negative", c.TicketTakeover))
+	}
+	if c.TicketBudget < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: TicketBudget %s is negative", c.TicketBudget))
+	}
+	if c.TicketWorkers < 0 || c.TicketQueue < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: TicketWorkers %d or TicketQueue %d is negative", c.TicketWorkers, c.TicketQueue))
 	}
 	if c.ReportPrefix != "" {
 		if err := blob.CheckKey(c.ReportPrefix); err != nil {
@@ -146,6 +168,9 @@ type Aggregator struct {
 	// emitting serialises emissions of one run within this replica (the
 	// handler's kick and the loop's tick may name the same run).
 	emitting map[ident.RunID]bool
+
+	// tickets feeds the ticket workers (ticketworker.go).
+	tickets ticketQueue
 }
 
 type retry struct {
@@ -382,6 +407,7 @@ func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, err
 // Handle finds a run complete): emits complete runs and runs past their
 // deadline, and retries missing tickets. It returns when ctx ends.
 func (a *Aggregator) Run(ctx context.Context) error {
+	defer a.startTicketWorkers(ctx)() // tickets are filed off this loop
 	t := time.NewTicker(a.cfg.CheckInterval)
 	defer t.Stop()
 	for {

@@ -584,6 +584,8 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", Config{Lease: time.Millisecond, CheckInterval: -1, ReportPrefix: "/abs/"},
 			[]string{"Owner", "Lease", "CheckInterval", "ReportPrefix"}},
 		{"backoff under interval", Config{Owner: "x", CheckInterval: time.Minute, BackoffMax: time.Second}, []string{"BackoffMax"}},
+		{"negative ticket settings", Config{Owner: "x", TicketBudget: -time.Second, TicketWorkers: -1}, []string{"TicketBudget", "TicketWorkers -1"}},
+		{"negative ticket queue", Config{Owner: "x", TicketQueue: -1}, []string{"TicketQueue -1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg

@@ -53,6 +53,11 @@
 // miss (Jira's search is eventually consistent) and both file. A replica
 // that finds another's lease live skips the run until it expires.
 //
+// Tickets are filed off the loop, by TicketWorkers goroutines fed through
+// a queue of TicketQueue runs, each try bounded by TicketBudget
+// (ticketworker.go): a Jira answering slowly, or not at all, never delays
+// an emission.
+//
 // It is not the renderer (internal/report), the store (internal/store) nor
 // the Jira client (internal/jira).
 package aggregate

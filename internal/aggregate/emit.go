@@ -122,7 +122,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 
 	if a.notifier != nil {
 		st.Emitted, st.ReportKey, st.GeneratedAt = true, key, claim.GeneratedAt
-		a.ticket(ctx, st, m.summary, fileAttachment(tmp.Name(), size))
+		a.handTicket(ctx, st, &m.summary, fileAttachment(tmp.Name(), size))
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ type Store interface {
 	GetLimit(ctx context.Context, key string, limit int64) ([]byte, error)
 	// Exists tells whether key holds an object.
 	Exists(ctx context.Context, key string) (bool, error)
+	// Size is the object's length in bytes, read without its body (a HEAD
+	// on S3); an error wrapping ErrNotFound when absent.
+	Size(ctx context.Context, key string) (int64, error)
 }
 
 // ErrTooLarge wraps events.ErrPayloadTooLarge: a claim-check object over
@@ -172,4 +175,22 @@ func (f Folder) Exists(_ context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (f Folder) Size(_ context.Context, key string) (int64, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("size of %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("size of %s: not a regular file", key)
+	}
+	return fi.Size(), nil
 }

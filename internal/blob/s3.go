@@ -159,6 +159,30 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
+// Size is HeadObject's Content-Length: the object's size without
+// downloading it.
+func (s *S3) Size(ctx context.Context, key string) (int64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.cfg.Bucket),
+		Key:    aws.String(key),
+	})
+	var nf *types.NotFound
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
+		return 0, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	if out.ContentLength == nil || *out.ContentLength < 0 {
+		return 0, fmt.Errorf("head s3://%s/%s: no Content-Length in the answer", s.cfg.Bucket, key)
+	}
+	return *out.ContentLength, nil
+}
+
 var _ Store = (*S3)(nil)
 
 // S3Flags are the S3 store's flags, as given. Register them on the
