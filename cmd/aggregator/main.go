@@ -69,7 +69,6 @@ func main() {
 	if err != nil {
 		cli.Fail("aggregator", err)
 	}
-	cli.MemoryLimit("aggregator", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Jira's flags first: they need no AWS configuration to be checked.
@@ -98,6 +97,8 @@ func main() {
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("aggregator", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("aggregator", logger, os.Getenv)
 	if mf.CreateResources {
 		// Emulators and local runs only; CloudFormation makes the table.
 		if err := dynamo.CreateTable(ctx, ddb, *table); err != nil {

@@ -62,7 +62,6 @@ func main() {
 	if err != nil {
 		cli.Fail("scanner", err)
 	}
-	cli.MemoryLimit("scanner", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
@@ -88,6 +87,8 @@ func main() {
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("scanner", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("scanner", logger, os.Getenv)
 	a, err := app.NewAWS(hub, *orgRole, "config-report-scanner")
 	if err != nil {
 		cli.Fail("scanner", err)

@@ -52,7 +52,6 @@ func main() {
 	if err != nil {
 		cli.Fail("trigger", err)
 	}
-	cli.MemoryLimit("trigger", logger, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
@@ -69,6 +68,8 @@ func main() {
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("trigger", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("trigger", logger, os.Getenv)
 	a, err := app.NewAWS(hub, tf.OrgRoleARN, "config-report-trigger")
 	if err != nil {
 		cli.Fail("trigger", err)
