@@ -17,6 +17,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awssim"
 )
 
 // syncBuffer is a progress writer safe for the progress goroutines.
@@ -130,5 +131,26 @@ func TestWaitingOn(t *testing.T) {
 		if got := waitingOn(tt.waiting); got != tt.want {
 			t.Errorf("waitingOn = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// The scan phase's progress lines say what the AWS calls wait on too.
+func TestLocalScanProgressSaysWhatItWaitsOn(t *testing.T) {
+	e := newEnv(t, 3, 5, awssim.Config{})
+	cfg := baseConfig(t)
+	const waiting = "sts:AssumeRole (retry 2/10 after ConnectionError)"
+	cfg.Waiting = func() string { return waiting }
+	var progress syncBuffer
+	if _, err := Run(context.Background(), cfg, e.hub, &progress, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range strings.Split(progress.String(), "\n") {
+		if strings.Contains(l, " accounts reported, ") && strings.HasSuffix(l, ", waiting on "+waiting) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no scan progress line says what the calls wait on:\n%s", progress.String())
 	}
 }
