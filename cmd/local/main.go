@@ -97,7 +97,9 @@ func main() {
 	if len(cfg.Regions) > 0 {
 		region = string(cfg.Regions[0])
 	}
-	hub, err := awsconf.Load(ctx, awsconf.Options{Region: region, Concurrency: cfg.Concurrency})
+	retries := awsconf.NewRetryLog(logger)
+	cfg.Waiting = retries.Waiting
+	hub, err := awsconf.Load(ctx, awsconf.Options{Region: region, Concurrency: cfg.Concurrency, Retries: retries})
 	if err != nil {
 		cli.Fail("local", fmt.Errorf("AWS configuration: %w", err))
 	}

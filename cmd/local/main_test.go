@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,13 +20,86 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 )
 
-// TestMain runs the command itself when re-executed by a test.
+// TestMain runs main itself when the test binary is started by runMain,
+// so the tests exercise the binary without building it.
 func TestMain(m *testing.M) {
-	if os.Getenv("LOCAL_TEST_RUN_MAIN") == "1" {
+	if args, ok := os.LookupEnv("CONFIGREPORT_TEST_MAIN_ARGS"); ok {
+		os.Args = append([]string{"local"}, strings.Split(args, "\x1f")...)
 		main()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// runMain runs the binary with args and env (AWS settings isolated from
+// the machine's), and returns its exit code, stdout, stderr and duration.
+func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	dir := t.TempDir()
+	cmd.Env = append([]string{
+		"CONFIGREPORT_TEST_MAIN_ARGS=" + strings.Join(args, "\x1f"),
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
+		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=testsecret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
+	}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String(), el
+}
+
+// A new user's first try, with AWS_ENDPOINT_URL at a closed port or a
+// host that does not exist: exit 1 within 15 s, the last line naming the
+// endpoint, any retry logged at warn with its attempt before it.
+func TestUnreachableEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	tests := []struct {
+		name, endpoint, want string
+		args                 []string
+	}{
+		{"closed port", "http://" + addr, addr, nil},
+		{"closed port, org role", "http://" + addr, addr, []string{"-org-role-arn", "arn:aws:iam::111111111111:role/list-org"}},
+		{"no such host", "http://nonexistent.invalid:1", "nonexistent.invalid:1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
+			code, stdout, stderr, el := runMain(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint}, args...)
+			if code != 1 || el > 15*time.Second {
+				t.Fatalf("exit %d after %s, want 1 within 15s\n%s", code, el, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "local: no report: ") || !strings.Contains(last, "cannot reach the ") || !strings.Contains(last, " endpoint "+tt.want+": ") {
+				t.Errorf("last line %q does not name the endpoint %s", last, tt.want)
+			}
+			for _, l := range lines[:len(lines)-1] {
+				if strings.Contains(l, "retrying AWS call") && (!strings.Contains(l, "level=WARN") || !strings.Contains(l, " attempt=")) {
+					t.Errorf("retry line %q: want warn with its attempt", l)
+				}
+			}
+		})
+	}
 }
 
 // The binary with -out on a full disk (a 512 KiB tmpfs; root only): exit
@@ -56,25 +130,15 @@ func TestFullDiskExitsWithOneLine(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	out := filepath.Join(dir, "out")
-	// TestMain hands these to main before the testing flags are parsed.
-	cmd := exec.CommandContext(ctx, os.Args[0], "-out", out, "-regions", strings.Join(regions, ","))
-	cmd.Env = append(os.Environ(), "LOCAL_TEST_RUN_MAIN=1", "AWS_ENDPOINT_URL="+srv.URL,
-		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=us-east-1",
-		"AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1\nstderr:\n%s", err, stderr.String())
+	code, stdout, stderr, _ := runMain(t, []string{"AWS_ENDPOINT_URL=" + srv.URL}, "-out", out, "-regions", strings.Join(regions, ","))
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\nstderr:\n%s", code, stderr)
 	}
-	if stdout.Len() != 0 {
-		t.Errorf("stdout: %q, want nothing", stdout.String())
+	if stdout != "" {
+		t.Errorf("stdout: %q, want nothing", stdout)
 	}
-	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	last := lines[len(lines)-1]
 	want := regexp.MustCompile(`^local: disk full writing ` + regexp.QuoteMeta(filepath.Join(out, "dedupe-store.sqlite")) +
 		`: database or disk is full \(13\); free some space and rerun with -run-id \S+ to resume$`)
@@ -82,8 +146,8 @@ func TestFullDiskExitsWithOneLine(t *testing.T) {
 		t.Errorf("last line %q, want it to match %s", last, want)
 	}
 	for _, l := range lines[:len(lines)-1] {
-		// Progress lines only: "run <id>: ...".
-		if !strings.HasPrefix(l, "run ") {
+		// Progress lines only: "run <id>: ..." and "discovering accounts ...".
+		if !strings.HasPrefix(l, "run ") && !strings.HasPrefix(l, "discovering accounts for ") {
 			t.Errorf("stderr has a line besides progress and the error: %q", l)
 		}
 	}

@@ -179,6 +179,9 @@ func IsTransient(err error) bool {
 	if err == nil || IsCanceled(err) || isNoSuchHost(err) {
 		return false
 	}
+	if _, ok := Unreachable(err); ok {
+		return false
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode() != "" {
 		code := apiErr.ErrorCode()
@@ -204,12 +207,16 @@ func IsTransient(err error) bool {
 // enabled), expired or invalid credentials, invalid input, any other 4xx
 // API error that is not throttling, a request the SDK refused to send, or a
 // host DNS says does not exist (a made-up or unsupported region's endpoint:
-// retrying it ten times only multiplies the lookups).
+// retrying it ten times only multiplies the lookups), or an endpoint that
+// could not be reached under a context armed with FailFastUnreachable.
 // An error that is neither transient nor permanent (a canceled context, an
 // unknown failure) answers false to both.
 func IsPermanent(err error) bool {
 	if err == nil || isCanceled(err) || isTimeout(err) {
 		return false
+	}
+	if _, ok := Unreachable(err); ok {
+		return true
 	}
 	if isNoSuchHost(err) {
 		return true

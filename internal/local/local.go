@@ -77,6 +77,10 @@ type Config struct {
 	Filter   discover.Filter
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
+	// Waiting says what the AWS calls are waiting on
+	// (awsconf.RetryLog.Waiting), added to the progress lines; nil: not
+	// said.
+	Waiting func() string
 }
 
 func (c *Config) setDefaults() {
@@ -166,6 +170,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	if err != nil {
 		return Result{}, err
 	}
+	a.Waiting = cfg.Waiting
 	b := newBus()
 	b.watch = guard.middleware
 	defer b.Close()
@@ -234,7 +239,9 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer func() { stop(); wg.Wait() }()
 
+	stopDiscovery := discoveryProgress(cfg, progress)
 	started, requested, err := open(ctx, cfg, st, b, a, codec, logger, res.Resumed)
+	stopDiscovery()
 	if err != nil {
 		return res, err
 	}
@@ -351,7 +358,7 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 		}
 		if time.Since(lastLine) >= cfg.ProgressInterval {
 			lastLine = time.Now()
-			fmt.Fprintln(progress, progressLine(run, s.Results, base, b, start))
+			fmt.Fprintln(progress, progressLine(run, s.Results, base, b, start)+waitingOn(cfg.Waiting))
 		}
 		select {
 		case <-ctx.Done():
@@ -380,4 +387,41 @@ func progressLine(run *events.RunStarted, results, base int, b *bus, start time.
 		line += fmt.Sprintf(", deadline in %s", left.Round(time.Second))
 	}
 	return line
+}
+
+// waitingOn is the progress lines' ", waiting on ..." when an AWS call is
+// retrying, else "".
+func waitingOn(waiting func() string) string {
+	if waiting == nil {
+		return ""
+	}
+	if w := waiting(); w != "" {
+		return ", waiting on " + w
+	}
+	return ""
+}
+
+// discoveryProgress prints a line every progress interval while the
+// accounts are being discovered (the trigger's walk prints nothing of its
+// own at local mode's log level), saying for how long and what the AWS
+// calls wait on, until stopped.
+func discoveryProgress(cfg Config, progress io.Writer) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(progress, "discovering accounts for %s%s\n", time.Since(start).Round(time.Second), waitingOn(cfg.Waiting))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
