@@ -79,7 +79,7 @@ func main() {
 	if n != nil {
 		notifier = n
 	}
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
 	if err != nil {
 		cli.Fail("aggregator", errors.Join(append(errs, err)...))
 	}

@@ -64,7 +64,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
 	if err != nil {
 		cli.Fail("scanner", err)
 	}
