@@ -55,6 +55,9 @@ const (
 	RefName = "config-report"
 )
 
+// Env is the image's environment (the Dockerfile's ENV says the same).
+var Env = []string{"PATH=/" + BinDir, "SSL_CERT_FILE=/" + CAFile}
+
 // Services are the binaries in the image: one image, three workloads.
 var Services = []string{"aggregator", "scanner", "trigger"}
 
@@ -237,7 +240,7 @@ func Build(opt Options) (Result, error) {
 	cf.Created, cf.OS, cf.Architecture = created, "linux", opt.Arch
 	cf.Config = v1.Config{
 		User: fmt.Sprintf("%d:%d", UID, GID),
-		Env:  []string{"PATH=/" + BinDir, "SSL_CERT_FILE=/" + CAFile},
+		Env:  Env,
 		// No entrypoint: the CronJob and the Deployments name their binary.
 		WorkingDir: "/",
 		Labels: map[string]string{
