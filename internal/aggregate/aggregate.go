@@ -309,8 +309,9 @@ func (a *Aggregator) promoteAndKick(ctx context.Context, st store.RunState) erro
 		return err // a joined run's promotion kicks the run it joined
 	}
 	if n > 0 {
-		if st, err = a.store.Run(ctx, st.RunID); err != nil {
-			return fmt.Errorf("read run %s: %w", st.RunID, err)
+		id := st.RunID
+		if st, err = a.store.Run(ctx, id); err != nil {
+			return fmt.Errorf("read run %s: %w", id, err)
 		}
 	}
 	return a.kickIfComplete(ctx, st)
