@@ -317,6 +317,12 @@ func (a *Aggregator) promoteAndKick(ctx context.Context, st store.RunState) erro
 	return a.kickIfComplete(ctx, st)
 }
 
+// covers tells whether a result covers every region of its run: only then
+// is it recorded (DESIGN.md, Contracts).
+func covers(res *events.AccountScanned, run *events.RunStarted) bool {
+	return len(res.Uncovered(run.Regions)) == 0
+}
+
 // sameRun tells whether a RunStarted says what the recorded one says, as
 // far as a log line needs: a redelivery, not a second RunStarted.
 func sameRun(e, rec *events.RunStarted) bool {
@@ -340,7 +346,7 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 			return err
 		}
 	}
-	if started == nil || len(e.Uncovered(started.Regions)) > 0 {
+	if started == nil || !covers(e, started) {
 		return a.hold(ctx, log, e, started)
 	}
 	created, st, err := a.record(ctx, e)
@@ -520,7 +526,7 @@ func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error
 		switch {
 		case !missing[acct]:
 			// Recorded already (it wins), or not expected (left out anyway).
-		case len(res.Uncovered(target.Started.Regions)) == 0:
+		case covers(res, target.Started):
 			created, err := a.store.RecordResult(ctx, res)
 			if err != nil {
 				return 0, fmt.Errorf("promote held result of run %s account %s: %w", st.RunID, acct, err)
