@@ -344,10 +344,18 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 	var lastLine time.Time
 	base := -1
 	total := len(run.Accounts)
+	follow := run.RunID
 	for {
-		s, err := st.Run(ctx, run.RunID)
+		s, err := st.Run(ctx, follow)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("read run %s: %w", run.RunID, err)
+			return "", fmt.Errorf("read run %s: %w", follow, err)
+		}
+		if s.JoinedTo != "" {
+			// An ad-hoc run that joined the account's open one: that run
+			// makes the report (store.Store.RecordRun).
+			fmt.Fprintf(progress, "run %s: joined the open ad-hoc run %s of the account; its report is this run's\n", run.RunID, s.JoinedTo)
+			follow = s.JoinedTo
+			continue
 		}
 		if s.Emitted {
 			fmt.Fprintf(progress, "run %s: report written, %d/%d accounts reported in %s\n", run.RunID, s.Results, total, time.Since(start).Round(100*time.Millisecond))
