@@ -71,7 +71,8 @@ func TestAggregatorWithJira(t *testing.T) {
 		Regions: []ident.Region{"us-east-1"}, Accounts: []events.Account{{AccountID: "111111111111", Name: "prod", OUPath: "Root"}}}
 	res := &events.AccountScanned{RunID: "run-e2e", AccountID: "111111111111", Status: events.StatusOK, ScannedAt: t0.Add(time.Minute),
 		Rules:    []events.Rule{{Region: "us-east-1", Name: "s3-public-read", Owner: "AWS", SourceIdentifier: "S3_BUCKET_PUBLIC_READ_PROHIBITED", Compliance: events.NonCompliant, NoncompliantCount: 1}},
-		Findings: []events.Finding{{Region: "us-east-1", Rule: "s3-public-read", ResourceType: "AWS::S3::Bucket", ResourceID: "b", Compliance: events.NonCompliant, RecordedAt: t0}}}
+		Findings: []events.Finding{{Region: "us-east-1", Rule: "s3-public-read", ResourceType: "AWS::S3::Bucket", ResourceID: "b", Compliance: events.NonCompliant, RecordedAt: t0}},
+		Coverage: covered("us-east-1")}
 	for _, ev := range []events.Event{rs, res} {
 		msg, err := events.Codec{}.Marshal(ctx, ev)
 		if err != nil {
@@ -155,7 +156,8 @@ func TestAggregatorIgnoresPlantedTicket(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
 	rs := &events.RunStarted{RunID: "run-planted", Trigger: events.TriggerScheduled, StartedAt: t0, Deadline: t0.Add(45 * time.Minute),
 		Regions: []ident.Region{"us-east-1"}, Accounts: []events.Account{{AccountID: "111111111111", Name: "prod", OUPath: "Root"}}}
-	res := &events.AccountScanned{RunID: "run-planted", AccountID: "111111111111", Status: events.StatusOK, ScannedAt: t0.Add(time.Minute)}
+	res := &events.AccountScanned{RunID: "run-planted", AccountID: "111111111111", Status: events.StatusOK, ScannedAt: t0.Add(time.Minute),
+		Coverage: covered("us-east-1")}
 	for _, ev := range []events.Event{rs, res} {
 		msg, err := events.Codec{}.Marshal(ctx, ev)
 		if err != nil {
@@ -188,3 +190,13 @@ func TestAggregatorIgnoresPlantedTicket(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// covered is the coverage of a result that read each region in full: a
+// result must cover its run's regions to be recorded before the deadline.
+func covered(regions ...ident.Region) []events.Coverage {
+	out := make([]events.Coverage, len(regions))
+	for i, r := range regions {
+		out[i] = events.Coverage{Region: r, Read: events.ReadYes}
+	}
+	return out
+}
