@@ -60,6 +60,7 @@ func main() {
 	conc := fs.Int("concurrency", 16, "AWS calls in flight at most in this process")
 	var jf jira.Flags
 	jf.Register(fs)
+	maxPending := fs.Int("max-pending", aggregate.DefaultMaxPending, "pending runs loaded per check at most, earliest deadline first (a flood of runs waits for later checks)")
 	ticketBudget := fs.Duration("ticket-budget", 2*time.Minute, "longest try at one run's Jira ticket (search, create, attach), filed off the emission loop; then retried on a backoff")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -116,7 +117,7 @@ func main() {
 	}
 	svc, _, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease,
-			TicketBudget: *ticketBudget},
+			TicketBudget: *ticketBudget, MaxPending: *maxPending},
 		Consumers: *consumers,
 		Router:    mf.Router(logger),
 	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: notifier, Metrics: metrics}, app.Codec(bs, *payloadPrefix), logger)
