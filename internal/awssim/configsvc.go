@@ -48,13 +48,13 @@ type complianceDetailsOutput struct {
 }
 
 type recorderStatusJSON struct {
-	Arn                  string       `json:"arn"`
-	Name                 string       `json:"name"`
+	Arn                  string        `json:"arn"`
+	Name                 string        `json:"name"`
 	LastStartTime        epochSeconds  `json:"lastStartTime"`
 	LastStopTime         *epochSeconds `json:"lastStopTime,omitempty"`
 	Recording            bool          `json:"recording"`
-	LastStatus           string       `json:"lastStatus"`
-	LastStatusChangeTime epochSeconds `json:"lastStatusChangeTime"`
+	LastStatus           string        `json:"lastStatus"`
+	LastStatusChangeTime epochSeconds  `json:"lastStatusChangeTime"`
 }
 
 // configInput is the input of every Config operation awssim serves.

@@ -135,7 +135,7 @@ var (
 	maskRequestID = regexp.MustCompile(`<RequestId>[^<]*</RequestId>`)
 	// EC2 spells it requestId in answers, RequestID in errors.
 	maskEC2RequestID = regexp.MustCompile(`<(requestId|RequestID)>[^<]*</`)
-	maskCreds     = regexp.MustCompile(`<(AccessKeyId|SecretAccessKey|SessionToken|Expiration)>[^<]*</`)
+	maskCreds        = regexp.MustCompile(`<(AccessKeyId|SecretAccessKey|SessionToken|Expiration)>[^<]*</`)
 )
 
 // serveWire signs and serves one request and renders its answer.
