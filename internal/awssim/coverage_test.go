@@ -495,3 +495,35 @@ func TestOrgFileCoverageFields(t *testing.T) {
 		})
 	}
 }
+
+// -error-rate fails DescribeRegions too, in EC2's spelling, and the SDK's
+// retryer absorbs it as it does for the other services.
+func TestDescribeRegionsErrorRate(t *testing.T) {
+	e := newEnv(t, 3, Config{ErrorRate: 0.3})
+	ctx := context.Background()
+	a := activeMember(t, e.sim.Org())
+	client := e.ec2(e.withCreds(e.assume(a.ID, RoleRead)), "us-east-1")
+	for range 30 {
+		if _, err := client.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)}); err != nil {
+			t.Fatalf("DescribeRegions through the retryer: %v", err)
+		}
+	}
+	if st := e.sim.Stats(); st.Errors == 0 || st.OpCalls("DescribeRegions") <= 30 {
+		t.Errorf("error rate 0.3: %d errors, %d DescribeRegions calls for 30 answers", st.Errors, st.OpCalls("DescribeRegions"))
+	}
+	raw := ec2.New(client.Options(), func(o *ec2.Options) { o.Retryer = noRetries() })
+	codes := map[string]bool{}
+	for range 60 {
+		if _, err := raw.DescribeRegions(ctx, &ec2.DescribeRegionsInput{}); err != nil {
+			codes[apiCode(err)] = true
+		}
+	}
+	for c := range codes {
+		if c != "InternalError" && c != "Unavailable" {
+			t.Errorf("transient fault %q, want EC2's InternalError or Unavailable", c)
+		}
+	}
+	if len(codes) == 0 {
+		t.Error("no transient fault in 60 calls at rate 0.3")
+	}
+}
