@@ -323,8 +323,10 @@ func TestConfigScan(t *testing.T) {
 	if err != nil || len(rules.ConfigRules) != 0 {
 		t.Errorf("region without rules: %v %+v", err, rules)
 	}
+	// Config is set up there all the same: a recorder, recording (AWSSIM.md:
+	// "in every region asked, rules or not").
 	rec, err := client.DescribeConfigurationRecorderStatus(ctx, &configservice.DescribeConfigurationRecorderStatusInput{})
-	if err != nil || len(rec.ConfigurationRecordersStatus) != 0 {
+	if err != nil || len(rec.ConfigurationRecordersStatus) != 1 || !rec.ConfigurationRecordersStatus[0].Recording {
 		t.Errorf("recorder in a region without rules: %v %+v", err, rec)
 	}
 }
