@@ -9,12 +9,7 @@
 #   make preview       renders the demo workbook and converts each sheet to a PNG
 #                      under out/preview/ (installs libreoffice-calc and
 #                      poppler-utils with apt-get when missing)
-.PHONY: bench-report bench-report-disk preview report-readers
-# internal/report's reader test (TestOpenpyxlReadOnly) reads the workbooks with
-# openpyxl's read-only mode; make test installs it before the Go tests.
-report-readers:
-	scripts/install-openpyxl.sh
-test-go: report-readers
+.PHONY: bench-report bench-report-disk preview
 
 REPORT_BENCH_BIN := bin/report.test
 

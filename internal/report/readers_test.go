@@ -136,12 +136,12 @@ print(json.dumps(out))
 
 // TestOpenpyxlReadOnly reads the workbooks as openpyxl's read-only mode
 // does, which trusts <dimension>: it must see every cell that is there.
-// make test installs Debian's python3-openpyxl (scripts/install-openpyxl.sh).
+// make test installs Debian's python3-openpyxl (scripts/install-python-clients.sh).
 func TestOpenpyxlReadOnly(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import openpyxl").Run(); err != nil {
 		if os.Getenv("REQUIRE_EMULATORS") == "1" {
-			t.Fatalf("%s cannot import openpyxl (%v): scripts/install-openpyxl.sh installs it", python, err)
+			t.Fatalf("%s cannot import openpyxl (%v): scripts/install-python-clients.sh installs it", python, err)
 		}
 		t.Skipf("no openpyxl for %s: %v", python, err)
 	}
