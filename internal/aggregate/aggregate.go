@@ -352,7 +352,7 @@ func covers(res *events.AccountScanned, run *events.RunStarted) bool {
 // far as a log line needs: a redelivery, not a second RunStarted.
 func sameRun(e, rec *events.RunStarted) bool {
 	return e.Trigger == rec.Trigger && e.StartedAt.Equal(rec.StartedAt) && e.Deadline.Equal(rec.Deadline) &&
-		slices.Equal(e.Regions, rec.Regions) && slices.Equal(e.Accounts, rec.Accounts)
+		slices.Equal(e.Regions, rec.Regions) && slices.EqualFunc(e.Accounts, rec.Accounts, events.Account.Equal)
 }
 
 func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned) error {

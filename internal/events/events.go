@@ -18,8 +18,11 @@ package events
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cybsecops/configreport/internal/ident"
 )
@@ -65,6 +68,15 @@ type Account struct {
 	AccountID ident.AccountID `json:"account_id"`
 	Name      string          `json:"name"`
 	OUPath    string          `json:"ou_path"` // "Root" or "Root/Prod/Payments"
+	// Tags are the account's Organizations tags that -owner-tags names
+	// (none when it names none), read by the trigger or, for an ad-hoc
+	// run, by the scanner's lookup.
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+// Equal tells whether two accounts say the same, tags included.
+func (a Account) Equal(b Account) bool {
+	return a.AccountID == b.AccountID && a.Name == b.Name && a.OUPath == b.OUPath && maps.Equal(a.Tags, b.Tags)
 }
 
 // RunStarted opens a run: it names every account the report must list.
@@ -303,6 +315,30 @@ func checkOUPath(p *problems, path, where string) {
 	}
 }
 
+// checkTags holds tags to AWS's limits: at most 50, keys of 1-128 and
+// values of at most 256 characters.
+func checkTags(p *problems, tags map[string]string, where string) {
+	if len(tags) > maxTags {
+		p.add("%s: %d tags, at most %d", where, len(tags), maxTags)
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		if n := utf8.RuneCountInString(k); n == 0 || n > maxTagKey {
+			p.add("%s: key %.40q is %d characters, want 1 to %d", where, k, n, maxTagKey)
+		}
+		if n := utf8.RuneCountInString(tags[k]); n > maxTagValue {
+			p.add("%s[%.40q]: value is %d characters, at most %d", where, k, n, maxTagValue)
+		}
+	}
+}
+
+// AWS's limits on an Organizations resource's tags.
+const (
+	maxTags     = 50
+	maxTagKey   = 128
+	maxTagValue = 256
+)
+
 func checkCompliance(p *problems, c, where string) {
 	switch c {
 	case Compliant, NonCompliant, NotApplicable, InsufficientData:
@@ -338,6 +374,7 @@ func (e *RunStarted) Validate() error {
 		where := fmt.Sprintf("accounts[%d]", i)
 		checkAccount(&p, a.AccountID, where+".account_id")
 		checkOUPath(&p, a.OUPath, where+".ou_path")
+		checkTags(&p, a.Tags, where+".tags")
 		if seen[a.AccountID] {
 			p.add("%s: account %s listed twice", where, a.AccountID)
 		}

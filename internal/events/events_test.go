@@ -67,7 +67,7 @@ func TestRoundTrip(t *testing.T) {
 	loc := time.FixedZone("HKT", 8*3600)
 	evs := []Event{
 		&RunStarted{RunID: "01JRUN", Trigger: TriggerScheduled, StartedAt: t0.In(loc), Deadline: t0.Add(45 * time.Minute),
-			Regions: []ident.Region{"us-east-1", "ap-east-1"}, Accounts: []Account{{"012345678901", "payments", "Root/Prod"}}},
+			Regions: []ident.Region{"us-east-1", "ap-east-1"}, Accounts: []Account{{AccountID: "012345678901", Name: "payments", OUPath: "Root/Prod", Tags: map[string]string{"Owner": "pay@example.com"}}}},
 		&ScanRequested{RunID: "01JRUN", AccountID: "012345678901", Regions: []ident.Region{"us-east-1"}},
 		sampleResult(),
 	}
@@ -133,6 +133,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"coverage unknown recorder", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"yes","recorder":"paused"}]}`, ReasonMalformed, "coverage[0].recorder"},
 		{"coverage negative rules", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"us-east-1","read":"yes","rules":-1}]}`, ReasonMalformed, "coverage[0].rules"},
 		{"coverage bad region", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z","coverage":[{"region":"mars-1","read":"yes"}]}`, ReasonMalformed, "coverage[0].region"},
+		{"too many tags", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T02:00:00Z","regions":["us-east-1"],"accounts":[{"account_id":"123456789012","tags":{` + manyTags(51) + `}}]}`, ReasonMalformed, "51 tags, at most 50"},
+		{"tag value too long", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T02:00:00Z","regions":["us-east-1"],"accounts":[{"account_id":"123456789012","tags":{"Owner":"` + strings.Repeat("v", 257) + `"}}]}`, ReasonMalformed, "value is 257 characters"},
+		{"empty tag key", results, `{"type":"RunStarted","schema_version":1,"run_id":"r1","trigger":"scheduled","started_at":"2026-11-23T01:00:00Z","deadline":"2026-11-23T02:00:00Z","regions":["us-east-1"],"accounts":[{"account_id":"123456789012","tags":{"":"x"}}]}`, ReasonMalformed, "want 1 to 128"},
 		{"type twice, differently", results, `{"type":"RunStarted","schema_version":1,"type":"AccountScanned","run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z"}`, ReasonMalformed, "given twice"},
 		{"null type", results, `{"type":null,"schema_version":1}`, ReasonMalformed, "without the other"},
 		{"type not a string", results, `{"type":1,"schema_version":1}`, ReasonMalformed, "not a JSON object"},
@@ -304,4 +307,12 @@ func TestCoverageJSON(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("coverage JSON\n got %s\nwant %s", b, want)
 	}
+}
+
+func manyTags(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%q:\"v\"", fmt.Sprintf("k%d", i))
+	}
+	return strings.Join(parts, ",")
 }

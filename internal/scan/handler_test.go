@@ -104,7 +104,7 @@ func TestHandleAdhoc(t *testing.T) {
 		t.Errorf("regions %v, want the configured ones", rs.Regions)
 	}
 	want := events.Account{AccountID: "222222222222", Name: "payments-prod", OUPath: "Root/Prod/Payments"}
-	if len(rs.Accounts) != 1 || rs.Accounts[0] != want {
+	if len(rs.Accounts) != 1 || !rs.Accounts[0].Equal(want) {
 		t.Errorf("accounts %+v, want %+v", rs.Accounts, want)
 	}
 	res, ok := e.next(t).(*events.AccountScanned)

@@ -155,7 +155,7 @@ func TestHandleAdhocIgnoresMessageNames(t *testing.T) {
 		t.Fatal("first event is not RunStarted")
 	}
 	want := events.Account{AccountID: "333333333333", Name: "sandbox", OUPath: "Root/Sandbox"}
-	if len(rs.Accounts) != 1 || rs.Accounts[0] != want {
+	if len(rs.Accounts) != 1 || !rs.Accounts[0].Equal(want) {
 		t.Errorf("accounts %+v, want %+v from Organizations", rs.Accounts, want)
 	}
 	if fmt.Sprint(rs.Regions) != "[us-east-1]" {
