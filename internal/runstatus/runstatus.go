@@ -5,8 +5,8 @@
 // reported, as an aligned table or as JSON for scripts.
 //
 // It reads through store.RunLister only and never writes: it is an
-// operator's view, not part of the pipeline. Opening the store (DynamoDB
-// or local mode's SQLite file) is the command's wiring (cmd/configreport).
+// operator's view, not part of the pipeline. OpenStore opens DynamoDB's
+// store or local mode's SQLite file; tests pass their own Opener.
 package runstatus
 
 import (
