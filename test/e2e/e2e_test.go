@@ -28,7 +28,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/runstatus"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testharness"
 )
@@ -76,7 +79,7 @@ func TestPipeline(t *testing.T) {
 	// Binaries, built once: the processes below are these, as deployed;
 	// with E2E_IMAGE the services come from the image instead.
 	svc := servicesFrom(t, root, bin, out)
-	pkgs := []string{"./cmd/awssim"}
+	pkgs := []string{"./cmd/awssim", "./cmd/configreport"}
 	if svc.img == nil {
 		pkgs = append(pkgs, "./cmd/trigger", "./cmd/scanner", "./cmd/aggregator")
 	}
@@ -112,6 +115,10 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 	pass("trigger, scanner and aggregator refuse an empty configuration with one line each, exit 2")
+	configreport := filepath.Join(bin, "configreport")
+	if _, stderr, code := runStatus(t, configreport, ep, "runs"); code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "-dynamodb-table") {
+		t.Fatalf("configreport runs without a store: exit %d, stderr %q; want 2 and one line naming -dynamodb-table", code, stderr)
+	}
 
 	// The organisation and its simulator.
 	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, testharness.Regions)
@@ -303,6 +310,25 @@ func TestPipeline(t *testing.T) {
 		pass("aggregators' /metrics count 2 reports emitted in all (scheduled + ad hoc)")
 	}
 
+	// The operator's run status, from the aggregators' table.
+	wantFailed := 0
+	for _, a := range oc.org.Accounts {
+		allFail := len(testharness.Regions) > 0
+		for _, r := range testharness.Regions {
+			allFail = allFail && oc.org.RegionFails(a.ID, r)
+		}
+		if a.Status == "ACTIVE" && (a.Denied || allFail) {
+			wantFailed++
+		}
+	}
+	checkRunsList(t, configreport, ep, res.Table, []wantRun{
+		{Row: runstatus.Row{RunID: ident.RunID(runID), Trigger: events.TriggerScheduled, State: runstatus.StateEmitted,
+			Expected: stats.Accounts, Reported: stats.Accounts, Failed: wantFailed, ReportKey: key, Ticket: issue.Key}, checkTicket: true},
+		{Row: runstatus.Row{RunID: ident.RunID(adhocRun), Trigger: events.TriggerAdhoc, State: runstatus.StateEmitted,
+			Expected: 1, Reported: 1, ReportKey: adhocKey}},
+	})
+	pass("configreport runs lists both runs from DynamoDB: %d expected, %d reported, %d failed, 0 missing, report keys, ticket %s", stats.Accounts, stats.Accounts, wantFailed, issue.Key)
+
 	// SIGTERM: every service stops by itself, status 0.
 	for _, p := range live {
 		if err := p.Stop(30 * time.Second); err != nil {
@@ -311,6 +337,10 @@ func TestPipeline(t *testing.T) {
 	}
 	if !t.Failed() {
 		pass("services stopped cleanly on SIGTERM")
+	}
+	checkRunsShow(t, configreport, ep, hub, res.Table, suffix)
+	if !t.Failed() {
+		pass("configreport runs show lists the 2 accounts not yet reported of an unfinished run; an unknown run id is one line, exit 1")
 	}
 	_ = sim.Stop(10 * time.Second)
 }

@@ -18,7 +18,7 @@
 //	RUN#<run>       BLOB#<account>#<wid>#<nnnn>  chunks of a result too large to inline
 //	RUN#<run>       HELD#<account>            held result (store.Store.HoldResult), `breadth`
 //	RUN#<run>       HBLOB#<account>#<wid>#<nnnn> chunks of a held result too large to inline
-//	CNT#<run>       <account>                 tiny marker, one per recorded result
+//	CNT#<run>       <account>                 tiny marker, one per recorded result, `status`
 //	PENDING         <deadline ns, 20 digits>#<run>  deadline index of pending runs
 //	ADHOC#<account> OPEN                      the account's open ad-hoc run (`run_id`)
 //
@@ -70,6 +70,10 @@
 // Query of the markers, then the RES# items of the accounts without one),
 // so an early "complete" only costs those reads, and a recount fixes it
 // while the run is still short.
+//
+// Recent (store.RunLister, the operator's `configreport runs`) is the one
+// Scan: see its comment for the cost. RunSummary reads the run item and
+// the CNT# markers (their `status` counts failed accounts), never writes.
 //
 // Pending and Unticketed query the sparse GSI `queue-index` (hash `queue`,
 // range `pk`, KEYS_ONLY): `queue` is "pending" on a run item from its

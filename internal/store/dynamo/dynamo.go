@@ -545,7 +545,7 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 			s.dropChunks(ctx, pk, prefix, wid, n)
 		}
 	}
-	runItem, err := s.count(ctx, res.RunID, res.AccountID)
+	runItem, err := s.count(ctx, res.RunID, res.AccountID, res.Status)
 	if err != nil {
 		// The result is stored but maybe not counted: an error makes the
 		// caller nack, and the redelivery counts it.
@@ -574,9 +574,13 @@ func recorded(item map[string]types.AttributeValue) store.Recorded {
 // absent, adds one to the run item's counter and returns the run item as
 // the increment left it (nil when the marker was there). A crash between
 // the two leaves the counter short; Run's recount repairs it (see doc.go).
-func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID) (map[string]types.AttributeValue, error) {
+//
+// The marker carries the result's status, so that an operator's summary
+// (RunSummary, Recent) counts failed accounts from the markers alone.
+func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID, status events.Status) (map[string]types.AttributeValue, error) {
 	marker := key(cntPK(id), string(acct))
 	marker[AttrExpires] = s.expires()
+	marker[attrStatus] = str(string(status))
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: marker,
 		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}})
 	if isConditionFailed(err) {
@@ -633,7 +637,9 @@ func (s *Store) countResults(ctx context.Context, id ident.RunID) (int, error) {
 	}
 }
 
-func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) (store.RunState, error) {
+// decodeState reads a run item (and its RunStarted's chunks, once per
+// process) without writing: state is it plus the counter's repair.
+func (s *Store) decodeState(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) (store.RunState, error) {
 	st := store.RunState{
 		RunID:       id,
 		GeneratedAt: getTime(item, "generated_at"),
@@ -670,6 +676,14 @@ func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types
 	}
 	n, _ := getN(item, "results")
 	st.Results = int(n)
+	return st, nil
+}
+
+func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) (store.RunState, error) {
+	st, err := s.decodeState(ctx, id, item)
+	if err != nil {
+		return st, err
+	}
 	if st.Started != nil && !st.Emitted && st.Results < len(st.Started.Accounts) {
 		return s.maybeRecount(ctx, st, item)
 	}
