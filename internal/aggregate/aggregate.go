@@ -396,6 +396,7 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 	}
 	log.Debug("result recorded", slog.String("status", string(e.Status)))
 	a.metrics.events.WithLabelValues(typ, "recorded").Inc()
+	a.metrics.resultRecorded(e.RunID, e.Status)
 	return a.kickIfComplete(ctx, st)
 }
 
@@ -656,6 +657,7 @@ func (a *Aggregator) Check(ctx context.Context) {
 		a.log.Warn("pending runs at the per-pass bound; the earliest deadlines are checked, the rest wait",
 			slog.Int("max_pending", a.cfg.MaxPending))
 	}
+	a.metrics.openRunsLoaded(pending)
 	a.mu.Lock()
 	prune(a.emitBackoff, pending)
 	prune(a.swept, pending)
