@@ -706,6 +706,7 @@ func (a *Aggregator) Check(ctx context.Context) {
 		}
 		return
 	}
+	a.metrics.unticketed.Set(float64(len(unticketed)))
 	a.pruneSummaries(unticketed)
 	for _, st := range unticketed {
 		if ctx.Err() != nil {

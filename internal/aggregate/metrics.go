@@ -60,6 +60,8 @@ type Metrics struct {
 	runSeconds *prometheus.HistogramVec
 	// openRuns: pending runs the last pass of the loop loaded.
 	openRuns prometheus.Gauge
+	// unticketed: emitted runs whose ticket is not stored yet (with Jira).
+	unticketed prometheus.Gauge
 	// Per open run (at most MaxOpenRunSeries): accounts{run_id, status}
 	// (expected, reported, missing from the store; failed: failed results
 	// recorded by this replica, summed over replicas by the queries) and
@@ -151,6 +153,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "configreport_aggregator_open_runs",
 			Help: "Pending (started, not emitted) runs the last check loaded, at most -max-pending.",
 		}),
+		unticketed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "configreport_aggregator_unticketed_runs",
+			Help: "Emitted runs whose Jira ticket is not stored yet, as the last check found them (0 without Jira).",
+		}),
 		runAccounts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "configreport_aggregator_open_run_accounts",
 			Help: "Accounts of an open run (the earliest deadlines, at most 50), by status: expected, reported, missing (from the store, the same on every replica) and failed (failed results this replica recorded: sum them over replicas).",
@@ -170,7 +176,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		var errs []error
 		for _, c := range []prometheus.Collector{m.events, m.reports, m.emitFailures, m.dropped, m.tickets, m.ticketFailures, m.emitSeconds,
 			m.held, m.heldCounted, m.promoted, m.adhocJoined,
-			m.lastScheduled, m.lastReport, m.runSeconds, m.openRuns, m.runAccounts, m.runDeadline, m.runStarted} {
+			m.lastScheduled, m.lastReport, m.runSeconds, m.openRuns, m.unticketed, m.runAccounts, m.runDeadline, m.runStarted} {
 			errs = append(errs, reg.Register(c))
 		}
 		if err := errors.Join(errs...); err != nil {
