@@ -81,18 +81,22 @@ fi
 # promtool: the version Debian bookworm ships. apt-get download fetches the
 # .deb without installing it (no prometheus service is set up or started);
 # dpkg-deb -x unpacks it into a scratch directory and only promtool is kept.
+# (As root apt-get warns that it downloads "unsandboxed": harmless here.)
 # The PromQL of deploy/kustomize/base/monitoring keeps to what this version
 # and the Go parser of deploy/monitoringcheck both accept.
 PROMTOOL_DEB_VERSION=2.42.0+ds-5+deb12u1
 if [ ! -x "$GOBIN/promtool" ] || [ "$(cat "$TOOLS_DIR/stamps/promtool" 2>/dev/null)" != "$PROMTOOL_DEB_VERSION" ]; then
 	echo "installing promtool from Debian's prometheus $PROMTOOL_DEB_VERSION" >&2
 	tmp=$(mktemp -d)
-	chmod 0755 "$tmp" # apt-get downloads as _apt when it can
 	trap 'rm -rf "$tmp"' EXIT
 	if ! (cd "$tmp" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >&2); then
 		# An empty or stale package list: refresh it once and retry.
 		apt-get update >&2
-		(cd "$tmp" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >&2)
+		if ! (cd "$tmp" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >&2); then
+			echo "Debian's archive has no prometheus=$PROMTOOL_DEB_VERSION (a point release replaced it?):" >&2
+			echo "set PROMTOOL_DEB_VERSION here to what 'apt-cache policy prometheus' offers and rerun make test-monitoring" >&2
+			exit 1
+		fi
 	fi
 	dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
 	install -m 0755 "$tmp/x/usr/bin/promtool" "$GOBIN/promtool"
