@@ -560,6 +560,7 @@ func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error
 			if created {
 				promoted++
 				missing[acct] = false
+				a.metrics.resultRecorded(target.RunID, res.Status)
 			}
 		case st.RunID != target.RunID:
 			if _, err := a.store.HoldResult(ctx, res); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -211,5 +212,31 @@ func TestMetricNamesLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+// Failed results count for their open run whichever way they are recorded:
+// handled after the RunStarted, or held before it and promoted.
+func TestFailedResultsCountedForTheOpenRun(t *testing.T) {
+	tests := []struct {
+		name  string
+		order func([]*message.Message) []*message.Message
+	}{
+		{"run first", func(m []*message.Message) []*message.Message { return m }},
+		{"results first, promoted", func(m []*message.Message) []*message.Message {
+			return append(append([]*message.Message{}, m[1:]...), m[0])
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			a := e.aggregator("replica-a")
+			handleAll(t, a, tt.order(allMessages(t)))
+			a.metrics.mu.Lock()
+			defer a.metrics.mu.Unlock()
+			if got := a.metrics.failed[runID]; got != 1 {
+				t.Errorf("failed results counted %d, want 1", got)
+			}
+		})
 	}
 }
