@@ -1,13 +1,16 @@
 # Deployment checks (deploy/, the image). All offline once the pinned tools are
 # installed: kustomize renders each overlay, kubectl-validate checks every
-# object against the Kubernetes 1.30 schemas it embeds plus KEDA's CRDs, and
+# object against the Kubernetes 1.30 schemas it embeds plus KEDA's and
+# prometheus-operator's CRDs, and
 # deploy/policycheck applies the rules schemas cannot express. The
 # CloudFormation-vs-iampolicy comparison is a Go test (internal/iampolicy), run
 # by test-go.
-.PHONY: deploy-tools render-deploy validate-deploy deploy-testdata lint-cfn image image-repro
+.PHONY: deploy-tools render-deploy validate-deploy deploy-testdata lint-cfn image image-repro test-monitoring
 
 DEPLOY_OUT := out/deploy
 KEDA_CRDS := $(TOOLS_DIR)/keda-crds
+PROM_CRDS := $(TOOLS_DIR)/prometheus-operator-crds
+CRD_FLAGS := --local-crds $(KEDA_CRDS) --local-crds $(PROM_CRDS)
 # kubectl-validate v0.0.4 embeds schemas up to 1.30; a newer version would make
 # it download them.
 KUBE_VERSION := 1.30
@@ -27,7 +30,7 @@ render-deploy: deploy-tools
 validate-deploy: render-deploy
 	@start=$$(date +%s); \
 	go build -o $(DEPLOY_OUT)/policycheck ./deploy/policycheck; \
-	kubectl-validate --version $(KUBE_VERSION) --local-crds $(KEDA_CRDS) $(DEPLOY_OUT)/*.yaml; \
+	kubectl-validate --version $(KUBE_VERSION) $(CRD_FLAGS) $(DEPLOY_OUT)/*.yaml; \
 	for o in base $(OVERLAYS); do $(DEPLOY_OUT)/policycheck -overlay $$o $(DEPLOY_OUT)/$$o.yaml; done; \
 	for o in prod dev; do \
 		cmp -s $(DEPLOY_OUT)/$$o.yaml deploy/policycheck/testdata/$$o.yaml || \
@@ -35,8 +38,10 @@ validate-deploy: render-deploy
 	done; \
 	if $(DEPLOY_OUT)/policycheck -overlay prod deploy/policycheck/testdata/broken.yaml >/dev/null 2>&1; then \
 		echo "policycheck accepted deploy/policycheck/testdata/broken.yaml"; exit 1; fi; \
-	if kubectl-validate --version $(KUBE_VERSION) --local-crds $(KEDA_CRDS) deploy/testdata/schema-broken.yaml >/dev/null 2>&1; then \
-		echo "kubectl-validate accepted deploy/testdata/schema-broken.yaml"; exit 1; fi; \
+	for f in deploy/testdata/schema-broken.yaml deploy/testdata/monitoring-broken.yaml; do \
+		if kubectl-validate --version $(KUBE_VERSION) $(CRD_FLAGS) $$f >/dev/null 2>&1; then \
+			echo "kubectl-validate accepted $$f"; exit 1; fi; \
+	done; \
 	echo "validate-deploy: base and overlays [$(OVERLAYS)] valid and within policy; broken fixtures rejected ($$(( $$(date +%s) - start ))s)"
 
 # cfn-lint checks the templates' resource properties and IAM action names
@@ -88,4 +93,27 @@ image-repro: image
 		echo "image-repro: skopeo not installed: second reader check SKIPPED (apt-get install skopeo)"; \
 	fi
 
-TEST_EXTRA += validate-deploy lint-cfn image-repro
+# The alerting rules of deploy/kustomize/base/monitoring, unit-tested by
+# promtool (Debian's, see scripts/install-deploy-tools.sh): monitoringcheck
+# takes the rule groups out of the PrometheusRule (rules-full.yaml, checked
+# with its annotation templates; rules.yaml without annotations, which the
+# unit tests would otherwise have to repeat word for word), then the tests of
+# deploy/monitoringcheck/testdata/rules_test.yaml must pass, and must fail
+# against the same rules with every expression made never to fire (a test
+# file that expects nothing is noticed). The Go test parses every PromQL
+# expression of the rules and the dashboard and checks their metric names.
+MONITORING_OUT := out/monitoring
+
+test-monitoring: deploy-tools
+	@rm -rf $(MONITORING_OUT) && mkdir -p $(MONITORING_OUT)/never
+	@go run ./deploy/monitoringcheck -rules deploy/kustomize/base/monitoring/prometheusrule.yaml -out $(MONITORING_OUT)
+	@promtool check rules $(MONITORING_OUT)/rules-full.yaml
+	@cp deploy/monitoringcheck/testdata/rules_test.yaml $(MONITORING_OUT)/
+	@cp deploy/monitoringcheck/testdata/rules_test.yaml $(MONITORING_OUT)/never/
+	@promtool test rules $(MONITORING_OUT)/rules_test.yaml
+	@if promtool test rules $(MONITORING_OUT)/never/rules_test.yaml >/dev/null 2>&1; then \
+		echo "test-monitoring: the rule tests pass against rules that never fire"; exit 1; fi
+	@go test -count=1 ./deploy/monitoringcheck
+	@echo "test-monitoring: $$(promtool --version 2>&1 | head -n 1 | cut -d' ' -f1-3): rules unit-tested; PromQL of the rules and the dashboard parsed, metric names checked"
+
+TEST_EXTRA += validate-deploy lint-cfn image-repro test-monitoring

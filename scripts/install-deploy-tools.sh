@@ -7,9 +7,17 @@
 #                             1.30 schemas it embeds (it reaches the network
 #                             for newer versions, so 1.30 is pinned in mk/deploy.mk)
 #   KEDA CRDs        v2.21.0  ScaledObject / TriggerAuthentication schemas
+#   prometheus-operator CRDs v0.85.0  PodMonitor / PrometheusRule schemas
+#                             (its example/prometheus-operator-crd, from the
+#                             Go module), into $TOOLS_DIR/prometheus-operator-crds
+#   promtool         2.42.0+ds-5+deb12u1 (Debian bookworm's prometheus package)
+#                             unit-tests the alerting rules; taken out of the
+#                             .deb with apt-get download and dpkg-deb -x,
+#                             never installed, and no server is started
 #
-# Only the Go module proxy is used (go install, go mod download). Idempotent: a
-# tool whose version stamp matches is not rebuilt.
+# The Go module proxy (go install, go mod download) and Debian's archive
+# (apt-get download) are used. Idempotent: a tool whose version stamp matches
+# is not fetched again.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TOOLS_DIR:=$(cd "$here/.." && pwd)/.tools}"
@@ -51,4 +59,47 @@ if [ "$(cat "$TOOLS_DIR/stamps/keda-crds" 2>/dev/null)" != "$KEDA_VERSION" ]; th
 	cp "$dir"/config/crd/bases/*.yaml "$crds/"
 	chmod -R u+w "$crds"
 	echo "$KEDA_VERSION" >"$TOOLS_DIR/stamps/keda-crds"
+fi
+
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+crds="$TOOLS_DIR/prometheus-operator-crds"
+if [ "$(cat "$TOOLS_DIR/stamps/prometheus-operator-crds" 2>/dev/null)" != "$PROMETHEUS_OPERATOR_VERSION" ]; then
+	echo "fetching prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs from the module cache" >&2
+	dir=$(cd "$TOOLS_DIR" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	if [ -z "$dir" ] || [ ! -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" ]; then
+		echo "prometheus-operator $PROMETHEUS_OPERATOR_VERSION module has no example/prometheus-operator-crd (dir: '$dir')" >&2
+		exit 1
+	fi
+	rm -rf "$crds"
+	mkdir -p "$crds"
+	cp "$dir"/example/prometheus-operator-crd/*.yaml "$crds/"
+	chmod -R u+w "$crds"
+	echo "$PROMETHEUS_OPERATOR_VERSION" >"$TOOLS_DIR/stamps/prometheus-operator-crds"
+fi
+
+# promtool: the version Debian bookworm ships. apt-get download fetches the
+# .deb without installing it (no prometheus service is set up or started);
+# dpkg-deb -x unpacks it into a scratch directory and only promtool is kept.
+# (As root apt-get warns that it downloads "unsandboxed": harmless here.)
+# The PromQL of deploy/kustomize/base/monitoring keeps to what this version
+# and the Go parser of deploy/monitoringcheck both accept.
+PROMTOOL_DEB_VERSION=2.42.0+ds-5+deb12u1
+if [ ! -x "$GOBIN/promtool" ] || [ "$(cat "$TOOLS_DIR/stamps/promtool" 2>/dev/null)" != "$PROMTOOL_DEB_VERSION" ]; then
+	echo "installing promtool from Debian's prometheus $PROMTOOL_DEB_VERSION" >&2
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	if ! (cd "$tmp" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >&2); then
+		# An empty or stale package list: refresh it once and retry.
+		apt-get update >&2
+		if ! (cd "$tmp" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >&2); then
+			echo "Debian's archive has no prometheus=$PROMTOOL_DEB_VERSION (a point release replaced it?):" >&2
+			echo "set PROMTOOL_DEB_VERSION here to what 'apt-cache policy prometheus' offers and rerun make test-monitoring" >&2
+			exit 1
+		fi
+	fi
+	dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+	install -m 0755 "$tmp/x/usr/bin/promtool" "$GOBIN/promtool"
+	"$GOBIN/promtool" --version 2>&1 | head -n 1 >&2
+	echo "$PROMTOOL_DEB_VERSION" >"$TOOLS_DIR/stamps/promtool"
 fi

@@ -80,7 +80,12 @@ func main() {
 	if n != nil {
 		notifier = n
 	}
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
+	// Retries, throttling and failed AWS calls by operation, on /metrics.
+	retries, err := awsconf.NewRetryLog(logger).Count(prometheus.DefaultRegisterer)
+	if err != nil {
+		cli.Fail("aggregator", err)
+	}
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: retries})
 	if err != nil {
 		cli.Fail("aggregator", errors.Join(append(errs, err)...))
 	}

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/blob"
@@ -64,7 +66,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
+	// Retries, throttling and failed AWS calls by operation, on /metrics.
+	retries, err := awsconf.NewRetryLog(logger).Count(prometheus.DefaultRegisterer)
+	if err != nil {
+		cli.Fail("scanner", err)
+	}
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: retries})
 	if err != nil {
 		cli.Fail("scanner", err)
 	}

@@ -396,6 +396,7 @@ func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned)
 	}
 	log.Debug("result recorded", slog.String("status", string(e.Status)))
 	a.metrics.events.WithLabelValues(typ, "recorded").Inc()
+	a.metrics.resultRecorded(e.RunID, e.Status)
 	return a.kickIfComplete(ctx, st)
 }
 
@@ -559,6 +560,7 @@ func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error
 			if created {
 				promoted++
 				missing[acct] = false
+				a.metrics.resultRecorded(target.RunID, res.Status)
 			}
 		case st.RunID != target.RunID:
 			if _, err := a.store.HoldResult(ctx, res); err != nil {
@@ -656,6 +658,7 @@ func (a *Aggregator) Check(ctx context.Context) {
 		a.log.Warn("pending runs at the per-pass bound; the earliest deadlines are checked, the rest wait",
 			slog.Int("max_pending", a.cfg.MaxPending))
 	}
+	a.metrics.openRunsLoaded(pending)
 	a.mu.Lock()
 	prune(a.emitBackoff, pending)
 	prune(a.swept, pending)
@@ -704,6 +707,7 @@ func (a *Aggregator) Check(ctx context.Context) {
 		}
 		return
 	}
+	a.metrics.unticketed.Set(float64(len(unticketed)))
 	a.pruneSummaries(unticketed)
 	for _, st := range unticketed {
 		if ctx.Err() != nil {

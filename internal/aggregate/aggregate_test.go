@@ -425,6 +425,9 @@ func TestJiraDownThenRecovers(t *testing.T) {
 	if got := testutil.ToFloat64(a.metrics.ticketFailures); got != 1 {
 		t.Fatalf("ticket failures %v, want 1 (no retry inside the backoff)", got)
 	}
+	if got := testutil.ToFloat64(a.metrics.unticketed); got != 1 {
+		t.Errorf("unticketed runs %v while Jira is down, want 1", got)
+	}
 	e.clock.Add(time.Second)
 	a.Check(ctx) // file fails (1)
 	e.clock.Add(time.Second)
@@ -439,6 +442,9 @@ func TestJiraDownThenRecovers(t *testing.T) {
 	a.Check(ctx)
 	if got := testutil.ToFloat64(a.metrics.ticketFailures); got != 3 {
 		t.Errorf("ticket failures %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(a.metrics.unticketed); got != 0 {
+		t.Errorf("unticketed runs %v once filed, want 0", got)
 	}
 	if n := len(e.jira.filed()); n != 1 {
 		t.Fatalf("%d tickets, want 1", n)

@@ -109,7 +109,8 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 	}
 	chaos.Point(chaos.AfterUpload)
 	stopLease()
-	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, a.cfg.Now()); err != nil {
+	emittedAt := a.cfg.Now()
+	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, emittedAt); err != nil {
 		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrEmitted) {
 			// Another replica took the run over: it uploads the same bytes
 			// (same GeneratedAt, same results) and marks it.
@@ -120,6 +121,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 		return fmt.Errorf("mark run %s emitted: %w", id, err)
 	}
 	a.metrics.reports.Inc()
+	a.metrics.reportEmitted(st.Started, id, &m.summary, emittedAt)
 	a.metrics.emitSeconds.Observe(a.cfg.Now().Sub(start).Seconds())
 	log.Info("report emitted", slog.Int64("bytes", size),
 		slog.Int("accounts_expected", m.summary.AccountsExpected), slog.Int("accounts_scanned", m.summary.AccountsScanned),

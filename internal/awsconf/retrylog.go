@@ -44,6 +44,8 @@ type RetryLog struct {
 	log      *slog.Logger
 	now      func() time.Time
 	interval time.Duration
+	// metrics, when Count was called: set before the first call, read only.
+	metrics *callMetrics
 
 	mu         sync.Mutex
 	last       map[string]time.Time // operation -> last logged retry
@@ -84,7 +86,9 @@ func (l *RetryLog) ID() string { return "configreport.RetryLog" }
 func (l *RetryLog) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 	c := &call{op: operation(ctx)}
 	defer l.done(c)
-	return next.HandleFinalize(context.WithValue(ctx, callKey{}, c), in)
+	out, md, err := next.HandleFinalize(context.WithValue(ctx, callKey{}, c), in)
+	l.metrics.ended(c.op, err)
+	return out, md, err
 }
 
 // addTo installs the call tracking just outside the retry loop.
@@ -142,6 +146,7 @@ func (r retryLogger) GetRetryToken(ctx context.Context, opErr error) (func(error
 func (l *RetryLog) retrying(c *call, maxAttempts int, err error) {
 	now := l.now()
 	kind := awserr.Code(err)
+	l.metrics.retried(c.op, kind, err)
 	l.mu.Lock()
 	c.next, c.max, c.kind = c.attempt+1, maxAttempts, kind
 	if !c.listed {
