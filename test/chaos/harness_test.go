@@ -184,8 +184,9 @@ type harness struct {
 	ticketAt time.Time         // the ticket first seen
 	others   map[string]string // other runs' reports saved by verify: run id -> local path
 
-	tapMu sync.Mutex
-	tap   []tapped
+	tapMu  sync.Mutex
+	tap    []tapped
+	poison []poisoned // the poison queue, as startPoisonTap read it
 
 	// inProcessAgg, when set, runs the aggregators in this process instead
 	// (the store.Unsafe test); see unsafe_test.go.
@@ -299,6 +300,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	h.runID = fmt.Sprintf("chaos%d-%s", sc.n, suffix)
 	h.jira = testharness.NewJira(t, testharness.JiraConfig{Project: jiraProject, User: jiraUser, Token: jiraToken, FindByLabel: true})
 	h.startTap()
+	h.startPoisonTap()
 	return h
 }
 
@@ -747,48 +749,89 @@ func rowCounts(path string, active []string, missing map[string]bool) (lost, dup
 	return lost, dups, nil
 }
 
-// checkPoison drains the poison queue (deleting what it read, so that a
-// long drain never sees a message twice) and compares it with the injected
-// bad messages, by the marker each carries in its first bytes (a too-large
-// body is truncated on the poison queue).
-func (h *harness) checkPoison() {
-	got := map[string]string{}
-	var unknown []string
-	// Thousands of expected messages (scenario 12's flood) come ten a
-	// receive: allow 10 ms each beyond the 15 s.
-	deadline := time.Now().Add(15*time.Second + time.Duration(len(h.expected))*10*time.Millisecond)
-	for time.Now().Before(deadline) {
-		out, err := h.sqs.ReceiveMessage(h.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.PoisonQueue),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
-		if err != nil {
-			h.problem("receive poison: %v", err)
-			return
-		}
-		h.deleteBatch(h.ctx, h.res.PoisonQueue, out.Messages)
-		for _, m := range out.Messages {
-			reason := ""
-			if a, ok := m.MessageAttributes["poison_reason"]; ok {
-				reason = aws.ToString(a.StringValue)
-			}
-			marker := markerOf(aws.ToString(m.Body))
-			if marker == "" {
-				unknown = append(unknown, reason+": "+clip(aws.ToString(m.Body), 120))
+// poisoned is one message read off the poison queue.
+type poisoned struct {
+	marker, reason, body string
+	at                   time.Time
+}
+
+// startPoisonTap drains the poison queue for the whole scenario (deleting
+// what it read, in batches), as the tap does the results topic: scenario
+// 12 puts thousands there while the aggregator is busiest, and reading
+// them only at the end took longer than the run.
+func (h *harness) startPoisonTap() {
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	h.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			out, err := h.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.PoisonQueue),
+				MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			if _, dup := got[marker]; dup {
-				unknown = append(unknown, "second copy of "+marker)
+			h.deleteBatch(ctx, h.res.PoisonQueue, out.Messages)
+			now := time.Now()
+			h.tapMu.Lock()
+			for _, m := range out.Messages {
+				p := poisoned{marker: markerOf(aws.ToString(m.Body)), body: aws.ToString(m.Body), at: now}
+				if a, ok := m.MessageAttributes["poison_reason"]; ok {
+					p.reason = aws.ToString(a.StringValue)
+				}
+				h.poison = append(h.poison, p)
 			}
-			got[marker] = reason
+			h.tapMu.Unlock()
 		}
-		if len(got) >= len(h.expected) && len(out.Messages) == 0 {
+	}()
+}
+
+// checkPoison compares what the poison tap read with the injected bad
+// messages, by the marker each carries in its first bytes (a too-large
+// body is truncated on the poison queue). It waits until every injected
+// one is there and nothing more came for 1.5 s (bounded: 15 s, plus 10 ms
+// per injected message).
+func (h *harness) checkPoison() {
+	start := time.Now()
+	deadline := start.Add(15*time.Second + time.Duration(len(h.expected))*10*time.Millisecond)
+	var got map[string]string
+	var unknown []string
+	collect := func() (last time.Time) {
+		got, unknown = map[string]string{}, nil
+		h.tapMu.Lock()
+		defer h.tapMu.Unlock()
+		for _, p := range h.poison {
+			last = p.at
+			if p.marker == "" {
+				unknown = append(unknown, p.reason+": "+clip(p.body, 120))
+				continue
+			}
+			if _, dup := got[p.marker]; dup {
+				unknown = append(unknown, "second copy of "+p.marker)
+			}
+			got[p.marker] = p.reason
+		}
+		return last
+	}
+	for {
+		last := collect()
+		seen := 0
+		for m := range h.expected {
+			if _, ok := got[m]; ok {
+				seen++
+			}
+		}
+		if (seen == len(h.expected) && time.Since(last) > 1500*time.Millisecond && time.Since(start) > 1500*time.Millisecond) || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if len(got)+len(unknown) == 0 && len(h.expected) > 0 {
+	if len(got) < len(h.expected) {
 		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.PoisonQueue),
 			AttributeNames: []sqstypes.QueueAttributeName{"All"}})
 		if err == nil {
-			h.t.Logf("poison queue %s attributes: %v", h.res.PoisonQueue, a.Attributes)
+			h.t.Logf("poison queue %s after %s, %d of %d injected seen: attributes %v", h.res.PoisonQueue, time.Since(start).Round(time.Millisecond), len(got), len(h.expected), a.Attributes)
 		}
 	}
 	h.r.PoisonMessages = len(got) + len(unknown)
