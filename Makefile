@@ -12,7 +12,7 @@ export PATH := $(TOOLS_DIR)/bin:$(PATH)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 TEST_EXTRA :=
 
-.PHONY: all build vet fmt-check test test-go demo clean
+.PHONY: all build vet fmt-check test test-go python-clients demo clean
 all: build
 
 build:
@@ -27,8 +27,13 @@ fmt-check:
 # Go tests run with the emulators up (scripts/with-emulators.sh starts each
 # scripts/emulators/*.sh and exports their endpoints); REQUIRE_EMULATORS=1 makes
 # an integration test fail instead of skipping when its emulator is absent.
-test-go:
+# The Python clients some tests read outputs with (openpyxl, boto3) are
+# installed first: scripts/install-python-clients.sh.
+test-go: python-clients
 	REQUIRE_EMULATORS=1 scripts/with-emulators.sh go test $(GO_TEST_FLAGS) ./...
+
+python-clients:
+	scripts/install-python-clients.sh
 
 include $(wildcard mk/*.mk)
 

@@ -1,10 +1,10 @@
-# Deployment checks (deploy/, Dockerfile). All offline once the pinned tools are
+# Deployment checks (deploy/, the image). All offline once the pinned tools are
 # installed: kustomize renders each overlay, kubectl-validate checks every
 # object against the Kubernetes 1.30 schemas it embeds plus KEDA's CRDs, and
 # deploy/policycheck applies the rules schemas cannot express. The
 # CloudFormation-vs-iampolicy comparison is a Go test (internal/iampolicy), run
 # by test-go.
-.PHONY: deploy-tools render-deploy validate-deploy deploy-testdata lint-cfn image
+.PHONY: deploy-tools render-deploy validate-deploy deploy-testdata lint-cfn image image-repro
 
 DEPLOY_OUT := out/deploy
 KEDA_CRDS := $(TOOLS_DIR)/keda-crds
@@ -12,7 +12,6 @@ KEDA_CRDS := $(TOOLS_DIR)/keda-crds
 # it download them.
 KUBE_VERSION := 1.30
 OVERLAYS := $(patsubst deploy/kustomize/overlays/%/kustomization.yaml,%,$(wildcard deploy/kustomize/overlays/*/kustomization.yaml))
-IMAGE ?= config-report:dev
 
 deploy-tools:
 	scripts/install-deploy-tools.sh
@@ -55,14 +54,38 @@ lint-cfn:
 deploy-testdata: deploy-tools
 	cd deploy/policycheck && go test -count=1 -run TestRenderedOverlaysPass . -update
 
-# Builds the one image holding trigger, scanner and aggregator. Without a
-# container engine it says so and fails: nothing is faked.
+# The one image holding trigger, scanner and aggregator, built without a
+# container engine by tools/imagebuild (go-containerregistry as a library, on
+# an empty base: see internal/ociimage), as an OCI image layout tarball. The
+# last line is `image: sha256:<manifest digest>`: the digest a registry will
+# show after `skopeo copy oci-archive:$(IMAGE_TAR) docker://...`
+# (docs/DEPLOY.md). Same source, go.sum and Go toolchain: same digest.
+# IMAGE_ARCH=arm64 builds for Graviton nodes.
+IMAGE_TAR := out/image/configreport.tar
+IMAGE_ARCH ?= amd64
+IMAGE_VERSION ?= dev
+
 image:
-	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
-		docker build -t $(IMAGE) . ; \
+	@mkdir -p $(dir $(IMAGE_TAR))
+	@go run ./tools/imagebuild -out $(IMAGE_TAR) -arch $(IMAGE_ARCH) -version $(IMAGE_VERSION) | tee $(IMAGE_TAR).log
+
+# Builds the image a second time (into another file, from binaries built
+# again) and fails unless the digest and the tarball's bytes are the same.
+# Where Debian's skopeo is installed, it reads the tarball too (a reader that
+# is not go-containerregistry) and must find the digest printed.
+image-repro: image
+	@go run ./tools/imagebuild -out out/image/rebuild.tar -arch $(IMAGE_ARCH) -version $(IMAGE_VERSION) > out/image/rebuild.tar.log; \
+	a=$$(tail -n 1 $(IMAGE_TAR).log); b=$$(tail -n 1 out/image/rebuild.tar.log); \
+	if [ "$$a" != "$$b" ] || ! cmp -s $(IMAGE_TAR) out/image/rebuild.tar; then \
+		echo "image-repro: FAIL: two builds differ: $$a vs $$b"; exit 1; fi; \
+	rm -f out/image/rebuild.tar; \
+	echo "image-repro: two builds, same digest and same bytes: $${a#image: }"; \
+	if command -v skopeo >/dev/null 2>&1; then \
+		s=$$(skopeo inspect --format '{{.Digest}}' oci-archive:$(IMAGE_TAR)); \
+		[ "image: $$s" = "$$a" ] || { echo "image-repro: skopeo reads $$s from $(IMAGE_TAR), imagebuild printed $${a#image: }"; exit 1; }; \
+		echo "image-repro: skopeo $$(skopeo --version | cut -d' ' -f3) reads the tarball and agrees on the digest"; \
 	else \
-		echo "make image: no container engine here (docker $$(command -v docker >/dev/null && echo 'client present, daemon unreachable' || echo 'not installed')); image not built"; \
-		exit 1; \
+		echo "image-repro: skopeo not installed: second reader check SKIPPED (apt-get install skopeo)"; \
 	fi
 
-TEST_EXTRA += validate-deploy lint-cfn
+TEST_EXTRA += validate-deploy lint-cfn image-repro

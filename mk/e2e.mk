@@ -9,8 +9,10 @@
 e2e-deps:
 	scripts/install-awscli.sh
 
-e2e: e2e-deps
-	@status=0; E2E=1 REQUIRE_EMULATORS=1 scripts/with-emulators.sh \
+# The trigger, the scanners and the aggregators run from `make image`'s
+# image (E2E_IMAGE): unpacked and chrooted into as its user 65532.
+e2e: e2e-deps image
+	@status=0; E2E=1 E2E_IMAGE=$(CURDIR)/$(IMAGE_TAR) REQUIRE_EMULATORS=1 scripts/with-emulators.sh \
 		go test -count=1 -timeout 15m -v -run '^TestPipeline$$' ./test/e2e/ || status=$$?; \
 	if [ -s out/e2e/summary.txt ]; then tail -n 1 out/e2e/summary.txt; else echo "e2e FAIL: no summary (see the output above)"; fi; \
 	exit $$status

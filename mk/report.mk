@@ -2,10 +2,14 @@
 #   make bench-report  renders 100,000 and 1,000,000 lazily generated findings,
 #                      each in its own process, printing wall time, CPU time and
 #                      peak RSS (figures go to docs/BENCHMARKS.md, by hand)
+#   make bench-report-disk
+#                      renders 1,000,000 and 2,000,000 findings with TMPDIR an
+#                      empty folder and prints its peak size (peak-tmp-MB):
+#                      the aggregator's TMPDIR emptyDir is sized from it
 #   make preview       renders the demo workbook and converts each sheet to a PNG
 #                      under out/preview/ (installs libreoffice-calc and
 #                      poppler-utils with apt-get when missing)
-.PHONY: bench-report preview
+.PHONY: bench-report bench-report-disk preview
 
 REPORT_BENCH_BIN := bin/report.test
 
@@ -15,6 +19,13 @@ bench-report:
 	@cd internal/report && for b in Render100k Render1M; do \
 		/usr/bin/time -f "$$b: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
 			../../$(REPORT_BENCH_BIN) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
+	done
+
+bench-report-disk:
+	@mkdir -p bin
+	go test -c -o $(REPORT_BENCH_BIN) ./internal/report
+	@cd internal/report && for b in RenderDisk1M RenderDisk2M; do \
+		../../$(REPORT_BENCH_BIN) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
 	done
 
 preview:

@@ -58,13 +58,10 @@ func main() {
 	checkEvery := fs.Duration("check-interval", 15*time.Second, "how often complete runs, runs past their deadline and tickets to retry are looked for")
 	lease := fs.Duration("lease", 2*time.Minute, "how long a claim holds a run while its report renders and uploads")
 	conc := fs.Int("concurrency", 16, "AWS calls in flight at most in this process")
-	jiraURL := fs.String("jira-url", "", "Jira site, e.g. https://example.atlassian.net (empty: no ticket)")
-	jiraProject := fs.String("jira-project", "", "Jira project key")
-	jiraType := fs.String("jira-issue-type", "Task", "Jira issue type")
-	var jiraLabels cli.Strings
-	fs.Var(&jiraLabels, "jira-labels", "comma-separated labels of every ticket (the run's label is added)")
-	jiraUser := fs.String("jira-user", "", "Jira Cloud account e-mail (basic auth with the token); empty: the token is a bearer personal access token")
-	jiraTokenFile := fs.String("jira-token-file", "", "file holding the Jira API token (default: $JIRA_API_TOKEN)")
+	var jf jira.Flags
+	jf.Register(fs)
+	maxPending := fs.Int("max-pending", aggregate.DefaultMaxPending, "pending runs loaded per check at most, earliest deadline first (a flood of runs waits for later checks)")
+	ticketBudget := fs.Duration("ticket-budget", 2*time.Minute, "longest try at one run's Jira ticket (search, create, attach), filed off the emission loop; then retried on a backoff")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cli.Run("aggregator", summary, fs, os.Args[1:])
@@ -75,11 +72,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
-	if err != nil {
-		cli.Fail("aggregator", err)
-	}
+	// Jira's flags first: they need no AWS configuration to be checked.
 	var errs []error
+	var notifier aggregate.Notifier
+	n, err := jf.Notifier(os.Getenv, logger)
+	errs = append(errs, err)
+	if n != nil {
+		notifier = n
+	}
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
+	if err != nil {
+		cli.Fail("aggregator", errors.Join(append(errs, err)...))
+	}
 	mcfg, err := mf.Config(hub, logger)
 	errs = append(errs, err)
 	bs, err := sf.Store(hub)
@@ -91,19 +95,11 @@ func main() {
 	hcfg.Logger = logger
 	hs, err := health.New(hcfg)
 	errs = append(errs, err)
-	var notifier aggregate.Notifier
-	if *jiraURL != "" {
-		token, err := jira.LoadToken(*jiraTokenFile, os.Getenv)
-		errs = append(errs, err)
-		n, err := jira.New(jira.Config{URL: *jiraURL, Project: *jiraProject, IssueType: *jiraType, Labels: jiraLabels, User: *jiraUser, Token: token}, logger)
-		errs = append(errs, err)
-		if n != nil {
-			notifier = n
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("aggregator", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("aggregator", logger, os.Getenv)
 	if mf.CreateResources {
 		// Emulators and local runs only; CloudFormation makes the table.
 		if err := dynamo.CreateTable(ctx, ddb, *table); err != nil {
@@ -120,7 +116,8 @@ func main() {
 		cli.Exit("aggregator", err)
 	}
 	svc, _, err := app.NewAggregator(app.AggregatorConfig{
-		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease},
+		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease,
+			TicketBudget: *ticketBudget, MaxPending: *maxPending},
 		Consumers: *consumers,
 		Router:    mf.Router(logger),
 	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: notifier, Metrics: metrics}, app.Codec(bs, *payloadPrefix), logger)

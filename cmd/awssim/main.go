@@ -1,6 +1,6 @@
-// Command awssim serves a simulated AWS Organizations, STS and Config for
-// the demo, the integration tests and the benchmarks. See
-// internal/awssim/README.md.
+// Command awssim serves a simulated AWS Organizations, STS, Config and EC2
+// DescribeRegions for the demo, the integration tests and the benchmarks.
+// See internal/awssim/README.md.
 package main
 
 import (
@@ -20,13 +20,15 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 )
 
-const usage = `awssim: a simulated AWS organisation (Organizations, STS, Config) on one
-HTTP endpoint, for the demo, tests and benchmarks. Not AWS, not for production.
+const usage = `awssim: a simulated AWS organisation (Organizations, STS, Config, EC2
+DescribeRegions) on one HTTP endpoint, for the demo, tests and benchmarks.
+Not AWS, not for production.
 
 Usage:
   awssim -addr 127.0.0.1:4566 [-org FILE.json | -accounts N -seed S]
          [-regions us-east-1,ap-east-1] [-rules 12] [-noncompliant 0.15]
          [-latency 0] [-throttle-rps 0] [-error-rate 0] [-deny 0] [-fail-regions 0]
+         [-disabled-regions 0] [-not-recording 0]
          [-hub-account ID] [-session-ttl 1h] [-cpuprofile FILE]
 
 Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 ...,
@@ -75,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&opts.Sim.ErrorRate, "error-rate", 0, "fraction of calls answered InternalFailure (500) or ServiceUnavailable (503)")
 	fs.IntVar(&opts.Sim.Deny, "deny", 0, "accounts whose read role refuses AssumeRole (AccessDenied)")
 	fs.IntVar(&opts.Sim.FailRegions, "fail-regions", 0, "(account, region) pairs whose Config calls answer UnrecognizedClientException")
+	fs.IntVar(&opts.Sim.DisabledRegions, "disabled-regions", 0, "(account, opt-in region) pairs the account has not enabled: DescribeRegions says not-opted-in, Config answers UnrecognizedClientException")
+	fs.IntVar(&opts.Sim.NotRecording, "not-recording", 0, "(account, region) pairs with no configuration recorder (half, rounded up) or a stopped one (the rest)")
 	fs.StringVar(&opts.Sim.HubAccountID, "hub-account", "", "account of the hub role (default: the management account)")
 	fs.DurationVar(&opts.Sim.SessionTTL, "session-ttl", time.Hour, "longest AssumeRole session (AWS caps chained role sessions at 1h)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (written when awssim stops on SIGTERM)")

@@ -22,6 +22,9 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"missing org file", []string{"-org", "/nonexistent/org.json"}, nil, "no such file"},
 		{"bad region", []string{"-regions", "us-east-1,mars"}, nil, `region "mars"`},
 		{"too many denied", []string{"-accounts", "3", "-deny", "10"}, nil, "deny 10"},
+		{"disabled without opt-in region", []string{"-accounts", "3", "-regions", "us-east-1", "-disabled-regions", "1"}, nil, "disabled regions 1: no opt-in region"},
+		{"too many not recording", []string{"-accounts", "3", "-not-recording", "50"}, nil, "not recording 50: only"},
+		{"negative disabled from env", nil, map[string]string{"DISABLED_REGIONS": "-2"}, "disabled regions -2: negative"},
 		{"unwritable cpu profile", []string{"-cpuprofile", "/nonexistent/awssim.prof"}, nil, "cpuprofile: open /nonexistent/awssim.prof"},
 	}
 	for _, tc := range cases {
@@ -46,7 +49,7 @@ func TestHelp(t *testing.T) {
 	if err := run([]string{"-help"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400"} {
+	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400", "-disabled-regions", "-not-recording", "DescribeRegions"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}

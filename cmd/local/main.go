@@ -21,6 +21,7 @@ import (
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/local"
+	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
@@ -36,7 +37,8 @@ AWS_ENDPOINT_URL, ...). Re-running with the same -run-id resumes an interrupted
 run, or re-renders a finished one without scanning.
 
 Exit status: 0 when a report was written (failed accounts are in it), 1 when
-no report could be written, 2 for bad configuration.`
+no report could be written (a full disk, under -out or TMPDIR, stops the run
+at once with one line naming the path), 2 for bad configuration.`
 
 func main() {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
@@ -45,6 +47,7 @@ func main() {
 	orgRole := fs.String("org-role-arn", "", "org-list role in the management account (empty: the ambient credentials)")
 	readRole := fs.String("read-role-name", local.DefaultReadRoleName, "read role assumed in every account")
 	conc := fs.Int("concurrency", local.DefaultConcurrency, "AWS calls in flight at most")
+	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	var accounts cli.Strings
 	fs.Var(&accounts, "account", "scan only this account id, an ad-hoc run (repeatable, or comma-separated)")
 	runID := fs.String("run-id", "", "run id (default: a new ULID); an existing run's id resumes or re-renders it")
@@ -63,7 +66,7 @@ func main() {
 		cli.Fail("local", err)
 	}
 	cfg := local.Config{Out: *out, OrgRoleARN: *orgRole, ReadRoleName: ident.RoleName(*readRole),
-		Concurrency: *conc, RunID: ident.RunID(*runID), Deadline: *deadline}
+		Concurrency: *conc, MaxFindings: *maxFindings, RunID: ident.RunID(*runID), Deadline: *deadline}
 	var errs []error
 	if cfg.Regions, err = ident.ParseRegions(*regions); err != nil {
 		errs = append(errs, fmt.Errorf("regions: %w", err))
@@ -94,7 +97,9 @@ func main() {
 	if len(cfg.Regions) > 0 {
 		region = string(cfg.Regions[0])
 	}
-	hub, err := awsconf.Load(ctx, awsconf.Options{Region: region, Concurrency: cfg.Concurrency})
+	retries := awsconf.NewRetryLog(logger)
+	cfg.Waiting = retries.Waiting
+	hub, err := awsconf.Load(ctx, awsconf.Options{Region: region, Concurrency: cfg.Concurrency, Retries: retries})
 	if err != nil {
 		cli.Fail("local", fmt.Errorf("AWS configuration: %w", err))
 	}
@@ -105,7 +110,16 @@ func main() {
 		cli.Fail("local", err)
 	}
 	res, err := local.Run(ctx, cfg, hub, os.Stderr, logger)
-	if err != nil {
+	var full *local.DiskFullError
+	switch {
+	case errors.As(err, &full):
+		resume := ""
+		if res.RunID != "" {
+			resume = fmt.Sprintf("; free some space and rerun with -run-id %s to resume", res.RunID)
+		}
+		fmt.Fprintf(os.Stderr, "local: %s%s\n", cli.OneLine(full), resume)
+		os.Exit(1)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "local: no report: %s\n", cli.OneLine(err))
 		os.Exit(1)
 	}

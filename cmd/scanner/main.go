@@ -28,7 +28,9 @@ const summary = `scanner: scans one account per message of the scan queue.
 For each ScanRequested (or a hand-written {"account_id": "..."}: an ad-hoc
 run of its own) it assumes the read role in the account from the hub identity,
 reads AWS Config in every region, and publishes the account's AccountScanned
-to the results topic (through S3 when over the message limit). AWS
+to the results topic (through S3 when over the message limit). A request
+may only name regions among -regions; a hand-written one is checked and
+named through the org-list role, never by what the message says. AWS
 credentials and endpoints come from the SDK's standard configuration (IRSA,
 AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, ...). On SIGTERM it stops taking
 messages; one in hand is finished or left to return to the queue.
@@ -47,8 +49,9 @@ func main() {
 	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads in the bucket")
 	regions := fs.String("regions", "", "comma-separated regions to scan when a request names none (required)")
 	readRole := fs.String("read-role-name", string(scan.DefaultReadRoleName), "role assumed in every account")
-	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to name ad-hoc accounts (empty: the hub identity)")
+	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to check and name ad-hoc accounts (empty: the hub identity)")
 	conc := fs.Int("concurrency", scan.DefaultConcurrency, "AWS calls in flight at most in this process")
+	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	consumers := fs.Int("consumers", 0, "scan requests handled at once (default: -concurrency)")
 	deadline := fs.Duration("deadline", scan.DefaultDeadline, "deadline of an ad-hoc run, from its start")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
@@ -61,7 +64,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: awsconf.NewRetryLog(logger)})
 	if err != nil {
 		cli.Fail("scanner", err)
 	}
@@ -84,6 +87,8 @@ func main() {
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("scanner", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("scanner", logger, os.Getenv)
 	a, err := app.NewAWS(hub, *orgRole, "config-report-scanner")
 	if err != nil {
 		cli.Fail("scanner", err)
@@ -93,7 +98,7 @@ func main() {
 		cli.Exit("scanner", err)
 	}
 	svc, err := app.NewScanner(app.ScannerConfig{
-		Scan:      scan.Config{Regions: rs, ReadRoleName: ident.RoleName(*readRole), Concurrency: *conc},
+		Scan:      scan.Config{Regions: rs, ReadRoleName: ident.RoleName(*readRole), Concurrency: *conc, MaxFindings: *maxFindings},
 		Consumers: *consumers,
 		Handler:   scan.HandlerConfig{Deadline: *deadline},
 		Router:    mf.Router(logger),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/awsconf"
+	"github.com/cybsecops/configreport/internal/awserr"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/cli"
 	"github.com/cybsecops/configreport/internal/msg"
@@ -54,7 +55,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc})
+	retries := awsconf.NewRetryLog(logger)
+	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: retries})
 	if err != nil {
 		cli.Fail("trigger", err)
 	}
@@ -68,11 +70,16 @@ func main() {
 	if err := errors.Join(errs...); err != nil {
 		cli.Fail("trigger", err)
 	}
+	// After the configuration is checked: a configuration error is one line.
+	cli.MemoryLimit("trigger", logger, os.Getenv)
 	a, err := app.NewAWS(hub, tf.OrgRoleARN, "config-report-trigger")
 	if err != nil {
 		cli.Fail("trigger", err)
 	}
-	tr, err := msg.New(ctx, mcfg)
+	a.Waiting = retries.Waiting
+	// Queues given by name are looked up first: an SQS endpoint that
+	// cannot be reached then is configuration, reported at once.
+	tr, err := msg.New(awserr.FailFastUnreachable(ctx), mcfg)
 	if err != nil {
 		cli.Exit("trigger", err)
 	}

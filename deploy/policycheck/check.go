@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cybsecops/configreport/internal/cli"
 )
 
 const (
@@ -28,7 +30,19 @@ const (
 	defaultGrace = 30
 )
 
-var hubRoleARN = regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/system-config-report-generator-write-role$`)
+var (
+	hubRoleARN  = regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/system-config-report-generator-write-role$`)
+	kedaRoleARN = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role/system-config-report-generator-keda-role$`)
+)
+
+const (
+	// The label Kubernetes puts on every namespace, with its name.
+	namespaceNameLabel = "kubernetes.io/metadata.name"
+	// The cluster DNS pods.
+	dnsNamespace = "kube-system"
+	dnsPodLabel  = "k8s-app"
+	dnsPodValue  = "kube-dns"
+)
 
 // workload is a pod template and who owns it.
 type workload struct {
@@ -282,7 +296,36 @@ func (m *manifest) checkPod(v *violations, w workload, production bool) {
 				v.add(ref, "secret %s comes from plain env; mount it as a file", k)
 			}
 		}
+
+		// The Go memory limit follows this container's memory limit
+		// (internal/cli MemoryLimit): a fixed GOMEMLIMIT would not.
+		if !memoryLimitFromDownwardAPI(c) {
+			v.add(ref, "no env %s from resourceFieldRef limits.memory of this container (the Go memory limit would not follow the container's)", cli.MemoryLimitEnv)
+		}
+		if _, ok := env["GOMEMLIMIT"]; ok {
+			v.add(ref, "GOMEMLIMIT set: a fixed value overrides the one derived from the container's memory limit (%s)", cli.MemoryLimitEnv)
+		}
 	}
+}
+
+// memoryLimitFromDownwardAPI says whether c's last MEMORY_LIMIT env entry (the
+// one Kubernetes uses) is its own limits.memory in bytes.
+func memoryLimitFromDownwardAPI(c container) bool {
+	ok := false
+	for _, e := range c.Env {
+		if e.Name != cli.MemoryLimitEnv {
+			continue
+		}
+		ok = false
+		if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil {
+			continue
+		}
+		r := e.ValueFrom.ResourceFieldRef
+		div := fmt.Sprint(r.Divisor)
+		ok = r.Resource == "limits.memory" && (r.ContainerName == "" || r.ContainerName == c.Name) &&
+			(r.Divisor == nil || div == "1")
+	}
+	return ok
 }
 
 func mountOf(c container, volumes map[string]volume, file string, dir bool) (volume, bool) {
@@ -428,8 +471,20 @@ func (m *manifest) checkScaling(v *violations, production bool) {
 				v.add(ref, "TriggerAuthentication %q is not in the manifests", t.AuthenticationRef.Name)
 				continue
 			}
-			if ta.Spec.PodIdentity == nil || ta.Spec.PodIdentity.Provider != "aws" {
-				v.add("TriggerAuthentication/"+t.AuthenticationRef.Name, "podIdentity.provider must be aws (no keys)")
+			taRef := "TriggerAuthentication/" + t.AuthenticationRef.Name
+			pi := ta.Spec.PodIdentity
+			switch {
+			case pi == nil || pi.Provider != "aws":
+				v.add(taRef, "podIdentity.provider must be aws (no keys)")
+			case pi.IdentityOwner != "":
+				v.add(taRef, "podIdentity.identityOwner %q: KEDA must assume its own role by roleArn, not the scanners' hub role (workload) nor the operator's default role (keda)", pi.IdentityOwner)
+			case !kedaRoleARN.MatchString(pi.RoleArn):
+				v.add(taRef, "podIdentity.roleArn %q is not KEDA's role system-config-report-generator-keda-role", pi.RoleArn)
+			default:
+				role := kedaRoleARN.FindStringSubmatch(pi.RoleArn)[1]
+				if q := queueAccount.FindStringSubmatch(t.Metadata["queueURL"]); q != nil && q[1] != role {
+					v.add(taRef, "podIdentity.roleArn %q is not in the scan queue's account %s", pi.RoleArn, q[1])
+				}
 			}
 		}
 		if sqs == 0 {
@@ -492,36 +547,84 @@ func (m *manifest) checkPDB(v *violations) {
 
 func (m *manifest) checkNetworkPolicy(v *violations) {
 	for _, w := range m.workloads {
-		var covered bool
-		for name, np := range m.netpols {
-			if !selects(np.Spec.PodSelector.MatchLabels, w.pod.Metadata.Labels) || !slices.Contains(np.Spec.PolicyTypes, "Egress") {
-				continue
-			}
-			covered = true
-			ref := "NetworkPolicy/" + name
-			for i, rule := range np.Spec.Egress {
-				if len(rule.Ports) == 0 {
-					v.add(ref, "egress rule %d has no ports: it allows everything", i)
-				}
-				for _, p := range rule.Ports {
-					if p.EndPort != nil {
-						v.add(ref, "egress rule %d opens a port range", i)
-					}
-					proto := p.Protocol
-					if proto == "" {
-						proto = "TCP"
-					}
-					port := fmt.Sprint(p.Port)
-					if !(port == "53" && (proto == "UDP" || proto == "TCP")) && !(port == "443" && proto == "TCP") {
-						v.add(ref, "egress rule %d allows %s/%s: only DNS (53) and HTTPS (443)", i, proto, port)
-					}
-				}
+		var egress, ingress bool
+		for _, np := range m.netpols {
+			if selects(np.Spec.PodSelector.MatchLabels, w.pod.Metadata.Labels) {
+				egress = egress || slices.Contains(np.Spec.PolicyTypes, "Egress")
+				ingress = ingress || slices.Contains(np.Spec.PolicyTypes, "Ingress")
 			}
 		}
-		if !covered {
+		if !egress {
 			v.add(w.ref, "no NetworkPolicy restricts its egress")
 		}
+		if !ingress {
+			v.add(w.ref, "no NetworkPolicy restricts its ingress")
+		}
 	}
+	for name, np := range m.netpols {
+		ref := "NetworkPolicy/" + name
+		for i, rule := range np.Spec.Egress {
+			if len(rule.Ports) == 0 {
+				v.add(ref, "egress rule %d has no ports: it allows everything", i)
+			}
+			dns := false
+			for _, p := range rule.Ports {
+				if p.EndPort != nil {
+					v.add(ref, "egress rule %d opens a port range", i)
+				}
+				proto, port := protoPort(p)
+				if port == "53" && (proto == "UDP" || proto == "TCP") {
+					dns = true
+				} else if !(port == "443" && proto == "TCP") {
+					v.add(ref, "egress rule %d allows %s/%s: only DNS (53) and HTTPS (443)", i, proto, port)
+				}
+			}
+			// DNS only to the cluster's resolver: an open port 53 carries
+			// data to any server on the internet.
+			if dns && !onlyKubeDNS(rule.To) {
+				v.add(ref, "egress rule %d opens DNS (53) beyond kube-dns: want to = namespaceSelector %s=%s with podSelector %s=%s", i, namespaceNameLabel, dnsNamespace, dnsPodLabel, dnsPodValue)
+			}
+		}
+		for i, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				v.add(ref, "ingress rule %d has no ports: it admits every port", i)
+			}
+			for _, p := range rule.Ports {
+				if proto, port := protoPort(p); proto != "TCP" || (port != strconv.Itoa(healthPort) && port != "http") || p.EndPort != nil {
+					v.add(ref, "ingress rule %d admits %s/%s: only the health and metrics port %d", i, proto, port, healthPort)
+				}
+			}
+			if len(rule.From) == 0 {
+				v.add(ref, "ingress rule %d has no from: it admits every namespace", i)
+			}
+			for j, peer := range rule.From {
+				if peer.IPBlock != nil || peer.NamespaceSelector == nil || peer.NamespaceSelector.MatchLabels[namespaceNameLabel] == "" {
+					v.add(ref, "ingress rule %d peer %d is not one namespace: name the monitoring namespace with namespaceSelector matchLabels %s", i, j, namespaceNameLabel)
+				}
+			}
+		}
+	}
+}
+
+func protoPort(p networkPolicyPort) (proto, port string) {
+	proto = p.Protocol
+	if proto == "" {
+		proto = "TCP"
+	}
+	return proto, fmt.Sprint(p.Port)
+}
+
+// onlyKubeDNS says whether peers are non-empty and each selects kube-dns pods
+// in kube-system (both selectors in the same peer: apart, they would admit
+// every pod of kube-system, or kube-dns-labelled pods of any namespace).
+func onlyKubeDNS(peers []networkPolicyPeer) bool {
+	for _, p := range peers {
+		if p.IPBlock != nil || p.NamespaceSelector == nil || p.PodSelector == nil ||
+			p.NamespaceSelector.MatchLabels[namespaceNameLabel] != dnsNamespace || p.PodSelector.MatchLabels[dnsPodLabel] != dnsPodValue {
+			return false
+		}
+	}
+	return len(peers) > 0
 }
 
 // settings returns the distinct values of a setting across the ConfigMaps.

@@ -2,7 +2,10 @@
 // rules of DESIGN.md that no schema can express: IRSA on every ServiceAccount,
 // requests and limits on every container, non-root read-only pods, TMPDIR on an
 // emptyDir, the CronJob's schedule and concurrency, probes, the aggregator's
-// PDB, the egress-only NetworkPolicy and the KEDA scaling of the scanners.
+// PDB, the NetworkPolicy (egress: DNS to kube-dns only and HTTPS; ingress:
+// the health port from one named monitoring namespace), the KEDA scaling of
+// the scanners with KEDA's own role, and MEMORY_LIMIT from each container's
+// memory limit (the Go memory limit follows it).
 //
 // An overlay is checked as production unless its name contains "dev" or
 // "local"; those may skip IRSA, the egress and PDB rules and production sizing.

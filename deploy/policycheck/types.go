@@ -62,8 +62,15 @@ type container struct {
 	Name  string `yaml:"name"`
 	Image string `yaml:"image"`
 	Env   []struct {
-		Name  string `yaml:"name"`
-		Value string `yaml:"value"`
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom *struct {
+			ResourceFieldRef *struct {
+				ContainerName string `yaml:"containerName"`
+				Resource      string `yaml:"resource"`
+				Divisor       any    `yaml:"divisor"`
+			} `yaml:"resourceFieldRef"`
+		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	EnvFrom []struct {
 		ConfigMapRef *struct {
@@ -142,13 +149,26 @@ type networkPolicyPort struct {
 	EndPort  *int   `yaml:"endPort"`
 }
 
+// networkPolicyPeer is one entry of a rule's to or from. A nil selector is
+// absent; an empty one selects everything.
+type networkPolicyPeer struct {
+	NamespaceSelector *labelSelector `yaml:"namespaceSelector"`
+	PodSelector       *labelSelector `yaml:"podSelector"`
+	IPBlock           any            `yaml:"ipBlock"`
+}
+
 type networkPolicy struct {
 	Spec struct {
 		PodSelector labelSelector `yaml:"podSelector"`
 		PolicyTypes []string      `yaml:"policyTypes"`
 		Egress      []struct {
+			To    []networkPolicyPeer `yaml:"to"`
 			Ports []networkPolicyPort `yaml:"ports"`
 		} `yaml:"egress"`
+		Ingress []struct {
+			From  []networkPolicyPeer `yaml:"from"`
+			Ports []networkPolicyPort `yaml:"ports"`
+		} `yaml:"ingress"`
 	} `yaml:"spec"`
 }
 

@@ -50,6 +50,19 @@ type Config struct {
 	// TicketTakeover is how long after an emission a replica other than the
 	// emitting one waits before it files the ticket itself. Default 2*Lease.
 	TicketTakeover time.Duration
+	// TicketBudget bounds one try at a run's ticket (lease, search, filing,
+	// attachment): a Jira answering slowly holds a ticket worker this long
+	// at most, then the run is retried on its backoff. Default 2m.
+	TicketBudget time.Duration
+	// TicketWorkers file tickets at once, off the loop (Run starts them);
+	// TicketQueue runs wait for them at most. Defaults 2 and 64.
+	TicketWorkers, TicketQueue int
+	// MaxPending bounds the pending runs one pass of the loop loads from
+	// the store (store.Store.Pending): the earliest deadlines first, so a
+	// flood of RunStarted events with far deadlines neither starves a real
+	// run nor grows memory; the runs beyond it wait for a later pass.
+	// Default 1,000 (a handful are live at once in practice).
+	MaxPending int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// FixedGeneratedAt, when set, is every report's Generated at instead
@@ -71,10 +84,25 @@ func (c *Config) setDefaults() {
 	if c.TicketTakeover == 0 {
 		c.TicketTakeover = 2 * c.Lease
 	}
+	if c.TicketBudget == 0 {
+		c.TicketBudget = 2 * time.Minute
+	}
+	if c.TicketWorkers == 0 {
+		c.TicketWorkers = 2
+	}
+	if c.TicketQueue == 0 {
+		c.TicketQueue = 64
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 }
+
+// DefaultMaxPending is Config.MaxPending's default.
+const DefaultMaxPending = 1000
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -91,8 +119,17 @@ func (c Config) Validate() error {
 	if c.BackoffMax < c.CheckInterval {
 		errs = append(errs, fmt.Errorf("aggregate: BackoffMax %s is under CheckInterval %s", c.BackoffMax, c.CheckInterval))
 	}
+	if c.MaxPending < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: MaxPending %d is negative", c.MaxPending))
+	}
 	if c.TicketTakeover < 0 {
 		errs = append(errs, fmt.Errorf("aggregate: TicketTakeover %s is negative", c.TicketTakeover))
+	}
+	if c.TicketBudget < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: TicketBudget %s is negative", c.TicketBudget))
+	}
+	if c.TicketWorkers < 0 || c.TicketQueue < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: TicketWorkers %d or TicketQueue %d is negative", c.TicketWorkers, c.TicketQueue))
 	}
 	if c.ReportPrefix != "" {
 		if err := blob.CheckKey(c.ReportPrefix); err != nil {
@@ -146,6 +183,13 @@ type Aggregator struct {
 	// emitting serialises emissions of one run within this replica (the
 	// handler's kick and the loop's tick may name the same run).
 	emitting map[ident.RunID]bool
+
+	// tickets feeds the ticket workers (ticketworker.go).
+	tickets ticketQueue
+	// swept: pending runs whose held results the loop has promoted once
+	// since this replica started (the handlers promote as they go; the
+	// loop's sweep repairs a crash between a RunStarted and its promotion).
+	swept map[ident.RunID]bool
 }
 
 type retry struct {
@@ -204,6 +248,7 @@ func New(cfg Config, d Deps) (*Aggregator, error) {
 		emitBackoff: map[ident.RunID]retry{},
 		emitting:    map[ident.RunID]bool{},
 		summaries:   map[ident.RunID]Summary{},
+		swept:       map[ident.RunID]bool{},
 	}, nil
 }
 
@@ -251,25 +296,84 @@ func (a *Aggregator) handleRunStarted(ctx context.Context, e *events.RunStarted)
 	if err != nil {
 		return fmt.Errorf("record RunStarted of run %s: %w", e.RunID, err)
 	}
-	outcome := "recorded"
-	if !created {
-		outcome = "duplicate"
-		log.Debug("duplicate RunStarted ignored")
-	} else {
-		log.Info("run started", slog.Int("accounts", len(e.Accounts)), slog.Time("deadline", e.Deadline))
-	}
-	a.metrics.events.WithLabelValues(string(events.TypeRunStarted), outcome).Inc()
-	// Results may all have come first.
+	// Everything below reads the recorded RunStarted, never e: first write
+	// wins, so a later RunStarted with the same id changes nothing.
 	st, err := a.store.Run(ctx, e.RunID)
 	if err != nil {
 		return fmt.Errorf("read run %s: %w", e.RunID, err)
 	}
+	outcome := "recorded"
+	switch {
+	case !created && st.Started != nil && !sameRun(e, st.Started):
+		outcome = "duplicate"
+		log.Warn("a second, different RunStarted for a recorded run was ignored (first write wins)",
+			slog.Int("accounts", len(e.Accounts)), slog.Int("recorded_accounts", len(st.Started.Accounts)),
+			slog.Time("deadline", e.Deadline), slog.Time("recorded_deadline", st.Started.Deadline))
+	case !created:
+		outcome = "duplicate"
+		log.Debug("duplicate RunStarted ignored")
+	case st.JoinedTo != "":
+		outcome = "joined"
+		a.metrics.adhocJoined.Inc()
+		log.Info("ad-hoc run joins the open ad-hoc run of its account: no report or ticket of its own, its result counts for the open run",
+			slog.String("joined_to", string(st.JoinedTo)), slog.String("account_id", string(e.Accounts[0].AccountID)))
+	default:
+		log.Info("run started", slog.Int("accounts", len(e.Accounts)), slog.Time("deadline", e.Deadline))
+	}
+	a.metrics.events.WithLabelValues(string(events.TypeRunStarted), outcome).Inc()
 	a.remember(st)
+	// Results may all have come first: they were held until now.
+	return a.promoteAndKick(ctx, st)
+}
+
+// promoteAndKick promotes the run's held results and, when some were
+// recorded, wakes the loop if that completed the run.
+func (a *Aggregator) promoteAndKick(ctx context.Context, st store.RunState) error {
+	n, err := a.promote(ctx, st)
+	if err != nil || st.JoinedTo != "" {
+		return err // a joined run's promotion kicks the run it joined
+	}
+	if n > 0 {
+		id := st.RunID
+		if st, err = a.store.Run(ctx, id); err != nil {
+			return fmt.Errorf("read run %s: %w", id, err)
+		}
+	}
 	return a.kickIfComplete(ctx, st)
+}
+
+// covers tells whether a result covers every region of its run: only then
+// is it recorded (DESIGN.md, Contracts).
+func covers(res *events.AccountScanned, run *events.RunStarted) bool {
+	return len(res.Uncovered(run.Regions)) == 0
+}
+
+// sameRun tells whether a RunStarted says what the recorded one says, as
+// far as a log line needs: a redelivery, not a second RunStarted.
+func sameRun(e, rec *events.RunStarted) bool {
+	return e.Trigger == rec.Trigger && e.StartedAt.Equal(rec.StartedAt) && e.Deadline.Equal(rec.Deadline) &&
+		slices.Equal(e.Regions, rec.Regions) && slices.Equal(e.Accounts, rec.Accounts)
 }
 
 func (a *Aggregator) handleResult(ctx context.Context, e *events.AccountScanned) error {
 	log := a.log.With(slog.String("run_id", string(e.RunID)), slog.String("account_id", string(e.AccountID)))
+	started, joinedTo, err := a.lookup(ctx, e.RunID)
+	if err != nil {
+		return err
+	}
+	if joinedTo != "" {
+		log.Info("result of an ad-hoc run that joined another counts for the open run", slog.String("joined_to", string(joinedTo)))
+		moved := *e
+		moved.RunID = joinedTo
+		e = &moved
+		log = log.With(slog.String("joined_to", string(joinedTo)))
+		if started, _, err = a.lookup(ctx, joinedTo); err != nil {
+			return err
+		}
+	}
+	if started == nil || !covers(e, started) {
+		return a.hold(ctx, log, e, started)
+	}
 	created, st, err := a.record(ctx, e)
 	if err != nil {
 		return err
@@ -334,11 +438,152 @@ func (a *Aggregator) record(ctx context.Context, e *events.AccountScanned) (bool
 	return true, st, nil
 }
 
-// remember keeps the run's RunStarted, once recorded, for record.
+// remember keeps the run's RunStarted, once recorded, for record and
+// lookup. A joined run's is not kept: lookup must read its JoinedTo, which
+// is fixed with its RunStarted.
 func (a *Aggregator) remember(st store.RunState) {
-	if st.Started != nil {
+	if st.Started != nil && st.JoinedTo == "" {
 		_, _ = a.started.Get(string(st.RunID), func() (*events.RunStarted, error) { return st.Started, nil })
 	}
+}
+
+// lookup returns the run's recorded RunStarted (nil when not recorded yet)
+// and, for an ad-hoc run that joined another, the run it joined.
+func (a *Aggregator) lookup(ctx context.Context, id ident.RunID) (*events.RunStarted, ident.RunID, error) {
+	if started, ok := a.started.Peek(string(id)); ok {
+		return started, "", nil
+	}
+	st, err := a.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read run %s: %w", id, err)
+	}
+	a.remember(st)
+	return st.Started, st.JoinedTo, nil
+}
+
+// hold keeps a result that does not cover its run's regions, or whose run
+// is not recorded yet (DESIGN.md, Contracts): it never makes the run
+// complete; a covering result replaces it; at the deadline it counts, its
+// uncovered regions as NotScanned errors.
+func (a *Aggregator) hold(ctx context.Context, log *slog.Logger, e *events.AccountScanned, started *events.RunStarted) error {
+	held, err := a.store.HoldResult(ctx, e)
+	if err != nil {
+		return fmt.Errorf("hold result of run %s account %s: %w", e.RunID, e.AccountID, err)
+	}
+	typ := string(events.TypeAccountScanned)
+	if !held {
+		log.Debug("result not held: the one held already covers as many regions")
+		a.metrics.events.WithLabelValues(typ, "duplicate").Inc()
+		return nil
+	}
+	a.metrics.events.WithLabelValues(typ, "held").Inc()
+	if started != nil {
+		a.metrics.held.WithLabelValues("uncovered").Inc()
+		uncovered := e.Uncovered(started.Regions)
+		log.Info("result held: it does not cover every region of its run; a covering result replaces it, else it counts at the deadline",
+			slog.Any("uncovered", uncovered), slog.String("status", string(e.Status)))
+		return nil
+	}
+	a.metrics.held.WithLabelValues("early").Inc()
+	log.Debug("result held until its RunStarted is recorded")
+	// The RunStarted may have been recorded, and its held results
+	// promoted, between the lookup and the hold: promote this one then.
+	st, err := a.store.Run(ctx, e.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read run %s: %w", e.RunID, err)
+	}
+	if st.Started == nil {
+		return nil
+	}
+	return a.promoteAndKick(ctx, st)
+}
+
+// promote moves the held results of st's run: a covering one is recorded
+// (first write wins still), one for an account that has a recorded result
+// (or that the run does not expect) is dropped, and, when the run joined
+// another, the rest are held under that one. A result that still does not
+// cover stays held, for the deadline.
+func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error) {
+	target := st
+	if st.JoinedTo != "" {
+		var err error
+		if target, err = a.store.Run(ctx, st.JoinedTo); err != nil {
+			return 0, fmt.Errorf("read run %s: %w", st.JoinedTo, err)
+		}
+	}
+	if target.Started == nil || target.Emitted {
+		return 0, nil
+	}
+	var (
+		missing  map[ident.AccountID]bool
+		promoted int
+	)
+	for res, err := range a.store.Held(ctx, st.RunID) {
+		if err != nil {
+			return 0, fmt.Errorf("promote held results of run %s: %w", st.RunID, err)
+		}
+		if missing == nil {
+			expected := make([]ident.AccountID, len(target.Started.Accounts))
+			for i, acc := range target.Started.Accounts {
+				expected[i] = acc.AccountID
+			}
+			m, err := a.store.MissingResults(ctx, target.RunID, expected)
+			if err != nil {
+				return 0, fmt.Errorf("promote held results of run %s: %w", st.RunID, err)
+			}
+			missing = make(map[ident.AccountID]bool, len(m))
+			for _, acct := range m {
+				missing[acct] = true
+			}
+		}
+		acct := res.AccountID
+		if res.RunID != target.RunID {
+			moved := *res
+			moved.RunID = target.RunID
+			res = &moved
+		}
+		switch {
+		case !missing[acct]:
+			// Recorded already (it wins), or not expected (left out anyway).
+		case covers(res, target.Started):
+			created, err := a.store.RecordResult(ctx, res)
+			if err != nil {
+				return 0, fmt.Errorf("promote held result of run %s account %s: %w", st.RunID, acct, err)
+			}
+			if created {
+				promoted++
+				missing[acct] = false
+			}
+		case st.RunID != target.RunID:
+			if _, err := a.store.HoldResult(ctx, res); err != nil {
+				return 0, fmt.Errorf("move held result of run %s account %s: %w", st.RunID, acct, err)
+			}
+		default:
+			continue // still held, for the deadline
+		}
+		if err := a.store.DropHeld(ctx, st.RunID, acct); err != nil {
+			return 0, err
+		}
+	}
+	if promoted == 0 {
+		return 0, nil
+	}
+	a.metrics.promoted.Add(float64(promoted))
+	a.log.Info("held results recorded: they cover their run's regions", slog.String("run_id", string(target.RunID)), slog.Int("results", promoted))
+	if st.JoinedTo == "" {
+		return promoted, nil // the caller checks completion
+	}
+	target, err := a.store.Run(ctx, target.RunID)
+	if err != nil {
+		return promoted, fmt.Errorf("read run %s: %w", target.RunID, err)
+	}
+	return promoted, a.kickIfComplete(ctx, target)
 }
 
 // kickIfComplete wakes the loop when every expected account of the run has
@@ -364,7 +609,7 @@ func (a *Aggregator) kickIfComplete(ctx context.Context, st store.RunState) erro
 // then names the expected accounts without a result, in a few calls
 // (one per account took 10 s at 5,000 accounts on dynalite).
 func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, error) {
-	if st.Started == nil || st.Emitted || st.Results < len(st.Started.Accounts) {
+	if st.Started == nil || st.Emitted || st.JoinedTo != "" || st.Results < len(st.Started.Accounts) {
 		return false, nil
 	}
 	expected := make([]ident.AccountID, len(st.Started.Accounts))
@@ -382,6 +627,7 @@ func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, err
 // Handle finds a run complete): emits complete runs and runs past their
 // deadline, and retries missing tickets. It returns when ctx ends.
 func (a *Aggregator) Run(ctx context.Context) error {
+	defer a.startTicketWorkers(ctx)() // tickets are filed off this loop
 	t := time.NewTicker(a.cfg.CheckInterval)
 	defer t.Stop()
 	for {
@@ -399,15 +645,20 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // Check is one pass of the loop: exported for local mode, which runs it
 // once after its scan instead of waiting for a tick.
 func (a *Aggregator) Check(ctx context.Context) {
-	pending, err := a.store.Pending(ctx)
+	pending, err := a.store.Pending(ctx, a.cfg.MaxPending)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Error("list pending runs", slog.Any("error", err))
 		}
 		return
 	}
+	if len(pending) >= a.cfg.MaxPending {
+		a.log.Warn("pending runs at the per-pass bound; the earliest deadlines are checked, the rest wait",
+			slog.Int("max_pending", a.cfg.MaxPending))
+	}
 	a.mu.Lock()
 	prune(a.emitBackoff, pending)
+	prune(a.swept, pending)
 	a.mu.Unlock()
 	now := a.cfg.Now()
 	for _, st := range pending {
@@ -415,6 +666,19 @@ func (a *Aggregator) Check(ctx context.Context) {
 			return
 		}
 		due := st.Started != nil && !now.Before(st.Started.Deadline)
+		if !due && a.sweep(st.RunID) {
+			if _, err := a.promote(ctx, st); err != nil {
+				a.log.Error("promote held results", slog.String("run_id", string(st.RunID)), slog.Any("error", err))
+				a.unsweep(st.RunID)
+				continue
+			}
+			fresh, err := a.store.Run(ctx, st.RunID)
+			if err != nil {
+				a.log.Error("read run", slog.String("run_id", string(st.RunID)), slog.Any("error", err))
+				continue
+			}
+			st = fresh
+		}
 		if !due {
 			done, err := a.complete(ctx, st)
 			if err != nil {
@@ -450,6 +714,24 @@ func (a *Aggregator) Check(ctx context.Context) {
 		}
 		a.retryTicket(ctx, st)
 	}
+}
+
+// sweep tells whether the run's held results are still to be promoted by
+// the loop, marking them done.
+func (a *Aggregator) sweep(id ident.RunID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.swept[id] {
+		return false
+	}
+	a.swept[id] = true
+	return true
+}
+
+func (a *Aggregator) unsweep(id ident.RunID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.swept, id)
 }
 
 // pruneSummaries forgets the summaries and ticket backoffs of runs whose

@@ -200,8 +200,16 @@ func TestResultsBeforeRunStarted(t *testing.T) {
 	if n := len(e.blob.uploads()); n != 0 {
 		t.Fatalf("%d uploads before RunStarted", n)
 	}
-	if _, err := e.store.Run(context.Background(), runID); err != nil {
-		t.Fatalf("results before RunStarted not recorded: %v", err)
+	// Held until the RunStarted says which regions cover the run.
+	heldN := 0
+	for _, err := range e.store.Held(context.Background(), runID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		heldN++
+	}
+	if heldN != 3 {
+		t.Fatalf("%d results held before RunStarted, want 3", heldN)
 	}
 	handleAll(t, a, msgs[:1])
 	select {
@@ -584,6 +592,8 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", Config{Lease: time.Millisecond, CheckInterval: -1, ReportPrefix: "/abs/"},
 			[]string{"Owner", "Lease", "CheckInterval", "ReportPrefix"}},
 		{"backoff under interval", Config{Owner: "x", CheckInterval: time.Minute, BackoffMax: time.Second}, []string{"BackoffMax"}},
+		{"negative ticket settings", Config{Owner: "x", TicketBudget: -time.Second, TicketWorkers: -1}, []string{"TicketBudget", "TicketWorkers -1"}},
+		{"negative ticket queue", Config{Owner: "x", TicketQueue: -1}, []string{"TicketQueue -1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg

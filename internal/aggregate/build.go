@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"time"
@@ -58,8 +59,16 @@ type model struct {
 	// ones whose findings the second pass may yield (a result recorded
 	// between the passes would otherwise bring findings of a MISSING row).
 	scanned map[ident.AccountID]bool
-	summary Summary
+	// heldScanned: those of scanned counted from a held result (no recorded
+	// one), whose findings the second pass reads from the held results.
+	heldScanned map[ident.AccountID]bool
+	summary     Summary
 }
+
+// Rows of a region that an account's counted held result did not cover
+// (DESIGN.md, Contracts): Stage config, Error Code NotScanned, Attempts 0
+// (nothing of it was tried for this result), like a missing account's row.
+const messageNotScanned = "region not covered by the account's result (a held result, counted at the deadline)"
 
 // dropCounts counts what convert left out of one result.
 type dropCounts struct{ rules, findings, errors int }
@@ -84,26 +93,47 @@ var statusOf = map[events.Status]report.Status{
 }
 
 // convert turns one result into its Summary row and Errors rows, leaving
-// out what the renderer would refuse (see the package doc).
-func convert(res *events.AccountScanned, meta events.Account, regions map[ident.Region]bool) *converted {
+// out what the renderer would refuse (see the package doc). uncovered are
+// the run's regions a held result did not cover: each is a NotScanned
+// Errors row (unless the result has a config row there already) and
+// contributes nothing else, and the account is PARTIAL, or FAILED if it
+// failed.
+func convert(res *events.AccountScanned, meta events.Account, regions map[ident.Region]bool, uncovered []ident.Region) *converted {
 	status, ok := statusOf[res.Status]
 	if !ok {
 		status = report.StatusFailed // Validate refuses other values; be safe
+	}
+	if len(uncovered) > 0 && status == report.StatusOK {
+		status = report.StatusPartial
 	}
 	c := &converted{
 		account: report.Account{ID: string(res.AccountID), Name: meta.Name, OUPath: meta.OUPath, Status: status},
 		pairs:   map[[2]string]bool{},
 	}
 	failedRegions := map[ident.Region]bool{}
+	configRow := map[ident.Region]bool{}
 	for _, e := range res.Errors {
 		if e.Region != "" && !regions[e.Region] {
 			c.drops.errors++
 			continue
 		}
 		failedRegions[e.Region] = true
+		if e.Stage == events.StageConfig {
+			configRow[e.Region] = true
+		}
 		c.errs = append(c.errs, report.ErrorRow{
 			AccountID: string(res.AccountID), Region: string(e.Region), Stage: e.Stage,
 			Code: e.Code, Message: e.Message, Attempts: e.Attempts,
+		})
+	}
+	for _, r := range uncovered {
+		failedRegions[r] = true
+		if configRow[r] {
+			continue // one row per (account, region, stage)
+		}
+		c.errs = append(c.errs, report.ErrorRow{
+			AccountID: string(res.AccountID), Region: string(r), Stage: events.StageConfig,
+			Code: events.CodeNotScanned, Message: messageNotScanned, Attempts: 0,
 		})
 	}
 	if status == report.StatusFailed {
@@ -181,8 +211,9 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 			RunID: string(st.RunID), GeneratedAt: generatedAt.UTC(),
 			Trigger: report.Trigger(started.Trigger), Regions: regionNames,
 		},
-		accounts: make([]report.Account, 0, len(started.Accounts)),
-		scanned:  make(map[ident.AccountID]bool, len(started.Accounts)),
+		accounts:    make([]report.Account, 0, len(started.Accounts)),
+		scanned:     make(map[ident.AccountID]bool, len(started.Accounts)),
+		heldScanned: map[ident.AccountID]bool{},
 	}
 	type ruleAgg struct{ accounts, resources int }
 	rules := map[string]*ruleAgg{}
@@ -190,22 +221,8 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 	seen := make(map[ident.AccountID]bool, len(started.Accounts))
 	var drops dropCounts
 	strays := 0
-	for res, err := range a.store.Results(ctx, st.RunID) {
-		if err != nil {
-			return nil, fmt.Errorf("read results of run %s: %w", st.RunID, err)
-		}
-		meta, ok := expected[res.AccountID]
-		if !ok {
-			strays++
-			a.log.Warn("result for an account the run does not expect; left out of the report",
-				slog.String("run_id", string(st.RunID)), slog.String("account_id", string(res.AccountID)))
-			continue
-		}
-		if seen[res.AccountID] {
-			continue // a store yielding one account twice: the first stands
-		}
-		seen[res.AccountID] = true
-		c := convert(res, meta, regions)
+	count := func(res *events.AccountScanned, meta events.Account, uncovered []ident.Region) {
+		c := convert(res, meta, regions, uncovered)
 		drops.rules += c.drops.rules
 		drops.findings += c.drops.findings
 		drops.errors += c.drops.errors
@@ -219,7 +236,7 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 		switch c.account.Status {
 		case report.StatusFailed:
 			m.summary.AccountsFailed++
-			continue
+			return
 		default:
 			m.summary.AccountsScanned++
 			m.scanned[res.AccountID] = true
@@ -259,6 +276,47 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 		if as.NonCompliantRules > 0 || as.NonCompliantResources > 0 {
 			m.summary.NonCompliantAccounts++
 			worst = append(worst, as)
+		}
+	}
+	for res, err := range a.store.Results(ctx, st.RunID) {
+		if err != nil {
+			return nil, fmt.Errorf("read results of run %s: %w", st.RunID, err)
+		}
+		meta, ok := expected[res.AccountID]
+		if !ok {
+			strays++
+			a.log.Warn("result for an account the run does not expect; left out of the report",
+				slog.String("run_id", string(st.RunID)), slog.String("account_id", string(res.AccountID)))
+			continue
+		}
+		if seen[res.AccountID] {
+			continue // a store yielding one account twice: the first stands
+		}
+		seen[res.AccountID] = true
+		count(res, meta, nil)
+	}
+	// An expected account without a recorded result counts from its held
+	// result, if any: the deadline has come (or the run is complete, and
+	// then there is none to use).
+	if len(seen) < len(expected) {
+		for res, err := range a.store.Held(ctx, st.RunID) {
+			if err != nil {
+				return nil, fmt.Errorf("read held results of run %s: %w", st.RunID, err)
+			}
+			meta, ok := expected[res.AccountID]
+			if !ok || seen[res.AccountID] {
+				continue
+			}
+			seen[res.AccountID] = true
+			uncovered := res.Uncovered(started.Regions)
+			a.metrics.heldCounted.Inc()
+			a.log.Info("held result counted at the deadline; its uncovered regions are NotScanned errors",
+				slog.String("run_id", string(st.RunID)), slog.String("account_id", string(res.AccountID)),
+				slog.Any("uncovered", uncovered))
+			count(res, meta, uncovered)
+			if m.scanned[res.AccountID] {
+				m.heldScanned[res.AccountID] = true
+			}
 		}
 	}
 	for _, acc := range started.Accounts {
@@ -303,22 +361,65 @@ func (a *Aggregator) findings(ctx context.Context, st store.RunState, m *model) 
 		regions[r] = true
 	}
 	return func(yield func(report.Finding, error) bool) {
+		account := func(res *events.AccountScanned, uncovered []ident.Region) bool {
+			c := convert(res, events.Account{}, regions, uncovered)
+			for _, f := range c.sortedFindings(res) {
+				if !yield(f, nil) {
+					return false
+				}
+			}
+			return true
+		}
+		// The accounts counted from held results are merged, in account
+		// order, with the recorded ones: one result of each stream in
+		// memory at a time.
+		var (
+			next func() (*events.AccountScanned, error, bool)
+			h    *events.AccountScanned
+			herr error
+			hok  bool
+		)
+		advance := func() {
+			for {
+				if h, herr, hok = next(); !hok || herr != nil || m.heldScanned[h.AccountID] {
+					return
+				}
+			}
+		}
+		if len(m.heldScanned) > 0 {
+			var stop func()
+			next, stop = iter.Pull2(a.store.Held(ctx, st.RunID))
+			defer stop()
+			advance()
+		}
+		// heldUpTo yields the held accounts before acct (all when acct is "").
+		heldUpTo := func(acct ident.AccountID) bool {
+			for hok && (herr != nil || acct == "" || h.AccountID < acct) {
+				if herr != nil {
+					yield(report.Finding{}, fmt.Errorf("read held results of run %s: %w", st.RunID, herr))
+					return false
+				}
+				if !account(h, h.Uncovered(st.Started.Regions)) {
+					return false
+				}
+				advance()
+			}
+			return true
+		}
 		var prev ident.AccountID
 		for res, err := range a.store.Results(ctx, st.RunID) {
 			if err != nil {
 				yield(report.Finding{}, fmt.Errorf("read results of run %s: %w", st.RunID, err))
 				return
 			}
-			if !m.scanned[res.AccountID] || res.AccountID == prev {
+			if !m.scanned[res.AccountID] || m.heldScanned[res.AccountID] || res.AccountID == prev {
 				continue
 			}
 			prev = res.AccountID
-			c := convert(res, events.Account{}, regions)
-			for _, f := range c.sortedFindings(res) {
-				if !yield(f, nil) {
-					return
-				}
+			if !heldUpTo(res.AccountID) || !account(res, nil) {
+				return
 			}
 		}
+		heldUpTo("")
 	}
 }

@@ -26,6 +26,29 @@
 //     findings of a (region, rule) the account does not list. Findings whose
 //     compliance is not NON_COMPLIANT are not report rows and are skipped.
 //
+// # Held results and joined ad-hoc runs
+//
+// A result is recorded only when it covers every region of its run
+// (events.AccountScanned.Uncovered is empty); otherwise, or while its
+// RunStarted is unknown, it is held (store.Store.HoldResult), so a result
+// of one region sent with a live run's id cannot win first-write-wins and
+// hide the others. A held result never makes a run complete. When the
+// RunStarted is recorded (and once per pending run in the loop, after a
+// restart), held results that cover are recorded. At the deadline an
+// expected account without a recorded result counts from its held result:
+// its uncovered regions are Errors rows (Stage config, Error Code
+// NotScanned, Attempts 0) and contribute nothing else, and the account is
+// PARTIAL (FAILED if it failed).
+//
+// A RunStarted is accepted once per run id: everything after RecordRun
+// reads the recorded one, and a different second one is logged and
+// ignored. An ad-hoc run that the store joined to its account's open
+// ad-hoc run (store.RunState.JoinedTo) makes no report and no ticket; its
+// result is handled as a result of the run it joined.
+//
+// The loop loads at most Config.MaxPending pending runs per pass, earliest
+// deadline first.
+//
 // # Determinism
 //
 // The renderer gets Generated at = the claim's GeneratedAt (fixed at the
@@ -52,6 +75,11 @@
 // restarted pod has a new owner name) would otherwise both search, both
 // miss (Jira's search is eventually consistent) and both file. A replica
 // that finds another's lease live skips the run until it expires.
+//
+// Tickets are filed off the loop, by TicketWorkers goroutines fed through
+// a queue of TicketQueue runs, each try bounded by TicketBudget
+// (ticketworker.go): a Jira answering slowly, or not at all, never delays
+// an emission.
 //
 // It is not the renderer (internal/report), the store (internal/store) nor
 // the Jira client (internal/jira).

@@ -61,6 +61,12 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 		a.metrics.emitFailures.WithLabelValues("read").Inc()
 		return fmt.Errorf("run %s: claimed without a RunStarted", id)
 	}
+	if st.JoinedTo != "" {
+		// Never pending, so only a stray kick gets here: its result counts
+		// for the run it joined, which makes the report.
+		log.Info("run joined another ad-hoc run; no report of its own", slog.String("joined_to", string(st.JoinedTo)))
+		return nil
+	}
 	key := ReportKey(a.cfg.ReportPrefix, st.Started)
 	log = log.With(slog.String("report_key", key))
 	log.Info("emitting report", slog.Time("generated_at", claim.GeneratedAt), slog.Time("deadline", st.Started.Deadline), slog.Int("results", st.Results))
@@ -122,7 +128,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 
 	if a.notifier != nil {
 		st.Emitted, st.ReportKey, st.GeneratedAt = true, key, claim.GeneratedAt
-		a.ticket(ctx, st, m.summary, fileAttachment(tmp.Name(), size))
+		a.handTicket(ctx, st, &m.summary, fileAttachment(tmp.Name(), size))
 	}
 	return nil
 }

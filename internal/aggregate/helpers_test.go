@@ -65,9 +65,29 @@ func finding(region ident.Region, rule, typ, id, compliance string) events.Findi
 		Annotation: "from " + id, RecordedAt: t0.Add(-time.Hour)}
 }
 
+// coverage is one entry per region of the run, as the scanner gives a
+// result that covers its run (without it a result is held).
+func coverage(read events.Read) []events.Coverage {
+	out := make([]events.Coverage, len(regions))
+	for i, r := range regions {
+		out[i] = events.Coverage{Region: r, Read: read}
+	}
+	return out
+}
+
 // results: a PARTIAL account with findings given out of order (the
-// aggregator sorts them), an OK one, a FAILED one.
+// aggregator sorts them), an OK one, a FAILED one; each covers the run.
 func results() []*events.AccountScanned {
+	out := resultsUncovered()
+	for _, r := range out {
+		r.Coverage = coverage(events.ReadYes)
+	}
+	return out
+}
+
+// resultsUncovered is results without coverage: what a scanner from before
+// coverage sends, held until the deadline.
+func resultsUncovered() []*events.AccountScanned {
 	s3 := "S3_BUCKET_PUBLIC_READ_PROHIBITED"
 	return []*events.AccountScanned{
 		{

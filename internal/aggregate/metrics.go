@@ -23,6 +23,18 @@ type Metrics struct {
 	// ticketFailures: a failed attempt to find or file a run's ticket.
 	ticketFailures prometheus.Counter
 	emitSeconds    prometheus.Histogram
+	// held{reason}: results held instead of recorded, because they do not
+	// cover their run's regions (uncovered) or their run is not recorded
+	// yet (early).
+	held *prometheus.CounterVec
+	// heldCounted: held results counted at a run's deadline, with
+	// NotScanned rows for the regions they did not cover.
+	heldCounted prometheus.Counter
+	// promoted: held results recorded once their run's regions were known
+	// and they covered them.
+	promoted prometheus.Counter
+	// adhocJoined: ad-hoc runs that joined their account's open ad-hoc run.
+	adhocJoined prometheus.Counter
 }
 
 // NewMetrics creates the aggregator's metrics and registers them with reg
@@ -31,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "configreport_aggregator_events_total",
-			Help: "Events handled from the results topic, by type and outcome (recorded, duplicate, late, stray).",
+			Help: "Events handled from the results topic, by type and outcome (recorded, duplicate, late, stray, held, joined).",
 		}, []string{"type", "outcome"}),
 		reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "configreport_aggregator_reports_emitted_total",
@@ -58,10 +70,27 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from claim to emitted mark of a report.",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
 		}),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "configreport_aggregator_results_held_total",
+			Help: "Results held instead of recorded, by reason: uncovered (they do not cover their run's regions) or early (their run is not recorded yet).",
+		}, []string{"reason"}),
+		heldCounted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "configreport_aggregator_held_results_counted_total",
+			Help: "Held results counted at their run's deadline, their uncovered regions as NotScanned errors.",
+		}),
+		promoted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "configreport_aggregator_held_results_promoted_total",
+			Help: "Held results recorded once their run was known and they covered its regions.",
+		}),
+		adhocJoined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "configreport_aggregator_adhoc_runs_joined_total",
+			Help: "Ad-hoc runs that joined the open ad-hoc run of their account (no report or ticket of their own).",
+		}),
 	}
 	if reg != nil {
 		var errs []error
-		for _, c := range []prometheus.Collector{m.events, m.reports, m.emitFailures, m.dropped, m.tickets, m.ticketFailures, m.emitSeconds} {
+		for _, c := range []prometheus.Collector{m.events, m.reports, m.emitFailures, m.dropped, m.tickets, m.ticketFailures, m.emitSeconds,
+			m.held, m.heldCounted, m.promoted, m.adhocJoined} {
 			errs = append(errs, reg.Register(c))
 		}
 		if err := errors.Join(errs...); err != nil {

@@ -44,25 +44,36 @@ type Ticket struct {
 // Attachment is the workbook, opened only when the notifier attaches it.
 type Attachment struct {
 	Name string
+	// Size returns the workbook's size in bytes without reading it (a HEAD
+	// on S3): the notifier weighs it first and opens a workbook over its
+	// attachment limit not at all. Nil: only Open tells the size.
+	Size func(ctx context.Context) (int64, error)
 	// Open returns the workbook and its size in bytes.
 	Open func(ctx context.Context) (io.ReadCloser, int64, error)
 }
 
 func fileAttachment(name string, size int64) Attachment {
-	return Attachment{Name: path.Base(name), Open: func(context.Context) (io.ReadCloser, int64, error) {
-		f, err := os.Open(name)
-		return f, size, err
-	}}
+	return Attachment{Name: path.Base(name),
+		Size: func(context.Context) (int64, error) { return size, nil },
+		Open: func(context.Context) (io.ReadCloser, int64, error) {
+			f, err := os.Open(name)
+			return f, size, err
+		}}
 }
 
+// blobAttachment is the uploaded workbook: Size is a HEAD, so that a
+// workbook over the attachment limit is never downloaded (Get reads the
+// whole object into memory).
 func (a *Aggregator) blobAttachment(key string) Attachment {
-	return Attachment{Name: path.Base(key), Open: func(ctx context.Context) (io.ReadCloser, int64, error) {
-		b, err := a.blob.Get(ctx, key)
-		if err != nil {
-			return nil, 0, err
-		}
-		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
-	}}
+	return Attachment{Name: path.Base(key),
+		Size: func(ctx context.Context) (int64, error) { return a.blob.Size(ctx, key) },
+		Open: func(ctx context.Context) (io.ReadCloser, int64, error) {
+			b, err := a.blob.Get(ctx, key)
+			if err != nil {
+				return nil, 0, err
+			}
+			return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+		}}
 }
 
 func (a *Aggregator) location(key string) string {
@@ -88,7 +99,13 @@ func (a *Aggregator) ticketDue(st store.RunState, now time.Time) bool {
 	return a.due(a.backoff, st.RunID, now)
 }
 
-func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
+// ticketFailed counts a failed try and backs the run's next try off. A try
+// cut short by ctx's end (shutdown) is no failure: the next start retries.
+func (a *Aggregator) ticketFailed(ctx context.Context, id ident.RunID, err error) {
+	if ctx.Err() != nil {
+		a.log.Info("ticket try stopped by shutdown; the run stays unticketed in the store", slog.String("run_id", string(id)), slog.Any("error", err))
+		return
+	}
 	a.metrics.ticketFailures.Inc()
 	a.mu.Lock()
 	r := a.failed(a.backoff, id)
@@ -105,17 +122,21 @@ func (a *Aggregator) ticketFailed(id ident.RunID, err error) {
 // are cancelled. It searches first, every time: a crash after filing and
 // before storing leaves a ticket that only the search can find (by then
 // the crashed holder's lease has run out, a Lease at least, long enough
-// for the search to see it).
+// for the search to see it). The lease, the search and the filing are
+// bounded by TicketBudget; the key, once Jira gave it, is stored anyway.
 func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary, wb Attachment) {
 	log := a.log.With(slog.String("run_id", string(st.RunID)))
 	if st.Started == nil || st.ReportKey == "" {
-		a.ticketFailed(st.RunID, errors.New("the store returned the emitted run without its RunStarted or report key"))
+		a.ticketFailed(ctx, st.RunID, errors.New("the store returned the emitted run without its RunStarted or report key"))
 		return
 	}
 	a.mu.Lock()
 	a.summaries[st.RunID] = sum
 	a.mu.Unlock()
-	_, err := a.store.ClaimTicket(ctx, st.RunID, a.cfg.Owner, a.cfg.Now(), a.cfg.Lease)
+	bctx, stopBudget := context.WithTimeoutCause(ctx, a.cfg.TicketBudget,
+		fmt.Errorf("ticket budget of %s spent (Jira too slow); retried on the backoff", a.cfg.TicketBudget))
+	defer stopBudget()
+	_, err := a.store.ClaimTicket(bctx, st.RunID, a.cfg.Owner, a.cfg.Now(), a.cfg.Lease)
 	switch {
 	case errors.Is(err, store.ErrClaimed):
 		log.Debug("another replica holds the ticket lease; it files", slog.Any("reason", err))
@@ -128,10 +149,10 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 		a.mu.Unlock()
 		return
 	case err != nil:
-		a.ticketFailed(st.RunID, fmt.Errorf("take the ticket lease: %w", err))
+		a.ticketFailed(ctx, st.RunID, fmt.Errorf("take the ticket lease: %w", ticketCause(bctx, err)))
 		return
 	}
-	jctx, cancel := context.WithCancelCause(ctx)
+	jctx, cancel := context.WithCancelCause(bctx)
 	defer cancel(nil)
 	stopLease := a.keepRenewing(jctx, log, "ticket lease", func(now time.Time) error {
 		_, err := a.store.ClaimTicket(jctx, st.RunID, a.cfg.Owner, now, a.cfg.Lease)
@@ -145,7 +166,7 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 	key, err := a.notifier.FindByRunLabel(jctx, st.RunID)
 	if err != nil {
 		err = ticketCause(jctx, err)
-		a.ticketFailed(st.RunID, fmt.Errorf("search for the run's ticket: %w", err))
+		a.ticketFailed(ctx, st.RunID, fmt.Errorf("search for the run's ticket: %w", err))
 		return
 	}
 	how := "found"
@@ -157,14 +178,14 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 			Summary: sum, Workbook: wb,
 		})
 		if err != nil {
-			a.ticketFailed(st.RunID, fmt.Errorf("file ticket: %w", ticketCause(jctx, err)))
+			a.ticketFailed(ctx, st.RunID, fmt.Errorf("file ticket: %w", ticketCause(jctx, err)))
 			return
 		}
 		chaos.Point(chaos.AfterTicketFiled)
 	}
 	stopLease()
 	if err := a.store.SetTicket(ctx, st.RunID, key); err != nil {
-		a.ticketFailed(st.RunID, fmt.Errorf("store ticket %s (filed; the next try finds it by its label): %w", key, err))
+		a.ticketFailed(ctx, st.RunID, fmt.Errorf("store ticket %s (filed; the next try finds it by its label): %w", key, err))
 		return
 	}
 	a.metrics.tickets.WithLabelValues(how).Inc()
@@ -176,7 +197,8 @@ func (a *Aggregator) ticket(ctx context.Context, st store.RunState, sum Summary,
 }
 
 // ticketCause returns why jctx was cancelled, when it was (the ticket
-// lease lost), rather than a bare "context canceled".
+// lease lost, the budget spent), rather than a bare "context canceled" or
+// "deadline exceeded".
 func ticketCause(jctx context.Context, err error) error {
 	if cause := context.Cause(jctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
@@ -184,20 +206,10 @@ func ticketCause(jctx context.Context, err error) error {
 	return err
 }
 
-// retryTicket is the loop's ticket retry: the summary is kept from the
-// emission (or the first retry after a restart), so that a long Jira outage
-// does not re-read the whole run at every attempt.
+// retryTicket is the loop's ticket retry, handed to the ticket workers:
+// the summary is kept from the emission (or the first retry after a
+// restart), so that a long Jira outage does not re-read the whole run at
+// every attempt.
 func (a *Aggregator) retryTicket(ctx context.Context, st store.RunState) {
-	a.mu.Lock()
-	sum, ok := a.summaries[st.RunID]
-	a.mu.Unlock()
-	if !ok {
-		m, err := a.build(ctx, st, st.GeneratedAt)
-		if err != nil {
-			a.ticketFailed(st.RunID, fmt.Errorf("rebuild the ticket summary: %w", err))
-			return
-		}
-		sum = m.summary
-	}
-	a.ticket(ctx, st, sum, a.blobAttachment(st.ReportKey))
+	a.handTicket(ctx, st, nil, Attachment{})
 }

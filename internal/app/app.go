@@ -44,6 +44,9 @@ type AWS struct {
 	Roles *awsconf.Roles
 	// OrgRoleARN is the org-list role; empty uses the hub's own identity.
 	OrgRoleARN string
+	// Waiting says what the AWS calls are waiting on
+	// (awsconf.RetryLog.Waiting); nil: not said.
+	Waiting func() string
 }
 
 // NewAWS builds the role cache over hub.
@@ -81,7 +84,7 @@ func Trigger(ctx context.Context, cfg trigger.Config, bus Bus, a AWS, codec even
 	if err != nil {
 		return events.RunStarted{}, fmt.Errorf("organizations client: %w", err)
 	}
-	return trigger.Run(ctx, cfg, trigger.Deps{Orgs: orgs, Publisher: bus.Publisher(), Codec: codec, Logger: logger})
+	return trigger.Run(ctx, cfg, trigger.Deps{Orgs: orgs, Publisher: bus.Publisher(), Codec: codec, Logger: logger, Waiting: a.Waiting})
 }
 
 // Service is a stage running as consumers on a router, plus background
@@ -207,6 +210,7 @@ type AggregatorDeps struct {
 	Blob     blob.Store
 	Notifier aggregate.Notifier // nil: no ticket
 	Metrics  *aggregate.Metrics
+	Renderer aggregate.Renderer // nil: report.Render
 }
 
 // AggregatorConfig configures the aggregator service.
@@ -222,7 +226,7 @@ type AggregatorConfig struct {
 // runs past their deadline.
 func NewAggregator(cfg AggregatorConfig, bus Bus, d AggregatorDeps, codec events.Codec, logger *slog.Logger) (*Service, *aggregate.Aggregator, error) {
 	agg, err := aggregate.New(cfg.Aggregate, aggregate.Deps{
-		Store: d.Store, Blob: d.Blob, Notifier: d.Notifier, Codec: codec, Logger: logger, Metrics: d.Metrics,
+		Store: d.Store, Blob: d.Blob, Notifier: d.Notifier, Codec: codec, Logger: logger, Metrics: d.Metrics, Renderer: d.Renderer,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -45,6 +45,14 @@
 //     which we accept: a skewed clock shows as AccessDenied with one attempt.
 //   - awserr.AddAttemptCount is installed on every client so errors say how
 //     many attempts were made (the report's Attempts column).
+//   - Retries are not silent: with Options.Retries, each retried attempt
+//     is logged at warn (operation, attempt "3/10", error kind), at most
+//     once a second per operation (RetryLog).
+//   - An endpoint that cannot be reached at all (connection refused, no
+//     such host) is not retried under a context armed with
+//     awserr.FailFastUnreachable, which discovery arms: a closed port in
+//     AWS_ENDPOINT_URL fails a run in a second, not after 115 s of
+//     backoff. awserr.AddFailFast is installed on every client for that.
 package awsconf
 
 import (
@@ -94,6 +102,10 @@ type Options struct {
 	// APIOptions are added to every client's middleware stack (the
 	// iampolicy Recorder, for instance).
 	APIOptions []func(*middleware.Stack) error
+	// Retries, when set, is told of every retried attempt of every
+	// client's calls: it logs them at warn and says what the process is
+	// waiting on (RetryLog.Waiting).
+	Retries *RetryLog
 	// LoadOptions are passed to config.LoadDefaultConfig after ours, for
 	// tests (config.WithBaseEndpoint, config.WithCredentialsProvider).
 	LoadOptions []func(*config.LoadOptions) error
@@ -140,10 +152,14 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
 	limit := newInFlightLimit(opts.Concurrency)
-	apiOpts := append([]func(*middleware.Stack) error{awserr.AddAttemptCount, limit.addTo}, opts.APIOptions...)
+	apiOpts := []func(*middleware.Stack) error{awserr.AddAttemptCount, limit.addTo, awserr.AddFailFast}
+	if opts.Retries != nil {
+		apiOpts = append(apiOpts, opts.Retries.addTo)
+	}
+	apiOpts = append(apiOpts, opts.APIOptions...)
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(newHTTPClient(opts.Concurrency)),
-		config.WithRetryer(func() aws.Retryer { return NewRetryer(opts.MaxAttempts, opts.MaxBackoff) }),
+		config.WithRetryer(func() aws.Retryer { return opts.Retries.wrap(NewRetryer(opts.MaxAttempts, opts.MaxBackoff)) }),
 		config.WithAPIOptions(apiOpts),
 	}
 	if opts.Region != "" {

@@ -3,7 +3,8 @@
 // own kind of failure when no answer came), how many attempts the SDK made
 // before giving up, and whether the failure is transient (retrying may help:
 // throttling, 5xx, network, timeouts) or permanent (no retry can help:
-// AccessDenied, an opt-in region not enabled, invalid input).
+// AccessDenied, an opt-in region not enabled, invalid input, a host DNS
+// says does not exist).
 //
 // The retryer built by internal/awsconf asks IsPermanent so that permanent
 // errors are never retried; the scanner asks Code, Message and Attempts to
@@ -34,6 +35,7 @@ const (
 	CodeRequestTimeout     = "RequestTimeout"     // a deadline or a network timeout
 	CodeRequestCanceled    = "RequestCanceled"    // the caller's context was canceled
 	CodeConnectionError    = "ConnectionError"    // dial, reset, EOF: no HTTP answer
+	CodeNoSuchHost         = "NoSuchHost"         // DNS says the endpoint's host does not exist
 	CodeRetryQuotaExceeded = "RetryQuotaExceeded" // the SDK's client-side retry quota ran dry
 	CodeInvalidParameter   = "InvalidParameter"   // refused by the SDK before sending
 	CodeClientError        = "ClientError"        // anything else without a code
@@ -106,6 +108,9 @@ func Code(err error) string {
 	case isQuota(err):
 		return CodeRetryQuotaExceeded
 	}
+	if isNoSuchHost(err) {
+		return CodeNoSuchHost
+	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil && re.HTTPStatusCode() != 0 {
 		// An answer whose body carried no code (a proxy's 502 page).
@@ -171,7 +176,10 @@ func IsThrottle(err error) bool {
 // IsTransient reports whether retrying err later may succeed: throttling,
 // 5xx answers, timeouts and connection failures.
 func IsTransient(err error) bool {
-	if err == nil || IsCanceled(err) {
+	if err == nil || IsCanceled(err) || isNoSuchHost(err) {
+		return false
+	}
+	if _, ok := Unreachable(err); ok {
 		return false
 	}
 	var apiErr smithy.APIError
@@ -197,12 +205,21 @@ func IsTransient(err error) bool {
 // IsPermanent reports whether err is a refusal no retry can mend:
 // AccessDenied, UnrecognizedClientException (an opt-in region that is not
 // enabled), expired or invalid credentials, invalid input, any other 4xx
-// API error that is not throttling, or a request the SDK refused to send.
+// API error that is not throttling, a request the SDK refused to send, or a
+// host DNS says does not exist (a made-up or unsupported region's endpoint:
+// retrying it ten times only multiplies the lookups), or an endpoint that
+// could not be reached under a context armed with FailFastUnreachable.
 // An error that is neither transient nor permanent (a canceled context, an
 // unknown failure) answers false to both.
 func IsPermanent(err error) bool {
 	if err == nil || isCanceled(err) || isTimeout(err) {
 		return false
+	}
+	if _, ok := Unreachable(err); ok {
+		return true
+	}
+	if isNoSuchHost(err) {
+		return true
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode() != "" {
@@ -254,6 +271,13 @@ func isCanceled(err error) bool {
 func isQuota(err error) bool {
 	var q ratelimit.QuotaExceededError
 	return errors.As(err, &q)
+}
+
+// isNoSuchHost reports a DNS answer that the name does not exist
+// (NXDOMAIN): not a resolver that failed or timed out, which may recover.
+func isNoSuchHost(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 func isConnection(err error) bool {

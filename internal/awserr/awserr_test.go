@@ -53,6 +53,12 @@ func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
 func TestClassify(t *testing.T) {
+	// A DNS answer as the SDK returns it: OperationError > RequestSendError >
+	// url.Error (net/http) > net.OpError (the dialer) > net.DNSError.
+	dns := func(notFound, timeout bool) error {
+		return opErr(&smithyhttp.RequestSendError{Err: &url.Error{Op: "Post", URL: "https://config.xx-fake-1.amazonaws.com/",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "config.xx-fake-1.amazonaws.com", IsNotFound: notFound, IsTimeout: timeout}}}})
+	}
 	dial := &url.Error{Op: "Post", URL: "https://config.us-east-1.amazonaws.com/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
 	tests := []struct {
 		name      string
@@ -78,6 +84,10 @@ func TestClassify(t *testing.T) {
 		{"max attempts keeps the code", &retry.MaxAttemptsError{Attempt: 10, Err: apiErr(400, "ThrottlingException", "x")}, "ThrottlingException", true, false, false, true},
 		{"no code, bare 502", opErr(&smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 502}}, Err: errors.New("bad gateway page")}), "HTTP502", true, false, false, false},
 		{"connection refused", opErr(&smithyhttp.RequestSendError{Err: dial}), CodeConnectionError, true, false, false, false},
+		{"DNS no such host is permanent", dns(true, false), CodeNoSuchHost, false, true, false, false},
+		{"DNS no such host after retries", &retry.MaxAttemptsError{Attempt: 1, Err: dns(true, false)}, CodeNoSuchHost, false, true, false, false},
+		{"DNS server failure is transient", dns(false, false), CodeConnectionError, true, false, false, false},
+		{"DNS timeout is transient", dns(false, true), CodeRequestTimeout, true, false, false, false},
 		{"unexpected EOF", opErr(fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)), CodeConnectionError, true, false, false, false},
 		{"network timeout", opErr(&smithyhttp.RequestSendError{Err: &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}}}), CodeRequestTimeout, true, false, false, false},
 		{"context deadline", opErr(&aws.RequestCanceledError{Err: context.DeadlineExceeded}), CodeRequestTimeout, true, false, false, false},
@@ -190,6 +200,49 @@ func TestAttemptsRealClient(t *testing.T) {
 				t.Errorf("server saw %d calls, want %d", got, tt.calls)
 			}
 		})
+	}
+}
+
+// TestNoSuchHostRealClient sends a real Config call whose dial fails the
+// way the resolver fails for a host that does not exist (a made-up
+// region's endpoint), through the SDK's own error wrapping and a retryer
+// that asks IsPermanent first, as internal/awsconf's does: one dial, no
+// retry, code NoSuchHost.
+func TestNoSuchHostRealClient(t *testing.T) {
+	var dials atomic.Int32
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = func(_ context.Context, _, addr string) (net.Conn, error) {
+			dials.Add(1)
+			host, _, _ := net.SplitHostPort(addr)
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+		}
+	})
+	client := configservice.New(configservice.Options{
+		Region:      "xx-fake-1",
+		HTTPClient:  httpClient,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 10
+			o.MaxBackoff = time.Millisecond
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if IsPermanent(err) {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			})}, o.Retryables...)
+		}),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{})
+	if got := Code(err); got != CodeNoSuchHost {
+		t.Fatalf("Code = %q, want %q (err %v)", got, CodeNoSuchHost, err)
+	}
+	if !IsPermanent(err) || IsTransient(err) {
+		t.Errorf("IsPermanent = %v, IsTransient = %v; want permanent only", IsPermanent(err), IsTransient(err))
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials, want 1: a host that does not exist must not be retried", n)
 	}
 }
 

@@ -48,12 +48,13 @@ type complianceDetailsOutput struct {
 }
 
 type recorderStatusJSON struct {
-	Arn                  string       `json:"arn"`
-	Name                 string       `json:"name"`
-	LastStartTime        epochSeconds `json:"lastStartTime"`
-	Recording            bool         `json:"recording"`
-	LastStatus           string       `json:"lastStatus"`
-	LastStatusChangeTime epochSeconds `json:"lastStatusChangeTime"`
+	Arn                  string        `json:"arn"`
+	Name                 string        `json:"name"`
+	LastStartTime        epochSeconds  `json:"lastStartTime"`
+	LastStopTime         *epochSeconds `json:"lastStopTime,omitempty"`
+	Recording            bool          `json:"recording"`
+	LastStatus           string        `json:"lastStatus"`
+	LastStatusChangeTime epochSeconds  `json:"lastStatusChangeTime"`
 }
 
 // configInput is the input of every Config operation awssim serves.
@@ -290,32 +291,34 @@ func (s *Sim) config(c *call) (any, *apiError) {
 		return complianceDetailsOutput{ruleName: in.ConfigRuleName, results: results[start:end], next: next}, nil
 
 	case "DescribeConfigurationRecorderStatus":
+		// A recorder named default in every region asked, rules or not,
+		// unless the org says there is none or it is stopped.
+		state := s.org.Recorder(account, region)
 		for _, n := range in.ConfigurationRecorderNames {
-			if n != "default" || !s.hasRegion(account, region) {
+			if n != "default" || state == RecorderNone {
 				return nil, badRequest("NoSuchConfigurationRecorderException", "Cannot find configuration recorder with the specified name '"+n+"'.")
 			}
 		}
 		out := []recorderStatusJSON{}
-		if s.hasRegion(account, region) {
+		if state != RecorderNone {
 			start := evaluatedAt.AddDate(0, -6, 0)
-			out = append(out, recorderStatusJSON{
+			st := recorderStatusJSON{
 				Arn:  "arn:aws:config:" + region + ":" + account + ":configuration-recorder/default/" + hashString(account+region, lowerAlnum, 16),
 				Name: "default", LastStartTime: epochSeconds(start), Recording: true,
-				LastStatus: "SUCCESS", LastStatusChangeTime: epochSeconds(evaluatedAt),
-			})
+				LastStatus: "Success", LastStatusChangeTime: epochSeconds(evaluatedAt),
+			}
+			if state == RecorderStopped {
+				// Stopped nine days before the results were evaluated; its
+				// last delivery, before that, succeeded.
+				stop := epochSeconds(evaluatedAt.AddDate(0, 0, -9))
+				st.Recording, st.LastStopTime = false, &stop
+				st.LastStatusChangeTime = epochSeconds(evaluatedAt.AddDate(0, 0, -9).Add(-time.Hour))
+			}
+			out = append(out, st)
 		}
 		return map[string]any{"ConfigurationRecordersStatus": out}, nil
 	}
 	return nil, badRequest("UnknownOperationException", "awssim does not implement Config "+c.op)
-}
-
-func (s *Sim) hasRegion(account, region string) bool {
-	a, ok := s.org.Account(account)
-	if !ok {
-		return false
-	}
-	_, found := slices.BinarySearch(a.Regions, region)
-	return found
 }
 
 // selectRules returns the account's rules in region, or those named, in the

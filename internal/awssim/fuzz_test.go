@@ -22,6 +22,7 @@ func FuzzParseOrg(f *testing.F) {
 	}
 	f.Add([]byte(`{"management_account_id":"111111111111","ous":[],"accounts":[]}`))
 	f.Add([]byte(`{"management_account_id":"111111111111","ous":["Root/A"],"accounts":[{"id":"222222222222","name":"a","ou_path":"Root/A","status":"ACTIVE","regions":{"us-east-1":{"rules":[{"name":"r","source_identifier":"CUSTOM","results":[{"resource_type":"AWS::S3::Bucket","resource_id":"b","compliance":"NON_COMPLIANT","recorded_at":"2026-11-20T08:00:00Z"}]}]}}}]}`))
+	f.Add([]byte(`{"management_account_id":"111111111111","ous":[],"accounts":[{"id":"222222222222","name":"a","ou_path":"Root","status":"ACTIVE","tags":{"Owner":"a@example.com","owner":"","Team":"<&>"},"regions":{"ap-east-1":{"enabled":false,"rules":[]},"us-east-1":{"recorder":"stopped","rules":[]},"eu-south-1":{"enabled":true,"recorder":"none","fail":true,"rules":[]}}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := ParseOrg(data)
 		if err != nil {
@@ -38,6 +39,24 @@ func FuzzParseOrg(f *testing.F) {
 			seen[a.ID] = true
 			if a.OUPath != "Root" && !strings.HasPrefix(a.OUPath, "Root/") {
 				t.Fatalf("accepted OU path %q", a.OUPath)
+			}
+			if len(a.Tags) > maxTags {
+				t.Fatalf("accepted %d tags", len(a.Tags))
+			}
+			for k, v := range a.Tags {
+				if k == "" || len([]rune(k)) > maxTagKey || len([]rune(v)) > maxTagValue || strings.HasPrefix(strings.ToLower(k), "aws:") {
+					t.Fatalf("accepted tag %q=%q", k, v)
+				}
+			}
+			for _, r := range a.DisabledRegions {
+				if !IsOptInRegion(r) || !slices.Contains(a.Regions, r) || slices.Contains(a.FailRegions, r) {
+					t.Fatalf("accepted disabled region %s (regions %v, failing %v)", r, a.Regions, a.FailRegions)
+				}
+			}
+			for _, r := range slices.Concat(a.NoRecorderRegions, a.StoppedRecorderRegions) {
+				if !slices.Contains(a.Regions, r) || slices.Contains(a.NoRecorderRegions, r) && slices.Contains(a.StoppedRecorderRegions, r) {
+					t.Fatalf("accepted recorder state of %s (regions %v)", r, a.Regions)
+				}
 			}
 			for _, region := range a.Regions {
 				for _, r := range o.Rules(a.ID, region) {

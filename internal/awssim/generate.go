@@ -122,6 +122,7 @@ func Generate(cfg GenConfig) (*Org, error) {
 		if status == StatusActive {
 			a.Regions = regions
 		}
+		a.Tags = generatedTags(cfg.Seed, a.ID, name, ouPath)
 		o.Accounts = append(o.Accounts, a)
 	}
 
@@ -186,6 +187,48 @@ func Generate(cfg GenConfig) (*Org, error) {
 	}
 	o.index()
 	return o, nil
+}
+
+// generatedTags derives an account's tags from the seed and its id alone,
+// not from the generator that draws the ids, so that the org's ids, OUs and
+// rules are those of the seed before accounts had tags. About one account
+// in ten has none; a few spell the owner key owner, in lower case, as
+// hand-tagged organisations do.
+func generatedTags(seed int64, id, name, ouPath string) map[string]string {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()^0x74616773))
+	p := rng.Float64()
+	if p < 0.10 {
+		return nil
+	}
+	ownerKey := "Owner"
+	if p < 0.14 {
+		ownerKey = "owner"
+	}
+	first := firstNames[rng.IntN(len(firstNames))]
+	last := lastNames[rng.IntN(len(lastNames))]
+	return map[string]string{ownerKey: first + "." + last + "@example.com", "Team": teamOf(name, ouPath)}
+}
+
+// teamOf names the team that owns an account, from where it sits.
+func teamOf(name, ouPath string) string {
+	parts := strings.Split(ouPath, "/")
+	switch {
+	case ouPath == "Root" && name == "management":
+		return "Cloud Platform"
+	case ouPath == "Root":
+		return "Finance"
+	case parts[1] == "Security":
+		return "Security"
+	case parts[1] == "Infrastructure":
+		return "Platform"
+	case parts[1] == "Workloads" && len(parts) > 3:
+		return parts[3]
+	case parts[1] == "Sandbox":
+		return "Sandbox"
+	}
+	return "Unassigned"
 }
 
 // generator derives the rules of one account in one region from the seed,
@@ -501,6 +544,8 @@ var businessUnits = []string{
 }
 
 var firstNames = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter"}
+
+var lastNames = []string{"smith", "garcia", "nguyen", "muller", "rossi", "kowalski", "tanaka", "silva", "novak", "okafor", "larsen", "dubois", "haddad", "kim", "patel", "moreau"}
 
 var bucketPurposes = []string{"logs", "artifacts", "backups", "data", "static-assets", "exports", "terraform-state", "athena-results"}
 

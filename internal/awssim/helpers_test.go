@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -95,6 +96,13 @@ func (e *env) sts(cfg aws.Config) *sts.Client {
 	return sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(e.url) })
 }
 
+func (e *env) ec2(cfg aws.Config, region string) *ec2.Client {
+	return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		o.BaseEndpoint = aws.String(e.url)
+		o.Region = region
+	})
+}
+
 func (e *env) config(cfg aws.Config, region string) *configservice.Client {
 	return configservice.NewFromConfig(cfg, func(o *configservice.Options) {
 		o.BaseEndpoint = aws.String(e.url)
@@ -134,11 +142,12 @@ func apiCode(err error) string {
 }
 
 // activeMember returns the first ACTIVE member account that is neither
-// denied nor failing anywhere.
+// denied nor failing, disabled or not recording anywhere.
 func activeMember(t *testing.T, o *Org) Account {
 	t.Helper()
 	for _, a := range o.Accounts {
-		if a.Status == StatusActive && a.ID != o.ManagementAccountID && !a.Denied && len(a.FailRegions) == 0 && len(a.Regions) > 0 {
+		if a.Status == StatusActive && a.ID != o.ManagementAccountID && !a.Denied && len(a.FailRegions) == 0 && len(a.Regions) > 0 &&
+			len(a.DisabledRegions)+len(a.NoRecorderRegions)+len(a.StoppedRecorderRegions) == 0 {
 			return a
 		}
 	}

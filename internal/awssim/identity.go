@@ -174,6 +174,9 @@ func (s *Sim) authenticate(r *http.Request, c *call) *apiError {
 	// a captured request cannot be replayed for long.
 	if signed, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date")); err == nil {
 		if d := time.Since(signed); d > maxSkew || d < -maxSkew {
+			if c.proto == protoEC2 {
+				return kindError(errExpired, c.proto, "") // EC2: RequestExpired
+			}
 			e := kindError(errSignature, c.proto, "")
 			e.msg = "Signature expired: " + signed.Format("20060102T150405Z") + " is now earlier than " +
 				time.Now().UTC().Add(-maxSkew).Format("20060102T150405Z") + " (" + time.Now().UTC().Format("20060102T150405Z") + " - 15 min.)"
@@ -214,13 +217,13 @@ func (s *Sim) authorize(c *call) *apiError {
 		default:
 			allowed = id.role == RoleListOrg
 		}
-	case svcConfig:
+	case svcConfig, svcEC2:
 		allowed = id.role == RoleRead && id.sess != nil
 	}
 	if allowed {
 		return nil
 	}
-	action := map[service]string{svcSTS: "sts", svcOrgs: "organizations", svcConfig: "config"}[c.svc] + ":" + c.op
+	action := map[service]string{svcSTS: "sts", svcOrgs: "organizations", svcConfig: "config", svcEC2: "ec2"}[c.svc] + ":" + c.op
 	msg := "User: " + id.arn() + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"
 	if c.svc == svcOrgs {
 		msg = "You don't have permissions to access this resource."

@@ -3,6 +3,7 @@ package awssim
 import (
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -51,7 +52,7 @@ type Org struct {
 	byID   map[string]int // account id -> index in Accounts
 	ouByID map[string]int // OU id -> index in OUs
 	gen    *generator     // non-nil for a generated org: rules are derived on demand
-	seed   int64          // picks the -deny and -fail-regions accounts
+	seed   int64          // picks the -deny, -fail-regions, -disabled-regions and -not-recording pairs
 }
 
 // OU is an organisational unit. Path is "Root/Prod/Payments"; the root itself
@@ -63,8 +64,8 @@ type OU struct {
 	ParentID string // the root id for a top-level OU
 }
 
-// Account is one account of the org, after the -deny and -fail-regions knobs
-// have been applied (see Sim.Org).
+// Account is one account of the org, after the -deny, -fail-regions,
+// -disabled-regions and -not-recording knobs have been applied (see Sim.Org).
 type Account struct {
 	ID    string
 	Name  string
@@ -82,8 +83,43 @@ type Account struct {
 	// account answers UnrecognizedClientException (an opt-in region not
 	// enabled).
 	FailRegions []string
+	// DisabledRegions lists, sorted, the opt-in regions of Regions that the
+	// account has not enabled: DescribeRegions says not-opted-in for them
+	// and every call signed for them answers as AWS does there
+	// (UnrecognizedClientException from Config). Unlike FailRegions, not a
+	// failure: a scan is to skip them.
+	DisabledRegions []string
+	// NoRecorderRegions and StoppedRecorderRegions list, sorted, the regions
+	// where the account has no configuration recorder, or a stopped one.
+	// Everywhere else DescribeConfigurationRecorderStatus answers a recorder
+	// named default, recording. Rules and results are answered either way.
+	NoRecorderRegions      []string
+	StoppedRecorderRegions []string
+	// Tags are the account's Organizations tags (ListTagsForResource); nil
+	// when it has none. Keys are case-sensitive: Owner and owner differ.
+	Tags map[string]string
 
 	rules map[string][]Rule // org file data, by region; nil for generated orgs
+}
+
+// Recorder states, as the org file spells them and Org.Recorder answers.
+const (
+	RecorderRecording = "recording"
+	RecorderStopped   = "stopped"
+	RecorderNone      = "none"
+)
+
+// Opt-in statuses, as EC2 DescribeRegions answers them.
+const (
+	OptInNotRequired = "opt-in-not-required"
+	OptedIn          = "opted-in"
+	NotOptedIn       = "not-opted-in"
+)
+
+// Tag is one Organizations tag.
+type Tag struct {
+	Key   string
+	Value string
 }
 
 // Rule is one Config rule of an account in a region, with its evaluation
@@ -205,6 +241,93 @@ func (o *Org) RegionFails(accountID, region string) bool {
 	return found
 }
 
+// RegionDisabled reports whether region is an opt-in region the account
+// has not enabled (DescribeRegions: not-opted-in; Config calls there answer
+// UnrecognizedClientException).
+func (o *Org) RegionDisabled(accountID, region string) bool {
+	a, ok := o.Account(accountID)
+	if !ok {
+		return false
+	}
+	_, found := slices.BinarySearch(a.DisabledRegions, region)
+	return found
+}
+
+// Recorder is the state of the account's configuration recorder in region:
+// RecorderRecording, RecorderStopped or RecorderNone. Any region not said
+// otherwise has one recording, rules or not.
+func (o *Org) Recorder(accountID, region string) string {
+	a, ok := o.Account(accountID)
+	if !ok {
+		return RecorderNone
+	}
+	if _, found := slices.BinarySearch(a.NoRecorderRegions, region); found {
+		return RecorderNone
+	}
+	if _, found := slices.BinarySearch(a.StoppedRecorderRegions, region); found {
+		return RecorderStopped
+	}
+	return RecorderRecording
+}
+
+// OptInStatus is what DescribeRegions says of region for the account:
+// opt-in-not-required for a region AWS enables everywhere (or one awssim
+// does not know as opt-in), otherwise opted-in when the account lists it and
+// has not had it disabled, not-opted-in when not.
+func (o *Org) OptInStatus(accountID, region string) string {
+	if !IsOptInRegion(region) {
+		return OptInNotRequired
+	}
+	a, ok := o.Account(accountID)
+	if !ok {
+		return NotOptedIn
+	}
+	if _, listed := slices.BinarySearch(a.Regions, region); !listed {
+		return NotOptedIn
+	}
+	if _, disabled := slices.BinarySearch(a.DisabledRegions, region); disabled {
+		return NotOptedIn
+	}
+	return OptedIn
+}
+
+// Tags returns the account's tags sorted by key, as ListTagsForResource
+// answers them; nil for an unknown account or one without tags.
+func (o *Org) Tags(accountID string) []Tag {
+	a, ok := o.Account(accountID)
+	if !ok || len(a.Tags) == 0 {
+		return nil
+	}
+	return sortedTags(a.Tags)
+}
+
+func sortedTags(m map[string]string) []Tag {
+	out := make([]Tag, 0, len(m))
+	for k, v := range m {
+		out = append(out, Tag{Key: k, Value: v})
+	}
+	slices.SortFunc(out, func(x, y Tag) int { return strings.Compare(x.Key, y.Key) })
+	return out
+}
+
+// DisabledRegions lists, sorted by account then region, every (account,
+// region) that is an opt-in region the account has not enabled.
+func (o *Org) DisabledRegions() []AccountRegion {
+	return o.pairs(func(a *Account) []string { return a.DisabledRegions })
+}
+
+// NoRecorderRegions lists, sorted by account then region, every (account,
+// region) without a configuration recorder.
+func (o *Org) NoRecorderRegions() []AccountRegion {
+	return o.pairs(func(a *Account) []string { return a.NoRecorderRegions })
+}
+
+// StoppedRecorderRegions lists, sorted by account then region, every
+// (account, region) whose configuration recorder is stopped.
+func (o *Org) StoppedRecorderRegions() []AccountRegion {
+	return o.pairs(func(a *Account) []string { return a.StoppedRecorderRegions })
+}
+
 // DeniedAccounts lists, sorted, the accounts that refuse AssumeRole.
 func (o *Org) DeniedAccounts() []string {
 	var ids []string
@@ -218,28 +341,24 @@ func (o *Org) DeniedAccounts() []string {
 }
 
 // FailingRegions lists, sorted by account then region, every (account,
-// region) whose Config calls answer UnrecognizedClientException.
+// region) whose Config calls answer UnrecognizedClientException although
+// the region is enabled: a real failure (the disabled regions are not in it).
 func (o *Org) FailingRegions() []AccountRegion {
+	return o.pairs(func(a *Account) []string { return a.FailRegions })
+}
+
+func (o *Org) pairs(regions func(*Account) []string) []AccountRegion {
 	var out []AccountRegion
-	for _, a := range o.Accounts {
-		for _, r := range a.FailRegions {
-			out = append(out, AccountRegion{AccountID: a.ID, Region: r})
+	for i := range o.Accounts {
+		for _, r := range regions(&o.Accounts[i]) {
+			out = append(out, AccountRegion{AccountID: o.Accounts[i].ID, Region: r})
 		}
 	}
 	slices.SortFunc(out, func(x, y AccountRegion) int {
-		if x.AccountID != y.AccountID {
-			if x.AccountID < y.AccountID {
-				return -1
-			}
-			return 1
+		if c := strings.Compare(x.AccountID, y.AccountID); c != 0 {
+			return c
 		}
-		if x.Region < y.Region {
-			return -1
-		}
-		if x.Region > y.Region {
-			return 1
-		}
-		return 0
+		return strings.Compare(x.Region, y.Region)
 	})
 	return out
 }

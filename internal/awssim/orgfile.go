@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -30,12 +31,20 @@ type AccountFile struct {
 	Status         string                `json:"status"`
 	DenyAssumeRole bool                  `json:"deny_assume_role"`
 	Regions        map[string]RegionFile `json:"regions"`
+	// Tags are the account's Organizations tags ({"Owner": "...", ...}).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // RegionFile is an account's Config rules in one region.
 type RegionFile struct {
-	Fail  bool       `json:"fail"`
-	Rules []RuleFile `json:"rules"`
+	Fail bool `json:"fail"`
+	// Enabled false makes the region an opt-in region the account has not
+	// enabled; absent or true, it is enabled.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Recorder is the configuration recorder there: recording (the
+	// default when empty), stopped or none.
+	Recorder string     `json:"recorder,omitempty"`
+	Rules    []RuleFile `json:"rules"`
 }
 
 // RuleFile is one Config rule; SourceIdentifier "CUSTOM" makes a custom
@@ -57,6 +66,14 @@ type ResultFile struct {
 
 // maxAnnotation is AWS Config's limit on an evaluation's annotation.
 const maxAnnotation = 256
+
+// Organizations' tag limits: 50 tags per resource, keys of 1 to 128
+// characters not starting aws: (reserved), values of at most 256.
+const (
+	maxTags     = 50
+	maxTagKey   = 128
+	maxTagValue = 256
+)
 
 // LoadOrg reads and validates an org file. A file that breaks the format's
 // rules is refused with an error of one line naming the first problem, so
@@ -162,6 +179,20 @@ func parseAccount(af AccountFile, ouIDs map[string]string) (Account, error) {
 	if a.Email == "" {
 		a.Email = "aws+" + af.Name + "@example.com"
 	}
+	if len(af.Tags) > maxTags {
+		return Account{}, fmt.Errorf("tags: %d, AWS allows at most %d", len(af.Tags), maxTags)
+	}
+	for k, v := range af.Tags {
+		if n := utf8.RuneCountInString(k); n < 1 || n > maxTagKey || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return Account{}, fmt.Errorf("tag key %q: want 1 to %d characters, not starting aws:", k, maxTagKey)
+		}
+		if n := utf8.RuneCountInString(v); n > maxTagValue {
+			return Account{}, fmt.Errorf("tag %q: value is %d characters, AWS allows at most %d", k, n, maxTagValue)
+		}
+	}
+	if len(af.Tags) > 0 {
+		a.Tags = maps.Clone(af.Tags)
+	}
 	for region, rf := range af.Regions {
 		if !validRegion(region) {
 			return Account{}, fmt.Errorf("region %q: not a region name", region)
@@ -169,6 +200,24 @@ func parseAccount(af AccountFile, ouIDs map[string]string) (Account, error) {
 		a.Regions = append(a.Regions, region)
 		if rf.Fail {
 			a.FailRegions = append(a.FailRegions, region)
+		}
+		if rf.Enabled != nil && !*rf.Enabled {
+			if !IsOptInRegion(region) {
+				return Account{}, fmt.Errorf("region %s: \"enabled\": false, but AWS enables %s in every account (not an opt-in region)", region, region)
+			}
+			if rf.Fail {
+				return Account{}, fmt.Errorf("region %s: \"fail\" with \"enabled\": false: a region not enabled already answers fail's error, and is no failure", region)
+			}
+			a.DisabledRegions = append(a.DisabledRegions, region)
+		}
+		switch rf.Recorder {
+		case "", RecorderRecording:
+		case RecorderStopped:
+			a.StoppedRecorderRegions = append(a.StoppedRecorderRegions, region)
+		case RecorderNone:
+			a.NoRecorderRegions = append(a.NoRecorderRegions, region)
+		default:
+			return Account{}, fmt.Errorf("region %s: recorder %q: want recording, stopped or none", region, rf.Recorder)
 		}
 		names := map[string]bool{}
 		rules := make([]Rule, 0, len(rf.Rules))
@@ -218,8 +267,9 @@ func parseAccount(af AccountFile, ouIDs map[string]string) (Account, error) {
 		slices.SortFunc(rules, func(x, y Rule) int { return strings.Compare(x.Name, y.Name) })
 		a.rules[region] = rules
 	}
-	slices.Sort(a.Regions)
-	slices.Sort(a.FailRegions)
+	for _, l := range [][]string{a.Regions, a.FailRegions, a.DisabledRegions, a.NoRecorderRegions, a.StoppedRecorderRegions} {
+		slices.Sort(l)
+	}
 	return a, nil
 }
 
@@ -251,9 +301,9 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// File returns the org in the org file format, the -deny and -fail-regions
-// picks included as deny_assume_role and fail flags: a generated org
-// written out, for a test to add its cases to.
+// File returns the org in the org file format, the picks of the fault
+// knobs included (deny_assume_role, fail, enabled and recorder) and the
+// tags: a generated org written out, for a test to add its cases to.
 func (o *Org) File() OrgFile {
 	f := OrgFile{ManagementAccountID: o.ManagementAccountID}
 	for _, ou := range o.OUs {
@@ -261,9 +311,15 @@ func (o *Org) File() OrgFile {
 	}
 	for _, a := range o.Accounts {
 		af := AccountFile{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status,
-			DenyAssumeRole: a.Denied, Regions: map[string]RegionFile{}}
+			DenyAssumeRole: a.Denied, Regions: map[string]RegionFile{}, Tags: maps.Clone(a.Tags)}
 		for _, region := range a.Regions {
 			rf := RegionFile{Fail: slices.Contains(a.FailRegions, region)}
+			if slices.Contains(a.DisabledRegions, region) {
+				rf.Enabled = new(bool)
+			}
+			if r := o.Recorder(a.ID, region); r != RecorderRecording {
+				rf.Recorder = r
+			}
 			for _, r := range o.Rules(a.ID, region) {
 				ru := RuleFile{Name: r.Name, SourceIdentifier: r.SourceIdentifier}
 				for _, res := range r.Results {

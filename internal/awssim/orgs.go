@@ -3,6 +3,7 @@ package awssim
 import (
 	"encoding/json"
 	"hash/fnv"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -46,6 +47,11 @@ type orgRoot struct {
 	PolicyTypes []any  `json:"PolicyTypes"`
 }
 
+type orgTag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
 type orgParent struct {
 	ID   string `json:"Id"`
 	Type string `json:"Type"`
@@ -60,6 +66,7 @@ func (s *Sim) organizations(c *call) (any, *apiError) {
 		ChildID              string `json:"ChildId"`
 		AccountID            string `json:"AccountId"`
 		OrganizationalUnitID string `json:"OrganizationalUnitId"`
+		ResourceID           string `json:"ResourceId"`
 		MaxResults           *int   `json:"MaxResults"`
 		NextToken            *string
 	}
@@ -155,6 +162,21 @@ func (s *Sim) organizations(c *call) (any, *apiError) {
 			return nil, badRequest("AccountNotFoundException", "You specified an account that doesn't exist.")
 		}
 		return map[string]any{"Account": s.accountJSON(&o.Accounts[i])}, nil
+	case "ListTagsForResource":
+		tags, aerr := s.resourceTags(in.ResourceID)
+		if aerr != nil {
+			return nil, aerr
+		}
+		// No MaxResults in this operation's input: pages of 20 tags.
+		start, end, next, aerr := s.orgsPage(c, in.ResourceID, len(tags), nil, in.NextToken)
+		if aerr != nil {
+			return nil, aerr
+		}
+		out := make([]orgTag, 0, end-start)
+		for _, t := range tags[start:end] {
+			out = append(out, orgTag{Key: t.Key, Value: t.Value})
+		}
+		return paged(map[string]any{"Tags": out}, next), nil
 	case "DescribeOrganizationalUnit":
 		i, ok := o.ouByID[in.OrganizationalUnitID]
 		if !ok {
@@ -163,6 +185,30 @@ func (s *Sim) organizations(c *call) (any, *apiError) {
 		return map[string]any{"OrganizationalUnit": s.ouJSON(o.OUs[i])}, nil
 	}
 	return nil, badRequest("UnknownOperationException", "awssim does not implement Organizations "+c.op)
+}
+
+// targetID is the pattern of a taggable resource id: an account, a root,
+// an OU or a policy.
+var targetID = regexp.MustCompile(`^(\d{12}|r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|p-[0-9a-zA-Z_]{8,128})$`)
+
+// resourceTags are the tags of an account, sorted by key; a root or an OU
+// of the org has none.
+func (s *Sim) resourceTags(id string) ([]Tag, *apiError) {
+	if id == "" {
+		return nil, &apiError{status: 400, code: "InvalidInputException", reason: "INPUT_REQUIRED",
+			msg: "You must provide a value for all required parameters: ResourceId."}
+	}
+	if !targetID.MatchString(id) {
+		return nil, &apiError{status: 400, code: "InvalidInputException", reason: "INVALID_PATTERN_TARGET_ID",
+			msg: "You provided a value that does not match the required pattern: ResourceId."}
+	}
+	if _, ok := s.org.Account(id); ok {
+		return s.org.Tags(id), nil
+	}
+	if _, ok := s.org.ouByID[id]; ok || id == s.org.RootID {
+		return nil, nil
+	}
+	return nil, badRequest("TargetNotFoundException", "We can't find a target with the TargetId that you specified.")
 }
 
 func (s *Sim) knownParent(id string) *apiError {
@@ -194,7 +240,7 @@ func (s *Sim) orgsPage(c *call, scope string, n int, maxResults *int, token *str
 		var ok bool
 		start, page, ok = s.tokens.decode(scope, *token)
 		if !ok || start > n {
-			return 0, 0, nil, &apiError{status: 400, code: "InvalidInputException", reason: "INVALID_PAGINATION_TOKEN",
+			return 0, 0, nil, &apiError{status: 400, code: "InvalidInputException", reason: "INVALID_NEXT_TOKEN",
 				msg: "The provided pagination token is invalid."}
 		}
 	}

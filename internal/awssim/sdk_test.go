@@ -142,8 +142,9 @@ func TestOrganizationsErrors(t *testing.T) {
 		t.Errorf("MaxResults 21: got %v, want InvalidInputException", err)
 	}
 	_, err = client.ListAccounts(ctx, &organizations.ListAccountsInput{NextToken: aws.String("forged")})
-	if !errors.As(err, &inv) {
-		t.Errorf("forged token: got %v, want InvalidInputException", err)
+	// The reason as AWS's service model spells it for a bad NextToken.
+	if !errors.As(err, &inv) || inv.Reason != orgtypes.InvalidInputExceptionReasonInvalidPaginationToken {
+		t.Errorf("forged token: got %v, want InvalidInputException with reason INVALID_NEXT_TOKEN", err)
 	}
 	var notFound *orgtypes.ParentNotFoundException
 	if _, err = client.ListAccountsForParent(ctx, &organizations.ListAccountsForParentInput{ParentId: aws.String("ou-zzzz-zzzzzzzz")}); !errors.As(err, &notFound) {
@@ -310,6 +311,9 @@ func TestConfigScan(t *testing.T) {
 		rec, err := client.DescribeConfigurationRecorderStatus(ctx, &configservice.DescribeConfigurationRecorderStatusInput{})
 		if err != nil || len(rec.ConfigurationRecordersStatus) != 1 || !rec.ConfigurationRecordersStatus[0].Recording {
 			t.Errorf("DescribeConfigurationRecorderStatus: %v %+v", err, rec)
+		} else if got := rec.ConfigurationRecordersStatus[0].LastStatus; got != cfgtypes.RecorderStatusSuccess {
+			// The model's spelling (Pending, Success, Failure), not SUCCESS.
+			t.Errorf("recorder lastStatus = %q, want %q", got, cfgtypes.RecorderStatusSuccess)
 		}
 	}
 
@@ -319,8 +323,10 @@ func TestConfigScan(t *testing.T) {
 	if err != nil || len(rules.ConfigRules) != 0 {
 		t.Errorf("region without rules: %v %+v", err, rules)
 	}
+	// Config is set up there all the same: a recorder, recording (AWSSIM.md:
+	// "in every region asked, rules or not").
 	rec, err := client.DescribeConfigurationRecorderStatus(ctx, &configservice.DescribeConfigurationRecorderStatusInput{})
-	if err != nil || len(rec.ConfigurationRecordersStatus) != 0 {
+	if err != nil || len(rec.ConfigurationRecordersStatus) != 1 || !rec.ConfigurationRecordersStatus[0].Recording {
 		t.Errorf("recorder in a region without rules: %v %+v", err, rec)
 	}
 }

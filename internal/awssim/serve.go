@@ -63,6 +63,9 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		slog.Int("accounts", len(org.Accounts)),
 		slog.Int("denied", len(sim.Org().DeniedAccounts())),
 		slog.Int("failing_regions", len(sim.Org().FailingRegions())),
+		slog.Int("disabled_regions", len(sim.Org().DisabledRegions())),
+		slog.Int("no_recorder", len(sim.Org().NoRecorderRegions())),
+		slog.Int("stopped_recorder", len(sim.Org().StoppedRecorderRegions())),
 		slog.Duration("startup", time.Since(start)))
 
 	select {

@@ -40,6 +40,14 @@ type Config struct {
 	// FailRegions picks that many (account, region) pairs whose Config calls
 	// all answer UnrecognizedClientException.
 	FailRegions int
+	// DisabledRegions picks that many (account, opt-in region) pairs the
+	// account has not enabled: DescribeRegions says not-opted-in, Config
+	// calls answer UnrecognizedClientException.
+	DisabledRegions int
+	// NotRecording picks that many (account, region) pairs without a
+	// configuration recorder (half of them, rounded up) or with a stopped
+	// one (the rest).
+	NotRecording int
 	// SessionTTL caps the life of an AssumeRole session (AWS: 1h for a
 	// chained role session). Default 1h.
 	SessionTTL time.Duration
@@ -83,19 +91,27 @@ func (c Config) Validate() error {
 	if c.FailRegions < 0 {
 		errs = append(errs, fmt.Errorf("fail regions %d: negative", c.FailRegions))
 	}
+	if c.DisabledRegions < 0 {
+		errs = append(errs, fmt.Errorf("disabled regions %d: negative", c.DisabledRegions))
+	}
+	if c.NotRecording < 0 {
+		errs = append(errs, fmt.Errorf("not recording %d: negative", c.NotRecording))
+	}
 	if c.SessionTTL < time.Second {
 		errs = append(errs, fmt.Errorf("session ttl %s: want at least 1s", c.SessionTTL))
 	}
 	return errors.Join(errs...)
 }
 
-// Sim is the simulator: an http.Handler serving Organizations, STS and
-// Config for one organisation, plus /_sim/ endpoints for tests.
+// Sim is the simulator: an http.Handler serving Organizations, STS,
+// Config and EC2 DescribeRegions for one organisation, plus /_sim/ endpoints
+// for tests.
 type Sim struct {
-	cfg    Config
-	org    *Org
-	log    *slog.Logger
-	tokens tokenCodec
+	cfg     Config
+	org     *Org
+	log     *slog.Logger
+	tokens  tokenCodec
+	regions []string // every region DescribeRegions knows, sorted
 
 	children map[string][]int // parent id -> indexes of child OUs
 	accounts map[string][]int // parent id -> indexes of accounts directly under it
@@ -108,14 +124,14 @@ type Sim struct {
 	stats   stats
 }
 
-// New builds a Sim. It applies the -deny and -fail-regions picks to a copy
-// of cfg.Org, which Sim.Org returns.
+// New builds a Sim. It applies the -deny, -fail-regions, -disabled-regions
+// and -not-recording picks to a copy of cfg.Org, which Sim.Org returns.
 func New(cfg Config) (*Sim, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("awssim config: %w", err)
 	}
-	org, err := applyFaults(cfg.Org, cfg.Deny, cfg.FailRegions)
+	org, err := applyFaults(cfg.Org, faultPicks{deny: cfg.Deny, fail: cfg.FailRegions, disabled: cfg.DisabledRegions, notRecording: cfg.NotRecording})
 	if err != nil {
 		return nil, fmt.Errorf("awssim config: %w", err)
 	}
@@ -128,6 +144,7 @@ func New(cfg Config) (*Sim, error) {
 		accounts: map[string][]int{},
 		ouByPath: map[string]int{},
 		sessions: map[string]*session{},
+		regions:  knownRegions(org),
 	}
 	s.buckets.init(cfg.ThrottleRPS)
 	s.stats.reset()
@@ -145,24 +162,33 @@ func New(cfg Config) (*Sim, error) {
 	return s, nil
 }
 
-// Org is the organisation as served, the -deny and -fail-regions picks
-// applied: the ground truth to check a scan against.
+// Org is the organisation as served, the -deny, -fail-regions,
+// -disabled-regions and -not-recording picks applied: the ground truth to
+// check a scan against.
 func (s *Sim) Org() *Org { return s.org }
 
 // HubAccountID is the account of the hub role.
 func (s *Sim) HubAccountID() string { return s.cfg.HubAccountID }
 
-// applyFaults returns a copy of org where deny accounts refuse AssumeRole and
-// failRegions (account, region) pairs fail, picked deterministically (from
-// the org's seed) among ACTIVE members other than the management account.
-// An account is never both denied and failing: deny picks skip accounts the
-// org file makes fail, fail picks skip denied accounts (and add to the
-// file's own fail flags).
-func applyFaults(src *Org, deny, failRegions int) (*Org, error) {
+// faultPicks is how many accounts or (account, region) pairs each knob picks.
+type faultPicks struct {
+	deny, fail, disabled, notRecording int
+}
+
+// applyFaults returns a copy of org where the picks of p are applied,
+// deterministically (from the org's seed) among ACTIVE members other than
+// the management account, and no account is in two of them: deny accounts
+// refuse AssumeRole, fail pairs answer UnrecognizedClientException,
+// disabled pairs are opt-in regions not enabled, not-recording pairs have no
+// recorder or a stopped one. Deny picks skip accounts the org file makes
+// fail; the other picks add to the file's own flags of their kind. Each
+// knob's picks for N are the first N of one seeded order, so a larger N
+// keeps the smaller N's picks.
+func applyFaults(src *Org, p faultPicks) (*Org, error) {
 	o := *src
 	o.Accounts = slices.Clone(src.Accounts)
 	o.index()
-	if deny == 0 && failRegions == 0 {
+	if p == (faultPicks{}) {
 		return &o, nil
 	}
 	var eligible []int
@@ -172,22 +198,27 @@ func applyFaults(src *Org, deny, failRegions int) (*Org, error) {
 		}
 	}
 	slices.SortFunc(eligible, func(x, y int) int { return strings.Compare(o.Accounts[x].ID, o.Accounts[y].ID) })
+	// The deny and fail picks draw from this generator in this order: the
+	// picks of a seed were pinned before the later knobs existed, which
+	// have generators of their own.
 	rng := mrand.New(mrand.NewPCG(uint64(o.seed), 0x6661756c7473))
 	rng.Shuffle(len(eligible), func(i, j int) { eligible[i], eligible[j] = eligible[j], eligible[i] })
 	// Deny picks avoid accounts the org file already makes fail somewhere.
 	var denyable, rest []int
 	for _, i := range eligible {
-		if len(o.Accounts[i].FailRegions) == 0 && len(denyable) < deny {
+		if len(o.Accounts[i].FailRegions) == 0 && len(denyable) < p.deny {
 			denyable = append(denyable, i)
 		} else {
 			rest = append(rest, i)
 		}
 	}
-	if deny > len(denyable) {
-		return nil, fmt.Errorf("deny %d: only %d ACTIVE member accounts can be picked", deny, len(denyable))
+	if p.deny > len(denyable) {
+		return nil, fmt.Errorf("deny %d: only %d ACTIVE member accounts can be picked", p.deny, len(denyable))
 	}
+	taken := map[string]bool{} // accounts some knob picked
 	for _, i := range denyable {
 		o.Accounts[i].Denied = true
+		taken[o.Accounts[i].ID] = true
 	}
 	var pairs []AccountRegion
 	for _, i := range rest {
@@ -197,35 +228,115 @@ func applyFaults(src *Org, deny, failRegions int) (*Org, error) {
 			}
 		}
 	}
-	if failRegions > len(pairs) {
-		return nil, fmt.Errorf("fail regions %d: only %d (account, region) pairs can be picked", failRegions, len(pairs))
+	if p.fail > len(pairs) {
+		return nil, fmt.Errorf("fail regions %d: only %d (account, region) pairs can be picked", p.fail, len(pairs))
 	}
 	// Pairs of one account are adjacent; spreading the picks over accounts
 	// first makes N picks touch N accounts when it can.
 	rng.Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
-	picked := map[string]bool{}
+	for _, pr := range pickPairs(pairs, p.fail, taken) {
+		o.addRegion(pr, func(a *Account) *[]string { return &a.FailRegions })
+	}
+	// Accounts the org file makes fail are not picked for the knobs below.
+	for _, i := range eligible {
+		if len(o.Accounts[i].FailRegions) > 0 {
+			taken[o.Accounts[i].ID] = true
+		}
+	}
+
+	// Disabled: opt-in regions only, as only those can be left disabled.
+	pairs = o.candidatePairs(eligible, 0x64697361626c6564, func(a *Account, r string) bool {
+		return IsOptInRegion(r) && !slices.Contains(a.DisabledRegions, r)
+	})
+	picked := pickPairs(pairs, p.disabled, taken)
+	if len(picked) < p.disabled {
+		if len(pairs) == 0 {
+			return nil, fmt.Errorf("disabled regions %d: no opt-in region (such as ap-east-1) among the accounts' regions", p.disabled)
+		}
+		return nil, fmt.Errorf("disabled regions %d: only %d (account, opt-in region) pairs can be picked", p.disabled, len(picked))
+	}
+	for _, pr := range picked {
+		o.addRegion(pr, func(a *Account) *[]string { return &a.DisabledRegions })
+	}
+	for _, i := range eligible {
+		if len(o.Accounts[i].DisabledRegions) > 0 {
+			taken[o.Accounts[i].ID] = true
+		}
+	}
+
+	// Not recording: the 1st, 3rd, 5th... picks have no recorder, the
+	// others a stopped one, so that a larger N keeps each pick's kind.
+	pairs = o.candidatePairs(eligible, 0x7265636f72646572, func(a *Account, r string) bool {
+		return !slices.Contains(a.NoRecorderRegions, r) && !slices.Contains(a.StoppedRecorderRegions, r)
+	})
+	picked = pickPairs(pairs, p.notRecording, taken)
+	if len(picked) < p.notRecording {
+		return nil, fmt.Errorf("not recording %d: only %d (account, region) pairs can be picked", p.notRecording, len(picked))
+	}
+	for k, pr := range picked {
+		if k%2 == 0 {
+			o.addRegion(pr, func(a *Account) *[]string { return &a.NoRecorderRegions })
+		} else {
+			o.addRegion(pr, func(a *Account) *[]string { return &a.StoppedRecorderRegions })
+		}
+	}
+	return &o, nil
+}
+
+// candidatePairs lists the (account, region) pairs of the eligible accounts
+// that keep says may be picked, in an order seeded by the org's seed and
+// stream: the same for every value of the other knobs.
+func (o *Org) candidatePairs(eligible []int, stream uint64, keep func(*Account, string) bool) []AccountRegion {
+	ids := make([]int, len(eligible))
+	copy(ids, eligible)
+	slices.SortFunc(ids, func(x, y int) int { return strings.Compare(o.Accounts[x].ID, o.Accounts[y].ID) })
+	var pairs []AccountRegion
+	for _, i := range ids {
+		a := &o.Accounts[i]
+		for _, r := range a.Regions {
+			if keep(a, r) {
+				pairs = append(pairs, AccountRegion{a.ID, r})
+			}
+		}
+	}
+	rng := mrand.New(mrand.NewPCG(uint64(o.seed), stream))
+	rng.Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+	return pairs
+}
+
+// pickPairs returns the first n pairs, in order, whose account no other knob
+// has taken: one per account first, then a second and more. It marks the
+// accounts it picks as taken, and returns fewer than n when it cannot pick
+// more.
+func pickPairs(pairs []AccountRegion, n int, taken map[string]bool) []AccountRegion {
 	var chosen []AccountRegion
-	for pass := 0; len(chosen) < failRegions && pass < 2; pass++ {
+	mine := map[string]bool{}
+	picked := map[AccountRegion]bool{}
+	for pass := 0; len(chosen) < n && pass < 2; pass++ {
 		for _, p := range pairs {
-			if len(chosen) == failRegions {
+			if len(chosen) == n {
 				break
 			}
-			k := p.AccountID + "/" + p.Region
-			if picked[k] || (pass == 0 && picked[p.AccountID]) {
+			if picked[p] || (taken[p.AccountID] && !mine[p.AccountID]) || (pass == 0 && mine[p.AccountID]) {
 				continue
 			}
-			picked[k], picked[p.AccountID] = true, true
+			picked[p], mine[p.AccountID] = true, true
 			chosen = append(chosen, p)
 		}
 	}
-	for _, p := range chosen {
-		i := o.byID[p.AccountID]
-		fr := slices.Clone(o.Accounts[i].FailRegions)
-		fr = append(fr, p.Region)
-		slices.Sort(fr)
-		o.Accounts[i].FailRegions = fr
+	for id := range mine {
+		taken[id] = true
 	}
-	return &o, nil
+	return chosen
+}
+
+// addRegion adds the pair's region to one of its account's sorted region
+// lists, on a copy: the accounts of the org New was given are shared.
+func (o *Org) addRegion(p AccountRegion, list func(*Account) *[]string) {
+	l := list(&o.Accounts[o.byID[p.AccountID]])
+	regions := append(slices.Clone(*l), p.Region)
+	slices.Sort(regions)
+	*l = regions
 }
 
 // ServeHTTP implements http.Handler.
@@ -248,7 +359,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Method == http.MethodGet && r.URL.Path == "/" && r.URL.RawQuery == "":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "awssim: simulated AWS Organizations, STS and Config for organisation %s (%d accounts)\n", s.org.ID, len(s.org.Accounts))
+		fmt.Fprintf(w, "awssim: simulated AWS Organizations, STS, Config and EC2 for organisation %s (%d accounts)\n", s.org.ID, len(s.org.Accounts))
 		return
 	}
 	s.serveAWS(w, r)
@@ -337,27 +448,34 @@ func (s *Sim) serveAWS(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		status = aerr.status
 	}
-	s.stats.record(c.op, c.account, c.region, status, aerr != nil && (aerr.code == "ThrottlingException" || aerr.code == "Throttling"))
+	s.stats.record(c.op, c.account, c.region, status, aerr != nil && (aerr.code == "ThrottlingException" || aerr.code == "Throttling" || aerr.code == "RequestLimitExceeded"))
 	if aerr != nil {
-		if aerr.status >= 500 || aerr.code == "ThrottlingException" || aerr.code == "Throttling" {
+		if aerr.status >= 500 || aerr.code == "ThrottlingException" || aerr.code == "Throttling" || aerr.code == "RequestLimitExceeded" {
 			s.log.Debug("refused call", slog.String("op", c.op), slog.String("account_id", c.account), slog.String("code", aerr.code))
 		}
-		if c.proto == protoQuery {
+		switch c.proto {
+		case protoQuery:
 			writeXMLError(w, aerr, c.reqID)
-		} else {
+		case protoEC2:
+			writeEC2Error(w, aerr, c.reqID)
+		default:
 			writeJSONError(w, c.svc, aerr, c.reqID)
 		}
 		return
 	}
-	if c.proto == protoQuery {
+	switch c.proto {
+	case protoQuery:
 		writeXMLResult(w, c.op, out, c.reqID)
-	} else {
+	case protoEC2:
+		writeEC2Result(w, c.op, out.(xmlAppender), c.reqID)
+	default:
 		writeJSONResult(w, out, c.reqID)
 	}
 }
 
 // route finds the service and operation: X-Amz-Target for JSON 1.1, the
-// Action parameter for the query protocol.
+// Action parameter for the query protocols, which Version tells apart (EC2's
+// 2016-11-15, else STS; without Version, the signing name).
 func (s *Sim) route(r *http.Request, c *call) *apiError {
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
 		c.proto = protoJSON
@@ -397,6 +515,9 @@ func (s *Sim) route(r *http.Request, c *call) *apiError {
 		}
 	}
 	c.form = form
+	if v := first(form["Version"]); v == ec2Version || (v == "" && signingService(r) == "ec2") {
+		c.proto, c.svc = protoEC2, svcEC2
+	}
 	c.op = first(form["Action"])
 	if c.op == "" {
 		c.op = "unknown"
@@ -425,6 +546,11 @@ func (s *Sim) admit(c *call) *apiError {
 	if c.svc == svcConfig && s.org.RegionFails(c.id.account, c.region) {
 		return kindError(errUnknownToken, c.proto, "")
 	}
+	// A region the account has not enabled does not know its credentials:
+	// Config there answers UnrecognizedClientException, EC2 AuthFailure.
+	if (c.svc == svcConfig || c.svc == svcEC2) && s.org.RegionDisabled(c.id.account, c.region) {
+		return kindError(errUnknownToken, c.proto, "")
+	}
 	if aerr := s.authorize(c); aerr != nil {
 		return aerr
 	}
@@ -432,7 +558,13 @@ func (s *Sim) admit(c *call) *apiError {
 		return kindError(errThrottled, c.proto, "")
 	}
 	if p := s.cfg.ErrorRate; p > 0 && mrand.Float64() < p {
-		if mrand.IntN(2) == 0 {
+		internal := mrand.IntN(2) == 0
+		switch {
+		case c.proto == protoEC2 && internal:
+			return ec2InternalError()
+		case c.proto == protoEC2:
+			return ec2Unavailable()
+		case internal:
 			return internalFailure()
 		}
 		return serviceUnavailable()
@@ -446,6 +578,8 @@ func (s *Sim) dispatch(c *call) (any, *apiError) {
 		return s.sts(c)
 	case svcOrgs:
 		return s.organizations(c)
+	case svcEC2:
+		return s.ec2(c)
 	default:
 		return s.config(c)
 	}

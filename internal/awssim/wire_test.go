@@ -74,13 +74,23 @@ func TestWireGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
+	coverage, err := ParseOrg(wireCoverageOrgFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range []struct {
-		name string
-		org  *Org
-		cfg  Config
+		name  string
+		org   *Org
+		cfg   Config
+		cases func(*testing.T, *Sim) []wireCase
 	}{
-		{"generated", gen, Config{Deny: 1, FailRegions: 1}},
-		{"file", file, Config{}},
+		{"generated", gen, Config{Deny: 1, FailRegions: 1}, wireCases},
+		{"file", file, Config{}, wireCases},
+		// Opt-in regions, recorders and tags: the cases of issue 16, on
+		// orgs of their own so that the answers pinned above stay as
+		// they were.
+		{"generated-coverage", gen, Config{Deny: 1, FailRegions: 1, DisabledRegions: 2, NotRecording: 3}, coverageWireCases},
+		{"file-coverage", coverage, Config{}, coverageWireCases},
 	} {
 		cfg := o.cfg
 		cfg.Org, cfg.Logger = o.org, quietLogger()
@@ -89,7 +99,7 @@ func TestWireGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.tokens = tokenCodec{key: []byte("a fixed key, so tokens are pinned")}
-		for _, c := range wireCases(t, s) {
+		for _, c := range o.cases(t, s) {
 			fmt.Fprintf(&out, "=== %s/%s\n", o.name, c.name)
 			out.WriteString(serveWire(t, s, c))
 		}
@@ -123,7 +133,9 @@ func TestWireGolden(t *testing.T) {
 
 var (
 	maskRequestID = regexp.MustCompile(`<RequestId>[^<]*</RequestId>`)
-	maskCreds     = regexp.MustCompile(`<(AccessKeyId|SecretAccessKey|SessionToken|Expiration)>[^<]*</`)
+	// EC2 spells it requestId in answers, RequestID in errors.
+	maskEC2RequestID = regexp.MustCompile(`<(requestId|RequestID)>[^<]*</`)
+	maskCreds        = regexp.MustCompile(`<(AccessKeyId|SecretAccessKey|SessionToken|Expiration)>[^<]*</`)
 )
 
 // serveWire signs and serves one request and renders its answer.
@@ -159,6 +171,7 @@ func serveWire(t *testing.T, s *Sim, c wireCase) string {
 		t.Errorf("%s: request id %q", c.name, id)
 	}
 	body = maskRequestID.ReplaceAllString(body, "<RequestId>(masked)</RequestId>")
+	body = maskEC2RequestID.ReplaceAllString(body, "<$1>(masked)</")
 	body = maskCreds.ReplaceAllString(body, "<$1>(masked)</")
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d\nContent-Type: %s\n", w.Code, w.Header().Get("Content-Type"))
@@ -374,4 +387,155 @@ func followPages(t *testing.T, s *Sim, c wireCase) []wireCase {
 func jsonString(s string) (string, error) {
 	b, err := json.Marshal(s)
 	return string(b), err
+}
+
+// wireCoverageOrgFile is an org file with every coverage case of the format:
+// a disabled opt-in region, stopped and missing recorders, tags that need
+// escaping, more tags than one page of ListTagsForResource holds, lower-case
+// owner, and accounts without tags.
+func wireCoverageOrgFile(t *testing.T) []byte {
+	t.Helper()
+	rule := func(name string) RuleFile {
+		at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+		return RuleFile{Name: name, SourceIdentifier: "S3_BUCKET_VERSIONING_ENABLED", Results: []ResultFile{
+			{ResourceType: "AWS::S3::Bucket", ResourceID: "b-" + name, Compliance: NonCompliant, Annotation: "off", RecordedAt: &at}}}
+	}
+	many := map[string]string{"Owner": "ops <&> \"lead\"@example.com", "Team": "Payments é 日本", "Empty": ""}
+	for i := range 22 {
+		many[fmt.Sprintf("cost-center-%02d", i)] = strconv.Itoa(i)
+	}
+	f := OrgFile{
+		ManagementAccountID: "111111111111",
+		OUs:                 []string{"Root/Prod"},
+		Accounts: []AccountFile{
+			{ID: "111111111111", Name: "management", OUPath: "Root", Status: StatusActive,
+				Tags: map[string]string{"Owner": "cloud@example.com", "Team": "Cloud Platform"}},
+			{ID: "222222222222", Name: "payments", OUPath: "Root/Prod", Status: StatusActive, Tags: many,
+				Regions: map[string]RegionFile{
+					"us-east-1":  {Recorder: RecorderStopped, Rules: []RuleFile{rule("stopped-rule")}},
+					"ap-east-1":  {Enabled: new(bool), Rules: []RuleFile{rule("hidden-rule")}},
+					"eu-south-1": {Recorder: RecorderNone, Rules: []RuleFile{rule("unrecorded-rule")}},
+					"me-south-1": {Recorder: RecorderRecording, Rules: []RuleFile{}},
+				}},
+			{ID: "333333333333", Name: "lower-case", OUPath: "Root/Prod", Status: StatusActive,
+				Tags:    map[string]string{"owner": "someone@example.com"},
+				Regions: map[string]RegionFile{"us-east-1": {Rules: []RuleFile{}}, "af-south-1": {Fail: true, Rules: []RuleFile{}}}},
+			{ID: "444444444444", Name: "untagged", OUPath: "Root/Prod", Status: StatusActive,
+				Regions: map[string]RegionFile{"us-east-1": {Rules: []RuleFile{}}}},
+		},
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// coverageWireCases lists the requests of issue 16 for one Sim: EC2
+// DescribeRegions with its parameters and refusals, the recorder and the
+// Config answers of every account a coverage knob touched, and
+// ListTagsForResource of every account, root and OU, paged, and refused.
+func coverageWireCases(t *testing.T, s *Sim) []wireCase {
+	t.Helper()
+	org := s.Org()
+	hub := aws.Credentials{AccessKeyID: "AKIDHUB", SecretAccessKey: "hubsecret"}
+	sessCreds := func(account, role string) aws.Credentials {
+		ss := s.issue(account, role, "wire", time.Hour)
+		return aws.Credentials{AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token}
+	}
+	ec2Case := func(name string, creds aws.Credentials, region, body string) wireCase {
+		return wireCase{name: name, creds: creds, service: "ec2", region: region, body: body}
+	}
+	cfgCase := func(name string, creds aws.Credentials, region, op, body string) wireCase {
+		return wireCase{name: name, creds: creds, service: "config", region: region, target: "StarlingDoveService." + op, body: body}
+	}
+	orgCase := func(name string, creds aws.Credentials, op, body string) wireCase {
+		return wireCase{name: name, creds: creds, service: "organizations", region: "us-east-1", target: "AWSOrganizationsV20161128." + op, body: body}
+	}
+	const dr = "Action=DescribeRegions&Version=2016-11-15"
+
+	// The accounts a coverage knob touched, then one untouched.
+	var ids []string
+	for _, l := range [][]AccountRegion{org.DisabledRegions(), org.NoRecorderRegions(), org.StoppedRecorderRegions(), org.FailingRegions()} {
+		for _, p := range l {
+			if !slices.Contains(ids, p.AccountID) {
+				ids = append(ids, p.AccountID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("no account has a coverage case")
+	}
+	for _, a := range org.Accounts {
+		if a.Status == StatusActive && !a.Denied && len(a.Regions) > 0 && !slices.Contains(ids, a.ID) {
+			ids = append(ids, a.ID)
+			break
+		}
+	}
+	var cases []wireCase
+	for _, id := range ids {
+		a, _ := org.Account(id)
+		creds := sessCreds(id, RoleRead)
+		cases = append(cases,
+			ec2Case(id+"/DescribeRegions", creds, "us-east-1", dr),
+			ec2Case(id+"/DescribeRegions-all", creds, "us-east-1", dr+"&AllRegions=true"),
+		)
+		for _, region := range a.Regions {
+			p := id + "/" + region + "/"
+			cases = append(cases,
+				cfgCase(p+"DescribeConfigurationRecorderStatus", creds, region, "DescribeConfigurationRecorderStatus", `{}`),
+				cfgCase(p+"DescribeConfigurationRecorderStatus-default", creds, region, "DescribeConfigurationRecorderStatus", `{"ConfigurationRecorderNames":["default"]}`),
+				cfgCase(p+"DescribeComplianceByConfigRule", creds, region, "DescribeComplianceByConfigRule", `{}`),
+				ec2Case(p+"DescribeRegions-signed-here", creds, region, dr+"&RegionName.1="+region),
+			)
+		}
+	}
+
+	// DescribeRegions' parameters and refusals, on the first account.
+	id := ids[0]
+	creds := sessCreds(id, RoleRead)
+	p := id + "/"
+	cases = append(cases,
+		ec2Case(p+"DescribeRegions-named", creds, "us-east-1", dr+"&RegionName.2=us-east-1&RegionName.1=ap-east-1&RegionName.3=mx-central-1"),
+		ec2Case(p+"DescribeRegions-not-opted-in", creds, "us-east-1", dr+"&AllRegions=true&Filter.1.Name=opt-in-status&Filter.1.Value.1=not-opted-in"),
+		ec2Case(p+"DescribeRegions-opted-in-or-not", creds, "us-east-1", dr+"&AllRegions=TRUE&Filter.1.Name=opt-in-status&Filter.1.Value.1=opted-in&Filter.1.Value.2=not-opted-in"),
+		ec2Case(p+"DescribeRegions-ap-wildcard", creds, "us-east-1", dr+"&Filter.1.Name=region-name&Filter.1.Value.1=ap-*-1&Filter.2.Name=endpoint&Filter.2.Value.1=*east*"),
+		ec2Case(p+"DescribeRegions-all-false", creds, "us-east-1", dr+"&AllRegions=false"),
+		ec2Case(p+"DescribeRegions-no-version-signed-ec2", creds, "us-east-1", "Action=DescribeRegions"),
+		ec2Case(p+"err-dry-run", creds, "us-east-1", dr+"&DryRun=true"),
+		ec2Case(p+"err-bad-bool", creds, "us-east-1", dr+"&AllRegions=yes"),
+		ec2Case(p+"err-unknown-region", creds, "us-east-1", dr+"&RegionName.1=mars-east-1"),
+		ec2Case(p+"err-bad-filter", creds, "us-east-1", dr+"&Filter.1.Name=zone-name&Filter.1.Value.1=x"),
+		ec2Case(p+"err-filter-no-name", creds, "us-east-1", dr+"&Filter.1.Value.1=x"),
+		ec2Case(p+"err-unknown-action", creds, "us-east-1", "Action=DescribeInstances&Version=2016-11-15"),
+		ec2Case(p+"err-hub-denied", hub, "us-east-1", dr),
+		ec2Case(p+"err-list-org-denied", sessCreds(org.ManagementAccountID, RoleListOrg), "us-east-1", dr),
+		ec2Case(p+"err-unsigned", aws.Credentials{}, "us-east-1", dr),
+		ec2Case(p+"err-bad-signature", aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: "wrong", SessionToken: creds.SessionToken}, "us-east-1", dr),
+		ec2Case(p+"err-unknown-token", aws.Credentials{AccessKeyID: "ASIANEVERISSUED0", SecretAccessKey: "x", SessionToken: "nope"}, "us-east-1", dr),
+		wireCase{name: p + "err-old-signature", creds: creds, service: "ec2", region: "us-east-1", body: dr,
+			tamper: func(r *http.Request) { r.Header.Set("X-Amz-Date", "20200101T000000Z") }},
+	)
+
+	// ListTagsForResource, as the org-list role and as the hub.
+	listOrg := sessCreds(org.ManagementAccountID, RoleListOrg)
+	for _, who := range []struct {
+		name  string
+		creds aws.Credentials
+	}{{"hub", hub}, {"list-org", listOrg}} {
+		p := "orgs/" + who.name + "/"
+		for _, a := range org.Accounts {
+			cases = append(cases, followPages(t, s, orgCase(p+"ListTagsForResource-"+a.ID, who.creds, "ListTagsForResource", `{"ResourceId":"`+a.ID+`"}`))...)
+		}
+		cases = append(cases,
+			orgCase(p+"ListTagsForResource-root", who.creds, "ListTagsForResource", `{"ResourceId":"`+org.RootID+`"}`),
+			orgCase(p+"ListTagsForResource-ou", who.creds, "ListTagsForResource", `{"ResourceId":"`+org.OUs[0].ID+`"}`),
+			orgCase(p+"err-tags-unknown-account", who.creds, "ListTagsForResource", `{"ResourceId":"999999999999"}`),
+			orgCase(p+"err-tags-bad-id", who.creds, "ListTagsForResource", `{"ResourceId":"12345"}`),
+			orgCase(p+"err-tags-no-id", who.creds, "ListTagsForResource", `{}`),
+			orgCase(p+"err-tags-bad-token", who.creds, "ListTagsForResource", `{"ResourceId":"`+org.ManagementAccountID+`","NextToken":"x"}`),
+		)
+	}
+	cases = append(cases, orgCase("orgs/read-role/err-tags-denied", sessCreds(org.ManagementAccountID, RoleRead), "ListTagsForResource", `{"ResourceId":"`+org.ManagementAccountID+`"}`))
+	return cases
 }

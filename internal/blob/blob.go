@@ -26,9 +26,20 @@ type Store interface {
 	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error
 	// Get reads the object at key; an error wrapping ErrNotFound when absent.
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetLimit is Get for an object of at most limit bytes: a larger one
+	// is an error wrapping ErrTooLarge, found without reading more than
+	// limit+1 bytes of it.
+	GetLimit(ctx context.Context, key string, limit int64) ([]byte, error)
 	// Exists tells whether key holds an object.
 	Exists(ctx context.Context, key string) (bool, error)
+	// Size is the object's length in bytes, read without its body (a HEAD
+	// on S3); an error wrapping ErrNotFound when absent.
+	Size(ctx context.Context, key string) (int64, error)
 }
+
+// ErrTooLarge wraps events.ErrPayloadTooLarge: a claim-check object over
+// the codec's limit is a poison message, not a retry.
+var ErrTooLarge = fmt.Errorf("blob: %w", events.ErrPayloadTooLarge)
 
 // Payloads adapts a Store to the events codec's claim-check store.
 type Payloads struct{ Store Store }
@@ -37,8 +48,21 @@ func (p Payloads) PutPayload(ctx context.Context, key string, body []byte) error
 	return p.Store.Put(ctx, key, strings.NewReader(string(body)), "application/json")
 }
 
-func (p Payloads) GetPayload(ctx context.Context, key string) ([]byte, error) {
-	return p.Store.Get(ctx, key)
+func (p Payloads) GetPayload(ctx context.Context, key string, limit int64) ([]byte, error) {
+	return p.Store.GetLimit(ctx, key, limit)
+}
+
+// readLimit reads r whole when it holds at most limit bytes, else fails
+// with ErrTooLarge having read limit+1 bytes.
+func readLimit(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("over %d bytes: %w", limit, ErrTooLarge)
+	}
+	return b, nil
 }
 
 // CheckKey refuses keys that could escape a folder or confuse S3 tools.
@@ -116,6 +140,31 @@ func (f Folder) Get(_ context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
+// GetLimit checks the file's size before reading it, and reads no more
+// than limit+1 bytes whatever the size said (the file may grow).
+func (f Folder) GetLimit(_ context.Context, key string, limit int64) ([]byte, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return nil, err
+	}
+	file, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	defer file.Close()
+	if st, err := file.Stat(); err == nil && st.Size() > limit {
+		return nil, fmt.Errorf("get %s: %d bytes, over %d: %w", key, st.Size(), limit, ErrTooLarge)
+	}
+	b, err := readLimit(file, limit)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return b, nil
+}
+
 func (f Folder) Exists(_ context.Context, key string) (bool, error) {
 	p, err := f.path(key)
 	if err != nil {
@@ -126,4 +175,22 @@ func (f Folder) Exists(_ context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (f Folder) Size(_ context.Context, key string) (int64, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("size of %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("size of %s: not a regular file", key)
+	}
+	return fi.Size(), nil
 }

@@ -44,7 +44,7 @@ func TestFolder(t *testing.T) {
 	if err := p.PutPayload(ctx, "claim/r/a.json", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := p.GetPayload(ctx, "claim/r/a.json"); err != nil || string(b) != "{}" {
+	if b, err := p.GetPayload(ctx, "claim/r/a.json", 2); err != nil || string(b) != "{}" {
 		t.Errorf("GetPayload = %q, %v", b, err)
 	}
 }

@@ -109,6 +109,35 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
+// GetLimit is Get refusing an object over limit bytes: by its
+// Content-Length before the body is read, and by reading at most limit+1
+// bytes of the body in any case.
+func (s *S3) GetLimit(ctx context.Context, key string, limit int64) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.cfg.Bucket),
+		Key:    aws.String(key),
+	})
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	defer out.Body.Close()
+	if n := aws.ToInt64(out.ContentLength); n > limit {
+		return nil, fmt.Errorf("get s3://%s/%s: %d bytes, over %d: %w", s.cfg.Bucket, key, n, limit, ErrTooLarge)
+	}
+	b, err := readLimit(out.Body, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	return b, nil
+}
+
 // Exists uses HeadObject, whose 404 has no body: the SDK reports it as
 // types.NotFound rather than NoSuchKey.
 func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
@@ -128,6 +157,30 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
 	return true, nil
+}
+
+// Size is HeadObject's Content-Length: the object's size without
+// downloading it.
+func (s *S3) Size(ctx context.Context, key string) (int64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.cfg.Bucket),
+		Key:    aws.String(key),
+	})
+	var nf *types.NotFound
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
+		return 0, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	if out.ContentLength == nil || *out.ContentLength < 0 {
+		return 0, fmt.Errorf("head s3://%s/%s: no Content-Length in the answer", s.cfg.Bucket, key)
+	}
+	return *out.ContentLength, nil
 }
 
 var _ Store = (*S3)(nil)

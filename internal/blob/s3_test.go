@@ -82,6 +82,9 @@ func TestStoreConformance(t *testing.T) {
 			if !errors.Is(err, blob.ErrNotFound) || !errors.Is(err, events.ErrPayloadNotFound) {
 				t.Fatalf("Get missing: %v; want ErrNotFound wrapping events.ErrPayloadNotFound", err)
 			}
+			if n, err := st.Size(ctx, key); !errors.Is(err, blob.ErrNotFound) {
+				t.Fatalf("Size missing = %d, %v; want ErrNotFound", n, err)
+			}
 
 			body := bytes.Repeat([]byte("0123456789abcdef"), 40_000) // 640 KB: above one 256 KiB message
 			if err := st.Put(ctx, key, bytes.NewReader(body), "application/octet-stream"); err != nil {
@@ -94,11 +97,20 @@ func TestStoreConformance(t *testing.T) {
 			if ok, err := st.Exists(ctx, key); err != nil || !ok {
 				t.Fatalf("Exists after Put = %v, %v; want true, nil", ok, err)
 			}
+			if n, err := st.Size(ctx, key); err != nil || n != int64(len(body)) {
+				t.Fatalf("Size after Put = %d, %v; want %d", n, err, len(body))
+			}
 			if err := st.Put(ctx, key, strings.NewReader("v2"), "text/plain"); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := st.Get(ctx, key); string(got) != "v2" {
 				t.Fatalf("Put does not replace: got %q", got)
+			}
+			if n, err := st.Size(ctx, key); err != nil || n != 2 {
+				t.Fatalf("Size after the replacing Put = %d, %v; want 2", n, err)
+			}
+			if _, err := st.Size(ctx, "a/../b"); err == nil {
+				t.Error("Size accepted a bad key")
 			}
 
 			// The claim-check adapter sees the same semantics.
@@ -106,11 +118,22 @@ func TestStoreConformance(t *testing.T) {
 			if err := p.PutPayload(ctx, "payloads/run/acct.json", []byte(`{"a":1}`)); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := p.GetPayload(ctx, "payloads/run/acct.json"); err != nil || string(got) != `{"a":1}` {
+			if got, err := p.GetPayload(ctx, "payloads/run/acct.json", 100); err != nil || string(got) != `{"a":1}` {
 				t.Fatalf("GetPayload = %q, %v", got, err)
 			}
-			if _, err := p.GetPayload(ctx, "payloads/run/none.json"); !errors.Is(err, events.ErrPayloadNotFound) {
+			if _, err := p.GetPayload(ctx, "payloads/run/none.json", 100); !errors.Is(err, events.ErrPayloadNotFound) {
 				t.Fatalf("GetPayload missing: %v", err)
+			}
+			// The bounded read: an object over the limit is refused, one
+			// at or under it read whole.
+			for _, lt := range []struct {
+				limit int64
+				big   bool
+			}{{0, true}, {6, true}, {7, false}, {1 << 20, false}} {
+				got, err := p.GetPayload(ctx, "payloads/run/acct.json", lt.limit)
+				if lt.big != errors.Is(err, events.ErrPayloadTooLarge) || (!lt.big && (err != nil || string(got) != `{"a":1}`)) {
+					t.Errorf("GetPayload(limit %d) = %q, %v; want too large %v", lt.limit, got, err, lt.big)
+				}
 			}
 
 			for _, bad := range []string{"", "/abs", "a/../b", "a//b", "dir/"} {
@@ -190,6 +213,9 @@ func TestS3ErrorsAreNotNotFound(t *testing.T) {
 	}
 	if ok, err := st.Exists(ctx, "k"); ok || !errors.Is(err, boom) {
 		t.Errorf("Exists: %v, %v; want false and the transport error", ok, err)
+	}
+	if n, err := st.Size(ctx, "k"); n != 0 || !errors.Is(err, boom) || errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Size: %d, %v; want the transport error, not ErrNotFound", n, err)
 	}
 	if err := st.Put(ctx, "k", strings.NewReader(""), ""); !errors.Is(err, boom) {
 		t.Errorf("Put: %v", err)

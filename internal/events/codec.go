@@ -9,11 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cybsecops/configreport/internal/ident"
 )
 
 // Metadata keys mirrored from the body, for routing and logs only.
@@ -32,6 +37,15 @@ const (
 	MessageLimit  = 256 * 1024
 	MaxInlineBody = MessageLimit - 16*1024
 )
+
+// DefaultMaxPayload bounds the claim-check object a consumer reads. It must
+// hold the largest result the scanner writes: at its default findings cap
+// (500,000 findings, scan.DefaultMaxFindings) of some 280 bytes of JSON
+// each (an EC2 instance id, a one-line annotation) an AccountScanned is
+// about 140 MB, so 256 MiB leaves room for long ARNs and annotations
+// (internal/scan's tests pin the relation). A bigger object is not one
+// this pipeline wrote. Codec.MaxPayload overrides it.
+const DefaultMaxPayload = 256 << 20
 
 // Reason says why a message went to the poison queue.
 type Reason string
@@ -66,12 +80,19 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // does not exist (as opposed to the store being unreachable).
 var ErrPayloadNotFound = errors.New("payload not found")
 
+// ErrPayloadTooLarge is what a PayloadStore's Get wraps when the object is
+// over the limit asked.
+var ErrPayloadTooLarge = errors.New("payload over the size limit")
+
 // PayloadStore keeps claim-check bodies (S3 in the cluster, a folder or
 // memory locally).
 type PayloadStore interface {
 	PutPayload(ctx context.Context, key string, body []byte) error
-	// GetPayload returns an error wrapping ErrPayloadNotFound when key is absent.
-	GetPayload(ctx context.Context, key string) ([]byte, error)
+	// GetPayload returns the object at key when it is at most limit
+	// bytes; an error wrapping ErrPayloadNotFound when key is absent, and
+	// one wrapping ErrPayloadTooLarge when it is larger, having read no
+	// more than limit+1 bytes of it.
+	GetPayload(ctx context.Context, key string, limit int64) ([]byte, error)
 }
 
 // Codec turns events into watermill messages and back.
@@ -79,7 +100,9 @@ type Codec struct {
 	// Payloads keeps oversized bodies; nil refuses to send them.
 	Payloads PayloadStore
 	// PayloadPrefix is the key prefix of claim-check objects (given its own
-	// short lifecycle in the bucket).
+	// short lifecycle in the bucket). Producers and consumers must agree on
+	// it: Decode follows a claim check only into
+	// <prefix>/<run id>/<account id, or "run">/.
 	PayloadPrefix string
 	// DefaultType is the type of a body with neither `type` nor
 	// `schema_version`: ScanRequested on the scan queue (the hand-written
@@ -87,6 +110,16 @@ type Codec struct {
 	DefaultType Type
 	// MaxInline overrides MaxInlineBody (tests).
 	MaxInline int
+	// MaxPayload is the largest claim-check object Decode reads; a larger
+	// one is poison (ReasonInvalid). Default DefaultMaxPayload.
+	MaxPayload int64
+}
+
+func (c Codec) maxPayload() int64 {
+	if c.MaxPayload > 0 {
+		return c.MaxPayload
+	}
+	return DefaultMaxPayload
 }
 
 func (c Codec) maxInline() int {
@@ -115,11 +148,7 @@ func (c Codec) Marshal(ctx context.Context, ev Event) (*message.Message, error) 
 			return nil, fmt.Errorf("%s for run %s account %s is %d bytes, over the %d-byte message limit, and no payload store is configured", ev.EventType(), run, acct, len(body), c.maxInline())
 		}
 		sum := sha256.Sum256(body)
-		who := string(acct)
-		if who == "" {
-			who = "run"
-		}
-		key := path.Join(c.PayloadPrefix, string(run), who, string(ev.EventType())+"-"+hex.EncodeToString(sum[:12])+".json")
+		key := path.Join(c.payloadDir(run, acct), string(ev.EventType())+"-"+hex.EncodeToString(sum[:12])+".json")
 		if err := c.Payloads.PutPayload(ctx, key, body); err != nil {
 			return nil, fmt.Errorf("store %s payload for run %s: %w", ev.EventType(), run, err)
 		}
@@ -159,6 +188,41 @@ func normalizeTimes(ev Event) {
 	}
 }
 
+// payloadDir is the folder of a run's (and account's) claim-check objects:
+// the prefix, the run id, and the account id or "run" for a RunStarted.
+func (c Codec) payloadDir(run ident.RunID, acct ident.AccountID) string {
+	who := string(acct)
+	if who == "" {
+		who = "run"
+	}
+	return path.Join(c.PayloadPrefix, string(run), who)
+}
+
+// checkRef accepts a claim check only where Marshal puts one for this
+// event: a .json object directly in the folder of the message's own run and
+// account (so a message cannot make a consumer read another run's or
+// account's result, a report, or anything else in the bucket), with no dot
+// segment, absolute path, backslash or other spelling that cleans to
+// something else.
+func (c Codec) checkRef(ref string, ev Event) error {
+	run, acct := ev.Keys()
+	dir, base := path.Dir(ref), path.Base(ref)
+	switch {
+	case ref != path.Clean(ref) || path.IsAbs(ref) || strings.ContainsAny(ref, "\\\x00"):
+		return fmt.Errorf("claim check %q is not a clean relative key", ref)
+	case slices.Contains(strings.Split(ref, "/"), ".."):
+		return fmt.Errorf("claim check %q has a .. segment", ref)
+	case dir != c.payloadDir(run, acct):
+		return fmt.Errorf("claim check %q is not in the folder %s/ of run %s account %s", ref, c.payloadDir(run, acct), run, acct)
+	case !strings.HasSuffix(base, ".json") || !refNameRe.MatchString(base):
+		return fmt.Errorf("claim check %q is not named as a payload (<name>.json of [A-Za-z0-9._-])", ref)
+	}
+	return nil
+}
+
+// refNameRe is the characters of a claim-check object's name.
+var refNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
 // Unmarshal decodes a message body, following a claim check when there is
 // one. Errors that no retry can mend are *DecodeError.
 func (c Codec) Unmarshal(ctx context.Context, msg *message.Message) (Event, error) {
@@ -174,12 +238,20 @@ func (c Codec) Decode(ctx context.Context, body []byte) (Event, error) {
 	if err != nil || ref == "" {
 		return ev, err
 	}
+	// Checked before anything is fetched: the answer must not depend on
+	// whether the object exists.
+	if err := c.checkRef(ref, ev); err != nil {
+		return nil, &DecodeError{ReasonInvalid, err}
+	}
 	if c.Payloads == nil {
 		return nil, &DecodeError{ReasonMissingPayload, fmt.Errorf("claim check %q but no payload store is configured", ref)}
 	}
-	full, err := c.Payloads.GetPayload(ctx, ref)
+	full, err := c.Payloads.GetPayload(ctx, ref, c.maxPayload())
 	if errors.Is(err, ErrPayloadNotFound) {
 		return nil, &DecodeError{ReasonMissingPayload, fmt.Errorf("claim check %q: %w", ref, err)}
+	}
+	if errors.Is(err, ErrPayloadTooLarge) {
+		return nil, &DecodeError{ReasonInvalid, fmt.Errorf("claim check %q: %w (limit %d bytes)", ref, err, c.maxPayload())}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read claim check %q: %w", ref, err)

@@ -7,6 +7,9 @@
 // The body is the truth: metadata is never read back as data. Anything a
 // consumer cannot decode is a *DecodeError with a Reason, which the
 // consumers route to the poison queue; it never panics and never blocks.
+// A claim check is followed only into the folder of the message's own run
+// and account, and only up to Codec.MaxPayload bytes: a message cannot make
+// a consumer read another object of the bucket, or an unbounded one.
 //
 // It is not a transport: publishing, subscribing and acknowledging belong
 // to the stages.
@@ -351,7 +354,11 @@ func (e *ScanRequested) Validate() error {
 	}
 	checkAccount(&p, e.AccountID, "account_id")
 	checkOUPath(&p, e.OUPath, "ou_path")
-	checkRegions(&p, e.Regions, "regions")
+	// A region listed twice is not an error here: the scanner removes
+	// duplicates when it checks the list against its configured regions.
+	for i, r := range e.Regions {
+		checkRegion(&p, r, fmt.Sprintf("regions[%d]", i))
+	}
 	return p.err(TypeScanRequested)
 }
 

@@ -18,6 +18,7 @@ type memPayloads struct {
 	mu   sync.Mutex
 	objs map[string][]byte
 	fail error
+	gets int
 }
 
 func (m *memPayloads) PutPayload(_ context.Context, key string, body []byte) error {
@@ -30,15 +31,19 @@ func (m *memPayloads) PutPayload(_ context.Context, key string, body []byte) err
 	return nil
 }
 
-func (m *memPayloads) GetPayload(_ context.Context, key string) ([]byte, error) {
+func (m *memPayloads) GetPayload(_ context.Context, key string, limit int64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gets++
 	if m.fail != nil {
 		return nil, m.fail
 	}
 	b, ok := m.objs[key]
 	if !ok {
 		return nil, fmt.Errorf("get %s: %w", key, ErrPayloadNotFound)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("get %s: %w", key, ErrPayloadTooLarge)
 	}
 	return b, nil
 }
@@ -107,6 +112,7 @@ func TestDecodeErrors(t *testing.T) {
 		want   string // substring of the error
 	}{
 		{"ad-hoc hand-written", scanQueue, `{"account_id": "123456789012"}`, "", ""},
+		{"ad-hoc with a region twice", scanQueue, `{"account_id": "123456789012", "regions": ["us-east-1", "us-east-1"]}`, "", ""},
 		{"ad-hoc on results topic", results, `{"account_id": "123456789012"}`, ReasonUnknownType, "neither type nor schema_version"},
 		{"not json", scanQueue, `{"account_id": `, ReasonMalformed, "not a JSON object"},
 		{"array", scanQueue, `[1]`, ReasonMalformed, "not a JSON object"},
@@ -133,7 +139,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"valid header, broken body", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1",`, ReasonMalformed, "not a JSON object"},
 		{"trailing after a typed body", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","status":"ok","scanned_at":"2026-11-23T01:00:00Z"} x`, ReasonMalformed, "not a JSON object"},
 		{"too large", scanQueue, `{"account_id": "123456789012", "ou_path": "Root/` + strings.Repeat("x", MessageLimit) + `"}`, ReasonTooLarge, "over the"},
-		{"missing payload", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"p/r1/gone.json"}`, ReasonMissingPayload, "gone.json"},
+		{"missing payload", results, `{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"r1/123456789012/AccountScanned-gone.json"}`, ReasonMissingPayload, "gone.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,7 +201,8 @@ func TestClaimCheck(t *testing.T) {
 	}
 	store.fail = nil
 
-	// A claim check whose object belongs to another account is refused.
+	// A claim check whose object belongs to another account is refused
+	// (by its folder, before it is read).
 	other := *big
 	other.AccountID = "999999999999"
 	om, _ := codec.Marshal(ctx, &other)
@@ -203,8 +210,16 @@ func TestClaimCheck(t *testing.T) {
 	_ = json.Unmarshal(om.Payload, &stub)
 	stub["account_id"] = "012345678901"
 	forged, _ := json.Marshal(stub)
-	if _, err := codec.Decode(ctx, forged); ReasonOf(err) != ReasonMalformed {
+	if _, err := codec.Decode(ctx, forged); ReasonOf(err) != ReasonInvalid {
 		t.Errorf("forged claim check: %v", err)
+	}
+	// One in the right folder whose body is another account's is refused
+	// too, once read.
+	store.objs["claim-check/01JRUN/012345678901/AccountScanned-copied.json"] = store.objs[stub["payload_ref"].(string)]
+	stub["payload_ref"] = "claim-check/01JRUN/012345678901/AccountScanned-copied.json"
+	forged, _ = json.Marshal(stub)
+	if _, err := codec.Decode(ctx, forged); ReasonOf(err) != ReasonMalformed {
+		t.Errorf("claim check holding another account: %v", err)
 	}
 
 	// Without a payload store an oversized event is refused at publish time.

@@ -277,16 +277,15 @@ func TestTemplatesGrantNoWildcards(t *testing.T) {
 
 var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
 
-// The hub role trusts exactly the project's ServiceAccounts (as named in the
-// kustomize base) and KEDA's operator, through the cluster's OIDC provider.
-func TestHubTrustIsTheProjectServiceAccounts(t *testing.T) {
-	gs := grants(t)[Hub]
-	if len(gs) != 1 {
-		t.Fatalf("hub role defined %d times", len(gs))
-	}
-	sub, ok := gs[0].trust.(map[string]any)["Fn::Sub"].(string)
+// irsaSubjects checks that a trust policy (a !Sub JSON document) is one
+// AssumeRoleWithWebIdentity statement through the cluster's OIDC provider for
+// the sts.amazonaws.com audience, and returns the ServiceAccount subjects it
+// trusts, with the template's ${Var} written <Var>.
+func irsaSubjects(trust any) ([]string, error) {
+	m, _ := trust.(map[string]any)
+	sub, ok := m["Fn::Sub"].(string)
 	if !ok {
-		t.Fatalf("hub trust policy is not a !Sub JSON document: %#v", gs[0].trust)
+		return nil, fmt.Errorf("trust policy is not a !Sub JSON document: %#v", trust)
 	}
 	doc := subVar.ReplaceAllStringFunc(sub, func(m string) string {
 		return "<" + strings.TrimSuffix(strings.TrimPrefix(m, "${"), "}") + ">"
@@ -300,24 +299,46 @@ func TestHubTrustIsTheProjectServiceAccounts(t *testing.T) {
 		}
 	}
 	if err := json.Unmarshal([]byte(doc), &policy); err != nil {
-		t.Fatalf("hub trust policy is not JSON: %v\n%s", err, doc)
+		return nil, fmt.Errorf("trust policy is not JSON: %v\n%s", err, doc)
 	}
 	if len(policy.Statement) != 1 {
-		t.Fatalf("hub trust: %d statements, want 1", len(policy.Statement))
+		return nil, fmt.Errorf("trust: %d statements, want 1", len(policy.Statement))
 	}
 	st := policy.Statement[0]
 	if st.Effect != "Allow" || !strings.HasSuffix(st.Principal["Federated"], ":oidc-provider/<OidcProvider>") ||
 		!slices.Equal(strs(st.Action), []string{"sts:AssumeRoleWithWebIdentity"}) {
-		t.Errorf("hub trust statement: %+v", st)
+		return nil, fmt.Errorf("trust statement: %+v", st)
 	}
 	eq := st.Condition["StringEquals"]
 	if eq["<OidcProvider>:aud"] != "sts.amazonaws.com" {
-		t.Errorf("hub trust: aud condition %v", eq["<OidcProvider>:aud"])
+		return nil, fmt.Errorf("trust: aud condition %v", eq["<OidcProvider>:aud"])
+	}
+	if len(st.Condition) != 1 {
+		return nil, fmt.Errorf("trust: unexpected condition operators %v", st.Condition)
 	}
 	subjects := strs(eq["<OidcProvider>:sub"])
 	slices.Sort(subjects)
+	return subjects, nil
+}
 
-	want := []string{"<KedaOperatorSubject>"}
+func trustOf(t *testing.T, role Role) any {
+	t.Helper()
+	gs := grants(t)[role]
+	if len(gs) != 1 {
+		t.Fatalf("%s defined %d times", role, len(gs))
+	}
+	return gs[0].trust
+}
+
+// The hub role trusts exactly the project's ServiceAccounts (as named in the
+// kustomize base), through the cluster's OIDC provider: not KEDA's operator,
+// which has its own role.
+func TestHubTrustIsTheProjectServiceAccounts(t *testing.T) {
+	subjects, err := irsaSubjects(trustOf(t, Hub))
+	if err != nil {
+		t.Fatalf("hub: %v", err)
+	}
+	var want []string
 	for _, sa := range baseServiceAccounts(t) {
 		want = append(want, "system:serviceaccount:<Namespace>:"+sa)
 	}
@@ -325,8 +346,41 @@ func TestHubTrustIsTheProjectServiceAccounts(t *testing.T) {
 	if !slices.Equal(subjects, want) {
 		t.Errorf("hub trust subjects = %v, want %v", subjects, want)
 	}
-	if len(st.Condition) != 1 {
-		t.Errorf("hub trust: unexpected condition operators %v", st.Condition)
+}
+
+// KEDA's role trusts KEDA's operator and nothing else.
+func TestKedaTrustIsOnlyTheOperator(t *testing.T) {
+	subjects, err := irsaSubjects(trustOf(t, Keda))
+	if err != nil {
+		t.Fatalf("keda: %v", err)
+	}
+	if !slices.Equal(subjects, []string{"<KedaOperatorSubject>"}) {
+		t.Errorf("keda trust subjects = %v, want [<KedaOperatorSubject>]", subjects)
+	}
+}
+
+// irsaSubjects rejects what a looser trust policy would let in.
+func TestIrsaSubjects(t *testing.T) {
+	ok := `{"Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/${OidcProvider}"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"${OidcProvider}:aud":"sts.amazonaws.com","${OidcProvider}:sub":["b","a"]}}}]}`
+	tests := []struct {
+		name, doc, wantErr string
+	}{
+		{"ok", ok, ""},
+		{"any audience", strings.Replace(ok, `"${OidcProvider}:aud":"sts.amazonaws.com",`, "", 1), "aud condition"},
+		{"StringLike too", strings.Replace(ok, `}}}]}`, `},"StringLike":{"${OidcProvider}:sub":"*"}}}]}`, 1), "unexpected condition operators"},
+		{"another principal", strings.Replace(ok, `"Federated":`, `"AWS":`, 1), "trust statement"},
+		{"two statements", strings.Replace(ok, `}]}`, `},{"Effect":"Allow"}]}`, 1), "2 statements"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := irsaSubjects(map[string]any{"Fn::Sub": tt.doc})
+			switch {
+			case tt.wantErr == "" && (err != nil || !slices.Equal(got, []string{"a", "b"})):
+				t.Errorf("got %v, %v", got, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }
 

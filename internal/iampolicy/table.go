@@ -31,10 +31,14 @@ const (
 	// Read is assumed from Hub in every member account (and the management
 	// account) to read AWS Config.
 	Read Role = "system-config-report-generator-read-role"
+	// Keda is KEDA's operator's own role in the hub account (IRSA, named by
+	// the scanner TriggerAuthentication's podIdentity.roleArn): it reads the
+	// scan queue's depth and nothing else. The hub role does not trust KEDA.
+	Keda Role = "system-config-report-generator-keda-role"
 )
 
 // Roles lists every role in the order they are deployed.
-func Roles() []Role { return []Role{Hub, OrgList, Read} }
+func Roles() []Role { return []Role{Hub, Keda, OrgList, Read} }
 
 // Component is a caller of an action: one of the binaries, or KEDA's scaler.
 type Component string
@@ -43,8 +47,8 @@ const (
 	Trigger    Component = "trigger"
 	Scanner    Component = "scanner"
 	Aggregator Component = "aggregator"
-	// KEDA's aws-sqs-queue scaler polls the scan queue's depth with the hub
-	// role (TriggerAuthentication with pod identity).
+	// KEDA's aws-sqs-queue scaler polls the scan queue's depth with the Keda
+	// role (TriggerAuthentication with pod identity and roleArn).
 	KEDA Component = "keda"
 )
 
@@ -83,8 +87,6 @@ var table = []Permission{
 		"release a message abandoned at shutdown (visibility 0) so that a running replica takes it at once instead of after the visibility timeout (internal/msg Settle); a nack while running is not released"},
 	{Hub, "sqs:GetQueueUrl", []Component{Trigger, Scanner, Aggregator}, false,
 		"internal/msg resolves a queue configured by name rather than URL (the manifests give URLs, so production normally skips it)"},
-	{Hub, "sqs:GetQueueAttributes", []Component{KEDA}, true,
-		"KEDA's aws-sqs-queue scaler reads the scan queue's ApproximateNumberOfMessages (visible and in flight) to size the scanners; with -create-resources internal/msg also reads a created queue's ARN"},
 
 	// Hub role: SNS.
 	{Hub, "sns:Publish", []Component{Trigger, Scanner}, false,
@@ -118,6 +120,10 @@ var table = []Permission{
 	{Hub, "kms:Decrypt", []Component{Trigger, Scanner, Aggregator}, true,
 		"SQS ReceiveMessage and S3 GetObject decrypt the data key of SSE-KMS queues and objects; SQS SendMessage and SNS Publish to an SSE-KMS queue or topic need it too, as AWS documents for encrypted senders"},
 
+	// KEDA role (hub account): the scaler's only permission.
+	{Keda, "sqs:GetQueueAttributes", []Component{KEDA}, true,
+		"KEDA's aws-sqs-queue scaler reads the scan queue's ApproximateNumberOfMessages (visible and in flight) to size the scanners"},
+
 	// Org-list role (management account): Organizations read APIs.
 	{OrgList, "organizations:ListRoots", []Component{Trigger}, false,
 		"find the root to start the OU walk from"},
@@ -148,6 +154,7 @@ var table = []Permission{
 var createOnly = map[string]string{
 	"sqs:CreateQueue":             "create a queue that does not exist (watermill-aws without DoNotCreateQueueIfNotExists)",
 	"sqs:SetQueueAttributes":      "set the subscription queue's policy letting SNS deliver to it",
+	"sqs:GetQueueAttributes":      "read a created queue's ARN to subscribe it and to name it in its policy (in production only KEDA's role reads the scan queue's attributes)",
 	"sns:CreateTopic":             "create the results topic",
 	"sns:Subscribe":               "subscribe the aggregator's queue to the results topic",
 	"s3:CreateBucket":             "create the report bucket",
@@ -189,7 +196,9 @@ func Actions(role Role) []string {
 
 // Lookup returns the permission declaring action, whichever role holds it.
 // Every action belongs to exactly one role (the hub never reads Config or
-// Organizations itself), which TestActionsBelongToOneRole keeps true.
+// Organizations itself), which TestActionsBelongToOneRole keeps true. An
+// action of the Keda role is KEDA's, never the services': Undeclared does
+// not count it as theirs.
 func Lookup(action string) (Permission, bool) {
 	for _, p := range table {
 		if p.Action == action {
@@ -208,12 +217,12 @@ func CreateOnly(action string) (reason string, ok bool) {
 }
 
 // Undeclared returns, sorted, the actions in sent that the table does not
-// declare. Actions AWS allows to everyone are never undeclared; create-only
+// declare for a role the services run as (the Keda role is KEDA's). Actions AWS allows to everyone are never undeclared; create-only
 // actions are accepted when createResources is true (an emulator run).
 func Undeclared(sent []string, createResources bool) []string {
 	var out []string
 	for _, a := range sent {
-		if _, ok := Lookup(a); ok {
+		if p, ok := Lookup(a); ok && p.Role != Keda {
 			continue
 		}
 		if _, ok := noPermission[a]; ok {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,7 +71,8 @@ func TestAggregatorWithJira(t *testing.T) {
 		Regions: []ident.Region{"us-east-1"}, Accounts: []events.Account{{AccountID: "111111111111", Name: "prod", OUPath: "Root"}}}
 	res := &events.AccountScanned{RunID: "run-e2e", AccountID: "111111111111", Status: events.StatusOK, ScannedAt: t0.Add(time.Minute),
 		Rules:    []events.Rule{{Region: "us-east-1", Name: "s3-public-read", Owner: "AWS", SourceIdentifier: "S3_BUCKET_PUBLIC_READ_PROHIBITED", Compliance: events.NonCompliant, NoncompliantCount: 1}},
-		Findings: []events.Finding{{Region: "us-east-1", Rule: "s3-public-read", ResourceType: "AWS::S3::Bucket", ResourceID: "b", Compliance: events.NonCompliant, RecordedAt: t0}}}
+		Findings: []events.Finding{{Region: "us-east-1", Rule: "s3-public-read", ResourceType: "AWS::S3::Bucket", ResourceID: "b", Compliance: events.NonCompliant, RecordedAt: t0}},
+		Coverage: covered("us-east-1")}
 	for _, ev := range []events.Event{rs, res} {
 		msg, err := events.Codec{}.Marshal(ctx, ev)
 		if err != nil {
@@ -118,4 +121,82 @@ func TestAggregatorWithJira(t *testing.T) {
 	if creates != 1 {
 		t.Errorf("%d creates: %q", creates, reqs)
 	}
+}
+
+// TestAggregatorIgnoresPlantedTicket: an issue carrying the run's label,
+// created by another user before the report, does not stand for the
+// report's ticket: the aggregator files its own (found again afterwards)
+// and warns about the other.
+func TestAggregatorIgnoresPlantedTicket(t *testing.T) {
+	ctx := context.Background()
+	fj, srv := newFakeJira(t, basic(user, token))
+	planted := fj.plant(map[string]any{"accountId": "557058:mallory"}, "run-run-planted", "compliance")
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n, err := New(Config{URL: srv.URL, Project: "SEC", User: user, Token: token}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), sqlite.FileName)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 11, 23, 1, 10, 0, 0, time.UTC)
+	a, err := aggregate.New(aggregate.Config{ReportPrefix: "reports", Owner: "pod-a", Now: func() time.Time { return now }},
+		aggregate.Deps{Store: st, Blob: blob.Folder{Dir: t.TempDir()}, Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	rs := &events.RunStarted{RunID: "run-planted", Trigger: events.TriggerScheduled, StartedAt: t0, Deadline: t0.Add(45 * time.Minute),
+		Regions: []ident.Region{"us-east-1"}, Accounts: []events.Account{{AccountID: "111111111111", Name: "prod", OUPath: "Root"}}}
+	res := &events.AccountScanned{RunID: "run-planted", AccountID: "111111111111", Status: events.StatusOK, ScannedAt: t0.Add(time.Minute),
+		Coverage: covered("us-east-1")}
+	for _, ev := range []events.Event{rs, res} {
+		msg, err := events.Codec{}.Marshal(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Handle(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Check(ctx)
+	run, err := st.Run(ctx, "run-planted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issues, reqs, _ := fj.snapshot()
+	if len(issues) != 2 || run.TicketKey != "SEC-2" || run.TicketKey == planted {
+		t.Fatalf("%d issues, stored ticket %q; want our own SEC-2 beside the planted %s; requests %q", len(issues), run.TicketKey, planted, reqs)
+	}
+	if key, err := n.FindByRunLabel(ctx, "run-planted"); err != nil || key != "SEC-2" {
+		t.Errorf("search afterwards = %q, %v; want SEC-2", key, err)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"a ticket carries the run label but another user created it; ignored"`) ||
+		!strings.Contains(logs.String(), `"ticket":"`+planted+`"`) {
+		t.Errorf("no warning naming the planted ticket:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// covered is the coverage of a result that read each region in full: a
+// result must cover its run's regions to be recorded before the deadline.
+func covered(regions ...ident.Region) []events.Coverage {
+	out := make([]events.Coverage, len(regions))
+	for i, r := range regions {
+		out[i] = events.Coverage{Region: r, Read: events.ReadYes}
+	}
+	return out
 }

@@ -7,7 +7,9 @@
 // It implements aggregate.Notifier with github.com/andygrunwald/go-jira
 // against the REST API v2 (Jira Cloud with an account e-mail and API token,
 // or Server/Data Center with a personal access token). It is not a general
-// Jira client: it creates issues, attaches one file and searches by label.
+// Jira client: it creates issues, attaches one file, searches by label and
+// asks who its user is (a found ticket counts only when that user created
+// it). It talks https only, but to a loopback host (a test's fake Jira).
 //
 // The token never comes from a flag: LoadToken reads JIRA_API_TOKEN or a
 // token file (a mounted Kubernetes secret).
@@ -23,12 +25,14 @@ import (
 	"log/slog"
 	"maps"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -49,7 +53,9 @@ const DefaultMaxAttachment = 10 << 20
 
 // Config of the Notifier.
 type Config struct {
-	// URL of the Jira site, e.g. https://example.atlassian.net.
+	// URL of the Jira site, e.g. https://example.atlassian.net. https only:
+	// every request carries the API token. http is accepted for a loopback
+	// host alone (127.0.0.0/8, ::1, localhost: a test's fake Jira).
 	URL string
 	// Project key, e.g. SEC.
 	Project string
@@ -95,7 +101,9 @@ func (c Config) Validate() error {
 	if c.URL == "" {
 		errs = append(errs, errors.New("jira: URL is required"))
 	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("jira: URL %q is not an http(s) URL", c.URL))
+		errs = append(errs, fmt.Errorf("jira: URL %q is not an https URL", c.URL))
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+		errs = append(errs, fmt.Errorf("jira: URL %q must use https: http would send the API token in clear (http is accepted only for a loopback host)", u.Redacted()))
 	}
 	if c.Project == "" {
 		errs = append(errs, errors.New("jira: Project is required"))
@@ -117,6 +125,17 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("jira: MaxAttachment %d is negative", c.MaxAttachment))
 	}
 	return errors.Join(errs...)
+}
+
+// loopback tells whether host (a URL's Hostname, without brackets or port)
+// is this machine: localhost, 127.0.0.0/8 or ::1. No name resolution: a
+// name that resolves to a loopback address elsewhere is not accepted.
+func loopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Jira refuses labels with whitespace and caps them at 255 characters.
@@ -158,6 +177,11 @@ type Notifier struct {
 	cfg    Config
 	client *gojira.Client
 	log    *slog.Logger
+
+	// self is the configured user as Jira names it (GET myself), asked
+	// once, when a search first finds a ticket.
+	selfMu sync.Mutex
+	self   *gojira.User
 }
 
 var _ aggregate.Notifier = (*Notifier)(nil)
@@ -193,8 +217,24 @@ func (n *Notifier) JQL(id ident.RunID) string {
 	return fmt.Sprintf(`labels = %q AND project = %q ORDER BY created ASC`, RunLabel(id), n.cfg.Project)
 }
 
+// searchPage is how many of the run label's tickets a search reads: ours
+// is the oldest of those the configured user created, so only more than
+// this many tickets labelled by others before ours could hide it.
+const searchPage = 50
+
 // FindByRunLabel implements aggregate.Notifier. Jira's search index lags
 // creation by a few seconds; the aggregator's retries come later than that.
+//
+// A ticket counts only when the configured user created it: anyone who can
+// create issues in the project can put the run's label (it is in every
+// message and log) on an issue of their own, which would otherwise stand
+// for the report's ticket and keep it from being filed. The creator, not
+// the reporter: the reporter can be set at creation and edited later by
+// whoever has the Modify Reporter permission; the creator cannot. The
+// configured user is what GET myself answers (asked once), compared by
+// accountId on Jira Cloud (which hides e-mail addresses and has no user
+// names) and by user key, else name, on Server/Data Center (where a
+// personal access token comes with no user name in the configuration).
 func (n *Notifier) FindByRunLabel(ctx context.Context, id ident.RunID) (string, error) {
 	var (
 		issues []gojira.Issue
@@ -202,10 +242,11 @@ func (n *Notifier) FindByRunLabel(ctx context.Context, id ident.RunID) (string, 
 		err    error
 	)
 	jql := n.JQL(id)
+	fields := []string{"key", "creator"}
 	if n.cfg.LegacySearch {
-		issues, resp, err = n.client.Issue.SearchWithContext(ctx, jql, &gojira.SearchOptions{MaxResults: 5, Fields: []string{"key"}})
+		issues, resp, err = n.client.Issue.SearchWithContext(ctx, jql, &gojira.SearchOptions{MaxResults: searchPage, Fields: fields})
 	} else {
-		issues, resp, err = n.client.Issue.SearchV2JQLWithContext(ctx, jql, &gojira.SearchOptionsV2{MaxResults: 5, Fields: []string{"key"}})
+		issues, resp, err = n.client.Issue.SearchV2JQLWithContext(ctx, jql, &gojira.SearchOptionsV2{MaxResults: searchPage, Fields: fields})
 	}
 	if err != nil {
 		_ = resp // go-jira has read the error body into err
@@ -214,14 +255,77 @@ func (n *Notifier) FindByRunLabel(ctx context.Context, id ident.RunID) (string, 
 	if len(issues) == 0 {
 		return "", nil
 	}
-	if len(issues) > 1 {
-		keys := make([]string, len(issues))
-		for i, is := range issues {
-			keys[i] = is.Key
-		}
-		n.log.Warn("several tickets carry the run label; using the oldest", slog.String("run_id", string(id)), slog.Any("tickets", keys))
+	me, err := n.myself(ctx)
+	if err != nil {
+		return "", err
 	}
-	return issues[0].Key, nil
+	var ours []string
+	for _, is := range issues {
+		var creator *gojira.User
+		if is.Fields != nil {
+			creator = is.Fields.Creator
+		}
+		if sameUser(me, creator) {
+			ours = append(ours, is.Key)
+			continue
+		}
+		n.log.Warn("a ticket carries the run label but another user created it; ignored",
+			slog.String("run_id", string(id)), slog.String("ticket", is.Key), slog.String("creator", userName(creator)))
+	}
+	if len(ours) == 0 {
+		return "", nil
+	}
+	if len(ours) > 1 {
+		n.log.Warn("several tickets carry the run label; using the oldest", slog.String("run_id", string(id)), slog.Any("tickets", ours))
+	}
+	return ours[0], nil
+}
+
+// myself returns the configured user as Jira knows it, asking once.
+func (n *Notifier) myself(ctx context.Context) (*gojira.User, error) {
+	n.selfMu.Lock()
+	defer n.selfMu.Unlock()
+	if n.self != nil {
+		return n.self, nil
+	}
+	u, _, err := n.client.User.GetSelfWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jira: who is the configured user (GET myself): %w", err)
+	}
+	if u.AccountID == "" && u.Key == "" && u.Name == "" {
+		return nil, errors.New("jira: GET myself answered no accountId, key or name to recognise our tickets by")
+	}
+	n.self = u
+	return u, nil
+}
+
+// sameUser tells whether u is me: by accountId when Jira gives one (Cloud),
+// else by user key, else by user name (Server/Data Center). A missing
+// creator is nobody.
+func sameUser(me, u *gojira.User) bool {
+	switch {
+	case u == nil:
+		return false
+	case me.AccountID != "":
+		return u.AccountID == me.AccountID
+	case me.Key != "":
+		return u.Key == me.Key
+	default:
+		return me.Name != "" && u.Name == me.Name
+	}
+}
+
+// userName is how a log names a Jira user.
+func userName(u *gojira.User) string {
+	switch {
+	case u == nil:
+		return "(not given)"
+	case u.AccountID != "":
+		return "accountId " + u.AccountID
+	case u.Key != "":
+		return "key " + u.Key
+	}
+	return "name " + u.Name
 }
 
 // File implements aggregate.Notifier: it creates the issue, then attaches
@@ -229,14 +333,21 @@ func (n *Notifier) FindByRunLabel(ctx context.Context, id ident.RunID) (string, 
 // attachment fails (after attachTries): a retry would find the issue by its
 // label and never attach, and the description gives the S3 location anyway.
 func (n *Notifier) File(ctx context.Context, t aggregate.Ticket) (string, error) {
-	// Opened first: its size decides whether it is attached, and the
-	// description says so. The reader serves the first upload attempt (the
-	// retry path's Open downloads the object).
+	// Weighed first, without reading it (a HEAD on S3): its size decides
+	// whether it is attached, and the description says so. A workbook over
+	// the limit is never opened (opening an S3 object downloads it). The
+	// reader of the first Open serves the first upload attempt.
 	var (
 		rc   io.ReadCloser
 		size = int64(-1)
 	)
-	if t.Workbook.Open != nil {
+	if t.Workbook.Size != nil {
+		var err error
+		if size, err = t.Workbook.Size(ctx); err != nil {
+			return "", fmt.Errorf("size of the workbook to attach: %w", err)
+		}
+	}
+	if t.Workbook.Open != nil && size <= n.cfg.MaxAttachment {
 		var err error
 		if rc, size, err = t.Workbook.Open(ctx); err != nil {
 			return "", fmt.Errorf("open workbook to attach: %w", err)
@@ -247,7 +358,7 @@ func (n *Notifier) File(ctx context.Context, t aggregate.Ticket) (string, error)
 			}
 		}()
 	}
-	attach := size >= 0 && size <= n.cfg.MaxAttachment
+	attach := rc != nil && size >= 0 && size <= n.cfg.MaxAttachment
 	issue := &gojira.Issue{Fields: &gojira.IssueFields{
 		Project:     gojira.Project{Key: n.cfg.Project},
 		Type:        gojira.IssueType{Name: n.cfg.IssueType},
@@ -286,6 +397,10 @@ func (n *Notifier) File(ctx context.Context, t aggregate.Ticket) (string, error)
 			if rc, size, aerr = t.Workbook.Open(ctx); aerr != nil {
 				rc = nil
 				continue
+			}
+			if size > n.cfg.MaxAttachment {
+				aerr = fmt.Errorf("the workbook is now %d bytes, over the attachment limit", size)
+				break
 			}
 		}
 		if aerr = n.attach(ctx, created.Key, t.Workbook.Name, rc, size); aerr == nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -44,6 +45,11 @@ type fakeJira struct {
 	requests   []string // "METHOD path"
 	jqls       []string
 	auth       string // expected Authorization header
+	// me is GET myself's answer and the creator of every issue created
+	// through the API; myselfCalls counts those GETs.
+	me          map[string]any
+	myselfCalls int
+	failMyself  bool
 }
 
 type fakeIssue struct {
@@ -52,10 +58,15 @@ type fakeIssue struct {
 	Labels      []string
 	Attachments map[string][]byte // filename -> bytes
 	AttachType  string
+	Creator     map[string]any
 }
 
+// cloudUser is a Jira Cloud user as the REST API gives it: no name or key,
+// the e-mail often hidden.
+var cloudUser = map[string]any{"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "SecOps bot", "active": true}
+
 func newFakeJira(t *testing.T, auth string) (*fakeJira, *httptest.Server) {
-	f := &fakeJira{t: t, auth: auth}
+	f := &fakeJira{t: t, auth: auth, me: cloudUser}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -86,6 +97,14 @@ func (f *fakeJira) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.attach(w, r, attachPath.FindStringSubmatch(r.URL.Path)[1])
 	case r.Method == http.MethodGet && (r.URL.Path == "/rest/api/2/search/jql" || r.URL.Path == "/rest/api/2/search"):
 		f.search(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/2/myself":
+		f.myselfCalls++
+		if f.failMyself {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(f.me)
 	default:
 		f.t.Errorf("unexpected request %s %s", r.Method, r.URL)
 		w.WriteHeader(http.StatusNotFound)
@@ -115,7 +134,7 @@ func (f *fakeJira) create(w http.ResponseWriter, r *http.Request) {
 		labels = append(labels, l.(string))
 	}
 	key := fmt.Sprintf("SEC-%d", len(f.issues)+1)
-	f.issues = append(f.issues, fakeIssue{Key: key, Fields: body.Fields, Labels: labels, Attachments: map[string][]byte{}})
+	f.issues = append(f.issues, fakeIssue{Key: key, Fields: body.Fields, Labels: labels, Attachments: map[string][]byte{}, Creator: f.me})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, `{"id":"1000%d","key":%q,"self":"http://%s/rest/api/2/issue/1000%d"}`, len(f.issues), key, r.Host, len(f.issues))
@@ -184,17 +203,31 @@ func (f *fakeJira) search(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	var found []map[string]string
+	if fields := strings.Split(r.URL.Query().Get("fields"), ","); !slices.Contains(fields, "creator") {
+		f.t.Errorf("search: fields %q do not ask for the creator", fields)
+	}
+	var found []map[string]any
 	for _, is := range f.issues {
 		proj := is.Fields["project"].(map[string]any)["key"]
 		for _, l := range is.Labels {
 			if l == m[1] && proj == m[2] {
-				found = append(found, map[string]string{"id": "1", "key": is.Key})
+				found = append(found, map[string]any{"id": "1", "key": is.Key, "fields": map[string]any{"creator": is.Creator}})
 			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"issues": found, "isLast": true, "startAt": 0, "total": len(found)})
+}
+
+// plant files an issue as another user would (through Jira's UI): in the
+// project, with labels, created by creator (nil: Jira gives no creator).
+func (f *fakeJira) plant(creator map[string]any, labels ...string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := fmt.Sprintf("SEC-%d", len(f.issues)+1)
+	f.issues = append(f.issues, fakeIssue{Key: key, Fields: map[string]any{"project": map[string]any{"key": "SEC"}},
+		Labels: labels, Attachments: map[string][]byte{}, Creator: creator})
+	return key
 }
 
 func (f *fakeJira) snapshot() ([]fakeIssue, []string, []string) {
@@ -412,18 +445,69 @@ func TestAttachmentRetriedThenGivenUp(t *testing.T) {
 	}
 }
 
+// TestOverSizeNotAttached: the workbook is weighed (Size: a HEAD on S3)
+// before it is opened (a download); over the limit it is never opened and
+// the ticket gives its location. Without Size, Open's size decides.
 func TestOverSizeNotAttached(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		size     int64 // what Size answers; -1: no Size
+		limit    int64
+		opens    int
+		attached bool
+	}{
+		{"weighed over the limit: never opened", int64(len(workbook)), 1000, 0, false},
+		{"weighed under the limit: opened and attached", int64(len(workbook)), DefaultMaxAttachment, 1, true},
+		{"weighed exactly at the limit: attached", int64(len(workbook)), int64(len(workbook)), 1, true},
+		{"no Size, over the limit: opened, not attached", -1, 1000, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFakeJira(t, basic(user, token))
+			n := newNotifier(t, srv.URL, func(c *Config) { c.MaxAttachment = tc.limit })
+			tk := ticket()
+			opens, sizes := 0, 0
+			open := tk.Workbook.Open
+			tk.Workbook.Open = func(ctx context.Context) (io.ReadCloser, int64, error) {
+				opens++
+				return open(ctx)
+			}
+			if tc.size >= 0 {
+				tk.Workbook.Size = func(context.Context) (int64, error) { sizes++; return tc.size, nil }
+			}
+			if _, err := n.File(context.Background(), tk); err != nil {
+				t.Fatal(err)
+			}
+			if opens != tc.opens {
+				t.Errorf("workbook opened (downloaded) %d times, want %d", opens, tc.opens)
+			}
+			if tc.size >= 0 && sizes != 1 {
+				t.Errorf("workbook weighed %d times, want 1", sizes)
+			}
+			issues, reqs, _ := f.snapshot()
+			if got := len(issues[0].Attachments) == 1; got != tc.attached {
+				t.Errorf("attached %v, want %v; requests %q", got, tc.attached, reqs)
+			}
+			d := issues[0].Fields["description"].(string)
+			if over := strings.Contains(d, "over the attachment limit"); over == tc.attached {
+				t.Errorf("description says over the limit: %v, want %v:\n%s", over, !tc.attached, d)
+			}
+			if !strings.Contains(d, ticket().ReportLocation) {
+				t.Errorf("description lacks the location:\n%s", d)
+			}
+		})
+	}
+}
+
+func TestSizeErrorFilesNothing(t *testing.T) {
 	f, srv := newFakeJira(t, basic(user, token))
-	n := newNotifier(t, srv.URL, func(c *Config) { c.MaxAttachment = 1000 })
-	if _, err := n.File(context.Background(), ticket()); err != nil {
-		t.Fatal(err)
+	n := newNotifier(t, srv.URL, nil)
+	tk := ticket()
+	tk.Workbook.Size = func(context.Context) (int64, error) { return 0, errors.New("s3: connection reset") }
+	if _, err := n.File(context.Background(), tk); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("err %v, want the HEAD's error (the aggregator retries)", err)
 	}
-	issues, reqs, _ := f.snapshot()
-	if len(reqs) != 1 || len(issues[0].Attachments) != 0 {
-		t.Errorf("requests %q", reqs)
-	}
-	if d := issues[0].Fields["description"].(string); !strings.Contains(d, "over the attachment limit") {
-		t.Errorf("description: %s", d)
+	if issues, _, _ := f.snapshot(); len(issues) != 0 {
+		t.Errorf("%d issues filed without knowing the workbook's size", len(issues))
 	}
 }
 
@@ -460,7 +544,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{URL: "https://example.atlassian.net", Project: "SEC", Token: "t"}
+	good := Config{URL: "https://example.atlassian.net", Project: "SEC", Token: "tok-Zq9w"}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -471,6 +555,18 @@ func TestConfigValidate(t *testing.T) {
 			*c = Config{URL: "ftp://x", Project: "SE C", Labels: []string{"two words", ""}, Timeout: -1, MaxAttachment: -1}
 		}, []string{"URL", "Project", "JIRA_API_TOKEN", `"two words"`, "empty label", "Timeout", "MaxAttachment"}},
 		{"missing", func(c *Config) { *c = Config{} }, []string{"URL is required", "Project is required", "token"}},
+		{"http", func(c *Config) { c.URL = "http://jira.example.com" }, []string{`"http://jira.example.com" must use https`}},
+		{"http with a port", func(c *Config) { c.URL = "http://jira.example.com:8080/jira" }, []string{"must use https"}},
+		{"http on a name that merely starts like loopback", func(c *Config) { c.URL = "http://127.0.0.1.example.com" }, []string{"must use https"}},
+		{"http on localhost's subdomain", func(c *Config) { c.URL = "http://localhost.example.com" }, []string{"must use https"}},
+		{"http on a private address", func(c *Config) { c.URL = "http://10.0.0.7:8080" }, []string{"must use https"}},
+		{"http with credentials in the URL, redacted", func(c *Config) { c.URL = "http://bob:hunter2@jira.example.com" }, []string{"must use https", "xxxxx"}},
+		{"https with a port", func(c *Config) { c.URL = "https://jira.example.com:8443/jira" }, nil},
+		{"http on 127.0.0.1", func(c *Config) { c.URL = "http://127.0.0.1:41234" }, nil},
+		{"http on 127.8.9.10", func(c *Config) { c.URL = "http://127.8.9.10" }, nil},
+		{"http on ::1", func(c *Config) { c.URL = "http://[::1]:8080" }, nil},
+		{"http on localhost", func(c *Config) { c.URL = "http://localhost:8080" }, nil},
+		{"http on LOCALHOST", func(c *Config) { c.URL = "http://LOCALHOST" }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -487,6 +583,9 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if err != nil && c.Token != "" && strings.Contains(err.Error(), c.Token) {
 				t.Error("the error shows the token")
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Error("the error shows the URL's password")
 			}
 		})
 	}
@@ -530,5 +629,96 @@ func TestRunLabelHasNoSpace(t *testing.T) {
 	}
 	if err := checkLabel(RunLabel(id)); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestFoundTicketMustBeOurs: a ticket carrying the run's label counts only
+// when the configured user created it (compared with what GET myself
+// answers, asked once); others are ignored, with a warning.
+func TestFoundTicketMustBeOurs(t *testing.T) {
+	server := map[string]any{"name": "secops", "key": "JIRAUSER10100", "emailAddress": user}
+	for _, tc := range []struct {
+		name    string
+		me      map[string]any
+		foreign []map[string]any // creators of issues labelled before ours
+		file    bool             // then ours is filed
+		want    string
+		warns   int
+	}{
+		{"cloud: none", cloudUser, nil, false, "", 0},
+		{"cloud: ours alone", cloudUser, nil, true, "SEC-1", 0},
+		{"cloud: another account's only", cloudUser, []map[string]any{{"accountId": "557058:f00"}}, false, "", 1},
+		{"cloud: another account's before ours", cloudUser, []map[string]any{{"accountId": "557058:f00"}}, true, "SEC-2", 1},
+		{"cloud: same display name and e-mail, another account", cloudUser,
+			[]map[string]any{{"accountId": "557058:f00", "displayName": "SecOps bot", "emailAddress": user}}, true, "SEC-2", 1},
+		{"no creator given", cloudUser, []map[string]any{nil}, true, "SEC-2", 1},
+		{"server: another user", server, []map[string]any{{"name": "mallory", "key": "JIRAUSER10200"}}, true, "SEC-2", 1},
+		{"server: our former name, another key", server, []map[string]any{{"name": "secops", "key": "JIRAUSER10200"}}, true, "SEC-2", 1},
+		{"server: same key", server, []map[string]any{{"name": "secops-renamed", "key": "JIRAUSER10100"}}, true, "SEC-1", 0},
+		{"server without keys: by name", map[string]any{"name": "secops"}, []map[string]any{{"name": "mallory"}}, true, "SEC-2", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFakeJira(t, basic(user, token))
+			f.me = tc.me
+			var logs bytes.Buffer
+			n, err := New(Config{URL: srv.URL, Project: "SEC", User: user, Token: token},
+				slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for _, c := range tc.foreign {
+				f.plant(c, "run-01KMZ8W4Y0RUN", "compliance")
+			}
+			if tc.file {
+				if _, err := n.File(ctx, ticket()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.plant(cloudUser, "run-other") // ours, another run's
+			for range 2 {
+				key, err := n.FindByRunLabel(ctx, "01KMZ8W4Y0RUN")
+				if err != nil || key != tc.want {
+					t.Fatalf("FindByRunLabel = %q, %v; want %q", key, err, tc.want)
+				}
+			}
+			if want := min(1, len(tc.foreign)+btoi(tc.file)); f.myselfCalls != want {
+				t.Errorf("GET myself %d times, want %d (once, and only when a ticket was found)", f.myselfCalls, want)
+			}
+			if got := strings.Count(logs.String(), `"level":"WARN","msg":"a ticket carries the run label but another user created it; ignored"`); got != 2*tc.warns {
+				t.Errorf("%d warnings over two searches, want %d:\n%s", got, 2*tc.warns, logs.String())
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestMyselfUnusable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		down bool
+		me   map[string]any
+		want string
+	}{
+		{"no identity", false, map[string]any{"displayName": "?"}, "no accountId, key or name"},
+		{"myself fails", true, cloudUser, "GET myself"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFakeJira(t, basic(user, token))
+			f.me = tc.me
+			f.plant(cloudUser, "run-r1")
+			n := newNotifier(t, srv.URL, nil)
+			f.failMyself = tc.down
+			key, err := n.FindByRunLabel(context.Background(), "r1")
+			if err == nil || key != "" || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("FindByRunLabel = %q, %v; want an error naming %q (the aggregator retries)", key, err, tc.want)
+			}
+		})
 	}
 }

@@ -20,6 +20,8 @@ import (
 type bus struct {
 	q     *memqueue.PubSub
 	tally *tally
+	// watch, when set, wraps every handler of both services (see Settle).
+	watch message.HandlerMiddleware
 }
 
 const maxReceives = 5
@@ -31,6 +33,16 @@ func newBus() *bus {
 func (b *bus) Publisher() message.Publisher   { return tapPublisher{b} }
 func (b *bus) Subscriber() message.Subscriber { return b.q }
 func (b *bus) Close() error                   { return b.q.Close() }
+
+// Settle is the hook app's routers take from a bus to wrap every handler
+// outermost (msg.RouterConfig.Settle). In-memory queues need no settling;
+// local mode uses it to watch handler errors (diskGuard.middleware).
+func (b *bus) Settle() message.HandlerMiddleware {
+	if b.watch == nil {
+		return func(h message.HandlerFunc) message.HandlerFunc { return h }
+	}
+	return b.watch
+}
 
 type tapPublisher struct{ b *bus }
 

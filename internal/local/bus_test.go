@@ -17,7 +17,10 @@ func (m memPayloads) PutPayload(_ context.Context, key string, body []byte) erro
 	return nil
 }
 
-func (m memPayloads) GetPayload(_ context.Context, key string) ([]byte, error) {
+func (m memPayloads) GetPayload(_ context.Context, key string, limit int64) ([]byte, error) {
+	if int64(len(m[key])) > limit {
+		return nil, events.ErrPayloadTooLarge
+	}
 	return m[key], nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
@@ -59,6 +60,9 @@ type Config struct {
 	ReadRoleName ident.RoleName
 	// Concurrency bounds the AWS calls in flight.
 	Concurrency int
+	// MaxFindings caps the findings kept per account (scan.Config);
+	// default scan.DefaultMaxFindings.
+	MaxFindings int
 	// Accounts, when given, is an ad-hoc run of just these accounts.
 	Accounts []ident.AccountID
 	// RunID names the run; empty generates one. An existing run's id
@@ -73,6 +77,10 @@ type Config struct {
 	Filter   discover.Filter
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
+	// Waiting says what the AWS calls are waiting on
+	// (awsconf.RetryLog.Waiting), added to the progress lines; nil: not
+	// said.
+	Waiting func() string
 }
 
 func (c *Config) setDefaults() {
@@ -102,8 +110,8 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want 1..1024", c.Concurrency))
 	}
-	if c.Deadline <= 0 {
-		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	if c.Deadline <= 0 || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration up to %s", c.Deadline, events.MaxRunLength))
 	}
 	if c.OrgRoleARN != "" {
 		if _, err := ident.ParseRoleARN(c.OrgRoleARN); err != nil {
@@ -144,18 +152,27 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return Result{}, fmt.Errorf("output folder: %w", err)
 	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.Out, sqlite.FileName)}, logger)
+	storePath := filepath.Join(cfg.Out, sqlite.FileName)
+	guard := newDiskGuard(storePath)
+	logger = slog.New(guard.quiet(logger.Handler()))
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: storePath}, logger)
 	if err != nil {
+		if guard.check("", err); guard.tripped() != nil {
+			return Result{}, guard.tripped()
+		}
 		return Result{}, fmt.Errorf("open store: %w", err)
 	}
-	defer st.Close()
-	folder := blob.Folder{Dir: cfg.Out}
+	defer db.Close()
+	st := guardedStore{Store: db, g: guard}
+	folder := guardedBlob{Folder: blob.Folder{Dir: cfg.Out}, g: guard}
 	codec := app.Codec(folder, payloadPrefix)
 	a, err := app.NewAWS(hub, cfg.OrgRoleARN, "config-report-local")
 	if err != nil {
 		return Result{}, err
 	}
+	a.Waiting = cfg.Waiting
 	b := newBus()
+	b.watch = guard.middleware
 	defer b.Close()
 
 	owner := fmt.Sprintf("local-%d", os.Getpid())
@@ -165,7 +182,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
-	}, b, app.AggregatorDeps{Store: st, Blob: folder}, codec, logger)
+	}, b, app.AggregatorDeps{Store: st, Blob: folder, Renderer: guard.renderer(renderer)}, codec, logger)
 	if err != nil {
 		return Result{}, err
 	}
@@ -181,6 +198,9 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 			res.Resumed, res.Rerendered = true, true
 			key, err := agg.Rerender(ctx, cfg.RunID)
 			if err != nil {
+				if full := guard.tripped(); full != nil {
+					return res, full
+				}
 				return res, fmt.Errorf("re-render run %s: %w", cfg.RunID, err)
 			}
 			fmt.Fprintf(progress, "run %s was emitted already: re-rendered from the store, nothing scanned\n", cfg.RunID)
@@ -192,7 +212,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 
 	scanSvc, err := app.NewScanner(app.ScannerConfig{
-		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency},
+		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency, MaxFindings: cfg.MaxFindings},
 		// Enough messages in hand to keep every call slot busy while some
 		// accounts wait on AssumeRole.
 		Consumers: cfg.Concurrency,
@@ -219,7 +239,9 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer func() { stop(); wg.Wait() }()
 
+	stopDiscovery := discoveryProgress(cfg, progress)
 	started, requested, err := open(ctx, cfg, st, b, a, codec, logger, res.Resumed)
+	stopDiscovery()
 	if err != nil {
 		return res, err
 	}
@@ -227,7 +249,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s\n",
 		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339))
 
-	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr)
+	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
 	if err != nil {
 		return res, err
 	}
@@ -305,6 +327,9 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 	return n, flush()
 }
 
+// renderer renders the workbooks; a variable for the tests.
+var renderer aggregate.Renderer = report.Render
+
 // pollInterval is how often the store is read for the run's emission:
 // short, so the workbook's path comes as soon as it is written, whatever
 // the progress interval.
@@ -312,17 +337,25 @@ const pollInterval = 100 * time.Millisecond
 
 // wait reports progress until the run's report is emitted, and returns its
 // key.
-func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error) (string, error) {
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (string, error) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
 	var lastLine time.Time
 	base := -1
 	total := len(run.Accounts)
+	follow := run.RunID
 	for {
-		s, err := st.Run(ctx, run.RunID)
+		s, err := st.Run(ctx, follow)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("read run %s: %w", run.RunID, err)
+			return "", fmt.Errorf("read run %s: %w", follow, err)
+		}
+		if s.JoinedTo != "" {
+			// An ad-hoc run that joined the account's open one: that run
+			// makes the report (store.Store.RecordRun).
+			fmt.Fprintf(progress, "run %s: joined the open ad-hoc run %s of the account; its report is this run's\n", run.RunID, s.JoinedTo)
+			follow = s.JoinedTo
+			continue
 		}
 		if s.Emitted {
 			fmt.Fprintf(progress, "run %s: report written, %d/%d accounts reported in %s\n", run.RunID, s.Results, total, time.Since(start).Round(100*time.Millisecond))
@@ -333,13 +366,15 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 		}
 		if time.Since(lastLine) >= cfg.ProgressInterval {
 			lastLine = time.Now()
-			fmt.Fprintln(progress, progressLine(run, s.Results, base, b, start))
+			fmt.Fprintln(progress, progressLine(run, s.Results, base, b, start)+waitingOn(cfg.Waiting))
 		}
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
 		case err := <-svcErr:
 			return "", fmt.Errorf("run %s: %w", run.RunID, err)
+		case <-guard.full:
+			return "", guard.tripped()
 		case <-t.C:
 		}
 	}
@@ -360,4 +395,41 @@ func progressLine(run *events.RunStarted, results, base int, b *bus, start time.
 		line += fmt.Sprintf(", deadline in %s", left.Round(time.Second))
 	}
 	return line
+}
+
+// waitingOn is the progress lines' ", waiting on ..." when an AWS call is
+// retrying, else "".
+func waitingOn(waiting func() string) string {
+	if waiting == nil {
+		return ""
+	}
+	if w := waiting(); w != "" {
+		return ", waiting on " + w
+	}
+	return ""
+}
+
+// discoveryProgress prints a line every progress interval while the
+// accounts are being discovered (the trigger's walk prints nothing of its
+// own at local mode's log level), saying for how long and what the AWS
+// calls wait on, until stopped.
+func discoveryProgress(cfg Config, progress io.Writer) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(progress, "discovering accounts for %s%s\n", time.Since(start).Round(time.Second), waitingOn(cfg.Waiting))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
@@ -234,6 +235,11 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a problem naming %s", err, want)
 		}
+	}
+	// The aggregator refuses a run longer than events.MaxRunLength.
+	c = Config{Regions: []ident.Region{"us-east-1"}, Deadline: events.MaxRunLength + time.Second}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "deadline 168h0m1s") {
+		t.Errorf("Validate() with a deadline past a week = %v", err)
 	}
 }
 

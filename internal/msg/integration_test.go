@@ -255,7 +255,8 @@ func TestPoisonRouting(t *testing.T) {
 		{`this is not json`, events.ReasonMalformed},
 		{`{"type":"AccountDeleted","schema_version":1,"account_id":"123456789012"}`, events.ReasonUnknownType},
 		{`{"type":"ScanRequested","schema_version":7,"account_id":"123456789012"}`, events.ReasonUnknownType},
-		{`{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"claim-check/r1/gone.json"}`, events.ReasonMissingPayload},
+		{`{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"r1/123456789012/AccountScanned-gone.json"}`, events.ReasonMissingPayload},
+		{`{"type":"AccountScanned","schema_version":1,"run_id":"r1","account_id":"123456789012","payload_ref":"r1/999999999999/AccountScanned-gone.json"}`, events.ReasonInvalid},
 		{huge, events.ReasonTooLarge},
 	}
 	for _, c := range cases {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,6 +99,87 @@ func BenchmarkRender1M(b *testing.B) { benchRender(b, 500, 2000) }
 // BenchmarkRender100k is the same run with a tenth of the findings: peak RSS
 // should not move much between the two (memory does not grow with findings).
 func BenchmarkRender100k(b *testing.B) { benchRender(b, 500, 200) }
+
+// BenchmarkRenderDisk1M and BenchmarkRenderDisk2M measure the temporary
+// disk a render needs, as the aggregator does it: TMPDIR set to an empty
+// folder that also holds the output (the aggregator renders into a
+// temporary file before the upload), its size sampled every 5 ms. What
+// sits there at the peak: excelize's spilled sheet XML (uncompressed), the
+// spooled archive and the output being copied from it. 2M findings spill
+// into a second findings sheet. Run with: make bench-report-disk
+func BenchmarkRenderDisk1M(b *testing.B) { benchRenderDisk(b, 500, 2000) }
+func BenchmarkRenderDisk2M(b *testing.B) { benchRenderDisk(b, 1000, 2000) }
+
+func benchRenderDisk(b *testing.B, nAccounts, perAccount int) {
+	tmp := b.TempDir()
+	b.Setenv("TMPDIR", tmp)
+	var peak, final int64
+	for b.Loop() {
+		run, accts, errs, fs := synthRun(nAccounts, perAccount)
+		f, err := os.CreateTemp("", "config-compliance-*.xlsx")
+		if err != nil {
+			b.Fatal(err)
+		}
+		stop := sampleDirPeak(tmp, 5*time.Millisecond)
+		err = Render(context.Background(), f, run, accts, errs, fs)
+		p := stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		peak, final = max(peak, p), st.Size()
+	}
+	b.ReportMetric(float64(nAccounts*perAccount), "findings")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-tmp-MB")
+	b.ReportMetric(float64(final)/(1<<20), "file-MB")
+}
+
+// sampleDirPeak samples the disk used by the files under dir (allocated
+// blocks, what a size-limited emptyDir or tmpfs counts) until stop is
+// called, and stop returns the largest sample, taking one last sample
+// first.
+func sampleDirPeak(dir string, every time.Duration) (stop func() int64) {
+	done := make(chan struct{})
+	res := make(chan int64)
+	go func() {
+		var peak int64
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			peak = max(peak, dirBytes(dir))
+			select {
+			case <-done:
+				res <- max(peak, dirBytes(dir))
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); return <-res }
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			} else {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
 
 func benchRender(b *testing.B, nAccounts, perAccount int) {
 	out := filepath.Join(b.TempDir(), "bench.xlsx")

@@ -106,7 +106,36 @@ var (
 	reAutoFilter = regexp.MustCompile(`<autoFilter[ >]`)
 )
 
-func describeStyle(f *excelize.File, id int) string {
+// quotePrefixedXfs returns the indexes of the cellXfs entries of styles.xml
+// that carry quotePrefix="1" (excelize's GetStyle does not report it).
+func quotePrefixedXfs(t testing.TB, parts map[string][]byte) map[int]bool {
+	t.Helper()
+	var ss struct {
+		Xf []struct {
+			QuotePrefix string `xml:"quotePrefix,attr"`
+		} `xml:"cellXfs>xf"`
+	}
+	if err := xml.Unmarshal(parts["xl/styles.xml"], &ss); err != nil {
+		t.Fatalf("styles.xml: %v", err)
+	}
+	out := map[int]bool{}
+	for i, xf := range ss.Xf {
+		if xf.QuotePrefix == "1" || xf.QuotePrefix == "true" {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+func describeStyle(f *excelize.File, quoted map[int]bool, id int) string {
+	d := describeStyleFormat(f, id)
+	if quoted[id] {
+		d += ",quotePrefix"
+	}
+	return d
+}
+
+func describeStyleFormat(f *excelize.File, id int) string {
 	if id == 0 {
 		return "default"
 	}
@@ -159,6 +188,7 @@ func dumpWorkbook(t testing.TB, data []byte) string {
 	}
 	defer f.Close()
 	paths := sheetPaths(t, parts)
+	quoted := quotePrefixedXfs(t, parts)
 	for i, name := range f.GetSheetList() {
 		fmt.Fprintf(&b, "\n# sheet %d: %s (%s)\n", i+1, name, paths[name])
 		raw := parts[paths[name]]
@@ -243,7 +273,7 @@ func dumpWorkbook(t testing.TB, data []byte) string {
 				if err != nil {
 					t.Fatal(err)
 				}
-				line := fmt.Sprintf("  %s t=%s excelizeType=%d style=%s value=%s", c.R, c.T, typ, describeStyle(f, c.S), val)
+				line := fmt.Sprintf("  %s t=%s excelizeType=%d style=%s value=%s", c.R, c.T, typ, describeStyle(f, quoted, c.S), val)
 				if c.F != nil {
 					line += " FORMULA=" + *c.F
 				}

@@ -98,8 +98,8 @@ func findingKey(f *Finding) string {
 }
 
 func (st styles) findingRow(row []any, f *Finding, accountName string) []any {
-	row = append(row[:0], text(f.AccountID), text(accountName), text(f.Region), text(f.RuleName),
-		text(f.ResourceType), text(f.ResourceID), text(f.Compliance), text(f.Annotation), st.timeCell(f.RecordedAt))
+	row = append(row[:0], st.text(f.AccountID), st.text(accountName), st.text(f.Region), st.text(f.RuleName),
+		st.text(f.ResourceType), st.text(f.ResourceID), st.text(f.Compliance), st.text(f.Annotation), st.timeCell(f.RecordedAt))
 	return row
 }
 
@@ -179,7 +179,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 				return err
 			}
 		}
-		if err := t.close(sw, rows); err != nil {
+		if err := t.close(sw, st, rows); err != nil {
 			return err
 		}
 		if s.done {

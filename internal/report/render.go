@@ -57,12 +57,17 @@ const (
 
 type styles struct {
 	header, key, pct, dateTime int
+	quoted                     int // the default format plus quotePrefix: text that looks like a formula
 	kvNumber, kvDateTime       int
 	redDxf                     int // conditional format: red fill, dark red text
+	// used is each sheet's used range ("A1:I42"), recorded as its table
+	// closes: a StreamWriter writes <dimension ref="A1"/> before the first
+	// row, and save puts the real range in its place.
+	used map[string]string
 }
 
 func newStyles(f *excelize.File) (styles, error) {
-	var s styles
+	s := styles{used: make(map[string]string)}
 	var err error
 	mk := func(st *excelize.Style) int {
 		if err != nil {
@@ -89,6 +94,12 @@ func newStyles(f *excelize.File) (styles, error) {
 	s.kvNumber = mk(&excelize.Style{Alignment: left})
 	s.kvDateTime = mk(&excelize.Style{CustomNumFmt: &dt, Alignment: left})
 	if err != nil {
+		return s, err
+	}
+	// Added after every NewStyle: NewStyle looks for an existing xf that
+	// matches on everything but quotePrefix, so it must find the plain one
+	// first.
+	if s.quoted, err = quotePrefixed(f, 0); err != nil {
 		return s, err
 	}
 	s.redDxf, err = f.NewConditionalStyle(&excelize.Style{
@@ -160,12 +171,12 @@ func Render(ctx context.Context, w io.Writer, run Run, accounts []Account, errs 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return save(f, w, in.run)
+	return save(f, w, in.run, st.used)
 }
 
 // save writes the archive through spoolZip into a temporary file (under
 // TMPDIR, like excelize's own stream buffers), then normalises it into w.
-func save(f *excelize.File, w io.Writer, run Run) error {
+func save(f *excelize.File, w io.Writer, run Run, used map[string]string) error {
 	gen := run.GeneratedAt.UTC().Format(time.RFC3339)
 	if err := f.SetDocProps(&excelize.DocProperties{
 		Title:          "AWS Config compliance report",
@@ -192,8 +203,14 @@ func save(f *excelize.File, w io.Writer, run Run) error {
 		_ = os.Remove(tmp.Name())
 	}()
 	mod := zipTime(run.GeneratedAt)
+	dims := make(map[string]string, len(used))
+	for id, name := range f.GetSheetMap() {
+		if ref, ok := used[name]; ok {
+			dims[sheetPath(id)] = ref
+		}
+	}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
-		return newSpoolZip(tmp, mod, compressionLevel)
+		return newSpoolZip(tmp, mod, compressionLevel, dims)
 	})
 	if err := f.Write(io.Discard); err != nil {
 		return fmt.Errorf("write workbook: %w", err)
@@ -205,13 +222,53 @@ func save(f *excelize.File, w io.Writer, run Run) error {
 	return normalise(w, tmp, size, mod)
 }
 
+// quotePrefixed adds a cell format that is cellXfs[base] plus
+// quotePrefix="1" and returns its index. excelize v2.11.1's Style has no
+// QuotePrefix field, so the xf is appended to the parsed stylesheet, which
+// excelize serialises as it is on save.
+func quotePrefixed(f *excelize.File, base int) (int, error) {
+	ss := f.Styles
+	if ss == nil || ss.CellXfs == nil || base < 0 || base >= len(ss.CellXfs.Xf) {
+		return 0, fmt.Errorf("create styles: no cell format %d to quote", base)
+	}
+	xf := ss.CellXfs.Xf[base] // a copy; its pointers are shared but never written
+	yes := true
+	xf.QuotePrefix = &yes
+	ss.CellXfs.Xf = append(ss.CellXfs.Xf, xf)
+	ss.CellXfs.Count = len(ss.CellXfs.Xf)
+	return len(ss.CellXfs.Xf) - 1, nil
+}
+
+// formulaLead reports whether Excel would take s as a formula if a user
+// typed it into the cell: it starts with '=', '+', '-' or '@'.
+func formulaLead(s string) bool {
+	return s != "" && strings.IndexByte("=+-@", s[0]) >= 0
+}
+
 // text is a cell for a value from AWS: an inline string, never a formula,
-// and no cell at all when empty.
-func text(s string) any {
-	if s == "" {
+// and no cell at all when empty. Text that starts like a formula gets the
+// quote prefix, so editing the cell in Excel keeps it text.
+func (s styles) text(v string) any {
+	if v == "" {
 		return nil
 	}
-	return cellText(s)
+	v = cellText(v)
+	if formulaLead(v) {
+		return excelize.Cell{StyleID: s.quoted, Value: v}
+	}
+	return v
+}
+
+// isText reports whether v is a text cell as written by text.
+func (s styles) isText(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return true
+	case excelize.Cell:
+		_, ok := v.Value.(string)
+		return ok && v.StyleID == s.quoted
+	}
+	return false
 }
 
 func (s styles) percent(num, den int) any {
@@ -314,8 +371,9 @@ func (t table) writeHeader(sw *excelize.StreamWriter, st styles) error {
 
 // close adds the table (its auto-filter) over the header and dataRows rows,
 // then flushes the stream.
-func (t table) close(sw *excelize.StreamWriter, dataRows int) error {
+func (t table) close(sw *excelize.StreamWriter, st styles, dataRows int) error {
 	ref := fmt.Sprintf("A%d:%s%d", t.headerRow, t.lastCol(), t.headerRow+dataRows)
+	st.used[t.sheet] = fmt.Sprintf("A1:%s%d", t.lastCol(), t.headerRow+dataRows)
 	off := false
 	if err := sw.AddTable(&excelize.Table{Range: ref, Name: t.name, StyleName: "TableStyleLight1", ShowRowStripes: &off}); err != nil {
 		return fmt.Errorf("sheet %s: table: %w", t.sheet, err)
@@ -354,7 +412,7 @@ func writeTable(f *excelize.File, st styles, t table, above, rows [][]any, w wid
 			return fmt.Errorf("sheet %s: row %d: %w", t.sheet, t.headerRow+1+i, err)
 		}
 	}
-	return t.close(sw, len(rows))
+	return t.close(sw, st, len(rows))
 }
 
 // lastDataRow is the last row a conditional format covers: the table's last
@@ -366,7 +424,7 @@ func writeSummary(f *excelize.File, st styles, in *input) error {
 	scanned, failed := 0, 0
 	rows := make([][]any, 0, len(in.accounts))
 	for _, a := range in.accounts {
-		r := []any{text(a.ID), text(a.Name), text(a.OUPath), nil, nil, nil, nil, nil, string(a.Status)}
+		r := []any{st.text(a.ID), st.text(a.Name), st.text(a.OUPath), nil, nil, nil, nil, nil, string(a.Status)}
 		if a.scanned() {
 			scanned++
 			c, nc := 0, 0
@@ -388,10 +446,10 @@ func writeSummary(f *excelize.File, st styles, in *input) error {
 	num := func(n int) any { return excelize.Cell{StyleID: st.kvNumber, Value: n} }
 	above := [][]any{
 		{key("Report"), "AWS Config compliance report"},
-		{key("Run ID"), text(in.run.RunID)},
+		{key("Run ID"), st.text(in.run.RunID)},
 		{key("Generated at (UTC)"), excelize.Cell{StyleID: st.kvDateTime, Value: in.run.GeneratedAt.UTC()}},
-		{key("Trigger"), text(string(in.run.Trigger))},
-		{key("Regions"), text(strings.Join(in.run.Regions, ","))},
+		{key("Trigger"), st.text(string(in.run.Trigger))},
+		{key("Regions"), st.text(strings.Join(in.run.Regions, ","))},
 		{key("Accounts expected"), num(len(in.accounts))},
 		{key("Accounts scanned"), num(scanned)},
 		{key("Accounts failed or missing"), num(failed)},
@@ -402,7 +460,7 @@ func writeSummary(f *excelize.File, st styles, in *input) error {
 		// Text values of the block (Report, Regions) are left out: cells to
 		// their right are empty, so they overflow into them, and fitting
 		// column B to a long region list would widen Account Name for nothing.
-		if _, isText := r[1].(string); !isText {
+		if !st.isText(r[1]) {
 			w.see(1, st.cellWidth(r[1]))
 		}
 	}
@@ -477,7 +535,7 @@ func writeRules(f *excelize.File, st styles, m map[string]*ruleAgg) error {
 	})
 	rows := make([][]any, 0, len(aggs))
 	for _, g := range aggs {
-		rows = append(rows, []any{text(g.name), text(g.source), g.evaluated, g.ncAccounts, g.ncResources,
+		rows = append(rows, []any{st.text(g.name), st.text(g.source), g.evaluated, g.ncAccounts, g.ncResources,
 			st.percent(g.evaluated-g.ncAccounts, g.evaluated)})
 	}
 	last := lastDataRow(t.headerRow, len(rows))
@@ -492,8 +550,8 @@ func writeErrors(f *excelize.File, st styles, in *input) error {
 	t := table{sheet: SheetErrors, name: "ErrorsTable", headers: errorsHeaders, headerRow: 1}
 	rows := make([][]any, 0, len(in.errs))
 	for _, e := range in.errs {
-		rows = append(rows, []any{text(e.AccountID), text(in.byID[e.AccountID].Name), text(e.Region),
-			text(e.Stage), text(e.Code), text(e.Message), e.Attempts})
+		rows = append(rows, []any{st.text(e.AccountID), st.text(in.byID[e.AccountID].Name), st.text(e.Region),
+			st.text(e.Stage), st.text(e.Code), st.text(e.Message), e.Attempts})
 	}
 	return writeTable(f, st, t, nil, rows, newWidths(t.headers), nil)
 }

@@ -116,12 +116,15 @@ func lowerLimits(rows, sample int) func() {
 	return func() { maxDataRows, widthSample = r, s }
 }
 
-// TestTextCells: values from AWS stay text, whatever they look like. One
-// account (and one rule, one finding) per value, all in one workbook.
+// TestTextCells: values from AWS stay text, whatever they look like, and
+// text starting with =, +, - or @ carries the quote prefix (so editing it in
+// Excel cannot turn it into a formula). One account (and one rule, one
+// finding) per value, all in one workbook.
 func TestTextCells(t *testing.T) {
 	values := []string{
 		"=1+1", "+1", "-1", "@SUM(A1)", `=HYPERLINK("http://x","y")`, "=cmd|'/c calc'!A1",
 		"0012", "1e5", "TRUE", "  padded  ", "line1\nline2", "_x0041_", "tab\tand\u0001ctrl",
+		"-", "@", "a=b", " =1+1", "1-2", "\uFF1D1+1",
 	}
 	var accts []Account
 	var fs []Finding
@@ -135,6 +138,8 @@ func TestTextCells(t *testing.T) {
 	}
 	data := mustRender(t, baseRun(), accts, nil, fs)
 	f := open(t, data)
+	_, parts := zipEntries(t, data)
+	quoted := quotePrefixedXfs(t, parts)
 	raw := map[string]map[string]rawCell{}
 	for _, sheet := range []string{SheetSummary, SheetRules, SheetFindings} {
 		raw[sheet] = cellsOf(t, data, sheet)
@@ -161,6 +166,10 @@ func TestTextCells(t *testing.T) {
 				}
 				if got != exp {
 					t.Errorf("%s!%s = %q, want %q", sheet, ref, got, exp)
+				}
+				wantQuote := exp[0] == '=' || exp[0] == '+' || exp[0] == '-' || exp[0] == '@'
+				if quoted[c.S] != wantQuote {
+					t.Errorf("%s!%s = %q: style %d quotePrefix %v, want %v", sheet, ref, exp, c.S, quoted[c.S], wantQuote)
 				}
 			}
 		}

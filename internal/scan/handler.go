@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,9 +32,11 @@ const DefaultDeadline = 45 * time.Minute
 // queue's message id, so that a redelivery lands in the same run.
 const AdhocPrefix = "adhoc-"
 
-// Namer finds the name and OU path of an ad-hoc account with the org-list
-// role (DescribeAccount, ListParents up to the root,
-// DescribeOrganizationalUnit); *discover.Walker is the production one.
+// Namer finds an ad-hoc account with the org-list role (DescribeAccount,
+// ListParents up to the root, DescribeOrganizationalUnit): whether it may
+// be scanned, its name and its OU path; *discover.Walker is the production
+// one. Lookup's error wraps discover.ErrNotScannable for an account that is
+// not in the organisation or not ACTIVE.
 type Namer interface {
 	Lookup(ctx context.Context, ids []ident.AccountID) ([]discover.Account, error)
 }
@@ -51,8 +54,11 @@ type HandlerConfig struct {
 	// ad-hoc message) and encodes results (give it Payloads, so a result
 	// over the message limit goes out as a claim check).
 	Codec events.Codec
-	// Namer names ad-hoc accounts; nil leaves their name and OU path
-	// empty.
+	// Namer checks and names ad-hoc accounts; required. An ad-hoc
+	// request's account name and OU path come from it, never from the
+	// message: anyone who may send to the scan queue could otherwise file
+	// a report under any name. (Local mode wires the same walker, through
+	// its org-list role or the caller's identity.)
 	Namer Namer
 	// Deadline of an ad-hoc run; default DefaultDeadline.
 	Deadline time.Duration
@@ -93,17 +99,21 @@ func (c HandlerConfig) Validate() error {
 	if c.Publisher == nil {
 		errs = append(errs, errors.New("publisher: required"))
 	}
-	if c.Deadline <= 0 {
-		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration", c.Deadline))
+	if c.Namer == nil {
+		errs = append(errs, errors.New("namer: required (ad-hoc accounts are checked and named with the org-list role)"))
+	}
+	if c.Deadline <= 0 || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want a positive duration up to %s", c.Deadline, events.MaxRunLength))
 	}
 	return errors.Join(errs...)
 }
 
 // Handler is the scanner's watermill handler.
 type Handler struct {
-	cfg HandlerConfig
-	log *slog.Logger
-	now func() time.Time
+	cfg     HandlerConfig
+	log     *slog.Logger
+	now     func() time.Time
+	regions map[ident.Region]bool // the scanner's configured regions
 }
 
 // NewHandler returns a Handler.
@@ -112,16 +122,24 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scan handler config: %w", err)
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger, now: time.Now}, nil
+	regions := map[ident.Region]bool{}
+	for _, r := range cfg.Scanner.Regions() {
+		regions[r] = true
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, now: time.Now, regions: regions}, nil
 }
 
 // Handle scans the account a ScanRequested names and publishes its
 // AccountScanned; for a hand-written message without a run id it first
 // opens a one-account ad-hoc run (RunStarted, published before the result).
 // It returns an error wrapping *events.DecodeError for a message that can
-// never be handled (the messaging layer sends it to the poison queue), and
-// any other error only when nothing should be acknowledged: a result it
-// could not publish, or a scan abandoned because the process is stopping.
+// never be handled (the messaging layer sends it to the poison queue):
+// undecodable, regions outside the scanner's configured ones
+// (events.ReasonInvalid), or an ad-hoc account Organizations does not know
+// or that is not ACTIVE (events.ReasonUnknownAccount). Any other error
+// means nothing should be acknowledged: an ad-hoc account that could not be
+// looked up, a result it could not publish, or a scan abandoned because
+// the process is stopping.
 // A failed scan is not an error: it is a result. Redelivery is harmless:
 // the run id is the same, and the aggregator keeps the first result.
 func (h *Handler) Handle(msg *message.Message) error {
@@ -136,9 +154,11 @@ func (h *Handler) Handle(msg *message.Message) error {
 		return fmt.Errorf("scan request %s: %w", msg.UUID, &events.DecodeError{
 			Reason: events.ReasonUnknownType, Err: fmt.Errorf("%s on the scan queue, want %s", ev.EventType(), events.TypeScanRequested)})
 	}
-	if len(req.Regions) == 0 {
-		req.Regions = h.cfg.Scanner.Regions()
+	regions, err := h.allowedRegions(req.Regions)
+	if err != nil {
+		return fmt.Errorf("scan request %s: %w", msg.UUID, &events.DecodeError{Reason: events.ReasonInvalid, Err: err})
 	}
+	req.Regions = regions
 	if req.RunID == "" {
 		if err := h.openAdhoc(ctx, msg.UUID, req); err != nil {
 			return err
@@ -159,17 +179,61 @@ func (h *Handler) Handle(msg *message.Message) error {
 	return nil
 }
 
+// maxNamedRegions bounds the regions an invalid request's error names: a
+// 256 KiB message can list some 20,000.
+const maxNamedRegions = 5
+
+// allowedRegions returns the regions a request asks for, duplicates
+// removed and in its order: all the configured ones when it names none.
+// A region outside them is an error: each one asked costs a goroutine, a
+// client and its calls, so a request may only choose among the regions
+// the deployment scans.
+func (h *Handler) allowedRegions(asked []ident.Region) ([]ident.Region, error) {
+	if len(asked) == 0 {
+		return h.cfg.Scanner.Regions(), nil
+	}
+	var (
+		out     []ident.Region
+		unknown []string
+		seen    = make(map[ident.Region]bool, len(h.regions))
+		bad     = 0
+	)
+	for _, r := range asked {
+		if !h.regions[r] {
+			if bad++; bad <= maxNamedRegions {
+				unknown = append(unknown, string(r))
+			}
+			continue
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	if bad > 0 {
+		more := ""
+		if bad > maxNamedRegions {
+			more = fmt.Sprintf(" and %d more", bad-maxNamedRegions)
+		}
+		return nil, fmt.Errorf("regions %s%s are not among the scanner's configured regions %v", strings.Join(unknown, ", "), more, h.cfg.Scanner.Regions())
+	}
+	return out, nil
+}
+
 // openAdhoc gives a hand-written request its run: the id derived from the
-// queue's message id, and a RunStarted naming the one account.
+// queue's message id, and a RunStarted naming the one account, with the
+// name and OU path Organizations gives (whatever the message says).
 func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanRequested) error {
 	run, err := AdhocRunID(msgID)
 	if err != nil {
 		return fmt.Errorf("ad-hoc scan request: %w", &events.DecodeError{Reason: events.ReasonMalformed, Err: err})
 	}
-	req.RunID = run
-	if req.AccountName == "" && req.OUPath == "" && h.cfg.Namer != nil {
-		req.AccountName, req.OUPath = h.name(ctx, req.AccountID)
+	acct, err := h.lookup(ctx, req.AccountID)
+	if err != nil {
+		return fmt.Errorf("ad-hoc scan request %s: %w", msgID, err)
 	}
+	req.RunID = run
+	req.AccountName, req.OUPath = acct.Name, acct.OUPath
 	start := h.now().UTC()
 	rs := &events.RunStarted{
 		RunID:     run,
@@ -187,17 +251,26 @@ func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanR
 	return nil
 }
 
-// name looks the account up. A failure leaves the name empty rather than
-// failing the scan: the report still lists the account by id, and the scan
-// result matters more than its label.
-func (h *Handler) name(ctx context.Context, id ident.AccountID) (name, ouPath string) {
+// lookup finds an ad-hoc account in the organisation. It is poison
+// (events.ReasonUnknownAccount) only when Organizations said so: the
+// account is not in the organisation (AccountNotFoundException) or not
+// ACTIVE. Any other failure (throttling, the org-list role refused, a
+// network error) is returned as is, so the message is redelivered: an
+// outage must not throw away a real request.
+func (h *Handler) lookup(ctx context.Context, id ident.AccountID) (discover.Account, error) {
 	accts, err := h.cfg.Namer.Lookup(ctx, []ident.AccountID{id})
-	if err != nil || len(accts) != 1 {
-		h.log.Warn("ad-hoc account not named", slog.String("account_id", string(id)),
-			slog.String("code", awserr.Code(err)), slog.Any("error", err))
-		return "", ""
+	if errors.Is(err, discover.ErrNotScannable) {
+		return discover.Account{}, &events.DecodeError{Reason: events.ReasonUnknownAccount, Err: err}
 	}
-	return accts[0].Name, accts[0].OUPath
+	if err != nil {
+		h.log.Warn("ad-hoc account lookup failed, the request will be redelivered", slog.String("account_id", string(id)),
+			slog.String("code", awserr.Code(err)), slog.Any("error", err))
+		return discover.Account{}, fmt.Errorf("look up account %s: %w", id, err)
+	}
+	if len(accts) != 1 || accts[0].ID != id {
+		return discover.Account{}, fmt.Errorf("look up account %s: %d accounts answered", id, len(accts))
+	}
+	return accts[0], nil
 }
 
 func (h *Handler) publish(ctx context.Context, ev events.Event) error {

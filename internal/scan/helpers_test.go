@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ type envOpts struct {
 	regions      []ident.Region
 	expiryWindow time.Duration
 	maxBackoff   time.Duration
+	maxFindings  int
 	apiOptions   []func(*middleware.Stack) error
 }
 
@@ -90,7 +92,7 @@ func newEnv(t testing.TB, cfg awssim.Config, o envOpts) *simEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(hub, roles, Config{Regions: o.regions, Concurrency: o.concurrency, Logger: quiet()})
+	s, err := New(hub, roles, Config{Regions: o.regions, Concurrency: o.concurrency, MaxFindings: o.maxFindings, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +130,18 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 	}
 	stats := sim.Stats()
 	calls := func(op string) int64 { return stats.Calls[op][acct.ID] }
+	// Coverage: one entry per region asked, in the request's order.
+	var wantCov []events.Coverage
+	for _, r := range regions {
+		c := events.Coverage{Region: r, Read: events.ReadFailed}
+		if !acct.Denied && !org.RegionFails(acct.ID, string(r)) {
+			c.Read, c.Rules = events.ReadYes, ptr(len(org.Rules(acct.ID, string(r))))
+		}
+		wantCov = append(wantCov, c)
+	}
+	if !slices.EqualFunc(got.Coverage, wantCov, sameCoverage) {
+		t.Errorf("%s: coverage %s, want %s", where, covString(got.Coverage), covString(wantCov))
+	}
 
 	if acct.Denied {
 		want := events.ScanError{Stage: events.StageAssumeRole, Code: "AccessDenied", Attempts: 1}
@@ -243,6 +257,23 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 			t.Errorf("%s: %d DescribeComplianceByConfigRule calls, want %d", where, n, pages)
 		}
 	}
+}
+
+func sameCoverage(a, b events.Coverage) bool {
+	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return a.Region == b.Region && a.Read == b.Read && eq(a.Rules, b.Rules) && a.Enabled == nil && b.Enabled == nil && a.Recorder == nil && b.Recorder == nil
+}
+
+func covString(cs []events.Coverage) string {
+	var b strings.Builder
+	for _, c := range cs {
+		rules := "nil"
+		if c.Rules != nil {
+			rules = strconv.Itoa(*c.Rules)
+		}
+		fmt.Fprintf(&b, "[%s %s rules=%s enabled=%v recorder=%v]", c.Region, c.Read, rules, c.Enabled, c.Recorder)
+	}
+	return b.String()
 }
 
 func sortRules(rs []events.Rule) {

@@ -4,7 +4,10 @@
 // GetComplianceDetailsByConfigRule for the non-compliant rules, every page)
 // and returns an events.AccountScanned, whatever failed. Handle is its
 // watermill handler: it turns a ScanRequested (or a hand-written ad-hoc
-// message) into a published result.
+// message) into a published result. It trusts a request only as far as it
+// must: its regions must be among the configured ones (an empty list means
+// all of them), and a hand-written request's account must be ACTIVE in the
+// organisation, named from Organizations and never from the message.
 //
 // It is not a retry policy (the SDK's retryer, configured in
 // internal/awsconf, retries transient errors; awserr classifies them) and
@@ -12,7 +15,12 @@
 //
 // A region counts whole or not at all: when any of its calls fails for
 // good, none of its rules or findings are kept and the region is one
-// ScanError. Calls in flight are bounded per process, not per account, and
+// ScanError, with coverage read "failed". The one exception is the findings
+// cap (Config.MaxFindings, per account): the region in which the account's
+// findings pass it stops reading, keeps what it read, and is still counted
+// as not read (coverage "failed", a Truncated error), so that the findings
+// it did not read are never taken as resolved. Every result has one
+// coverage entry per region asked, in the request's order. Calls in flight are bounded per process, not per account, and
 // per attempt, not per account-region: the hub configuration's in-flight
 // limit (internal/awsconf, -concurrency slots shared by every client built
 // from it) holds a slot only while a call is on the wire, never during a
@@ -32,6 +40,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,6 +59,13 @@ const DefaultReadRoleName ident.RoleName = "system-config-report-generator-read-
 // DefaultConcurrency is -concurrency's default: the design's "20+
 // concurrent scans".
 const DefaultConcurrency = 20
+
+// DefaultMaxFindings is -max-findings' default: the findings one account's
+// result may hold. A finding is some 300 bytes in memory and 280 of JSON
+// in the claim-check payload, so the cap keeps one account's result near
+// 150 MB (under events.DefaultMaxPayload) instead of an OOM kill, which
+// would turn the account into MISSING; real accounts have thousands.
+const DefaultMaxFindings = 500000
 
 // Config's API limits.
 const (
@@ -87,6 +103,10 @@ type Config struct {
 	// Concurrency bounds the AWS calls in flight in the process; default
 	// DefaultConcurrency.
 	Concurrency int
+	// MaxFindings caps the findings of one account (-max-findings): the
+	// region in which they would pass it stops reading (see the package
+	// comment); default DefaultMaxFindings.
+	MaxFindings int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -100,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.MaxFindings == 0 {
+		c.MaxFindings = DefaultMaxFindings
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -130,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want at least 1", c.Concurrency))
+	}
+	if c.MaxFindings < 1 {
+		errs = append(errs, fmt.Errorf("max findings %d: want at least 1", c.MaxFindings))
 	}
 	return errors.Join(errs...)
 }
@@ -201,6 +227,7 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 		Rules:     []events.Rule{},
 		Findings:  []events.Finding{},
 		Errors:    []events.ScanError{},
+		Coverage:  make([]events.Coverage, 0, len(regions)),
 	}
 	log := s.log.With(slog.String("run_id", string(req.RunID)), slog.String("account_id", string(req.AccountID)))
 	defer func() {
@@ -217,6 +244,9 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 	if err := s.assume(ctx, creds); err != nil {
 		res.Status = events.StatusFailed
 		res.Errors = append(res.Errors, scanError("", events.StageAssumeRole, err))
+		for _, r := range regions {
+			res.Coverage = append(res.Coverage, events.Coverage{Region: r, Read: events.ReadFailed})
+		}
 		log.Warn("assume read role failed", slog.String("role", role.String()),
 			slog.String("code", awserr.Code(err)), slog.String("error", awserr.Message(err)))
 		return res
@@ -228,10 +258,12 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 	// already grown to the SDK's depth: a fresh goroutine grows its stack
 	// again, copying it several times, for every call path it takes.
 	outs := make([]regionResult, len(regions))
+	left := &findingsLeft{}
+	left.n.Store(int64(s.cfg.MaxFindings))
 	var wg sync.WaitGroup
 	for i, region := range regions {
 		scan := func() {
-			outs[i] = s.scanRegion(ctx, s.newConfig(creds, region), region)
+			outs[i] = s.scanRegion(ctx, s.newConfig(creds, region), region, left)
 		}
 		if i == len(regions)-1 {
 			scan()
@@ -241,29 +273,59 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 	}
 	wg.Wait()
 
-	failed := 0
+	failed, truncated := 0, 0
 	for i, out := range outs {
-		if out.err != nil {
+		cov := events.Coverage{Region: regions[i], Read: events.ReadFailed}
+		switch {
+		case out.err != nil:
 			failed++
 			res.Errors = append(res.Errors, scanError(regions[i], events.StageConfig, out.err))
 			log.Warn("region failed", slog.String("region", string(regions[i])),
 				slog.String("code", awserr.Code(out.err)), slog.Int("attempts", awserr.Attempts(out.err)),
 				slog.String("error", awserr.Message(out.err)))
-			continue
+		case out.truncated:
+			// What was read before the cap is kept; the region still
+			// counts as not read.
+			truncated++
+			res.Errors = append(res.Errors, events.ScanError{
+				Region: regions[i], Stage: events.StageConfig, Code: events.CodeTruncated, Attempts: 1,
+				Message: fmt.Sprintf("the account has more findings than the cap of %d (-max-findings): %d findings of this region kept, the rest of the region not read",
+					s.cfg.MaxFindings, len(out.findings)),
+			})
+			log.Warn("region truncated at the findings cap", slog.String("region", string(regions[i])),
+				slog.Int("max_findings", s.cfg.MaxFindings), slog.Int("kept", len(out.findings)))
+			res.Rules = append(res.Rules, out.rules...)
+			res.Findings = append(res.Findings, out.findings...)
+		default:
+			cov.Read = events.ReadYes
+			cov.Rules = ptr(len(out.rules))
+			res.Rules = append(res.Rules, out.rules...)
+			res.Findings = append(res.Findings, out.findings...)
 		}
-		res.Rules = append(res.Rules, out.rules...)
-		res.Findings = append(res.Findings, out.findings...)
+		res.Coverage = append(res.Coverage, cov)
 	}
 	switch {
-	case failed == 0:
+	case failed == 0 && truncated == 0:
 		res.Status = events.StatusOK
 	case failed == len(regions):
 		res.Status = events.StatusFailed
 	default:
+		// A truncated region read something: the account is partial even
+		// when no region was read whole.
 		res.Status = events.StatusPartial
 	}
 	return res
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// findingsLeft is what remains of an account's findings cap, shared by its
+// regions (which run side by side). It goes below zero once the cap is
+// passed and stays there.
+type findingsLeft struct{ n atomic.Int64 }
+
+// take reserves room for one finding; false once the cap is reached.
+func (l *findingsLeft) take() bool { return l.n.Add(-1) >= 0 }
 
 // assume gets the read role's credentials up front, so that a refused
 // AssumeRole is an account-wide assume-role error and not one config error
@@ -290,10 +352,13 @@ type regionResult struct {
 	rules    []events.Rule
 	findings []events.Finding
 	err      error
+	// truncated: the account's findings cap was reached in this region;
+	// rules and findings hold what was read before it.
+	truncated bool
 }
 
 // scanRegion reads one account-region. Its calls are sequential.
-func (s *Scanner) scanRegion(ctx context.Context, api configAPI, region ident.Region) regionResult {
+func (s *Scanner) scanRegion(ctx context.Context, api configAPI, region ident.Region, left *findingsLeft) regionResult {
 	type ruleInfo struct{ owner, source string }
 	var (
 		names []string
@@ -352,12 +417,18 @@ func (s *Scanner) scanRegion(ctx context.Context, api configAPI, region ident.Re
 			Compliance: ruleCompliance(compliance[name]),
 		}
 		if rule.Compliance == events.NonCompliant {
-			findings, err := s.noncompliant(ctx, api, region, name)
+			findings, full, err := s.noncompliant(ctx, api, region, name, left)
 			if err != nil {
 				return regionResult{err: err}
 			}
 			rule.NoncompliantCount = len(findings)
 			out.findings = append(out.findings, findings...)
+			if !full {
+				// The cap: no further rule of the region is read.
+				out.rules = append(out.rules, rule)
+				out.truncated = true
+				return out
+			}
 		}
 		out.rules = append(out.rules, rule)
 	}
@@ -376,8 +447,11 @@ func ruleCompliance(c string) string {
 }
 
 // noncompliant reads every NON_COMPLIANT evaluation result of a rule; the
-// count comes from these, never from Describe's capped counts.
-func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.Region, rule string) ([]events.Finding, error) {
+// count comes from these, never from Describe's capped counts. Each one
+// kept takes room from left; when there is none it stops at once and
+// returns what it kept with full false, so an account's findings in memory
+// never pass the cap by more than a page.
+func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.Region, rule string, left *findingsLeft) (_ []events.Finding, full bool, _ error) {
 	var out []events.Finding
 	p := configservice.NewGetComplianceDetailsByConfigRulePaginator(api, &configservice.GetComplianceDetailsByConfigRuleInput{
 		ConfigRuleName:  aws.String(rule),
@@ -388,11 +462,11 @@ func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.
 	})
 	for pages := 0; p.HasMorePages(); pages++ {
 		if pages == maxPages {
-			return nil, fmt.Errorf("compliance details of %s: more than %d pages", rule, maxPages)
+			return nil, false, fmt.Errorf("compliance details of %s: more than %d pages", rule, maxPages)
 		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("compliance details of %s: %w", rule, err)
+			return nil, false, fmt.Errorf("compliance details of %s: %w", rule, err)
 		}
 		for _, r := range page.EvaluationResults {
 			f := events.Finding{
@@ -419,10 +493,13 @@ func (s *Scanner) noncompliant(ctx context.Context, api configAPI, region ident.
 				s.log.Warn("evaluation result without a resource skipped", slog.String("region", string(region)), slog.String("rule", rule))
 				continue
 			}
+			if !left.take() {
+				return out, false, nil
+			}
 			out = append(out, f)
 		}
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // maxCachedEndpoints bounds configEndpoints: one entry per region (and

@@ -55,6 +55,11 @@ type RunState struct {
 	// empty when no replica ever took it.
 	TicketOwner string
 	TicketUntil time.Time
+	// JoinedTo is set on an ad-hoc run that joined the open ad-hoc run of
+	// its account (see RecordRun): the run makes no report and no ticket of
+	// its own, and its result counts for JoinedTo. Such a run is never
+	// Pending.
+	JoinedTo ident.RunID
 }
 
 // Recorded is what a store knows of a run right after recording one of its
@@ -93,12 +98,37 @@ type Store interface {
 	// RecordRun records a run's RunStarted. First write wins: it returns
 	// false, and changes nothing, when the run was already recorded.
 	// It must hold runs of thousands of accounts.
+	//
+	// Ad-hoc runs are rate-limited per account (DESIGN.md, issue 15): when
+	// the RunStarted that wins is ad hoc with one account (AdhocAccount)
+	// and another ad-hoc run of that account is open (recorded, not
+	// emitted, its deadline after this run's started_at, and no recorded
+	// result for the account), the new run joins it: its RunState's
+	// JoinedTo names the open run, and it is never Pending. Otherwise the
+	// new run becomes the account's open ad-hoc run. The decision is made
+	// once, with the first write.
 	RecordRun(ctx context.Context, run *events.RunStarted) (created bool, err error)
 	// RecordResult records one account's result, which may arrive before
 	// its RunStarted. First write wins: a second, even different, result
 	// for the same (run, account) returns false and changes nothing. It
 	// must hold results of any size (tens of thousands of findings).
+	// Only a result that covers its run's regions is recorded (the caller
+	// checks, see HoldResult): a recorded result counts for completion.
 	RecordResult(ctx context.Context, res *events.AccountScanned) (created bool, err error)
+	// HoldResult keeps a result that does not cover its run's regions, or
+	// whose run is not recorded yet (DESIGN.md, Contracts): a held result
+	// never counts for completion (Results, MissingResults, HasResult do
+	// not see it). One is held per (run, account): a later one replaces
+	// it only when it covers more regions (Breadth), so it returns false
+	// and changes nothing for a redelivery or a narrower result. It must
+	// hold results of any size.
+	HoldResult(ctx context.Context, res *events.AccountScanned) (held bool, err error)
+	// Held yields the run's held results in ascending account id order,
+	// one at a time.
+	Held(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error]
+	// DropHeld forgets the held result of (run, account), if any: once a
+	// covering result is recorded for it, or it was moved elsewhere.
+	DropHeld(ctx context.Context, id ident.RunID, account ident.AccountID) error
 	// Run returns what the store knows of a run: ErrNotFound when it has
 	// neither its RunStarted nor any result.
 	Run(ctx context.Context, id ident.RunID) (RunState, error)
@@ -149,10 +179,13 @@ type Store interface {
 	// end. SetTicket does not need the lease: the key of a filed ticket is
 	// always worth storing.
 	ClaimTicket(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (until time.Time, err error)
-	// Pending lists the runs with a RunStarted that are not yet emitted, so
-	// that an aggregator (re)started at any time finds runs to complete or
-	// whose deadline passed.
-	Pending(ctx context.Context) ([]RunState, error)
+	// Pending lists the runs with a RunStarted that are not yet emitted
+	// (and did not join another, see RecordRun), so that an aggregator
+	// (re)started at any time finds runs to complete or whose deadline
+	// passed: at most limit of them (limit > 0), earliest deadline first,
+	// so that a flood of runs with far deadlines neither starves a real run
+	// nor grows memory.
+	Pending(ctx context.Context, limit int) ([]RunState, error)
 	// Unticketed lists emitted runs without a stored ticket key.
 	Unticketed(ctx context.Context) ([]RunState, error)
 	Close() error
@@ -180,4 +213,33 @@ func MissingFrom(expected []ident.AccountID, has func(ident.AccountID) bool) []i
 		out = append(out, acct)
 	}
 	return out
+}
+
+// Breadth is how many distinct regions a result has coverage for: among
+// held results of one (run, account), a broader one replaces a narrower
+// one, so that a full scan arriving before its RunStarted is never lost
+// behind a one-region result that came first.
+func Breadth(res *events.AccountScanned) int {
+	seen := make(map[ident.Region]bool, len(res.Coverage))
+	for _, c := range res.Coverage {
+		seen[c.Region] = true
+	}
+	return len(seen)
+}
+
+// AdhocAccount returns the one account of an ad-hoc run, the runs that
+// RecordRun rate-limits per account; ok is false for any other run.
+func AdhocAccount(run *events.RunStarted) (ident.AccountID, bool) {
+	if run == nil || run.Trigger != events.TriggerAdhoc || len(run.Accounts) != 1 {
+		return "", false
+	}
+	return run.Accounts[0].AccountID, true
+}
+
+// AdhocOpen tells whether an ad-hoc run that holds its account's slot is
+// still open for a new ad-hoc run of the same account, started at
+// startedAt, to join: recorded, not emitted, its deadline after startedAt,
+// and no recorded result for the account yet.
+func AdhocOpen(exists, emitted bool, deadline, startedAt time.Time, hasResult bool) bool {
+	return exists && !emitted && deadline.After(startedAt) && !hasResult
 }

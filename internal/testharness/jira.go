@@ -52,7 +52,14 @@ type JiraIssue struct {
 	Summary    string
 	Labels     []string
 	Attachment int // bytes of the last attachment; 0 for none
+	// Creator is the accountId of the user who created it: JiraAccountID
+	// of the configured user for issues created through the API.
+	Creator string
 }
+
+// JiraAccountID is the accountId the fake gives a user name (Jira Cloud
+// names users by accountId only).
+func JiraAccountID(user string) string { return "acc-" + user }
 
 var labelRE = regexp.MustCompile(`labels = "([^"]+)"`)
 
@@ -113,11 +120,14 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 		if m := labelRE.FindStringSubmatch(r.URL.Query().Get("jql")); m != nil && f.cfg.FindByLabel {
 			for i, is := range f.issues {
 				if slices.Contains(is.Labels, m[1]) {
-					found = append(found, map[string]any{"id": fmt.Sprint(10001 + i), "key": is.Key})
+					found = append(found, map[string]any{"id": fmt.Sprint(10001 + i), "key": is.Key,
+						"fields": map[string]any{"creator": map[string]any{"accountId": is.Creator}}})
 				}
 			}
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"startAt": 0, "maxResults": 50, "total": len(found), "issues": found, "isLast": true})
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/2/myself":
+		_ = json.NewEncoder(w).Encode(map[string]any{"accountId": JiraAccountID(f.cfg.User), "displayName": f.cfg.User, "active": true})
 	case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
 		var body struct {
 			Fields struct {
@@ -132,7 +142,7 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		key := fmt.Sprintf("%s-%d", f.cfg.Project, len(f.issues)+1)
-		f.issues = append(f.issues, JiraIssue{Key: key, Summary: body.Fields.Summary, Labels: body.Fields.Labels})
+		f.issues = append(f.issues, JiraIssue{Key: key, Summary: body.Fields.Summary, Labels: body.Fields.Labels, Creator: JiraAccountID(f.cfg.User)})
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"http://%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, r.Host, 10000+len(f.issues))
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/attachments"):
@@ -186,6 +196,16 @@ func (f *Jira) Failed() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.failed
+}
+
+// FileAs files an issue in the project as another user would (through
+// Jira's UI), e.g. one carrying a run's label, and returns its key.
+func (f *Jira) FileAs(user, summary string, labels ...string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := fmt.Sprintf("%s-%d", f.cfg.Project, len(f.issues)+1)
+	f.issues = append(f.issues, JiraIssue{Key: key, Summary: summary, Labels: slices.Clone(labels), Creator: JiraAccountID(user)})
+	return key
 }
 
 // Issues returns a copy of the issues filed so far, in order.

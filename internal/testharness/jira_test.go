@@ -84,7 +84,7 @@ func TestJiraCreateAttachSearch(t *testing.T) {
 				t.Errorf("search run-other found %v", got)
 			}
 			is := f.Issues()
-			if len(is) != 1 || is[0].Key != "SEC-1" || is[0].Summary != "Weekly report" || is[0].Attachment != 10 ||
+			if len(is) != 1 || is[0].Key != "SEC-1" || is[0].Summary != "Weekly report" || is[0].Attachment != 10 || is[0].Creator != "acc-u" ||
 				strings.Join(is[0].Labels, ",") != "config-compliance,run-r1" {
 				t.Errorf("issues %+v", is)
 			}
@@ -224,5 +224,39 @@ func TestJiraDelayReleasedAtCleanup(t *testing.T) {
 	})
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the cleanup waited %s for a delayed request", took)
+	}
+}
+
+// TestJiraCreatorAndMyself: search answers carry each issue's creator, and
+// GET myself names the configured user the same way, so that an issue
+// filed by someone else (FileAs) can be told apart.
+func TestJiraCreatorAndMyself(t *testing.T) {
+	f := NewJira(t, JiraConfig{Project: "SEC", User: "u", Token: "tok", FindByLabel: true})
+	if key := f.FileAs("mallory", "planted", "run-r1"); key != "SEC-1" {
+		t.Fatalf("FileAs = %s", key)
+	}
+	if code, body := jiraDo(t, f, "u", http.MethodPost, "/rest/api/2/issue", issueBody); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	_, body := jiraDo(t, f, "u", http.MethodGet, searchPath("run-r1"), "")
+	var out struct {
+		Issues []struct {
+			Key    string
+			Fields struct{ Creator struct{ AccountID string } }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, is := range out.Issues {
+		got = append(got, is.Key+":"+is.Fields.Creator.AccountID)
+	}
+	if strings.Join(got, ",") != "SEC-1:acc-mallory,SEC-2:acc-u" {
+		t.Errorf("search found %v", got)
+	}
+	code, body := jiraDo(t, f, "u", http.MethodGet, "/rest/api/2/myself", "")
+	if code != http.StatusOK || !strings.Contains(body, `"accountId":"acc-u"`) {
+		t.Errorf("myself: %d %s", code, body)
 	}
 }

@@ -39,13 +39,21 @@ type Proc struct {
 // test's cleanup kills it if still running.
 func Start(t testing.TB, logs, name, bin string, env []string, args ...string) *Proc {
 	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(BaseEnv(), env...)
+	return StartCmd(t, logs, name, cmd)
+}
+
+// StartCmd is Start for a command the caller made (one run from an
+// image's file system: its root, user and environment), with the same log
+// and cleanup.
+func StartCmd(t testing.TB, logs, name string, cmd *exec.Cmd) *Proc {
+	t.Helper()
 	logPath := filepath.Join(logs, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(BaseEnv(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -72,6 +80,11 @@ func BaseEnv() []string {
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int {
+	return p.cmd.Process.Pid
 }
 
 // Exited reports whether the process has ended.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -196,5 +197,24 @@ func TestPoll(t *testing.T) {
 	}
 	if err := Poll(context.Background(), 50*time.Millisecond, 10*time.Millisecond, func() (bool, error) { return false, nil }); err == nil || err.Error() != "timed out" {
 		t.Errorf("never true: %v", err)
+	}
+}
+
+// StartCmd runs the command as the caller made it (its directory and its
+// environment, not BaseEnv's) with Start's log.
+func TestStartCmdKeepsTheCommand(t *testing.T) {
+	logs, dir := t.TempDir(), t.TempDir()
+	cmd := exec.Command("/bin/sh", "-c", `echo "dir=$(pwd) only=$ONLY home=${HOME:-unset}"`)
+	cmd.Dir, cmd.Env = dir, []string{"ONLY=yes"}
+	p := StartCmd(t, logs, "cmd", cmd)
+	if p.Pid() <= 0 || p.Pid() == os.Getpid() {
+		t.Errorf("pid %d", p.Pid())
+	}
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := "dir=" + dir + " only=yes home=unset"
+	if got := strings.TrimSpace(Tail(p.Log, 1)); got != want {
+		t.Errorf("log %q, want %q", got, want)
 	}
 }

@@ -52,6 +52,12 @@ func TestFlags(t *testing.T) {
 			args:    []string{"-regions", "us-east-1", "-run-id", "a/b", "-deadline", "500ms", "-org-concurrency", "100"},
 			wantErr: []string{"run id", "deadline 500ms", "org concurrency 100"},
 		},
+		{
+			// The aggregator refuses a RunStarted longer than a week.
+			name:    "deadline past the longest run",
+			args:    []string{"-regions", "us-east-1", "-deadline", "168h1s"},
+			wantErr: []string{"deadline 168h0m1s: want 1s to 168h0m0s"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/cybsecops/configreport/internal/awserr"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -135,9 +136,10 @@ func (c Config) Validate() error {
 		seen[r] = true
 	}
 	// Seconds are allowed so that the deadline path can be exercised in
-	// tests and chaos runs; a week is longer than any run can matter.
-	if c.Deadline < time.Second || c.Deadline > 7*24*time.Hour {
-		errs = append(errs, fmt.Errorf("deadline %s: want 1s to 168h", c.Deadline))
+	// tests and chaos runs; the aggregator refuses a run longer than
+	// events.MaxRunLength.
+	if c.Deadline < time.Second || c.Deadline > events.MaxRunLength {
+		errs = append(errs, fmt.Errorf("deadline %s: want 1s to %s", c.Deadline, events.MaxRunLength))
 	}
 	if err := c.Filter.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("filter: %w", err))
@@ -169,6 +171,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now; default time.Now.
 	Now func() time.Time
+	// Waiting says what the AWS calls are waiting on
+	// (awsconf.RetryLog.Waiting), for the progress lines; nil: not said.
+	Waiting func() string
 }
 
 func (d *Deps) setDefaults() {
@@ -226,15 +231,22 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 		return events.RunStarted{}, err
 	}
 	pub := newBatcher(ctx, deps, cfg.PublishConcurrency, &rs)
-	stopProgress := progress(log, cfg.ProgressInterval, pub)
+	stopProgress := progress(log, cfg.ProgressInterval, pub, deps.Waiting)
 
+	// Discovery is the run's first question to AWS: an Organizations or
+	// STS endpoint that refuses the connection, or whose host does not
+	// exist, before it has answered once is configuration (a closed port
+	// in AWS_ENDPOINT_URL, a wrong region), reported at once, not retried
+	// for two minutes. Publishing keeps ctx: its retries are the
+	// publisher's.
+	findCtx := awserr.FailFastUnreachable(ctx)
 	var accts []discover.Account
 	var findErr error
 	if rs.Trigger == events.TriggerAdhoc {
 		if !cfg.Filter.IsZero() {
 			log.Info("filters ignored: an ad-hoc run scans the accounts it names")
 		}
-		if accts, findErr = walker.Lookup(ctx, cfg.Accounts); findErr == nil {
+		if accts, findErr = walker.Lookup(findCtx, cfg.Accounts); findErr == nil {
 			for _, a := range accts {
 				if findErr = pub.add(a); findErr != nil {
 					break
@@ -242,7 +254,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 			}
 		}
 	} else {
-		_, findErr = walker.Walk(ctx, func(a discover.Account) error {
+		_, findErr = walker.Walk(findCtx, func(a discover.Account) error {
 			accts = append(accts, a)
 			return pub.add(a)
 		})
@@ -381,8 +393,9 @@ func (b *batcher) close() error {
 	return ferr
 }
 
-// progress logs found and published counts every interval until stopped.
-func progress(log *slog.Logger, every time.Duration, b *batcher) (stop func()) {
+// progress logs found and published counts, and what the calls wait on,
+// every interval until stopped.
+func progress(log *slog.Logger, every time.Duration, b *batcher, waiting func() string) (stop func()) {
 	if every <= 0 {
 		return func() {}
 	}
@@ -396,7 +409,13 @@ func progress(log *slog.Logger, every time.Duration, b *batcher) (stop func()) {
 		for {
 			select {
 			case <-t.C:
-				log.Info("run opening: progress", slog.Int64("accounts_found", b.found.Load()), slog.Int64("scan_requests_published", b.published.Load()))
+				attrs := []any{slog.Int64("accounts_found", b.found.Load()), slog.Int64("scan_requests_published", b.published.Load())}
+				if waiting != nil {
+					if w := waiting(); w != "" {
+						attrs = append(attrs, slog.String("waiting_on", w))
+					}
+				}
+				log.Info("run opening: progress", attrs...)
 			case <-done:
 				return
 			}

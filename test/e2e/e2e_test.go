@@ -73,11 +73,20 @@ func TestPipeline(t *testing.T) {
 	})
 	ctx := context.Background()
 
-	// Binaries, built once: the processes below are these, as deployed.
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/awssim", "./cmd/trigger", "./cmd/scanner", "./cmd/aggregator")
+	// Binaries, built once: the processes below are these, as deployed;
+	// with E2E_IMAGE the services come from the image instead.
+	svc := servicesFrom(t, root, bin, out)
+	pkgs := []string{"./cmd/awssim"}
+	if svc.img == nil {
+		pkgs = append(pkgs, "./cmd/trigger", "./cmd/scanner", "./cmd/aggregator")
+	}
+	build := exec.Command("go", append([]string{"build", "-o", bin + "/"}, pkgs...)...)
 	build.Dir = root
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	if svc.img != nil {
+		pass("trigger, scanners and aggregators run %s", svc)
 	}
 
 	// Bad configuration: each binary says every problem on one line and
@@ -87,8 +96,7 @@ func TestPipeline(t *testing.T) {
 		"scanner":    {"-regions", "-scan-queue-url is required", "-poison-queue-url is required", "-report-bucket"},
 		"aggregator": {"-results-queue-url is required", "-report-bucket", "table name is required"},
 	} {
-		cmd := exec.Command(filepath.Join(bin, name))
-		cmd.Env = append(testharness.BaseEnv(), "AWS_REGION="+testharness.Region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret")
+		cmd := svc.command(name, []string{"AWS_REGION=" + testharness.Region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret"})
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -126,7 +134,7 @@ func TestPipeline(t *testing.T) {
 	startService := func(name, binary string) *testharness.Proc {
 		addr := testharness.FreeAddr(t)
 		health[name] = "http://" + addr
-		p := testharness.Start(t, logs, name, filepath.Join(bin, binary), append(env, "HEALTH_ADDR="+addr, "OWNER="+name))
+		p := testharness.StartCmd(t, logs, name, svc.command(binary, append(env, "HEALTH_ADDR="+addr, "OWNER="+name)))
 		return p
 	}
 	// Two aggregator replicas, as deployed: one report and one ticket
@@ -138,11 +146,14 @@ func TestPipeline(t *testing.T) {
 		testharness.WaitHTTP(t, p, health[p.Name]+"/healthz", time.Second, 200*time.Millisecond)
 	}
 	pass("4 services ready (/readyz) as separate processes: 2 aggregators, 2 scanners")
+	if what := svc.verify(t, append(append([]*testharness.Proc{}, aggs...), scanners...)...); what != "" && !t.Failed() {
+		pass("%s", what)
+	}
 
 	// The scheduled run.
 	runID := "e2e-" + suffix
 	started := time.Now().UTC()
-	trig := testharness.Start(t, logs, "trigger", filepath.Join(bin, "trigger"), append(env, "RUN_ID="+runID))
+	trig := testharness.StartCmd(t, logs, "trigger", svc.command("trigger", append(env, "RUN_ID="+runID)))
 
 	// A scanner dies mid-run (SIGKILL: no shutdown, no ack) while it holds
 	// messages: they come back after the scan queue's visibility timeout

@@ -16,7 +16,34 @@
 //	RUN#<run>       START#<wid>#<nnnn>        RunStarted, gzip JSON, in chunks
 //	RUN#<run>       RES#<account>             result: gzip JSON inline, or a blob reference
 //	RUN#<run>       BLOB#<account>#<wid>#<nnnn>  chunks of a result too large to inline
+//	RUN#<run>       HELD#<account>            held result (store.Store.HoldResult), `breadth`
+//	RUN#<run>       HBLOB#<account>#<wid>#<nnnn> chunks of a held result too large to inline
 //	CNT#<run>       <account>                 tiny marker, one per recorded result
+//	PENDING         <deadline ns, 20 digits>#<run>  deadline index of pending runs
+//	ADHOC#<account> OPEN                      the account's open ad-hoc run (`run_id`)
+//
+// The run item also carries `deadline` and `started_at` (unix ns), and for
+// an ad-hoc run of one account `adhoc_account`, `adhoc_state` (owner,
+// joined or own, once decided) and, when it joined another, `joined_to`.
+//
+// Pending reads the PENDING partition (one Query, a Limit, earliest
+// deadline first): the queue-index GSI below orders runs by id, which a
+// sender of RunStarted chooses, so a flood with ids that sort first could
+// hide a real run behind any bound. The entry is written before the run
+// item's conditional update (a run item without one would never be listed),
+// deleted at emission or on joining, and Pending deletes any entry whose
+// run is emitted, joined or recorded with another deadline (a losing
+// writer's, a crash's). Runs recorded before the index existed are still
+// listed from the GSI when the index gives fewer than the limit. The
+// table's key schema and indexes are unchanged.
+//
+// The ad-hoc slot is decided by conditional puts on the ADHOC# item (absent
+// or already this run's; or, after reading it, still naming a run that is
+// over: emitted, past its deadline, or with its result), then a conditional
+// update of the new run item that joins it to the open run unless it was
+// claimed or counted a result meanwhile. adhoc_state records the outcome,
+// so a redelivered RunStarted finishes a decision a crash interrupted and
+// never changes one that was made.
 //
 // Every item carries `expires_at` (epoch seconds, now + Retention), the
 // table's TTL attribute. Items stay under DynamoDB's 400 KB: a body is

@@ -13,6 +13,7 @@ import (
 	"iter"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,6 +136,24 @@ func (s *Store) Close() error { return nil }
 
 func runPK(id ident.RunID) string { return "RUN#" + string(id) }
 func cntPK(id ident.RunID) string { return "CNT#" + string(id) }
+
+// adhocPK is an account's ad-hoc slot (sk adhocSK): which ad-hoc run of the
+// account is open (see store.Store.RecordRun).
+func adhocPK(acct ident.AccountID) string { return "ADHOC#" + string(acct) }
+
+const adhocSK = "OPEN"
+
+// pendingPK is the deadline index of pending runs: one item per run,
+// sk <deadline, unix ns, 20 digits>#<run id>, so that one Query with a
+// Limit reads the earliest deadlines first (the queue-index GSI orders by
+// run id, which a sender chooses).
+const pendingPK = "PENDING"
+
+func pendingSK(deadline time.Time, id ident.RunID) string {
+	return fmt.Sprintf("%020d#%s", max(deadline.UnixNano(), 0), id)
+}
+
+func heldSK(acct ident.AccountID) string { return "HELD#" + string(acct) }
 
 const runSK = "RUN"
 
@@ -311,26 +330,163 @@ func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, er
 	if err != nil {
 		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
 	}
+	// The deadline index entry goes before the run item, like the chunks:
+	// a run item without one would never be Pending. A losing writer with
+	// another deadline deletes its own; Pending skips and deletes any
+	// entry that does not match its run.
+	dl := run.Deadline.UTC()
+	pend := key(pendingPK, pendingSK(dl, run.RunID))
+	pend[AttrExpires] = s.expires()
+	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: pend}); err != nil {
+		return false, fmt.Errorf("record run %s: deadline index: %w", run.RunID, err)
+	}
+	upd := "SET #ref = :ref, #n = :n, #rid = :rid, #exp = :exp, #q = if_not_exists(#q, :pending), #dl = :dl, #sat = :sat"
+	names := map[string]string{"#ref": "started_ref", "#n": "started_chunks", "#rid": "run_id",
+		"#exp": AttrExpires, "#q": AttrQueue, "#dl": "deadline", "#sat": "started_at"}
+	vals := map[string]types.AttributeValue{":ref": str(wid), ":n": num(int64(n)),
+		":rid": str(string(run.RunID)), ":exp": s.expires(), ":pending": str(queuePending),
+		":dl": num(dl.UnixNano()), ":sat": num(run.StartedAt.UnixNano())}
+	acct, adhoc := store.AdhocAccount(run)
+	if adhoc {
+		upd += ", #acct = :acct"
+		names["#acct"], vals[":acct"] = "adhoc_account", str(string(acct))
+	}
 	in := &dynamodb.UpdateItemInput{
-		TableName:        &s.cfg.Table,
-		Key:              key(pk, runSK),
-		UpdateExpression: aws.String("SET #ref = :ref, #n = :n, #rid = :rid, #exp = :exp, #q = if_not_exists(#q, :pending)"),
-		ExpressionAttributeNames: map[string]string{"#ref": "started_ref", "#n": "started_chunks", "#rid": "run_id",
-			"#exp": AttrExpires, "#q": AttrQueue},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":ref": str(wid), ":n": num(int64(n)),
-			":rid": str(string(run.RunID)), ":exp": s.expires(), ":pending": str(queuePending)},
+		TableName: &s.cfg.Table, Key: key(pk, runSK), UpdateExpression: aws.String(upd),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
 	}
 	if !s.cfg.Unsafe.Overwrite() {
 		in.ConditionExpression = aws.String("attribute_not_exists(#ref)")
 	}
 	if _, err := s.api.UpdateItem(ctx, in); err != nil {
-		if isConditionFailed(err) {
-			s.dropChunks(ctx, pk, "START#", wid, n)
-			return false, nil
+		if !isConditionFailed(err) {
+			return false, fmt.Errorf("record run %s: %w", run.RunID, err)
 		}
-		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+		s.dropChunks(ctx, pk, "START#", wid, n)
+		item, err := s.getRunItem(ctx, run.RunID)
+		if err != nil {
+			return false, fmt.Errorf("record run %s: read the recorded run: %w", run.RunID, err)
+		}
+		if got, _ := getN(item, "deadline"); got != dl.UnixNano() {
+			s.deletePending(ctx, dl, run.RunID)
+		}
+		// A writer that died between the run item and the ad-hoc slot:
+		// its redelivery finishes the decision, from the recorded run.
+		if err := s.adhocDecide(ctx, run.RunID, item); err != nil {
+			return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+		}
+		return false, nil
+	}
+	if adhoc {
+		item, err := s.getRunItem(ctx, run.RunID)
+		if err != nil {
+			return false, fmt.Errorf("record run %s: read the recorded run: %w", run.RunID, err)
+		}
+		if err := s.adhocDecide(ctx, run.RunID, item); err != nil {
+			return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+		}
 	}
 	return true, nil
+}
+
+func (s *Store) deletePending(ctx context.Context, deadline time.Time, id ident.RunID) {
+	sk := pendingSK(deadline, id)
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.cfg.Table, Key: key(pendingPK, sk)}); err != nil {
+		s.log.Warn("dedupe store: could not delete a deadline index entry (Pending or TTL will)", slog.String("sk", sk), slog.Any("error", err))
+	}
+}
+
+// adhocDecide makes the recorded ad-hoc run (item) its account's open
+// ad-hoc run, or joins it to the open one (store.AdhocOpen), once: the
+// outcome is kept in the run item's adhoc_state (owner, joined or own).
+// Without transactions, each step is a conditional write on one item, and
+// a crash between steps is finished by the redelivery (RecordRun calls
+// this again when its write loses).
+func (s *Store) adhocDecide(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) error {
+	acct := ident.AccountID(getS(item, "adhoc_account"))
+	if acct == "" || getS(item, "adhoc_state") != "" {
+		return nil
+	}
+	startedAt := getTime(item, "started_at")
+	for range 3 {
+		slot := key(adhocPK(acct), adhocSK)
+		slot["run_id"], slot[AttrExpires] = str(string(id)), s.expires()
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: slot,
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #rid = :self"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#rid": "run_id"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":self": str(string(id))}})
+		if err == nil {
+			return s.setAdhocState(ctx, id, "owner")
+		}
+		if !isConditionFailed(err) {
+			return fmt.Errorf("ad-hoc slot of %s: %w", acct, err)
+		}
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.cfg.Table, Key: key(adhocPK(acct), adhocSK), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return fmt.Errorf("ad-hoc slot of %s: %w", acct, err)
+		}
+		open := ident.RunID(getS(out.Item, "run_id"))
+		if open == "" {
+			continue // deleted meanwhile (TTL): try again
+		}
+		openItem, err := s.getRunItem(ctx, open)
+		if err != nil {
+			return fmt.Errorf("ad-hoc slot of %s: read %s: %w", acct, open, err)
+		}
+		hasResult, err := s.HasResult(ctx, open, acct)
+		if err != nil {
+			return fmt.Errorf("ad-hoc slot of %s: %w", acct, err)
+		}
+		if !store.AdhocOpen(openItem != nil && getS(openItem, "started_ref") != "", getBool(openItem, "emitted"),
+			getTime(openItem, "deadline"), startedAt, hasResult) {
+			// Take the slot over from the run that is done, unless
+			// someone else did in between (then look again).
+			_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: slot,
+				ConditionExpression:       aws.String("#rid = :open"),
+				ExpressionAttributeNames:  map[string]string{"#rid": "run_id"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":open": str(string(open))}})
+			if err == nil {
+				return s.setAdhocState(ctx, id, "owner")
+			}
+			if !isConditionFailed(err) {
+				return fmt.Errorf("ad-hoc slot of %s: %w", acct, err)
+			}
+			continue
+		}
+		// Join, unless the run has moved on meanwhile (claimed, or a result
+		// recorded under its own id): then it stays a run of its own.
+		_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.cfg.Table, Key: key(runPK(id), runSK),
+			UpdateExpression:         aws.String("SET #j = :open, #st = :joined REMOVE #q"),
+			ConditionExpression:      aws.String("attribute_not_exists(#owner) AND (attribute_not_exists(#n) OR #n = :zero)"),
+			ExpressionAttributeNames: map[string]string{"#j": "joined_to", "#st": "adhoc_state", "#q": AttrQueue, "#owner": "claim_owner", "#n": "results"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":open": str(string(open)), ":joined": str("joined"),
+				":zero": num(0)},
+		})
+		switch {
+		case err == nil:
+			s.deletePending(ctx, getTime(item, "deadline"), id)
+			return nil
+		case isConditionFailed(err):
+			return s.setAdhocState(ctx, id, "own")
+		default:
+			return fmt.Errorf("join %s to %s: %w", id, open, err)
+		}
+	}
+	return fmt.Errorf("ad-hoc slot of %s: contended, retry", acct)
+}
+
+func (s *Store) setAdhocState(ctx context.Context, id ident.RunID, state string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.cfg.Table, Key: key(runPK(id), runSK),
+		UpdateExpression:          aws.String("SET #st = :st"),
+		ExpressionAttributeNames:  map[string]string{"#st": "adhoc_state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":st": str(state)},
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s ad-hoc %s: %w", id, state, err)
+	}
+	return nil
 }
 
 // RecordResult implements store.Store: a conditional put of the RES# item
@@ -489,6 +645,7 @@ func (s *Store) state(ctx context.Context, id ident.RunID, item map[string]types
 		TicketKey:   getS(item, "ticket_key"),
 		TicketOwner: getS(item, "ticket_owner"),
 		TicketUntil: getTime(item, "ticket_until"),
+		JoinedTo:    ident.RunID(getS(item, "joined_to")),
 	}
 	if wid := getS(item, "started_ref"); wid != "" {
 		// The write id names one recorded RunStarted for good (chunks are
@@ -692,6 +849,70 @@ func (s *Store) sortKeys(ctx context.Context, pk, prefix string) (map[string]boo
 // 1 MB, DynamoDB's cap) and one decoded result are in memory at a time;
 // a chunked result is fetched when its turn comes.
 func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return s.bodies(ctx, id, "results", "RES#", "BLOB#")
+}
+
+// Held implements store.Store, as Results over the HELD# items.
+func (s *Store) Held(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return s.bodies(ctx, id, "held results", "HELD#", "HBLOB#")
+}
+
+// HoldResult implements store.Store: a put of the HELD# item whose
+// condition is the replacement rule (absent, or narrower than this one).
+func (s *Store) HoldResult(ctx context.Context, res *events.AccountScanned) (bool, error) {
+	if err := store.CheckResult(res); err != nil {
+		return false, err
+	}
+	body, err := gz(res)
+	if err != nil {
+		return false, fmt.Errorf("hold result %s/%s: encode: %w", res.RunID, res.AccountID, err)
+	}
+	pk := runPK(res.RunID)
+	item := key(pk, heldSK(res.AccountID))
+	item[AttrExpires] = s.expires()
+	breadth := int64(store.Breadth(res))
+	item["breadth"] = num(breadth)
+	var (
+		wid, prefix string
+		n           int
+	)
+	if len(body) <= s.cfg.ChunkSize {
+		item["body"] = &types.AttributeValueMemberB{Value: body}
+	} else {
+		prefix = "HBLOB#" + string(res.AccountID) + "#"
+		if wid, n, err = s.putChunks(ctx, pk, prefix, body); err != nil {
+			return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
+		}
+		item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #b < :b"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#b": "breadth"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": num(breadth)}})
+	if err == nil {
+		// The replaced body's chunks, if any, are left to TTL.
+		return true, nil
+	}
+	if n > 0 {
+		s.dropChunks(ctx, pk, prefix, wid, n)
+	}
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
+}
+
+// DropHeld implements store.Store.
+func (s *Store) DropHeld(ctx context.Context, id ident.RunID, account ident.AccountID) error {
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.cfg.Table, Key: key(runPK(id), heldSK(account))}); err != nil {
+		return fmt.Errorf("drop held result %s/%s: %w", id, account, err)
+	}
+	return nil
+}
+
+// bodies yields the result bodies under the run's items whose sort key
+// begins with skPrefix, their chunks under blobPrefix<account>#.
+func (s *Store) bodies(ctx context.Context, id ident.RunID, what, skPrefix, blobPrefix string) iter.Seq2[*events.AccountScanned, error] {
 	return func(yield func(*events.AccountScanned, error) bool) {
 		pk := runPK(id)
 		var next map[string]types.AttributeValue
@@ -700,19 +921,19 @@ func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.A
 				TableName:                 &s.cfg.Table,
 				KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :pre)"),
 				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str("RES#")},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str(skPrefix)},
 				ConsistentRead:            aws.Bool(true),
 				ExclusiveStartKey:         next,
 			})
 			if err != nil {
-				yield(nil, fmt.Errorf("results of %s: %w", id, err))
+				yield(nil, fmt.Errorf("%s of %s: %w", what, id, err))
 				return
 			}
 			for i, it := range page.Items {
 				page.Items[i] = nil // let each body go once decoded
-				res, err := s.decodeResult(ctx, pk, it)
+				res, err := s.decodeResult(ctx, pk, it, skPrefix, blobPrefix)
 				if err != nil {
-					yield(nil, fmt.Errorf("results of %s: %s: %w", id, getS(it, AttrSK), err))
+					yield(nil, fmt.Errorf("%s of %s: %s: %w", what, id, getS(it, AttrSK), err))
 					return
 				}
 				if !yield(res, nil) {
@@ -726,13 +947,13 @@ func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.A
 	}
 }
 
-func (s *Store) decodeResult(ctx context.Context, pk string, it map[string]types.AttributeValue) (*events.AccountScanned, error) {
+func (s *Store) decodeResult(ctx context.Context, pk string, it map[string]types.AttributeValue, skPrefix, blobPrefix string) (*events.AccountScanned, error) {
 	body := getB(it, "body")
 	if wid := getS(it, "body_ref"); wid != "" {
 		n, _ := getN(it, "body_chunks")
-		acct := getS(it, AttrSK)[len("RES#"):]
+		acct := getS(it, AttrSK)[len(skPrefix):]
 		var err error
-		if body, err = s.getChunks(ctx, pk, "BLOB#"+acct+"#", wid, int(n)); err != nil {
+		if body, err = s.getChunks(ctx, pk, blobPrefix+acct+"#", wid, int(n)); err != nil {
 			return nil, err
 		}
 	}
@@ -802,7 +1023,7 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 	if err := store.CheckEmit(id, owner, reportKey); err != nil {
 		return err
 	}
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.cfg.Table,
 		Key:                 key(runPK(id), runSK),
 		UpdateExpression:    aws.String("SET #emitted = :true, #at = :at, #key = :key, #q = :unticketed, #exp = :exp"),
@@ -812,8 +1033,11 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 		ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true},
 			":at": num(now.UnixNano()), ":key": str(reportKey), ":unticketed": str(queueUnticketed),
 			":exp": s.expires(), ":owner": str(owner)},
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err == nil {
+		// A crash here leaves the entry to Pending, which deletes it.
+		s.deletePending(ctx, getTime(out.Attributes, "deadline"), id)
 		return nil
 	}
 	if !isConditionFailed(err) {
@@ -907,8 +1131,9 @@ func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, n
 }
 
 // list reads the run ids under one GSI key, then each run consistently,
-// keeping those keep accepts (the GSI may lag the table).
-func (s *Store) list(ctx context.Context, queue string, keep func(store.RunState) bool) ([]store.RunState, error) {
+// keeping those keep accepts (the GSI may lag the table), skipping those
+// in skip, and stopping at limit runs (0: no limit).
+func (s *Store) list(ctx context.Context, queue string, limit int, skip map[ident.RunID]bool, keep func(store.RunState) bool) ([]store.RunState, error) {
 	var (
 		out  []store.RunState
 		next map[string]types.AttributeValue
@@ -927,8 +1152,11 @@ func (s *Store) list(ctx context.Context, queue string, keep func(store.RunState
 		}
 		for _, it := range page.Items {
 			pk := getS(it, AttrPK)
-			if len(pk) <= len("RUN#") {
+			if len(pk) <= len("RUN#") || skip[ident.RunID(pk[len("RUN#"):])] {
 				continue
+			}
+			if limit > 0 && len(out) >= limit {
+				return out, nil
 			}
 			st, err := s.Run(ctx, ident.RunID(pk[len("RUN#"):]))
 			if errors.Is(err, store.ErrNotFound) {
@@ -947,12 +1175,80 @@ func (s *Store) list(ctx context.Context, queue string, keep func(store.RunState
 	}
 }
 
-// Pending implements store.Store.
-func (s *Store) Pending(ctx context.Context) ([]store.RunState, error) {
-	return s.list(ctx, queuePending, func(st store.RunState) bool { return st.Started != nil && !st.Emitted })
+// Pending implements store.Store: pages of the deadline index (earliest
+// first) until limit runs are kept, each run read consistently and
+// re-checked; an entry whose run is emitted, joined, gone or recorded with
+// another deadline is deleted. Runs recorded before the index existed are
+// only on the queue-index GSI: when the index gives fewer than limit runs
+// (so no flood fills it), the GSI's other runs follow, up to limit.
+func (s *Store) Pending(ctx context.Context, limit int) ([]store.RunState, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("pending runs: %w: limit %d is not positive", store.ErrInvalid, limit)
+	}
+	var (
+		out  []store.RunState
+		seen = map[ident.RunID]bool{}
+		next map[string]types.AttributeValue
+	)
+	for len(out) < limit {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pendingPK)},
+			ProjectionExpression:      aws.String("#sk"),
+			ConsistentRead:            aws.Bool(true),
+			Limit:                     aws.Int32(int32(min(limit-len(out), 1000))),
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pending runs: %w", err)
+		}
+		for _, it := range page.Items {
+			sk := getS(it, AttrSK)
+			ns, id, ok := strings.Cut(sk, "#")
+			if !ok {
+				continue
+			}
+			st, err := s.Run(ctx, ident.RunID(id))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("pending runs: %w", err)
+			}
+			live := err == nil && st.Started != nil && !st.Emitted && st.JoinedTo == "" &&
+				fmt.Sprintf("%020d", max(st.Started.Deadline.UnixNano(), 0)) == ns
+			if !live {
+				if err == nil && (st.Emitted || st.JoinedTo != "" || st.Started != nil) {
+					s.deletePending(ctx, time.Unix(0, mustAtoi(ns)), ident.RunID(id))
+				}
+				continue
+			}
+			if !seen[st.RunID] {
+				seen[st.RunID] = true
+				out = append(out, st)
+			}
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			break
+		}
+	}
+	if len(out) >= limit {
+		return out, nil
+	}
+	legacy, err := s.list(ctx, queuePending, limit-len(out), seen, func(st store.RunState) bool {
+		return st.Started != nil && !st.Emitted && st.JoinedTo == ""
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, legacy...), nil
+}
+
+func mustAtoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }
 
 // Unticketed implements store.Store.
 func (s *Store) Unticketed(ctx context.Context) ([]store.RunState, error) {
-	return s.list(ctx, queueUnticketed, func(st store.RunState) bool { return st.Emitted && st.TicketKey == "" })
+	return s.list(ctx, queueUnticketed, 0, nil, func(st store.RunState) bool { return st.Emitted && st.TicketKey == "" })
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
 	"github.com/cybsecops/configreport/internal/store/storetest"
@@ -76,5 +77,87 @@ func TestMigratesSchema1(t *testing.T) {
 	s2 := open(t, path, nil)
 	if st, err := s2.Run(ctx, "old"); err != nil || st.TicketKey != "SEC-1" || st.TicketOwner != "a" {
 		t.Fatalf("after reopening: %+v, %v", st, err)
+	}
+}
+
+// schema2 is what version 2 wrote: the ticket lease, no held results,
+// deadline or ad-hoc slot.
+const schema2 = `
+CREATE TABLE runs (
+	run_id       TEXT PRIMARY KEY,
+	started      BLOB,
+	results      INTEGER NOT NULL DEFAULT 0,
+	generated_at INTEGER,
+	claim_owner  TEXT NOT NULL DEFAULT '',
+	claim_until  INTEGER,
+	emitted      INTEGER NOT NULL DEFAULT 0,
+	emitted_at   INTEGER,
+	report_key   TEXT NOT NULL DEFAULT '',
+	ticket_key   TEXT NOT NULL DEFAULT '',
+	ticket_owner TEXT NOT NULL DEFAULT '',
+	ticket_until INTEGER
+);
+CREATE INDEX runs_pending ON runs(run_id) WHERE started IS NOT NULL AND emitted = 0;
+CREATE INDEX runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
+CREATE TABLE results (run_id TEXT NOT NULL, account_id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (run_id, account_id));
+PRAGMA user_version = 2;
+`
+
+// TestMigratesSchema2: a pending run of a version-2 file (no deadline
+// column) stays pending, before the runs recorded after the migration;
+// held results and the ad-hoc slot work at once.
+func TestMigratesSchema2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := storetest.NewRun("old", 1)
+	old.Deadline = storetest.T0.Add(time.Hour)
+	started, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(schema2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO runs (run_id, started) VALUES ('old', ?)`, started); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, path, nil)
+	ctx := t.Context()
+	if _, err := s.RecordRun(ctx, storetest.NewRun("new", 1)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Pending(ctx, 10)
+	if err != nil || len(p) != 2 || p[0].RunID != "old" || p[1].RunID != "new" {
+		t.Fatalf("Pending after migration = %+v, %v; want old, new", p, err)
+	}
+	res := storetest.Covering(storetest.NewResult("old", storetest.Account(1), 1), "us-east-1")
+	if held, err := s.HoldResult(ctx, res); err != nil || !held {
+		t.Fatalf("HoldResult after migration = %v, %v", held, err)
+	}
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := s.RecordRun(ctx, storetest.NewAdhocRun(ident.RunID(id), storetest.Account(5), storetest.T0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := s.Run(ctx, "a2"); err != nil || st.JoinedTo != "a1" {
+		t.Fatalf("a2 after migration: JoinedTo %q, %v; want a1", st.JoinedTo, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
+		t.Fatalf("user_version = %d, %v; want 3", v, err)
 	}
 }

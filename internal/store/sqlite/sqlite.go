@@ -32,8 +32,10 @@ import (
 const FileName = "dedupe-store.sqlite"
 
 // schemaVersion is kept in PRAGMA user_version; a file written by a newer
-// schema is refused rather than misread. 2 added the ticket lease.
-const schemaVersion = 2
+// schema is refused rather than misread. 2 added the ticket lease; 3 the
+// held results, the run's deadline (Pending's order) and the per-account
+// ad-hoc slot.
+const schemaVersion = 3
 
 // Config configures Open.
 type Config struct {
@@ -154,9 +156,11 @@ CREATE TABLE IF NOT EXISTS runs (
 	report_key   TEXT NOT NULL DEFAULT '',
 	ticket_key   TEXT NOT NULL DEFAULT '',
 	ticket_owner TEXT NOT NULL DEFAULT '',
-	ticket_until INTEGER           -- unix ns
+	ticket_until INTEGER,          -- unix ns
+	deadline     INTEGER,          -- unix ns, the RunStarted's; NULL for rows of schema 2
+	adhoc_account TEXT NOT NULL DEFAULT '', -- the one account of an ad-hoc run
+	joined_to    TEXT NOT NULL DEFAULT ''   -- the open ad-hoc run this one joined
 );
-CREATE INDEX IF NOT EXISTS runs_pending ON runs(run_id) WHERE started IS NOT NULL AND emitted = 0;
 CREATE INDEX IF NOT EXISTS runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
 CREATE TABLE IF NOT EXISTS results (
 	run_id     TEXT NOT NULL,
@@ -164,6 +168,26 @@ CREATE TABLE IF NOT EXISTS results (
 	body       BLOB NOT NULL,  -- AccountScanned JSON
 	PRIMARY KEY (run_id, account_id)
 );
+CREATE TABLE IF NOT EXISTS held (
+	run_id     TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	breadth    INTEGER NOT NULL, -- store.Breadth
+	body       BLOB NOT NULL,
+	PRIMARY KEY (run_id, account_id)
+);
+CREATE TABLE IF NOT EXISTS adhoc_open (
+	account_id TEXT PRIMARY KEY,
+	run_id     TEXT NOT NULL
+);
+`
+
+// ddlIndexes come after the migrations: they name columns that a file of
+// an older schema gets from them. Pending reads earliest deadline first;
+// rows of schema 2 have none and sort first (NULL), which is what their
+// age deserves.
+const ddlIndexes = `
+DROP INDEX IF EXISTS runs_pending;
+CREATE INDEX IF NOT EXISTS runs_pending_deadline ON runs(deadline, run_id) WHERE started IS NOT NULL AND emitted = 0 AND joined_to = '';
 `
 
 // Open opens (creating if needed) the store at cfg.Path.
@@ -244,6 +268,16 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate schema 1 to 2: %w", err)
 		}
 	}
+	if v == 1 || v == 2 { // held results, deadline and ad-hoc slot (the new tables come from ddl)
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN deadline INTEGER;
+			ALTER TABLE runs ADD COLUMN adhoc_account TEXT NOT NULL DEFAULT '';
+			ALTER TABLE runs ADD COLUMN joined_to TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("migrate schema %d to 3: %w", v, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, ddlIndexes); err != nil {
+		return fmt.Errorf("create indexes: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}
@@ -278,15 +312,23 @@ func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, er
 	if err != nil {
 		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
 	}
+	acct, adhoc := store.AdhocAccount(run)
 	// The row may exist already, made by an early result: first write wins
 	// on the started column, not on the row.
-	q := `INSERT INTO runs (run_id, started) VALUES (?, ?)
-		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started WHERE runs.started IS NULL`
+	q := `INSERT INTO runs (run_id, started, deadline, adhoc_account) VALUES (?, ?, ?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started, deadline = excluded.deadline,
+		adhoc_account = excluded.adhoc_account WHERE runs.started IS NULL`
 	if s.unsafe.Overwrite() {
-		q = `INSERT INTO runs (run_id, started) VALUES (?, ?)
-		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started`
+		q = `INSERT INTO runs (run_id, started, deadline, adhoc_account) VALUES (?, ?, ?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET started = excluded.started, deadline = excluded.deadline,
+		adhoc_account = excluded.adhoc_account`
 	}
-	res, err := s.w.ExecContext(ctx, q, string(run.RunID), body)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, q, string(run.RunID), body, nanos(run.Deadline), string(acct))
 	if err != nil {
 		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
 	}
@@ -294,7 +336,48 @@ func (s *Store) RecordRun(ctx context.Context, run *events.RunStarted) (bool, er
 	if err != nil {
 		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
 	}
+	if n == 1 && adhoc {
+		// Same transaction as the first write: the decision is made once.
+		if err := s.adhocSlot(ctx, tx, run, acct); err != nil {
+			return false, fmt.Errorf("record run %s: ad-hoc slot of %s: %w", run.RunID, acct, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("record run %s: %w", run.RunID, err)
+	}
 	return n == 1, nil
+}
+
+// adhocSlot makes run the open ad-hoc run of acct, or joins it to the one
+// that is open (store.AdhocOpen).
+func (s *Store) adhocSlot(ctx context.Context, tx *sql.Tx, run *events.RunStarted, acct ident.AccountID) error {
+	var open string
+	err := tx.QueryRowContext(ctx, `SELECT run_id FROM adhoc_open WHERE account_id = ?`, string(acct)).Scan(&open)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, `INSERT INTO adhoc_open (account_id, run_id) VALUES (?, ?)`, string(acct), string(run.RunID))
+		return err
+	case err != nil:
+		return err
+	case open == string(run.RunID):
+		return nil
+	}
+	var (
+		exists, emitted bool
+		deadline        sql.NullInt64
+		hasResult       bool
+	)
+	err = tx.QueryRowContext(ctx, `SELECT 1, emitted, deadline, EXISTS (SELECT 1 FROM results WHERE run_id = ? AND account_id = ?)
+		FROM runs WHERE run_id = ? AND started IS NOT NULL`, open, string(acct), open).Scan(&exists, &emitted, &deadline, &hasResult)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if store.AdhocOpen(exists, emitted, fromNanos(deadline), run.StartedAt, hasResult) {
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET joined_to = ? WHERE run_id = ?`, open, string(run.RunID))
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE adhoc_open SET run_id = ? WHERE account_id = ?`, string(run.RunID), string(acct))
+	return err
 }
 
 // RecordResult implements store.Store.
@@ -341,10 +424,10 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 }
 
 const (
-	runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until`
+	runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until, joined_to`
 	// runColsCached is runCols with, instead of the RunStarted, whether
 	// there is one.
-	runColsCached = `run_id, started IS NOT NULL, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until`
+	runColsCached = `run_id, started IS NOT NULL, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until, joined_to`
 )
 
 type scanner interface{ Scan(dest ...any) error }
@@ -357,8 +440,9 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 		generated, until, emittedAt sql.NullInt64
 		ticketUntil                 sql.NullInt64
 		emitted                     int
+		joined                      string
 	)
-	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil); err != nil {
+	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil, &joined); err != nil {
 		return st, err
 	}
 	st.RunID = ident.RunID(id)
@@ -385,6 +469,7 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
 	st.TicketUntil = fromNanos(ticketUntil)
 	st.Emitted = emitted != 0
+	st.JoinedTo = ident.RunID(joined)
 	return st, nil
 }
 
@@ -399,8 +484,9 @@ func scanRunCached(row scanner, started *events.RunStarted) (store.RunState, err
 		generated, until, emittedAt sql.NullInt64
 		ticketUntil                 sql.NullInt64
 		emitted                     int
+		joined                      string
 	)
-	if err := row.Scan(&id, &hasStarted, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil); err != nil {
+	if err := row.Scan(&id, &hasStarted, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil, &joined); err != nil {
 		return st, err
 	}
 	st.RunID = ident.RunID(id)
@@ -410,6 +496,7 @@ func scanRunCached(row scanner, started *events.RunStarted) (store.RunState, err
 	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
 	st.TicketUntil = fromNanos(ticketUntil)
 	st.Emitted = emitted != 0
+	st.JoinedTo = ident.RunID(joined)
 	return st, nil
 }
 
@@ -475,10 +562,16 @@ func (s *Store) MissingResults(ctx context.Context, id ident.RunID, expected []i
 // Results implements store.Store: one cursor over the primary key, one
 // decoded result in memory at a time.
 func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return s.bodies(ctx, "results", `SELECT account_id, body FROM results WHERE run_id = ? ORDER BY account_id`, id)
+}
+
+// bodies yields the AccountScanned bodies q selects (account_id, body) for
+// run id, one decoded at a time.
+func (s *Store) bodies(ctx context.Context, what, q string, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
 	return func(yield func(*events.AccountScanned, error) bool) {
-		rows, err := s.r.QueryContext(ctx, `SELECT account_id, body FROM results WHERE run_id = ? ORDER BY account_id`, string(id))
+		rows, err := s.r.QueryContext(ctx, q, string(id))
 		if err != nil {
-			yield(nil, fmt.Errorf("results of %s: %w", id, err))
+			yield(nil, fmt.Errorf("%s of %s: %w", what, id, err))
 			return
 		}
 		defer rows.Close()
@@ -488,12 +581,12 @@ func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.A
 				body []byte
 			)
 			if err := rows.Scan(&acct, &body); err != nil {
-				yield(nil, fmt.Errorf("results of %s: %w", id, err))
+				yield(nil, fmt.Errorf("%s of %s: %w", what, id, err))
 				return
 			}
 			res := new(events.AccountScanned)
 			if err := json.Unmarshal(body, res); err != nil {
-				yield(nil, fmt.Errorf("results of %s: decode %s: %w", id, acct, err))
+				yield(nil, fmt.Errorf("%s of %s: decode %s: %w", what, id, acct, err))
 				return
 			}
 			if !yield(res, nil) {
@@ -501,7 +594,7 @@ func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.A
 			}
 		}
 		if err := rows.Err(); err != nil {
-			yield(nil, fmt.Errorf("results of %s: %w", id, err))
+			yield(nil, fmt.Errorf("%s of %s: %w", what, id, err))
 		}
 	}
 }
@@ -650,8 +743,8 @@ func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, n
 	return until, nil
 }
 
-func (s *Store) list(ctx context.Context, what, where string) ([]store.RunState, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE `+where+` ORDER BY run_id`)
+func (s *Store) list(ctx context.Context, what, where string, args ...any) ([]store.RunState, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s runs: %w", what, err)
 	}
@@ -670,12 +763,52 @@ func (s *Store) list(ctx context.Context, what, where string) ([]store.RunState,
 	return out, nil
 }
 
-// Pending implements store.Store.
-func (s *Store) Pending(ctx context.Context) ([]store.RunState, error) {
-	return s.list(ctx, "pending", `started IS NOT NULL AND emitted = 0`)
+// Pending implements store.Store: the partial index on (deadline, run_id)
+// gives the earliest deadlines first.
+func (s *Store) Pending(ctx context.Context, limit int) ([]store.RunState, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("pending runs: %w: limit %d is not positive", store.ErrInvalid, limit)
+	}
+	return s.list(ctx, "pending", `started IS NOT NULL AND emitted = 0 AND joined_to = '' ORDER BY deadline, run_id LIMIT ?`, limit)
 }
 
 // Unticketed implements store.Store.
 func (s *Store) Unticketed(ctx context.Context) ([]store.RunState, error) {
-	return s.list(ctx, "unticketed", `emitted = 1 AND ticket_key = ''`)
+	return s.list(ctx, "unticketed", `emitted = 1 AND ticket_key = '' ORDER BY run_id`)
+}
+
+// HoldResult implements store.Store: the upsert replaces the held body
+// only when the new one is broader.
+func (s *Store) HoldResult(ctx context.Context, res *events.AccountScanned) (bool, error) {
+	if err := store.CheckResult(res); err != nil {
+		return false, err
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	r, err := s.w.ExecContext(ctx, `INSERT INTO held (run_id, account_id, breadth, body) VALUES (?, ?, ?, ?)
+		ON CONFLICT (run_id, account_id) DO UPDATE SET breadth = excluded.breadth, body = excluded.body
+		WHERE excluded.breadth > held.breadth`, string(res.RunID), string(res.AccountID), store.Breadth(res), body)
+	if err != nil {
+		return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
+	}
+	return n == 1, nil
+}
+
+// Held implements store.Store.
+func (s *Store) Held(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
+	return s.bodies(ctx, "held results", `SELECT account_id, body FROM held WHERE run_id = ? ORDER BY account_id`, id)
+}
+
+// DropHeld implements store.Store.
+func (s *Store) DropHeld(ctx context.Context, id ident.RunID, account ident.AccountID) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM held WHERE run_id = ? AND account_id = ?`, string(id), string(account)); err != nil {
+		return fmt.Errorf("drop held result %s/%s: %w", id, account, err)
+	}
+	return nil
 }

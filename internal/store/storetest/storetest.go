@@ -58,6 +58,11 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TicketLease", testTicketLease},
 		{"TicketLeaseSingleWinner", testTicketLeaseSingleWinner},
 		{"Pending", testPending},
+		{"PendingBoundedEarliestDeadlineFirst", testPendingBounded},
+		{"HeldResults", testHeldResults},
+		{"HeldLargeResult", testHeldLarge},
+		{"AdhocJoin", testAdhocJoin},
+		{"AdhocJoinOnlyOnce", testAdhocJoinOnce},
 		{"LargeRun", testLargeRun},
 		{"LargeResult", testLargeResult},
 		{"ConcurrentRecord", testConcurrentRecord},
@@ -763,7 +768,7 @@ func testTicketLeaseSingleWinner(t *testing.T, s store.Store) {
 
 func testPending(t *testing.T, s store.Store) {
 	ctx := ctxOf(t)
-	if p, err := s.Pending(ctx); err != nil || len(p) != 0 {
+	if p, err := s.Pending(ctx, 100); err != nil || len(p) != 0 {
 		t.Fatalf("Pending on an empty store = %v, %v", p, err)
 	}
 	for _, id := range []ident.RunID{"p1", "p2", "p3"} {
@@ -773,7 +778,7 @@ func testPending(t *testing.T, s store.Store) {
 	recordResult(t, s, NewResult("orphan", Account(1), 1), true) // no RunStarted: not pending
 	claim(t, s, "p2", "o", T0, time.Minute, nil)                 // claimed, not emitted: pending
 	emit(t, s, "p3")
-	p, err := s.Pending(ctx)
+	p, err := s.Pending(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -802,7 +807,7 @@ func testLargeRun(t *testing.T, s store.Store) {
 		t.Fatalf("RunStarted of 5,000 accounts came back with %v", st.Started != nil)
 	}
 	sameJSON(t, "RunStarted of 5,000 accounts", st.Started, run)
-	p, err := s.Pending(ctxOf(t))
+	p, err := s.Pending(ctxOf(t), 100)
 	if err != nil || len(p) != 1 || p[0].Started == nil || len(p[0].Started.Accounts) != 5000 {
 		t.Fatalf("Pending with a 5,000-account run: %d runs, err %v", len(p), err)
 	}
@@ -947,5 +952,231 @@ func testResultCounter(t *testing.T, s store.Store) {
 	record(Account(4), true, store.Recorded{Results: 4, HasStarted: true, Emitted: true})
 	if _, _, err := rc.RecordResultCounted(ctx, NewResult("bad id", Account(5), 1)); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("RecordResultCounted of an invalid run id: %v, want ErrInvalid", err)
+	}
+}
+
+// Covering returns res with a coverage entry (read yes) for each region.
+func Covering(res *events.AccountScanned, regions ...ident.Region) *events.AccountScanned {
+	out := *res
+	out.Coverage = nil
+	for _, r := range regions {
+		out.Coverage = append(out.Coverage, events.Coverage{Region: r, Read: events.ReadYes})
+	}
+	return &out
+}
+
+// NewAdhocRun returns a valid ad-hoc RunStarted of one account.
+func NewAdhocRun(id ident.RunID, acct ident.AccountID, startedAt time.Time) *events.RunStarted {
+	run := NewRun(id, 1)
+	run.Trigger = events.TriggerAdhoc
+	run.Accounts[0].AccountID = acct
+	run.StartedAt, run.Deadline = startedAt, startedAt.Add(45*time.Minute)
+	return run
+}
+
+func testPendingBounded(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	// Run ids sort the other way round from deadlines: a flood of runs
+	// with ids that sort first and far deadlines must not hide the run
+	// whose deadline is nearest.
+	want := []ident.RunID{}
+	for i := range 6 {
+		id := ident.RunID(fmt.Sprintf("b%d", 9-i))
+		run := NewRun(id, 1)
+		run.Deadline = T0.Add(time.Duration(i+1) * time.Hour)
+		recordRun(t, s, run, true)
+		want = append(want, id)
+	}
+	emit(t, s, "b8") // deadline 2h: emitted, never pending
+	want = slices.DeleteFunc(want, func(id ident.RunID) bool { return id == "b8" })
+	for _, limit := range []int{1, 3, 5, 100} {
+		p, err := s.Pending(ctx, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]ident.RunID, 0, len(p))
+		for _, st := range p {
+			got = append(got, st.RunID)
+		}
+		w := want[:min(limit, len(want))]
+		if !slices.Equal(got, w) {
+			t.Errorf("Pending(%d) = %v, want %v (earliest deadline first)", limit, got, w)
+		}
+	}
+	if _, err := s.Pending(ctx, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Pending(0) err = %v, want ErrInvalid", err)
+	}
+}
+
+func held(t *testing.T, s store.Store, id ident.RunID) []*events.AccountScanned {
+	t.Helper()
+	var out []*events.AccountScanned
+	for res, err := range s.Held(ctxOf(t), id) {
+		if err != nil {
+			t.Fatalf("Held(%s): %v", id, err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+func hold(t *testing.T, s store.Store, res *events.AccountScanned, want bool) {
+	t.Helper()
+	got, err := s.HoldResult(ctxOf(t), res)
+	if err != nil {
+		t.Fatalf("HoldResult(%s/%s): %v", res.RunID, res.AccountID, err)
+	}
+	if got != want {
+		t.Fatalf("HoldResult(%s/%s, breadth %d) = %v, want %v", res.RunID, res.AccountID, store.Breadth(res), got, want)
+	}
+}
+
+func testHeldResults(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	const id = "run-held"
+	recordRun(t, s, NewRun(id, 3), true)
+	one := Covering(NewResult(id, Account(2), 3), "us-east-1")
+	hold(t, s, one, true)
+	hold(t, s, Covering(NewResult(id, Account(2), 5), "eu-west-1"), false) // as broad: the first stays
+	hold(t, s, Covering(NewResult(id, Account(2), 7)), false)              // narrower
+	hold(t, s, Covering(NewResult(id, Account(1), 1)), true)               // breadth 0, another account
+	// A held result never counts.
+	st := runState(t, s, id)
+	if st.Results != 0 {
+		t.Fatalf("Results = %d with only held results, want 0", st.Results)
+	}
+	if ok, err := s.HasResult(ctx, id, Account(2)); err != nil || ok {
+		t.Fatalf("HasResult of a held result = %v, %v; want false", ok, err)
+	}
+	missing, err := s.MissingResults(ctx, id, []ident.AccountID{Account(1), Account(2), Account(3)})
+	if err != nil || len(missing) != 3 {
+		t.Fatalf("MissingResults with only held results = %v, %v; want all three", missing, err)
+	}
+	if got := collect(t, s, id); len(got) != 0 {
+		t.Fatalf("Results yields %d held results, want none", len(got))
+	}
+	h := held(t, s, id)
+	if len(h) != 2 || h[0].AccountID != Account(1) || h[1].AccountID != Account(2) {
+		t.Fatalf("Held = %d results, want accounts 1 and 2 in order", len(h))
+	}
+	sameJSON(t, "held result", h[1], one)
+	// A broader one replaces it.
+	both := Covering(NewResult(id, Account(2), 9), "us-east-1", "eu-west-1")
+	hold(t, s, both, true)
+	if h := held(t, s, id); len(h) != 2 {
+		t.Fatalf("Held = %d results after a replacement, want 2", len(h))
+	} else {
+		sameJSON(t, "replaced held result", h[1], both)
+	}
+	// Held results of other runs are apart, and a recorded one is apart.
+	hold(t, s, Covering(NewResult("run-held-other", Account(2), 1), "us-east-1"), true)
+	recordResult(t, s, NewResult(id, Account(3), 1), true)
+	if h := held(t, s, id); len(h) != 2 {
+		t.Fatalf("Held = %d results, want 2 (other runs and recorded results apart)", len(h))
+	}
+	if err := s.DropHeld(ctx, id, Account(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropHeld(ctx, id, Account(9)); err != nil { // none held: no error
+		t.Fatal(err)
+	}
+	if h := held(t, s, id); len(h) != 1 || h[0].AccountID != Account(1) {
+		t.Fatalf("Held after DropHeld = %d results, want account 1 only", len(h))
+	}
+	if h := held(t, s, "run-held-other"); len(h) != 1 {
+		t.Fatalf("DropHeld reached another run: %d held there", len(h))
+	}
+	// Before its RunStarted, a run's results may be held too.
+	hold(t, s, Covering(NewResult("run-held-early", Account(1), 1), "us-east-1"), true)
+	if _, err := s.HoldResult(ctx, &events.AccountScanned{RunID: "bad id", AccountID: Account(1)}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("HoldResult with a bad run id: %v, want ErrInvalid", err)
+	}
+}
+
+func testHeldLarge(t *testing.T, s store.Store) {
+	big := Covering(NewResult("run-held-big", Account(7), 20000), "us-east-1")
+	hold(t, s, big, true)
+	h := held(t, s, "run-held-big")
+	if len(h) != 1 {
+		t.Fatalf("Held = %d results, want 1", len(h))
+	}
+	sameJSON(t, "held result with 20,000 findings", h[0], big)
+}
+
+func testAdhocJoin(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	x, y := Account(42), Account(43)
+	joined := func(id, want ident.RunID) {
+		t.Helper()
+		if st := runState(t, s, id); st.JoinedTo != want {
+			t.Fatalf("%s JoinedTo = %q, want %q", id, st.JoinedTo, want)
+		}
+	}
+	recordRun(t, s, NewAdhocRun("a1", x, T0), true)
+	joined("a1", "")
+	// A second request while a1 has no result: it joins a1.
+	recordRun(t, s, NewAdhocRun("a2", x, T0.Add(time.Minute)), true)
+	joined("a2", "a1")
+	recordRun(t, s, NewAdhocRun("a3", x, T0.Add(2*time.Minute)), true)
+	joined("a3", "a1")
+	// Another account, and a scheduled run of one account, are not limited.
+	recordRun(t, s, NewAdhocRun("b1", y, T0.Add(time.Minute)), true)
+	joined("b1", "")
+	sched := NewRun("s1", 1)
+	sched.Accounts[0].AccountID = x
+	recordRun(t, s, sched, true)
+	joined("s1", "")
+	p, err := s.Pending(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(p); !slices.Equal(got, []ident.RunID{"a1", "b1", "s1"}) {
+		t.Fatalf("Pending = %v, want [a1 b1 s1] (joined runs are never pending)", got)
+	}
+	// A held result is no result: the slot stays with a1.
+	hold(t, s, Covering(NewResult("a1", x, 1)), true)
+	recordRun(t, s, NewAdhocRun("a4", x, T0.Add(3*time.Minute)), true)
+	joined("a4", "a1")
+	// Once a1 has its result, a new request opens a new run (fix, then rescan).
+	recordResult(t, s, NewResult("a1", x, 1), true)
+	recordRun(t, s, NewAdhocRun("a5", x, T0.Add(4*time.Minute)), true)
+	joined("a5", "")
+	recordRun(t, s, NewAdhocRun("a6", x, T0.Add(5*time.Minute)), true)
+	joined("a6", "a5")
+	// Once a5 is emitted (its deadline passed without a result), likewise.
+	emit(t, s, "a5")
+	recordRun(t, s, NewAdhocRun("a7", x, T0.Add(6*time.Minute)), true)
+	joined("a7", "")
+	// A request started after a7's deadline does not join it.
+	recordRun(t, s, NewAdhocRun("a8", x, T0.Add(6*time.Minute+45*time.Minute)), true)
+	joined("a8", "")
+	// Joined runs cannot be claimed into a report of their own by Pending,
+	// and keep their RunStarted.
+	if st := runState(t, s, "a2"); st.Started == nil || st.Started.Accounts[0].AccountID != x {
+		t.Fatalf("joined run a2 lost its RunStarted: %+v", st)
+	}
+}
+
+func testAdhocJoinOnce(t *testing.T, s store.Store) {
+	x := Account(44)
+	recordRun(t, s, NewAdhocRun("c1", x, T0), true)
+	recordRun(t, s, NewAdhocRun("c2", x, T0.Add(time.Minute)), true)
+	if st := runState(t, s, "c2"); st.JoinedTo != "c1" {
+		t.Fatalf("c2 JoinedTo = %q, want c1", st.JoinedTo)
+	}
+	// c1 gets its result; a redelivered (or different) RunStarted of c2
+	// changes nothing: the decision was made with the first write.
+	recordResult(t, s, NewResult("c1", x, 1), true)
+	recordRun(t, s, NewAdhocRun("c2", x, T0.Add(time.Minute)), false)
+	other := NewAdhocRun("c2", Account(45), T0.Add(2*time.Minute))
+	recordRun(t, s, other, false)
+	st := runState(t, s, "c2")
+	if st.JoinedTo != "c1" || st.Started.Accounts[0].AccountID != x {
+		t.Fatalf("c2 after a second RunStarted: JoinedTo %q, account %s; want c1, %s", st.JoinedTo, st.Started.Accounts[0].AccountID, x)
+	}
+	// A redelivered RunStarted of the slot's owner does not make it join.
+	recordRun(t, s, NewAdhocRun("c1", x, T0), false)
+	if st := runState(t, s, "c1"); st.JoinedTo != "" {
+		t.Fatalf("c1 JoinedTo = %q after its own redelivery", st.JoinedTo)
 	}
 }

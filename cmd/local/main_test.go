@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cybsecops/configreport/internal/awssim"
+)
+
+// TestMain runs main itself when the test binary is started by runMain,
+// so the tests exercise the binary without building it.
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv("CONFIGREPORT_TEST_MAIN_ARGS"); ok {
+		os.Args = append([]string{"local"}, strings.Split(args, "\x1f")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runMain runs the binary with args and env (AWS settings isolated from
+// the machine's), and returns its exit code, stdout, stderr and duration.
+func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	dir := t.TempDir()
+	cmd.Env = append([]string{
+		"CONFIGREPORT_TEST_MAIN_ARGS=" + strings.Join(args, "\x1f"),
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
+		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=testsecret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
+	}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String(), el
+}
+
+// A new user's first try, with AWS_ENDPOINT_URL at a closed port or a
+// host that does not exist: exit 1 within 15 s, the last line naming the
+// endpoint, any retry logged at warn with its attempt before it.
+func TestUnreachableEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	tests := []struct {
+		name, endpoint, want string
+		args                 []string
+	}{
+		{"closed port", "http://" + addr, addr, nil},
+		{"closed port, org role", "http://" + addr, addr, []string{"-org-role-arn", "arn:aws:iam::111111111111:role/list-org"}},
+		{"no such host", "http://nonexistent.invalid:1", "nonexistent.invalid:1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
+			code, stdout, stderr, el := runMain(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint}, args...)
+			if code != 1 || el > 15*time.Second {
+				t.Fatalf("exit %d after %s, want 1 within 15s\n%s", code, el, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "local: no report: ") || !strings.Contains(last, "cannot reach the ") || !strings.Contains(last, " endpoint "+tt.want+": ") {
+				t.Errorf("last line %q does not name the endpoint %s", last, tt.want)
+			}
+			for _, l := range lines[:len(lines)-1] {
+				if strings.Contains(l, "retrying AWS call") && (!strings.Contains(l, "level=WARN") || !strings.Contains(l, " attempt=")) {
+					t.Errorf("retry line %q: want warn with its attempt", l)
+				}
+			}
+		})
+	}
+}
+
+// The binary with -out on a full disk (a 512 KiB tmpfs; root only): exit
+// status 1 within seconds, and the error is one line naming the file and
+// the run to resume, with no log lines before it.
+func TestFullDiskExitsWithOneLine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=512k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	regions := []string{"us-east-1", "ap-east-1"}
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: 150, Seed: 3, Regions: regions, Rules: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := awssim.New(awssim.Config{Org: org, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr, _ := runMain(t, []string{"AWS_ENDPOINT_URL=" + srv.URL}, "-out", out, "-regions", strings.Join(regions, ","))
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\nstderr:\n%s", code, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout: %q, want nothing", stdout)
+	}
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	want := regexp.MustCompile(`^local: disk full writing ` + regexp.QuoteMeta(filepath.Join(out, "dedupe-store.sqlite")) +
+		`: database or disk is full \(13\); free some space and rerun with -run-id \S+ to resume$`)
+	if !want.MatchString(last) {
+		t.Errorf("last line %q, want it to match %s", last, want)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		// Progress lines only: "run <id>: ..." and "discovering accounts ...".
+		if !strings.HasPrefix(l, "run ") && !strings.HasPrefix(l, "discovering accounts for ") {
+			t.Errorf("stderr has a line besides progress and the error: %q", l)
+		}
+	}
+}
