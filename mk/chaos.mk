@@ -15,7 +15,10 @@
 #   make chaos-unsafe                the store.Unsafe proof alone
 #                                    (UNSAFE_ACCOUNTS, default the quick size)
 # Every scenario leaves its report, logs and awssim's arguments in
-# out/chaos/<n>/. The binaries under test are built by the test with
+# out/chaos/<n>/ (other runs' reports, ad hoc, under out/chaos/<n>/adhoc/);
+# scenarios 11-13 (issue 15's attacks) first run the same choreography
+# without the attack in out/chaos/<n>-control/ and compare the report's
+# time after the last account's release with it. The binaries under test are built by the test with
 # -tags chaos (crash points live); the shipped ones never have them.
 .PHONY: chaos chaos-quick chaos-unsafe
 

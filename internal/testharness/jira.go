@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // JiraConfig says whom the fake Jira accepts and how its search behaves.
@@ -27,15 +29,21 @@ type JiraConfig struct {
 
 // Jira is a fake Jira answering the REST calls the aggregator makes
 // (search, create issue, add attachment) and recording them. While down it
-// answers 503 to everything.
+// answers 503 to everything. With a delay set, every request it receives
+// waits that long before it is answered (a slow Jira), unless the client
+// gives up first.
 type Jira struct {
-	URL    string
-	cfg    JiraConfig
-	mu     sync.Mutex
-	down   bool
-	failed int // requests answered 503 while down
-	issues []JiraIssue
-	calls  []string
+	URL       string
+	cfg       JiraConfig
+	stop      chan struct{} // closed at the test's end: delayed requests are let go
+	mu        sync.Mutex
+	down      bool
+	failed    int // requests answered 503 while down
+	delay     time.Duration
+	delayed   int // requests answered after the full delay
+	abandoned int // requests whose client went away during the delay
+	issues    []JiraIssue
+	calls     []string
 }
 
 // JiraIssue is an issue filed on the fake.
@@ -57,17 +65,45 @@ var labelRE = regexp.MustCompile(`labels = "([^"]+)"`)
 
 // NewJira starts the fake; the test's cleanup stops it.
 func NewJira(t testing.TB, cfg JiraConfig) *Jira {
-	f := &Jira{cfg: cfg}
+	f := &Jira{cfg: cfg, stop: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
+	// Cleanups run last first: the delayed requests are let go before
+	// Close waits for every request to finish.
+	t.Cleanup(func() { close(f.stop) })
 	f.URL = srv.URL
 	return f
 }
 
 func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	delay := f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		// Read the body first: only then does the server watch the
+		// connection, and cancel the request's context when the client
+		// gives up.
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			f.mu.Lock()
+			f.delayed++
+			f.mu.Unlock()
+		case <-r.Context().Done():
+			f.mu.Lock()
+			f.abandoned++
+			f.mu.Unlock()
+			return
+		case <-f.stop:
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.down {
 		f.failed++
 		http.Error(w, `{"errorMessages":["service unavailable"]}`, http.StatusServiceUnavailable)
@@ -136,6 +172,23 @@ func (f *Jira) SetDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = down
+}
+
+// SetDelay makes every request received from now on wait d before it is
+// answered; 0 answers at once again. Requests already waiting keep their
+// delay.
+func (f *Jira) SetDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// Delayed returns the number of requests answered after their full delay
+// and the number whose client gave up (closed the connection) first.
+func (f *Jira) Delayed() (answered, abandoned int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.delayed, f.abandoned
 }
 
 // Failed is the number of requests answered 503 while down.

@@ -1,12 +1,14 @@
 package testharness
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func jiraDo(t *testing.T, f *Jira, user, method, path, body string) (int, string) {
@@ -145,6 +147,83 @@ func TestJiraEnv(t *testing.T) {
 	want := "JIRA_URL=" + f.URL + " JIRA_PROJECT=SEC JIRA_USER=u JIRA_API_TOKEN=tok JIRA_LABELS=a,b"
 	if got := strings.Join(f.Env("a,b"), " "); got != want {
 		t.Errorf("Env = %s\nwant  %s", got, want)
+	}
+}
+
+func TestJiraDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name                     string
+		delay, clientTimeout     time.Duration
+		wantCode                 int // 0: the client gives up
+		minTook                  time.Duration
+		wantAnswered, wantGaveUp int
+	}{
+		{"no delay", 0, time.Second, http.StatusCreated, 0, 0, 0},
+		{"answered after the delay", delay, 5 * time.Second, http.StatusCreated, delay, 1, 0},
+		{"client gives up first", delay, 50 * time.Millisecond, 0, 0, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewJira(t, JiraConfig{Project: "SEC", User: "u", Token: "tok"})
+			f.SetDelay(tc.delay)
+			req, err := http.NewRequest(http.MethodPost, f.URL+"/rest/api/2/issue", strings.NewReader(issueBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.SetBasicAuth("u", "tok")
+			start := time.Now()
+			resp, err := (&http.Client{Timeout: tc.clientTimeout}).Do(req)
+			took := time.Since(start)
+			switch {
+			case tc.wantCode == 0 && err == nil:
+				resp.Body.Close()
+				t.Fatalf("answered %d after %s, want the client to give up", resp.StatusCode, took)
+			case tc.wantCode != 0 && err != nil:
+				t.Fatal(err)
+			case tc.wantCode != 0:
+				resp.Body.Close()
+				if resp.StatusCode != tc.wantCode || took < tc.minTook {
+					t.Fatalf("%d after %s, want %d after at least %s", resp.StatusCode, took, tc.wantCode, tc.minTook)
+				}
+			}
+			// The fake sees a client that gave up once the connection is gone.
+			err = Poll(context.Background(), 2*time.Second, 10*time.Millisecond, func() (bool, error) {
+				a, g := f.Delayed()
+				return a == tc.wantAnswered && g == tc.wantGaveUp, nil
+			})
+			if a, g := f.Delayed(); err != nil {
+				t.Errorf("Delayed() = %d answered, %d gave up; want %d, %d", a, g, tc.wantAnswered, tc.wantGaveUp)
+			}
+			if want := min(tc.wantCode, 1); len(f.Issues()) != want {
+				t.Errorf("%d issues filed, want %d", len(f.Issues()), want)
+			}
+			// Back to no delay: answered at once.
+			f.SetDelay(0)
+			start = time.Now()
+			if code, _ := jiraDo(t, f, "u", http.MethodGet, searchPath("x"), ""); code != http.StatusOK || time.Since(start) > delay/2 {
+				t.Errorf("after SetDelay(0): %d in %s", code, time.Since(start))
+			}
+		})
+	}
+}
+
+// TestJiraDelayReleasedAtCleanup: a request still waiting when the test
+// ends does not hold the server's Close for the rest of its delay.
+func TestJiraDelayReleasedAtCleanup(t *testing.T) {
+	start := time.Now()
+	t.Run("inner", func(t *testing.T) {
+		f := NewJira(t, JiraConfig{Project: "SEC", User: "u", Token: "tok"})
+		f.SetDelay(time.Minute)
+		go func() {
+			resp, err := http.Get(f.URL + searchPath("x"))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+		_ = Poll(context.Background(), 2*time.Second, 10*time.Millisecond, func() (bool, error) { return len(f.Calls()) == 1, nil })
+	})
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the cleanup waited %s for a delayed request", took)
 	}
 }
 

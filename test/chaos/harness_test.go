@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -127,9 +128,17 @@ type result struct {
 	Reports        int      `json:"reports"`
 	PoisonMessages int      `json:"poison_messages"`
 	RecoverSeconds float64  `json:"time_to_recover_s"`
-	WallSeconds    float64  `json:"wall_s"`
-	Problems       []string `json:"problems"`
-	Passed         bool     `json:"passed"`
+	// EmitSeconds: scenarios 11-13, the report in S3 this long after the
+	// run's last account was released; ControlEmitSeconds the same in the
+	// scenario's control run, without the attack (attacks_test.go).
+	EmitSeconds        float64 `json:"emitted_after_release_s,omitempty"`
+	ControlEmitSeconds float64 `json:"control_emitted_after_release_s,omitempty"`
+	// OtherReports: report objects of other runs (ad hoc), saved under
+	// out/chaos/<n>/adhoc/.
+	OtherReports int      `json:"other_reports"`
+	WallSeconds  float64  `json:"wall_s"`
+	Problems     []string `json:"problems"`
+	Passed       bool     `json:"passed"`
 }
 
 // resources adds the test's tap on the results topic to the services'.
@@ -170,12 +179,14 @@ type harness struct {
 	missing  map[string]bool   // accounts the scenario kept from being scanned
 	extraEnv []string          // added to every service's environment
 	r        result
-	faultAt  time.Time // the last fault injected
-	reportAt time.Time // the report first seen
-	ticketAt time.Time // the ticket first seen
+	faultAt  time.Time         // the last fault injected
+	reportAt time.Time         // the report first seen
+	ticketAt time.Time         // the ticket first seen
+	others   map[string]string // other runs' reports saved by verify: run id -> local path
 
-	tapMu sync.Mutex
-	tap   []tapped
+	tapMu  sync.Mutex
+	tap    []tapped
+	poison []poisoned // the poison queue, as startPoisonTap read it
 
 	// inProcessAgg, when set, runs the aggregators in this process instead
 	// (the store.Unsafe test); see unsafe_test.go.
@@ -289,6 +300,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	h.runID = fmt.Sprintf("chaos%d-%s", sc.n, suffix)
 	h.jira = testharness.NewJira(t, testharness.JiraConfig{Project: jiraProject, User: jiraUser, Token: jiraToken, FindByLabel: true})
 	h.startTap()
+	h.startPoisonTap()
 	return h
 }
 
@@ -364,6 +376,7 @@ func (h *harness) startTap() {
 				time.Sleep(100 * time.Millisecond)
 				continue
 			}
+			h.deleteBatch(ctx, h.res.tapQueue, out.Messages)
 			for _, m := range out.Messages {
 				attrs := map[string]string{}
 				for k, v := range m.MessageAttributes {
@@ -374,10 +387,22 @@ func (h *harness) startTap() {
 				h.tapMu.Lock()
 				h.tap = append(h.tap, tapped{body: aws.ToString(m.Body), attrs: attrs, at: time.Now()})
 				h.tapMu.Unlock()
-				_, _ = h.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(h.res.tapQueue), ReceiptHandle: m.ReceiptHandle})
 			}
 		}
 	}()
+}
+
+// deleteBatch deletes received messages in one call (one call for ten:
+// the tap and the poison check read thousands in scenario 12).
+func (h *harness) deleteBatch(ctx context.Context, queue string, msgs []sqstypes.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queue)}
+	for i, m := range msgs {
+		in.Entries = append(in.Entries, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+	}
+	_, _ = h.sqs.DeleteMessageBatch(ctx, in)
 }
 
 // scanned returns the AccountScanned messages of the run seen so far, and
@@ -392,6 +417,9 @@ func (h *harness) scanned() ([]tapped, map[string]bool) {
 			Type    string `json:"type"`
 			RunID   string `json:"run_id"`
 			Account string `json:"account_id"`
+		}
+		if !strings.Contains(m.body, h.runID) {
+			continue // cheap: the tap may hold thousands of other runs' messages
 		}
 		if json.Unmarshal([]byte(m.body), &ev) == nil && ev.Type == "AccountScanned" && ev.RunID == h.runID {
 			out = append(out, m)
@@ -466,6 +494,17 @@ func (h *harness) trigger(env ...string) {
 // reportKeys lists the report objects of the run in the bucket.
 func (h *harness) reportKeys() []string {
 	var keys []string
+	for _, k := range h.allReportKeys() {
+		if strings.HasSuffix(k, "config-compliance-"+h.runID+".xlsx") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// allReportKeys lists every report object in the bucket, of any run.
+func (h *harness) allReportKeys() []string {
+	var keys []string
 	p := s3.NewListObjectsV2Paginator(h.s3, &s3.ListObjectsV2Input{Bucket: aws.String(h.res.Bucket), Prefix: aws.String(testharness.ReportPrefix + "/")})
 	for p.HasMorePages() {
 		out, err := p.NextPage(h.ctx)
@@ -473,7 +512,7 @@ func (h *harness) reportKeys() []string {
 			h.t.Fatalf("list reports: %v", err)
 		}
 		for _, o := range out.Contents {
-			if strings.HasSuffix(aws.ToString(o.Key), "config-compliance-"+h.runID+".xlsx") {
+			if k := path.Base(aws.ToString(o.Key)); strings.HasPrefix(k, "config-compliance-") && strings.HasSuffix(k, ".xlsx") {
 				keys = append(keys, aws.ToString(o.Key))
 			}
 		}
@@ -484,8 +523,14 @@ func (h *harness) reportKeys() []string {
 // waitReport waits for the run's report object and returns its bytes.
 func (h *harness) waitReport(timeout time.Duration) []byte {
 	h.t.Helper()
+	return h.waitReportEvery(timeout, 250*time.Millisecond)
+}
+
+// waitReportEvery is waitReport looking every interval.
+func (h *harness) waitReportEvery(timeout, interval time.Duration) []byte {
+	h.t.Helper()
 	var body []byte
-	err := testharness.Poll(h.ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+	err := testharness.Poll(h.ctx, timeout, interval, func() (bool, error) {
 		keys := h.reportKeys()
 		if len(keys) == 0 {
 			return false, nil
@@ -612,6 +657,8 @@ func (h *harness) verify(report []byte) {
 	}
 	// The poison queue holds exactly the injected bad messages.
 	h.checkPoison()
+	// Other runs' reports (ad hoc) go under adhoc/, beside the one workbook.
+	h.others = h.saveOtherReports()
 	// One Jira ticket.
 	if n, att := h.tickets(); n != 1 || att != 1 {
 		h.problem("%d Jira tickets for run %s (%d with the workbook), want 1", n, h.runID, att)
@@ -702,44 +749,89 @@ func rowCounts(path string, active []string, missing map[string]bool) (lost, dup
 	return lost, dups, nil
 }
 
-// checkPoison drains the poison queue and compares it with the injected
-// bad messages, by the marker each carries in its first bytes (a too-large
-// body is truncated on the poison queue).
-func (h *harness) checkPoison() {
-	got := map[string]string{}
-	var unknown []string
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		out, err := h.sqs.ReceiveMessage(h.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.PoisonQueue),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
-		if err != nil {
-			h.problem("receive poison: %v", err)
-			return
-		}
-		for _, m := range out.Messages {
-			reason := ""
-			if a, ok := m.MessageAttributes["poison_reason"]; ok {
-				reason = aws.ToString(a.StringValue)
-			}
-			marker := markerOf(aws.ToString(m.Body))
-			if marker == "" {
-				unknown = append(unknown, reason+": "+clip(aws.ToString(m.Body), 120))
+// poisoned is one message read off the poison queue.
+type poisoned struct {
+	marker, reason, body string
+	at                   time.Time
+}
+
+// startPoisonTap drains the poison queue for the whole scenario (deleting
+// what it read, in batches), as the tap does the results topic: scenario
+// 12 puts thousands there while the aggregator is busiest, and reading
+// them only at the end took longer than the run.
+func (h *harness) startPoisonTap() {
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	h.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			out, err := h.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.res.PoisonQueue),
+				MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			if _, dup := got[marker]; dup {
-				unknown = append(unknown, "second copy of "+marker)
+			h.deleteBatch(ctx, h.res.PoisonQueue, out.Messages)
+			now := time.Now()
+			h.tapMu.Lock()
+			for _, m := range out.Messages {
+				p := poisoned{marker: markerOf(aws.ToString(m.Body)), body: aws.ToString(m.Body), at: now}
+				if a, ok := m.MessageAttributes["poison_reason"]; ok {
+					p.reason = aws.ToString(a.StringValue)
+				}
+				h.poison = append(h.poison, p)
 			}
-			got[marker] = reason
+			h.tapMu.Unlock()
 		}
-		if len(got) >= len(h.expected) && len(out.Messages) == 0 {
+	}()
+}
+
+// checkPoison compares what the poison tap read with the injected bad
+// messages, by the marker each carries in its first bytes (a too-large
+// body is truncated on the poison queue). It waits until every injected
+// one is there and nothing more came for 1.5 s (bounded: 15 s, plus 10 ms
+// per injected message).
+func (h *harness) checkPoison() {
+	start := time.Now()
+	deadline := start.Add(15*time.Second + time.Duration(len(h.expected))*10*time.Millisecond)
+	var got map[string]string
+	var unknown []string
+	collect := func() (last time.Time) {
+		got, unknown = map[string]string{}, nil
+		h.tapMu.Lock()
+		defer h.tapMu.Unlock()
+		for _, p := range h.poison {
+			last = p.at
+			if p.marker == "" {
+				unknown = append(unknown, p.reason+": "+clip(p.body, 120))
+				continue
+			}
+			if _, dup := got[p.marker]; dup {
+				unknown = append(unknown, "second copy of "+p.marker)
+			}
+			got[p.marker] = p.reason
+		}
+		return last
+	}
+	for {
+		last := collect()
+		seen := 0
+		for m := range h.expected {
+			if _, ok := got[m]; ok {
+				seen++
+			}
+		}
+		if (seen == len(h.expected) && time.Since(last) > 1500*time.Millisecond && time.Since(start) > 1500*time.Millisecond) || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if len(got)+len(unknown) == 0 && len(h.expected) > 0 {
+	if len(got) < len(h.expected) {
 		a, err := h.sqs.GetQueueAttributes(h.ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(h.res.PoisonQueue),
 			AttributeNames: []sqstypes.QueueAttributeName{"All"}})
 		if err == nil {
-			h.t.Logf("poison queue %s attributes: %v", h.res.PoisonQueue, a.Attributes)
+			h.t.Logf("poison queue %s after %s, %d of %d injected seen: attributes %v", h.res.PoisonQueue, time.Since(start).Round(time.Millisecond), len(got), len(h.expected), a.Attributes)
 		}
 	}
 	h.r.PoisonMessages = len(got) + len(unknown)
@@ -855,8 +947,8 @@ func (h *harness) finish(start time.Time) result {
 func writeTable(t *testing.T, results []result) {
 	sort.SliceStable(results, func(i, j int) bool { return results[i].N < results[j].N })
 	var b strings.Builder
-	b.WriteString("| # | scenario | result | faults injected | runs completed | accounts lost | duplicate rows | duplicate reports | poison messages | time to recover | wall |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| # | scenario | result | faults injected | runs completed | accounts lost | duplicate rows | duplicate reports | poison messages | time to recover | report after release (control) | wall |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	passed := 0
 	for _, r := range results {
 		status := "FAIL"
@@ -869,8 +961,12 @@ func writeTable(t *testing.T, results []result) {
 		if r.RecoverSeconds > 0 {
 			recover = fmt.Sprintf("%.1f s", r.RecoverSeconds)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d: %s | %d | %d | %d | %d | %d | %s | %.0f s |\n", r.N, r.Name, status,
-			len(r.Faults), strings.Join(r.Faults, "; "), r.RunsCompleted, r.AccountsLost, r.DuplicateRows, dupReports, r.PoisonMessages, recover, r.WallSeconds)
+		emit := "-"
+		if r.EmitSeconds > 0 || r.ControlEmitSeconds > 0 {
+			emit = fmt.Sprintf("%.2f s (%.2f s)", r.EmitSeconds, r.ControlEmitSeconds)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d: %s | %d | %d | %d | %d | %d | %s | %s | %.0f s |\n", r.N, r.Name, status,
+			len(r.Faults), strings.Join(r.Faults, "; "), r.RunsCompleted, r.AccountsLost, r.DuplicateRows, dupReports, r.PoisonMessages, recover, emit, r.WallSeconds)
 	}
 	fmt.Fprintf(&b, "\nchaos: %d passed, %d failed\n", passed, len(results)-passed)
 	out := filepath.Join(repoRoot(), "out", "chaos")

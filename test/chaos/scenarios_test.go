@@ -42,6 +42,11 @@ func matrix() []scenario {
 		// visibility, as in 5.
 		{n: 10, name: "session-expiry", sim: simOpts{sessionTTL: 5 * time.Second, latency: 100 * time.Millisecond, throttleRPS: 0.5},
 			visibility: 300 * time.Second, run: sessions},
+		// Issue 15's attacks (attacks_test.go): each runs a control of
+		// the same choreography without the attack first.
+		{n: 11, name: "scan-request-attacks", run: regionAttack},
+		{n: 12, name: "runstarted-forgery-and-flood", run: runStartedAttack},
+		{n: 13, name: "slow-jira-adhoc-runs", run: slowJira},
 	}
 }
 
