@@ -630,6 +630,23 @@ func (a *Aggregator) complete(ctx context.Context, st store.RunState) (bool, err
 // deadline, and retries missing tickets. It returns when ctx ends.
 func (a *Aggregator) Run(ctx context.Context) error {
 	defer a.startTicketWorkers(ctx)() // tickets are filed off this loop
+	// Kicks are served beside the pass, not between passes: a pass over
+	// MaxPending runs can take longer than CheckInterval (a flood of
+	// pending runs), and a run that completes meanwhile must not wait for
+	// it. Emit serialises one run's emissions within the replica.
+	kicked := make(chan struct{})
+	go func() {
+		defer close(kicked)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-a.kicks:
+				a.emitLogged(ctx, id)
+			}
+		}
+	}()
+	defer func() { <-kicked }()
 	t := time.NewTicker(a.cfg.CheckInterval)
 	defer t.Stop()
 	for {
@@ -637,8 +654,6 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case id := <-a.kicks:
-			a.emitLogged(ctx, id)
 		case <-t.C:
 		}
 	}

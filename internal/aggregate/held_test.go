@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,5 +361,65 @@ func TestConvertUncovered(t *testing.T) {
 				t.Errorf("%d rules, want %d", len(c.account.Rules), tt.wantRules)
 			}
 		})
+	}
+}
+
+// blockingPending holds every Pending call after the first until release
+// is closed: a pass over a flood of pending runs that outlasts the check
+// interval.
+type blockingPending struct {
+	store.Store
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingPending) Pending(ctx context.Context, limit int) ([]store.RunState, error) {
+	if s.calls.Add(1) == 2 {
+		close(s.entered)
+	}
+	if s.calls.Load() >= 2 {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.Pending(ctx, limit)
+}
+
+// TestKickDuringSlowPass: a run that completes while the loop's pass is
+// still going (a flood of pending runs makes a pass outlast the check
+// interval) is emitted at once, not after the pass (chaos scenario 12).
+func TestKickDuringSlowPass(t *testing.T) {
+	e := newEnv(t)
+	slow := &blockingPending{Store: e.store, entered: make(chan struct{}), release: make(chan struct{})}
+	a := e.aggregator("replica-a", func(c *Config, d *Deps) { d.Store = slow })
+	msgs := allMessages(t)
+	last := msgs[len(msgs)-1]
+	handleAll(t, a, msgs[:len(msgs)-1])
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		close(slow.release)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-slow.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop's second pass never started")
+	}
+	handleAll(t, a, []*message.Message{last}) // completes the run: a kick
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.blob.uploads()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the completed run was not emitted while the loop's pass was still going")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
