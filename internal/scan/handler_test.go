@@ -123,8 +123,8 @@ func TestHandleAdhoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantActions := []string{
-		"config:DescribeComplianceByConfigRule", "config:DescribeConfigRules", "config:GetComplianceDetailsByConfigRule",
-		"organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit", "organizations:ListParents",
+		"config:DescribeComplianceByConfigRule", "config:DescribeConfigRules", "config:DescribeConfigurationRecorderStatus",
+		"config:GetComplianceDetailsByConfigRule", "ec2:DescribeRegions", "organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit", "organizations:ListParents",
 		"sts:AssumeRole",
 	}
 	if !slices.Equal(slices.Compact(actions), wantActions) {
