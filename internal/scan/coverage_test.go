@@ -265,3 +265,20 @@ func TestScanDescribeRegionsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeRegionsRegion(t *testing.T) {
+	for _, tt := range []struct {
+		regions []ident.Region
+		want    ident.Region
+	}{
+		{[]ident.Region{"us-east-1", "ap-east-1"}, "us-east-1"},
+		// The kustomize base's order: an opt-in region first.
+		{[]ident.Region{"ap-east-1", "ap-southeast-1", "us-east-1"}, "ap-southeast-1"},
+		{[]ident.Region{"me-south-1", "af-south-1"}, "me-south-1"},
+		{[]ident.Region{"cn-north-1", "cn-northwest-1"}, "cn-north-1"},
+	} {
+		if got := describeRegionsRegion(tt.regions); got != tt.want {
+			t.Errorf("%v: %s, want %s", tt.regions, got, tt.want)
+		}
+	}
+}

@@ -24,8 +24,9 @@
 //
 // Before its regions, the scan asks the account which regions it has
 // enabled: one EC2 DescribeRegions (AllRegions) with the read role, sent to
-// the first configured region (which should therefore be one every account
-// has enabled, such as us-east-1). A region the account has not opted into
+// the first configured region that AWS enables in every account (see
+// describeRegionsRegion: an endpoint in a region the account has not
+// enabled would refuse the question itself). A region the account has not opted into
 // is not scanned and is no error (coverage read "skipped"); when
 // DescribeRegions fails, every region is scanned as before and their
 // enabled state is unknown. Each scanned region starts with
@@ -217,6 +218,7 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("scanner config: %w", err)
 	}
 	endpoints := newConfigEndpoints()
+	ec2Region := describeRegionsRegion(cfg.Regions)
 	return &Scanner{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -234,9 +236,7 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 		},
 		newEC2: func(creds aws.CredentialsProvider) ec2API {
 			return ec2.NewFromConfig(hub, func(o *ec2.Options) {
-				// Any region answers for all of them; the first configured
-				// one is the one the operator chose to scan first.
-				o.Region = string(cfg.Regions[0])
+				o.Region = string(ec2Region)
 				o.Credentials = creds
 			})
 		},
@@ -405,6 +405,31 @@ func (s *Scanner) enabledRegions(ctx context.Context, log *slog.Logger, creds aw
 		out[i] = ptr(st != notOptedIn)
 	}
 	return out
+}
+
+// enabledEverywhere are the regions AWS enables in every account of the
+// aws partition: those launched before March 2019. Every region since is
+// opt-in, so the list is closed.
+var enabledEverywhere = map[ident.Region]bool{
+	"ap-northeast-1": true, "ap-northeast-2": true, "ap-northeast-3": true, "ap-south-1": true,
+	"ap-southeast-1": true, "ap-southeast-2": true, "ca-central-1": true, "eu-central-1": true,
+	"eu-north-1": true, "eu-west-1": true, "eu-west-2": true, "eu-west-3": true, "sa-east-1": true,
+	"us-east-1": true, "us-east-2": true, "us-west-1": true, "us-west-2": true,
+}
+
+// describeRegionsRegion is the region whose EC2 endpoint DescribeRegions
+// is sent to (any region answers for all of them): the first configured
+// region AWS enables in every account, else the first configured one (in
+// other partitions, which have no opt-in regions, or when only opt-in
+// regions are configured: then an account without the first one falls
+// back to scanning every region).
+func describeRegionsRegion(regions []ident.Region) ident.Region {
+	for _, r := range regions {
+		if enabledEverywhere[r] {
+			return r
+		}
+	}
+	return regions[0]
 }
 
 // notOptedIn is DescribeRegions' OptInStatus of an opt-in region the
