@@ -48,6 +48,7 @@ func ServiceEnv(ep Endpoints, res Resources, mgmt string) []string {
 		"AWS_ENDPOINT_URL_SQS=" + ep.SQS, "AWS_ENDPOINT_URL_SNS=" + ep.SNS,
 		"AWS_ENDPOINT_URL_S3=" + ep.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.DynamoDB,
 		"AWS_ENDPOINT_URL_STS=" + ep.Sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.Sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.Sim,
+		"AWS_ENDPOINT_URL_EC2=" + ep.Sim,
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
 		// messaging (internal/msg flags)
 		"SCAN_QUEUE_URL=" + res.ScanQueue, "RESULTS_TOPIC_ARN=" + res.TopicARN,
