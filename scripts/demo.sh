@@ -8,6 +8,9 @@ args=(-accounts "${DEMO_ACCOUNTS:-220}" -seed "${DEMO_SEED:-7}" -regions us-east
 	-deny 3 -fail-regions 4 -disabled-regions 3 -not-recording 4 -latency "${DEMO_LATENCY:-20ms}")
 mkdir -p "$out"
 log="$out/awssim.log"
+# Emptied here, not only by the background redirection: the loop below could
+# otherwise read the previous run's endpoint before awssim's shell truncates it.
+: >"$log"
 bin/awssim -addr 127.0.0.1:0 "${args[@]}" >"$log" 2>&1 &
 sim=$!
 trap 'kill $sim 2>/dev/null || true; wait $sim 2>/dev/null || true' EXIT
