@@ -26,8 +26,8 @@
 // enabled: one EC2 DescribeRegions (AllRegions) with the read role, sent to
 // the first configured region that AWS enables in every account (see
 // describeRegionsRegion: an endpoint in a region the account has not
-// enabled would refuse the question itself). A region the account has not opted into
-// is not scanned and is no error (coverage read "skipped"); when
+// enabled would refuse the question itself). A region the account has not
+// opted into is not scanned and is no error (coverage read "skipped"); when
 // DescribeRegions fails, every region is scanned as before and their
 // enabled state is unknown. Each scanned region starts with
 // DescribeConfigurationRecorderStatus: a region without a recorder, or with
@@ -35,7 +35,9 @@
 // last known state; hiding them would let anyone hide findings by stopping
 // the recorder), and gets a "recorder" error (NoRecorder or NotRecording)
 // that makes the account partial. Its failure is the region's failure, as
-// for any other call. Calls in flight are bounded per process, not per account, and
+// for any other call.
+//
+// Calls in flight are bounded per process, not per account, and
 // per attempt, not per account-region: the hub configuration's in-flight
 // limit (internal/awsconf, -concurrency slots shared by every client built
 // from it) holds a slot only while a call is on the wire, never during a
