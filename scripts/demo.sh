@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${DEMO_OUT:-out/demo}
 args=(-accounts "${DEMO_ACCOUNTS:-220}" -seed "${DEMO_SEED:-7}" -regions us-east-1,ap-east-1
-	-deny 3 -fail-regions 4 -latency "${DEMO_LATENCY:-20ms}")
+	-deny 3 -fail-regions 4 -disabled-regions 3 -not-recording 4 -latency "${DEMO_LATENCY:-20ms}")
 mkdir -p "$out"
 log="$out/awssim.log"
+# Emptied here, not only by the background redirection: the loop below could
+# otherwise read the previous run's endpoint before awssim's shell truncates it.
+: >"$log"
 bin/awssim -addr 127.0.0.1:0 "${args[@]}" >"$log" 2>&1 &
 sim=$!
 trap 'kill $sim 2>/dev/null || true; wait $sim 2>/dev/null || true' EXIT
@@ -24,4 +27,4 @@ echo "demo: awssim at $endpoint (${args[*]}); running local mode" >&2
 # The hub identity: any access key id not starting ASIA is awssim's hub role.
 AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=AKIDHUB AWS_SECRET_ACCESS_KEY=hubsecret \
 	AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-	bin/local -out "$out" -regions us-east-1,ap-east-1 -concurrency 32
+	bin/local -out "$out" -regions us-east-1,ap-east-1 -concurrency 32 -owner-tags 'Owner|owner,Team'

@@ -152,3 +152,25 @@ func TestFullDiskExitsWithOneLine(t *testing.T) {
 		}
 	}
 }
+
+// A bad -owner-tags (or OWNER_TAGS) is configuration: exit 2, one line
+// naming the flag, before any AWS call.
+func TestBadOwnerTags(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"flag", nil, []string{"-owner-tags", "Owner,Owner"}},
+		{"environment", []string{"OWNER_TAGS=Team||x"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
+			code, stdout, stderr, _ := runMain(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code != 2 || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "local: owner-tags: ") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming owner-tags", code, stdout, stderr)
+			}
+		})
+	}
+}

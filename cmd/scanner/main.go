@@ -19,6 +19,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/health"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
@@ -56,6 +57,7 @@ func main() {
 	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	consumers := fs.Int("consumers", 0, "scan requests handled at once (default: -concurrency)")
 	deadline := fs.Duration("deadline", scan.DefaultDeadline, "deadline of an ad-hoc run, from its start")
+	ownerTags := fs.String("owner-tags", "", `account tags an ad-hoc run's RunStarted carries for the report's owner columns, comma-separated, alternatives separated by "|" (e.g. "Owner|owner,Team"); empty: none read`)
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cli.Run("scanner", summary, fs, os.Args[1:])
@@ -83,6 +85,10 @@ func main() {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("-regions: %w", err))
 	}
+	owners, err := events.ParseOwnerTags(*ownerTags)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-owner-tags: %w", err))
+	}
 	mcfg, err := mf.Config(hub, logger)
 	errs = append(errs, err)
 	bs, err := sf.Store(hub)
@@ -109,6 +115,7 @@ func main() {
 		Consumers: *consumers,
 		Handler:   scan.HandlerConfig{Deadline: *deadline},
 		Router:    mf.Router(logger),
+		OwnerTags: owners,
 	}, tr, a, app.Codec(bs, *payloadPrefix), logger)
 	if err != nil {
 		cli.Fail("scanner", err)

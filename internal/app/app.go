@@ -163,6 +163,9 @@ type ScannerConfig struct {
 	Consumers int
 	Handler   scan.HandlerConfig // Scanner, Publisher, Codec and Namer are filled in
 	Router    RouterConfig
+	// OwnerTags (-owner-tags): the tags an ad-hoc account's lookup reads
+	// into its RunStarted; none: no tags read.
+	OwnerTags []events.OwnerTag
 }
 
 // NewScanner builds the scanner service: consumers of the scan queue that
@@ -173,7 +176,7 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 	if err != nil {
 		return nil, err
 	}
-	walker, err := a.Walker(discover.Config{Logger: logger})
+	walker, err := a.Walker(discover.Config{Logger: logger, TagKeys: events.OwnerTagKeys(cfg.OwnerTags)})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ var limitedServices = map[string]bool{
 	"Config Service": true,
 	"STS":            true,
 	"Organizations":  true,
+	"EC2":            true,
 }
 
 // inFlightLimit bounds, across every client built from one Load, the

@@ -22,7 +22,7 @@ type tick struct {
 }
 
 var orgOps = []string{"ListRoots", "ListOrganizationalUnitsForParent", "ListAccountsForParent", "ListAccounts",
-	"ListParents", "DescribeAccount", "DescribeOrganizationalUnit", "DescribeOrganization"}
+	"ListParents", "DescribeAccount", "DescribeOrganizationalUnit", "DescribeOrganization", "ListTagsForResource"}
 
 // sampleTimeline polls sim every interval until ctx ends.
 func sampleTimeline(ctx context.Context, sim *simProc, interval time.Duration) *timeline {

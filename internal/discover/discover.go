@@ -38,6 +38,9 @@ type API interface {
 	DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, optFns ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error)
 	ListParents(ctx context.Context, in *organizations.ListParentsInput, optFns ...func(*organizations.Options)) (*organizations.ListParentsOutput, error)
 	DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error)
+	// ListTagsForResource reads an account's tags, only when
+	// Config.TagKeys names some.
+	ListTagsForResource(ctx context.Context, in *organizations.ListTagsForResourceInput, optFns ...func(*organizations.Options)) (*organizations.ListTagsForResourceOutput, error)
 }
 
 // Account is one account to scan.
@@ -47,6 +50,9 @@ type Account struct {
 	// OUPath is "Root" for an account directly under the root, else the
 	// OU names from the root down: "Root/Prod/Payments".
 	OUPath string
+	// Tags are the account's tags that Config.TagKeys names (nil when it
+	// names none, or the account has none of them).
+	Tags map[string]string
 }
 
 // Stats counts what a walk saw.
@@ -58,6 +64,7 @@ type Stats struct {
 	Inactive int // accounts skipped because their state is not ACTIVE
 	Filtered int // ACTIVE accounts the filter dropped
 	Invalid  int // accounts skipped because Organizations gave a malformed id
+	Tagged   int // kept accounts whose tags were read (Config.TagKeys)
 	Calls    int // Organizations requests made
 	Duration time.Duration
 }
@@ -74,6 +81,11 @@ type Config struct {
 	// Concurrency bounds the Organizations calls in flight; default
 	// DefaultConcurrency.
 	Concurrency int
+	// TagKeys are the account tags to read (-owner-tags'
+	// events.OwnerTagKeys): when it names any, the walk reads each kept
+	// account's tags (one ListTagsForResource listing per account) and
+	// Lookup each account's; when empty no tags are read at all.
+	TagKeys []string
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -101,9 +113,10 @@ func (c Config) Validate() error {
 
 // Walker walks one organisation. It is safe for concurrent use.
 type Walker struct {
-	api API
-	cfg Config
-	log *slog.Logger
+	api  API
+	cfg  Config
+	log  *slog.Logger
+	keys map[string]bool // TagKeys as a set; nil: no tags read
 }
 
 // New returns a Walker calling api.
@@ -115,7 +128,7 @@ func New(api API, cfg Config) (*Walker, error) {
 	if api == nil {
 		return nil, errors.New("discover config: organizations client: required")
 	}
-	return &Walker{api: api, cfg: cfg, log: cfg.Logger}, nil
+	return &Walker{api: api, cfg: cfg, log: cfg.Logger, keys: tagKeySet(cfg.TagKeys)}, nil
 }
 
 // found is one account as listed, before it is judged.
@@ -130,6 +143,20 @@ type found struct {
 // and is returned as is. Any Organizations error (after the SDK's retries)
 // stops the walk too: a partial list is never returned as a whole one.
 func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error) {
+	_, st, err := w.WalkTagged(ctx, fn)
+	return st, err
+}
+
+// WalkTagged is Walk, and when the config names TagKeys it also reads each
+// kept account's tags, once, while the walk goes on: fn is called as soon
+// as an account is found (its Tags not yet read, so that scan requests go
+// out without waiting for them), and WalkTagged returns when every tag read
+// is done, with the tags by account. Tag reads share the walk's bound of
+// calls in flight, and take at most half its slots when it has more than
+// one, so the listings keep moving; a tag read that fails (after the SDK's
+// retries) stops the walk, as a listing does. Without TagKeys, tags is nil
+// and no tag is read.
+func (w *Walker) WalkTagged(ctx context.Context, fn func(Account) error) (tags Tags, _ Stats, _ error) {
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -181,9 +208,41 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 		}
 	}
 
+	// Tag reads: one goroutine per kept account, at most tagSlots of them
+	// calling at once (each call also takes one of lim's slots).
+	var (
+		tagWG  sync.WaitGroup
+		tagMu  sync.Mutex
+		tagged int
+	)
+	tagSlots := make(chan struct{}, max(1, w.cfg.Concurrency/2))
+	readTags := func(id ident.AccountID) {
+		defer tagWG.Done()
+		select {
+		case tagSlots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-tagSlots }()
+		t, err := accountTags(ctx, lim, id, w.keys)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		tagMu.Lock()
+		tagged++
+		if t != nil {
+			tags[id] = t
+		}
+		tagMu.Unlock()
+	}
+	if w.keys != nil {
+		tags = Tags{}
+	}
+
 	roots, err := listRoots(ctx, lim)
 	if err != nil {
-		return Stats{Calls: int(lim.calls.Load())}, err
+		return nil, Stats{Calls: int(lim.calls.Load())}, err
 	}
 	for _, r := range roots {
 		wg.Add(1)
@@ -205,23 +264,31 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 		if err := fn(acct); err != nil {
 			fnErr = err
 			cancel(err)
+			continue
+		}
+		if w.keys != nil {
+			tagWG.Add(1)
+			go readTags(acct.ID)
 		}
 	}
+	tagWG.Wait()
+	st.Tagged = tagged
 	st.OUs, st.Pruned = int(ous.Load()), int(pruned.Load())
 	st.Calls = int(lim.calls.Load())
 	st.Duration = time.Since(start)
 	if fnErr != nil {
-		return st, fnErr
+		return nil, st, fnErr
 	}
 	if err := context.Cause(ctx); err != nil {
-		return st, err
+		return nil, st, err
 	}
 	w.log.Info("organization walked",
 		slog.Int("ous", st.OUs), slog.Int("ous_pruned", st.Pruned), slog.Int("accounts_seen", st.Seen),
 		slog.Int("accounts_kept", st.Kept), slog.Int("skipped_inactive", st.Inactive),
 		slog.Int("skipped_by_filter", st.Filtered), slog.Int("skipped_invalid", st.Invalid),
+		slog.Int("accounts_tagged", st.Tagged),
 		slog.Int("api_calls", st.Calls), slog.Duration("duration", st.Duration))
-	return st, nil
+	return tags, st, nil
 }
 
 // judge validates, checks the state and applies the filter.
@@ -246,15 +313,19 @@ func (w *Walker) judge(a found, st *Stats) (Account, bool) {
 	return Account{ID: id, Name: a.name, OUPath: a.path}, true
 }
 
-// List walks the organisation and returns the kept accounts sorted by id.
+// List walks the organisation and returns the kept accounts sorted by id,
+// with their tags when the config names TagKeys.
 func (w *Walker) List(ctx context.Context) ([]Account, Stats, error) {
 	var accts []Account
-	st, err := w.Walk(ctx, func(a Account) error {
+	tags, st, err := w.WalkTagged(ctx, func(a Account) error {
 		accts = append(accts, a)
 		return nil
 	})
 	if err != nil {
 		return nil, st, err
+	}
+	for i := range accts {
+		accts[i].Tags = tags[accts[i].ID]
 	}
 	SortAccounts(accts)
 	return accts, st, nil
@@ -376,6 +447,10 @@ func (l *limited) DescribeAccount(ctx context.Context, in *organizations.Describ
 
 func (l *limited) ListParents(ctx context.Context, in *organizations.ListParentsInput, optFns ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
 	return limit(l, ctx, l.api.ListParents, in, optFns)
+}
+
+func (l *limited) ListTagsForResource(ctx context.Context, in *organizations.ListTagsForResourceInput, optFns ...func(*organizations.Options)) (*organizations.ListTagsForResourceOutput, error) {
+	return limit(l, ctx, l.api.ListTagsForResource, in, optFns)
 }
 
 func (l *limited) DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {

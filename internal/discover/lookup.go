@@ -24,14 +24,15 @@ var ErrNotScannable = errors.New("account cannot be scanned")
 // Lookup finds the given accounts, for an ad-hoc run, without walking the
 // tree: DescribeAccount for the name and state, then ListParents up to the
 // root and DescribeOrganizationalUnit for each OU's name (cached, so
-// accounts sharing OUs cost fewer calls). The filter is not applied: an
+// accounts sharing OUs cost fewer calls), and its tags (ListTagsForResource)
+// when the config names TagKeys. The filter is not applied: an
 // ad-hoc run scans what it was asked for. The accounts come back sorted by
 // id, duplicates dropped. Every account that cannot be scanned (not in the
 // organisation, not ACTIVE) is named in one error wrapping
 // ErrNotScannable; other errors are returned as they come.
 func (w *Walker) Lookup(ctx context.Context, ids []ident.AccountID) ([]Account, error) {
 	lim := &limited{api: w.api, sem: make(chan struct{}, 1)}
-	l := lookup{api: lim, paths: map[string]string{}}
+	l := lookup{api: lim, paths: map[string]string{}, keys: w.keys}
 	var (
 		out  []Account
 		errs []error
@@ -67,6 +68,7 @@ func (w *Walker) Lookup(ctx context.Context, ids []ident.AccountID) ([]Account, 
 type lookup struct {
 	api   API
 	paths map[string]string // OU id -> path
+	keys  map[string]bool   // tags to read; nil: none
 }
 
 func (l *lookup) account(ctx context.Context, id ident.AccountID) (Account, error) {
@@ -88,7 +90,13 @@ func (l *lookup) account(ctx context.Context, id ident.AccountID) (Account, erro
 	if err != nil {
 		return Account{}, fmt.Errorf("OU path of account %s: %w", id, err)
 	}
-	return Account{ID: id, Name: aws.ToString(out.Account.Name), OUPath: path}, nil
+	a := Account{ID: id, Name: aws.ToString(out.Account.Name), OUPath: path}
+	if l.keys != nil {
+		if a.Tags, err = accountTags(ctx, l.api, id, l.keys); err != nil {
+			return Account{}, err
+		}
+	}
+	return a, nil
 }
 
 // pathOf is the OU path of the OU an account or OU sits in.

@@ -18,6 +18,7 @@ import (
 var iamPrefix = map[string]string{
 	"Config Service": "config",
 	"DynamoDB":       "dynamodb",
+	"EC2":            "ec2",
 	"KMS":            "kms",
 	"Organizations":  "organizations",
 	"S3":             "s3",

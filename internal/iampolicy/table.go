@@ -131,6 +131,8 @@ var table = []Permission{
 		"walk the OU tree, every page"},
 	{OrgList, "organizations:ListAccountsForParent", []Component{Trigger}, false,
 		"list the accounts of each OU, every page, keeping ACTIVE ones"},
+	{OrgList, "organizations:ListTagsForResource", []Component{Trigger, Scanner}, false,
+		"read each ACTIVE account's tags once a run, every page, for the report's owner columns (-owner-tags; not called when it is empty): the trigger during the OU walk, the scanner for an ad-hoc account"},
 	{OrgList, "organizations:DescribeAccount", []Component{Scanner}, false,
 		"name the account of a hand-written ad-hoc scan message"},
 	{OrgList, "organizations:ListParents", []Component{Scanner}, false,
@@ -145,6 +147,12 @@ var table = []Permission{
 		"read each rule's compliance in each region, every page"},
 	{Read, "config:GetComplianceDetailsByConfigRule", []Component{Scanner}, false,
 		"list the non-compliant resources of each non-compliant rule, every page"},
+	{Read, "config:DescribeConfigurationRecorderStatus", []Component{Scanner}, false,
+		"see whether Config is recording in each scanned region: a missing or stopped recorder makes the account PARTIAL (its rules are the last known state)"},
+
+	// Read role (every account): EC2, which regions the account has enabled.
+	{Read, "ec2:DescribeRegions", []Component{Scanner}, false,
+		"ask once per account which opt-in regions it has enabled (AllRegions): a configured region it has not enabled is skipped, not an error"},
 }
 
 // createOnly are the actions the code sends only with -create-resources

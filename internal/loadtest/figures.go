@@ -221,7 +221,8 @@ func judge(res *Result, org *awssim.Org, regions []string) error {
 }
 
 // busiestConfigCalls is the most Config calls one account-region needs,
-// from the ground truth and the scan's paging: DescribeConfigRules and
+// from the ground truth and the scan's paging: one
+// DescribeConfigurationRecorderStatus, DescribeConfigRules and
 // DescribeComplianceByConfigRule in pages of 25, and for each
 // NON_COMPLIANT rule GetComplianceDetailsByConfigRule in pages of 100.
 func busiestConfigCalls(org *awssim.Org, regions []string) int64 {
@@ -233,7 +234,7 @@ func busiestConfigCalls(org *awssim.Org, regions []string) int64 {
 		}
 		for _, region := range regions {
 			rules := org.Rules(a.ID, region)
-			n := 2 * pages(len(rules), 25)
+			n := 1 + 2*pages(len(rules), 25)
 			for _, r := range rules {
 				if r.Compliance() == awssim.NonCompliant {
 					n += pages(r.NonCompliantCount(), 100)

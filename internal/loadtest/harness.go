@@ -468,6 +468,7 @@ func serviceEnv(cfg Config, r resources, simURL, mgmt string) []string {
 		"AWS_ENDPOINT_URL_SQS=" + cfg.SQS, "AWS_ENDPOINT_URL_SNS=" + cfg.SNS,
 		"AWS_ENDPOINT_URL_S3=" + cfg.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDB,
 		"AWS_ENDPOINT_URL_STS=" + simURL, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + simURL, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + simURL,
+		"AWS_ENDPOINT_URL_EC2=" + simURL,
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
 		"SCAN_QUEUE_URL=" + r.scanQueue, "RESULTS_TOPIC_ARN=" + r.topicARN,
 		"RESULTS_QUEUE_URL=" + r.resultsQueue, "POISON_QUEUE_URL=" + r.poisonQueue,

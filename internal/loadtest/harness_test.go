@@ -134,9 +134,9 @@ func TestBusiestConfigCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 2 + 2 listing pages, 2 + 1 detail pages.
-	if got := busiestConfigCalls(org, []string{"us-east-1", "eu-west-1"}); got != 7 {
-		t.Fatalf("busiest = %d, want 7", got)
+	// 1 recorder status, 2 + 2 listing pages, 2 + 1 detail pages.
+	if got := busiestConfigCalls(org, []string{"us-east-1", "eu-west-1"}); got != 8 {
+		t.Fatalf("busiest = %d, want 8", got)
 	}
 }
 

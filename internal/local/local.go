@@ -75,6 +75,10 @@ type Config struct {
 	// MISSING.
 	Deadline time.Duration
 	Filter   discover.Filter
+	// OwnerTags (-owner-tags): the account tags the report's owner columns
+	// show, read by the trigger (or an ad-hoc lookup) into RunStarted;
+	// none: no tags read.
+	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
 	// Waiting says what the AWS calls are waiting on
@@ -218,6 +222,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		Consumers: cfg.Concurrency,
 		Handler:   scan.HandlerConfig{Deadline: cfg.Deadline},
 		Router:    app.RouterConfig{CloseTimeout: 5 * time.Second},
+		OwnerTags: cfg.OwnerTags,
 	}, b, a, codec, logger)
 	if err != nil {
 		return res, err
@@ -272,7 +277,7 @@ func open(ctx context.Context, cfg Config, st store.Store, b app.Bus, a app.AWS,
 			return prior.Started, n, err
 		}
 	}
-	tc := trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline, Filter: cfg.Filter}
+	tc := trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline, Filter: cfg.Filter, OwnerTags: cfg.OwnerTags}
 	rs, err := app.Trigger(ctx, tc, b, a, codec, logger)
 	if err != nil {
 		return nil, 0, err

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -29,7 +31,47 @@ type fakeConfig struct {
 	failOp     string
 	failPage   int
 	failErr    error
-	calls      atomic.Int32
+	// recorder is the region's recorder: "" or recording, stopped, none.
+	recorder events.Recorder
+	calls    atomic.Int32
+}
+
+func (f *fakeConfig) DescribeConfigurationRecorderStatus(_ context.Context, _ *configservice.DescribeConfigurationRecorderStatusInput, _ ...func(*configservice.Options)) (*configservice.DescribeConfigurationRecorderStatusOutput, error) {
+	if err := f.fail("DescribeConfigurationRecorderStatus", nil); err != nil {
+		return nil, err
+	}
+	out := &configservice.DescribeConfigurationRecorderStatusOutput{}
+	switch f.recorder {
+	case events.RecorderNone:
+	case events.RecorderStopped:
+		out.ConfigurationRecordersStatus = []types.ConfigurationRecorderStatus{{Name: aws.String("default"), Recording: false}}
+	default:
+		out.ConfigurationRecordersStatus = []types.ConfigurationRecorderStatus{{Name: aws.String("default"), Recording: true}}
+	}
+	return out, nil
+}
+
+// fakeEC2 answers DescribeRegions with optIn (region -> OptInStatus), or
+// err; it counts its calls.
+type fakeEC2 struct {
+	optIn map[ident.Region]string
+	err   error
+	calls atomic.Int32
+}
+
+func (f *fakeEC2) DescribeRegions(_ context.Context, in *ec2.DescribeRegionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error) {
+	f.calls.Add(1)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if !aws.ToBool(in.AllRegions) {
+		return nil, errors.New("DescribeRegions without AllRegions")
+	}
+	out := &ec2.DescribeRegionsOutput{}
+	for r, st := range f.optIn {
+		out.Regions = append(out.Regions, ec2types.Region{RegionName: aws.String(string(r)), OptInStatus: aws.String(st)})
+	}
+	return out, nil
 }
 
 func page[T any](items []T, token *string, size int) ([]T, *string, error) {
@@ -142,6 +184,11 @@ func fakeScanner(t *testing.T, roles RoleSource, regions map[ident.Region]*fakeC
 		t.Fatal(err)
 	}
 	s.newConfig = func(_ aws.CredentialsProvider, r ident.Region) configAPI { return regions[r] }
+	enabled := &fakeEC2{optIn: map[ident.Region]string{}}
+	for r := range regions {
+		enabled.optIn[r] = "opt-in-not-required"
+	}
+	s.newEC2 = func(aws.CredentialsProvider) ec2API { return enabled }
 	return s
 }
 

@@ -33,9 +33,10 @@ const DefaultDeadline = 45 * time.Minute
 const AdhocPrefix = "adhoc-"
 
 // Namer finds an ad-hoc account with the org-list role (DescribeAccount,
-// ListParents up to the root, DescribeOrganizationalUnit): whether it may
-// be scanned, its name and its OU path; *discover.Walker is the production
-// one. Lookup's error wraps discover.ErrNotScannable for an account that is
+// ListParents up to the root, DescribeOrganizationalUnit, and
+// ListTagsForResource when configured with tag keys): whether it may be
+// scanned, its name, its OU path and its owner tags; *discover.Walker is
+// the production one. Lookup's error wraps discover.ErrNotScannable for an account that is
 // not in the organisation or not ACTIVE.
 type Namer interface {
 	Lookup(ctx context.Context, ids []ident.AccountID) ([]discover.Account, error)
@@ -241,7 +242,7 @@ func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanR
 		StartedAt: start,
 		Deadline:  events.Deadline(start, h.cfg.Deadline),
 		Regions:   req.Regions,
-		Accounts:  []events.Account{{AccountID: req.AccountID, Name: req.AccountName, OUPath: req.OUPath}},
+		Accounts:  []events.Account{{AccountID: req.AccountID, Name: req.AccountName, OUPath: req.OUPath, Tags: acct.Tags}},
 	}
 	if err := h.publish(ctx, rs); err != nil {
 		return fmt.Errorf("open ad-hoc run %s for account %s: %w", run, req.AccountID, err)

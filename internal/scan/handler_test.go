@@ -31,8 +31,17 @@ type handlerEnv struct {
 
 func newHandlerEnv(t *testing.T, pub message.Publisher, apiOptions ...func(*middleware.Stack) error) *handlerEnv {
 	t.Helper()
-	e := newEnv(t, awssim.Config{Org: orgFile(t)}, envOpts{concurrency: 4, apiOptions: apiOptions})
-	namer, err := discover.New(organizations.NewFromConfig(e.hub), discover.Config{Logger: quiet()})
+	org := orgFile(t)
+	// The payments account is tagged (one tag the owner columns do not
+	// name); the sandbox account is not.
+	for i := range org.Accounts {
+		if org.Accounts[i].ID == "222222222222" {
+			org.Accounts[i].Tags = map[string]string{"owner": "alice@example.com", "Team": "payments", "CostCentre": "42"}
+		}
+	}
+	e := newEnv(t, awssim.Config{Org: org}, envOpts{concurrency: 4, apiOptions: apiOptions})
+	// As cmd/scanner wires it with -owner-tags 'Owner|owner,Team'.
+	namer, err := discover.New(organizations.NewFromConfig(e.hub), discover.Config{Logger: quiet(), TagKeys: []string{"Owner", "owner", "Team"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +112,8 @@ func TestHandleAdhoc(t *testing.T) {
 	if len(rs.Regions) != 2 || rs.Regions[0] != "us-east-1" || rs.Regions[1] != "ap-east-1" {
 		t.Errorf("regions %v, want the configured ones", rs.Regions)
 	}
-	want := events.Account{AccountID: "222222222222", Name: "payments-prod", OUPath: "Root/Prod/Payments"}
+	want := events.Account{AccountID: "222222222222", Name: "payments-prod", OUPath: "Root/Prod/Payments",
+		Tags: map[string]string{"owner": "alice@example.com", "Team": "payments"}}
 	if len(rs.Accounts) != 1 || !rs.Accounts[0].Equal(want) {
 		t.Errorf("accounts %+v, want %+v", rs.Accounts, want)
 	}
@@ -123,9 +133,9 @@ func TestHandleAdhoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantActions := []string{
-		"config:DescribeComplianceByConfigRule", "config:DescribeConfigRules", "config:GetComplianceDetailsByConfigRule",
-		"organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit", "organizations:ListParents",
-		"sts:AssumeRole",
+		"config:DescribeComplianceByConfigRule", "config:DescribeConfigRules", "config:DescribeConfigurationRecorderStatus",
+		"config:GetComplianceDetailsByConfigRule", "ec2:DescribeRegions", "organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit", "organizations:ListParents",
+		"organizations:ListTagsForResource", "sts:AssumeRole",
 	}
 	if !slices.Equal(slices.Compact(actions), wantActions) {
 		t.Errorf("operations sent %v, want %v", slices.Compact(actions), wantActions)

@@ -131,15 +131,28 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 	stats := sim.Stats()
 	calls := func(op string) int64 { return stats.Calls[op][acct.ID] }
 	// Coverage: one entry per region asked, in the request's order.
+	// disabled: an opt-in region the account has not enabled, as
+	// DescribeRegions says it (awssim's ground truth), not scanned.
+	disabled := func(r ident.Region) bool { return org.OptInStatus(acct.ID, string(r)) == awssim.NotOptedIn }
 	var wantCov []events.Coverage
+	scanned := 0
 	for _, r := range regions {
 		c := events.Coverage{Region: r, Read: events.ReadFailed}
-		if !acct.Denied && !org.RegionFails(acct.ID, string(r)) {
-			c.Read, c.Rules = events.ReadYes, ptr(len(org.Rules(acct.ID, string(r))))
+		switch {
+		case acct.Denied:
+		case disabled(r):
+			c.Enabled, c.Read = ptr(false), events.ReadSkipped
+		case org.RegionFails(acct.ID, string(r)):
+			c.Enabled = ptr(true)
+			scanned++
+		default:
+			scanned++
+			c.Enabled, c.Read, c.Rules = ptr(true), events.ReadYes, ptr(len(org.Rules(acct.ID, string(r))))
+			c.Recorder = ptr(events.Recorder(org.Recorder(acct.ID, string(r))))
 		}
 		wantCov = append(wantCov, c)
 	}
-	if !slices.EqualFunc(got.Coverage, wantCov, sameCoverage) {
+	if !equalCoverage(got.Coverage, wantCov) {
 		t.Errorf("%s: coverage %s, want %s", where, covString(got.Coverage), covString(wantCov))
 	}
 
@@ -164,8 +177,10 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 		if exact && calls("AssumeRole") != 1 {
 			t.Errorf("%s (denied): %d AssumeRole calls, want 1 (AccessDenied is not retried)", where, calls("AssumeRole"))
 		}
-		if n := calls("DescribeConfigRules"); n != 0 {
-			t.Errorf("%s (denied): %d Config calls after a refused AssumeRole", where, n)
+		for _, op := range []string{"DescribeRegions", "DescribeConfigurationRecorderStatus", "DescribeConfigRules"} {
+			if n := calls(op); n != 0 {
+				t.Errorf("%s (denied): %d %s calls after a refused AssumeRole", where, n, op)
+			}
 		}
 		return
 	}
@@ -174,9 +189,18 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 	var wantFindings []events.Finding
 	var wantErrors []events.ScanError
 	for _, r := range regions {
+		if disabled(r) {
+			continue
+		}
 		if org.RegionFails(acct.ID, string(r)) {
 			wantErrors = append(wantErrors, events.ScanError{Region: r, Stage: events.StageConfig, Code: "UnrecognizedClientException", Attempts: 1})
 			continue
+		}
+		switch org.Recorder(acct.ID, string(r)) {
+		case awssim.RecorderNone:
+			wantErrors = append(wantErrors, events.ScanError{Region: r, Stage: events.StageRecorder, Code: CodeNoRecorder, Attempts: 1})
+		case awssim.RecorderStopped:
+			wantErrors = append(wantErrors, events.ScanError{Region: r, Stage: events.StageRecorder, Code: CodeNotRecording, Attempts: 1})
 		}
 		for _, rule := range org.Rules(acct.ID, string(r)) {
 			wantRules = append(wantRules, events.Rule{
@@ -194,7 +218,13 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 		}
 	}
 	wantStatus := events.StatusOK
-	if len(wantErrors) == len(regions) {
+	failedRegions := 0
+	for _, e := range wantErrors {
+		if e.Stage == events.StageConfig {
+			failedRegions++
+		}
+	}
+	if scanned > 0 && failedRegions == scanned {
 		wantStatus = events.StatusFailed
 	} else if len(wantErrors) > 0 {
 		wantStatus = events.StatusPartial
@@ -227,7 +257,8 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 	}
 	gotErrors := slices.Clone(got.Errors)
 	for i := range gotErrors {
-		if !strings.HasPrefix(gotErrors[i].Message, "DescribeConfigRules: ") || len(gotErrors[i].Message) < len("DescribeConfigRules: x") {
+		// A failing region's first call, the recorder status, is refused.
+		if !strings.HasPrefix(gotErrors[i].Message, "DescribeConfigurationRecorderStatus: ") || len(gotErrors[i].Message) < len("DescribeConfigurationRecorderStatus: x") {
 			t.Errorf("%s: error %+v: want the refused call and AWS's message", where, gotErrors[i])
 		}
 		gotErrors[i].Message = ""
@@ -239,29 +270,30 @@ func checkResult(t testing.TB, sim *awssim.Sim, regions []ident.Region, got *eve
 		t.Errorf("%s: errors %+v, want %+v", where, gotErrors, wantErrors)
 	}
 	if exact {
-		// Every region read its rules once; a failing region made exactly
-		// one call (not retried) and went no further.
-		// Both listings come in pages of 25.
-		var pages, failed int64
+		// One DescribeRegions for the account; one recorder status per
+		// scanned region; every region read its rules once; a failing
+		// region made exactly one call (the recorder's, not retried) and
+		// went no further. Both listings come in pages of 25.
+		var pages int64
 		for _, r := range regions {
-			if org.RegionFails(acct.ID, string(r)) {
-				failed++
+			if disabled(r) || org.RegionFails(acct.ID, string(r)) {
 				continue
 			}
 			pages += int64(max(1, (len(org.Rules(acct.ID, string(r)))+24)/25))
 		}
-		if n := calls("DescribeConfigRules"); n != pages+failed {
-			t.Errorf("%s: %d DescribeConfigRules calls, want %d (every page once, one refused call per failing region)", where, n, pages+failed)
+		if n := calls("DescribeRegions"); n != 1 {
+			t.Errorf("%s: %d DescribeRegions calls, want 1", where, n)
+		}
+		if n := calls("DescribeConfigurationRecorderStatus"); n != int64(scanned) {
+			t.Errorf("%s: %d DescribeConfigurationRecorderStatus calls, want %d (one per scanned region)", where, n, scanned)
+		}
+		if n := calls("DescribeConfigRules"); n != pages {
+			t.Errorf("%s: %d DescribeConfigRules calls, want %d (every page once, none in a failing region)", where, n, pages)
 		}
 		if n := calls("DescribeComplianceByConfigRule"); n != pages {
 			t.Errorf("%s: %d DescribeComplianceByConfigRule calls, want %d", where, n, pages)
 		}
 	}
-}
-
-func sameCoverage(a, b events.Coverage) bool {
-	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	return a.Region == b.Region && a.Read == b.Read && eq(a.Rules, b.Rules) && a.Enabled == nil && b.Enabled == nil && a.Recorder == nil && b.Recorder == nil
 }
 
 func covString(cs []events.Coverage) string {
@@ -298,3 +330,12 @@ func firstDiff(a, b []events.Finding) string {
 	}
 	return "(one is a prefix of the other)"
 }
+
+// equalCoverage compares coverage entries field by field, pointers by value.
+func equalCoverage(a, b []events.Coverage) bool {
+	return slices.EqualFunc(a, b, func(x, y events.Coverage) bool {
+		return x.Region == y.Region && x.Read == y.Read && eqPtr(x.Rules, y.Rules) && eqPtr(x.Enabled, y.Enabled) && eqPtr(x.Recorder, y.Recorder)
+	})
+}
+
+func eqPtr[T comparable](x, y *T) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }

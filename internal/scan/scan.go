@@ -20,7 +20,24 @@
 // findings pass it stops reading, keeps what it read, and is still counted
 // as not read (coverage "failed", a Truncated error), so that the findings
 // it did not read are never taken as resolved. Every result has one
-// coverage entry per region asked, in the request's order. Calls in flight are bounded per process, not per account, and
+// coverage entry per region asked, in the request's order.
+//
+// Before its regions, the scan asks the account which regions it has
+// enabled: one EC2 DescribeRegions (AllRegions) with the read role, sent to
+// the first configured region that AWS enables in every account (see
+// describeRegionsRegion: an endpoint in a region the account has not
+// enabled would refuse the question itself). A region the account has not
+// opted into is not scanned and is no error (coverage read "skipped"); when
+// DescribeRegions fails, every region is scanned as before and their
+// enabled state is unknown. Each scanned region starts with
+// DescribeConfigurationRecorderStatus: a region without a recorder, or with
+// a stopped one, is still read and counted (its rules and results are the
+// last known state; hiding them would let anyone hide findings by stopping
+// the recorder), and gets a "recorder" error (NoRecorder or NotRecording)
+// that makes the account partial. Its failure is the region's failure, as
+// for any other call.
+//
+// Calls in flight are bounded per process, not per account, and
 // per attempt, not per account-region: the hub configuration's in-flight
 // limit (internal/awsconf, -concurrency slots shared by every client built
 // from it) holds a slot only while a call is on the wire, never during a
@@ -39,6 +56,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +64,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
 
 	"github.com/cybsecops/configreport/internal/awserr"
@@ -83,7 +102,20 @@ type configAPI interface {
 	DescribeConfigRules(ctx context.Context, in *configservice.DescribeConfigRulesInput, optFns ...func(*configservice.Options)) (*configservice.DescribeConfigRulesOutput, error)
 	DescribeComplianceByConfigRule(ctx context.Context, in *configservice.DescribeComplianceByConfigRuleInput, optFns ...func(*configservice.Options)) (*configservice.DescribeComplianceByConfigRuleOutput, error)
 	GetComplianceDetailsByConfigRule(ctx context.Context, in *configservice.GetComplianceDetailsByConfigRuleInput, optFns ...func(*configservice.Options)) (*configservice.GetComplianceDetailsByConfigRuleOutput, error)
+	DescribeConfigurationRecorderStatus(ctx context.Context, in *configservice.DescribeConfigurationRecorderStatusInput, optFns ...func(*configservice.Options)) (*configservice.DescribeConfigurationRecorderStatusOutput, error)
 }
+
+// ec2API is the part of *ec2.Client the scanner calls.
+type ec2API interface {
+	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+}
+
+// Error codes of the recorder stage (REPORT_FORMAT.md, "Config not
+// recording").
+const (
+	CodeNoRecorder   = "NoRecorder"
+	CodeNotRecording = "NotRecording"
+)
 
 // RoleSource hands out cached credentials of a role assumed from the hub;
 // *awsconf.Roles is the production one.
@@ -170,7 +202,9 @@ type Scanner struct {
 	// client per scan gives each (account, region) its own adaptive retry
 	// rate limiter, as AWS throttles per account and region (awsconf).
 	newConfig func(creds aws.CredentialsProvider, region ident.Region) configAPI
-	now       func() time.Time
+	// newEC2 builds the EC2 client of one account's DescribeRegions.
+	newEC2 func(creds aws.CredentialsProvider) ec2API
+	now    func() time.Time
 }
 
 // New returns a Scanner reading Config with clients built from hub (its
@@ -186,6 +220,7 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("scanner config: %w", err)
 	}
 	endpoints := newConfigEndpoints()
+	ec2Region := describeRegionsRegion(cfg.Regions)
 	return &Scanner{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -199,6 +234,12 @@ func New(hub aws.Config, roles RoleSource, cfg Config) (*Scanner, error) {
 				if reflect.TypeOf(o.EndpointResolverV2) == defaultResolverType {
 					o.EndpointResolverV2 = endpoints
 				}
+			})
+		},
+		newEC2: func(creds aws.CredentialsProvider) ec2API {
+			return ec2.NewFromConfig(hub, func(o *ec2.Options) {
+				o.Region = string(ec2Region)
+				o.Credentials = creds
 			})
 		},
 		now: time.Now,
@@ -252,6 +293,14 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 		return res
 	}
 
+	enabled := s.enabledRegions(ctx, log, creds, regions)
+	scan := make([]int, 0, len(regions)) // indexes of the regions scanned
+	for i := range regions {
+		if e := enabled[i]; e == nil || *e {
+			scan = append(scan, i)
+		}
+	}
+
 	// Regions run side by side; results are merged in the requested order
 	// so the event does not depend on timing.
 	// The last region runs on this goroutine, whose stack AssumeRole has
@@ -261,60 +310,148 @@ func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *ev
 	left := &findingsLeft{}
 	left.n.Store(int64(s.cfg.MaxFindings))
 	var wg sync.WaitGroup
-	for i, region := range regions {
-		scan := func() {
+	for j, i := range scan {
+		region := regions[i]
+		run := func() {
 			outs[i] = s.scanRegion(ctx, s.newConfig(creds, region), region, left)
 		}
-		if i == len(regions)-1 {
-			scan()
+		if j == len(scan)-1 {
+			run()
 		} else {
-			wg.Go(scan)
+			wg.Go(run)
 		}
 	}
 	wg.Wait()
 
-	failed, truncated := 0, 0
+	failed, truncated, notRecording := 0, 0, 0
 	for i, out := range outs {
-		cov := events.Coverage{Region: regions[i], Read: events.ReadFailed}
+		region := regions[i]
+		cov := events.Coverage{Region: region, Enabled: enabled[i], Recorder: out.recorder, Read: events.ReadFailed}
+		if e := enabled[i]; e != nil && !*e {
+			// Not enabled: not scanned, and no error.
+			cov.Read = events.ReadSkipped
+			res.Coverage = append(res.Coverage, cov)
+			continue
+		}
 		switch {
 		case out.err != nil:
+			// One config row for the region, whatever the recorder said.
 			failed++
-			res.Errors = append(res.Errors, scanError(regions[i], events.StageConfig, out.err))
-			log.Warn("region failed", slog.String("region", string(regions[i])),
+			res.Errors = append(res.Errors, scanError(region, events.StageConfig, out.err))
+			log.Warn("region failed", slog.String("region", string(region)),
 				slog.String("code", awserr.Code(out.err)), slog.Int("attempts", awserr.Attempts(out.err)),
 				slog.String("error", awserr.Message(out.err)))
+			res.Coverage = append(res.Coverage, cov)
+			continue
 		case out.truncated:
 			// What was read before the cap is kept; the region still
 			// counts as not read.
 			truncated++
 			res.Errors = append(res.Errors, events.ScanError{
-				Region: regions[i], Stage: events.StageConfig, Code: events.CodeTruncated, Attempts: 1,
+				Region: region, Stage: events.StageConfig, Code: events.CodeTruncated, Attempts: 1,
 				Message: fmt.Sprintf("the account has more findings than the cap of %d (-max-findings): %d findings of this region kept, the rest of the region not read",
 					s.cfg.MaxFindings, len(out.findings)),
 			})
-			log.Warn("region truncated at the findings cap", slog.String("region", string(regions[i])),
+			log.Warn("region truncated at the findings cap", slog.String("region", string(region)),
 				slog.Int("max_findings", s.cfg.MaxFindings), slog.Int("kept", len(out.findings)))
-			res.Rules = append(res.Rules, out.rules...)
-			res.Findings = append(res.Findings, out.findings...)
 		default:
 			cov.Read = events.ReadYes
 			cov.Rules = ptr(len(out.rules))
-			res.Rules = append(res.Rules, out.rules...)
-			res.Findings = append(res.Findings, out.findings...)
+		}
+		res.Rules = append(res.Rules, out.rules...)
+		res.Findings = append(res.Findings, out.findings...)
+		if se, ok := recorderError(region, *out.recorder, out.stopped); ok {
+			notRecording++
+			res.Errors = append(res.Errors, se)
+			log.Warn("config not recording", slog.String("region", string(region)), slog.String("recorder", string(*out.recorder)))
 		}
 		res.Coverage = append(res.Coverage, cov)
 	}
 	switch {
-	case failed == 0 && truncated == 0:
-		res.Status = events.StatusOK
-	case failed == len(regions):
+	case len(scan) > 0 && failed == len(scan):
 		res.Status = events.StatusFailed
-	default:
+	case failed > 0 || truncated > 0 || notRecording > 0:
 		// A truncated region read something: the account is partial even
 		// when no region was read whole.
 		res.Status = events.StatusPartial
+	default:
+		// Every scanned region read, recorders recording; an account with
+		// none of the regions enabled is OK with nothing scanned.
+		res.Status = events.StatusOK
 	}
 	return res
+}
+
+// enabledRegions asks the account which of regions it has enabled (one EC2
+// DescribeRegions with AllRegions, answered by the read role): per region,
+// false for an opt-in region it has not opted into, true for any other
+// region DescribeRegions lists, nil when it does not list it or the call
+// failed (after the SDK's retries), in which case every region is scanned.
+func (s *Scanner) enabledRegions(ctx context.Context, log *slog.Logger, creds aws.CredentialsProvider, regions []ident.Region) []*bool {
+	out := make([]*bool, len(regions))
+	resp, err := s.newEC2(creds).DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
+	if err != nil {
+		log.Warn("describe regions failed: every region is scanned", slog.String("code", awserr.Code(err)),
+			slog.Int("attempts", awserr.Attempts(err)), slog.String("error", awserr.Message(err)))
+		return out
+	}
+	status := make(map[string]string, len(resp.Regions))
+	for _, r := range resp.Regions {
+		status[aws.ToString(r.RegionName)] = aws.ToString(r.OptInStatus)
+	}
+	for i, r := range regions {
+		st, ok := status[string(r)]
+		if !ok {
+			continue // not listed: unknown, scanned
+		}
+		out[i] = ptr(st != notOptedIn)
+	}
+	return out
+}
+
+// enabledEverywhere are the regions AWS enables in every account of the
+// aws partition: those launched before March 2019. Every region since is
+// opt-in, so the list is closed.
+var enabledEverywhere = map[ident.Region]bool{
+	"ap-northeast-1": true, "ap-northeast-2": true, "ap-northeast-3": true, "ap-south-1": true,
+	"ap-southeast-1": true, "ap-southeast-2": true, "ca-central-1": true, "eu-central-1": true,
+	"eu-north-1": true, "eu-west-1": true, "eu-west-2": true, "eu-west-3": true, "sa-east-1": true,
+	"us-east-1": true, "us-east-2": true, "us-west-1": true, "us-west-2": true,
+}
+
+// describeRegionsRegion is the region whose EC2 endpoint DescribeRegions
+// is sent to (any region answers for all of them): the first configured
+// region AWS enables in every account, else the first configured one (in
+// other partitions, which have no opt-in regions, or when only opt-in
+// regions are configured: then an account without the first one falls
+// back to scanning every region).
+func describeRegionsRegion(regions []ident.Region) ident.Region {
+	for _, r := range regions {
+		if enabledEverywhere[r] {
+			return r
+		}
+	}
+	return regions[0]
+}
+
+// notOptedIn is DescribeRegions' OptInStatus of an opt-in region the
+// account has not enabled.
+const notOptedIn = "not-opted-in"
+
+// recorderError is the recorder-stage error of a region whose recorder is
+// missing or stopped; ok false when it is recording.
+func recorderError(region ident.Region, rec events.Recorder, stopped []string) (events.ScanError, bool) {
+	const tail = "; its rules and results are still read, as the last known state"
+	switch rec {
+	case events.RecorderNone:
+		return events.ScanError{Region: region, Stage: events.StageRecorder, Code: CodeNoRecorder, Attempts: 1,
+			Message: "DescribeConfigurationRecorderStatus: no AWS Config configuration recorder in this region" + tail}, true
+	case events.RecorderStopped:
+		return events.ScanError{Region: region, Stage: events.StageRecorder, Code: CodeNotRecording, Attempts: 1,
+			Message: "DescribeConfigurationRecorderStatus: configuration recorder " + strings.Join(stopped, ", ") + " is not recording" + tail}, true
+	default:
+		return events.ScanError{}, false
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -349,6 +486,10 @@ func scanError(region ident.Region, stage string, err error) events.ScanError {
 }
 
 type regionResult struct {
+	// recorder is the region's Config recorder as read, nil when its call
+	// failed or was not made; stopped names the recorders not recording.
+	recorder *events.Recorder
+	stopped  []string
 	rules    []events.Rule
 	findings []events.Finding
 	err      error
@@ -357,8 +498,38 @@ type regionResult struct {
 	truncated bool
 }
 
-// scanRegion reads one account-region. Its calls are sequential.
+// scanRegion reads one account-region: its recorder's status, then its
+// rules and results. Its calls are sequential.
 func (s *Scanner) scanRegion(ctx context.Context, api configAPI, region ident.Region, left *findingsLeft) regionResult {
+	rs, err := api.DescribeConfigurationRecorderStatus(ctx, &configservice.DescribeConfigurationRecorderStatusInput{})
+	if err != nil {
+		return regionResult{err: fmt.Errorf("describe configuration recorder status: %w", err)}
+	}
+	rec, stopped := recorderState(rs.ConfigurationRecordersStatus)
+	out := s.readRegion(ctx, api, region, left)
+	out.recorder, out.stopped = &rec, stopped
+	return out
+}
+
+// recorderState is a region's recorder state: none without a recorder,
+// recording when any recorder records, else stopped, with the names of the
+// stopped ones.
+func recorderState(st []types.ConfigurationRecorderStatus) (events.Recorder, []string) {
+	if len(st) == 0 {
+		return events.RecorderNone, nil
+	}
+	var stopped []string
+	for _, r := range st {
+		if r.Recording {
+			return events.RecorderRecording, nil
+		}
+		stopped = append(stopped, aws.ToString(r.Name))
+	}
+	return events.RecorderStopped, stopped
+}
+
+// readRegion reads the rules and results of one account-region.
+func (s *Scanner) readRegion(ctx context.Context, api configAPI, region ident.Region, left *findingsLeft) regionResult {
 	type ruleInfo struct{ owner, source string }
 	var (
 		names []string

@@ -45,6 +45,15 @@ func TestScanAgainstGroundTruth(t *testing.T) {
 	}{
 		{name: "clean org", sim: awssim.Config{}, opts: envOpts{concurrency: 8}, exact: true},
 		{name: "denied accounts and failing regions", sim: awssim.Config{Deny: 2, FailRegions: 3}, opts: envOpts{concurrency: 8}, exact: true},
+		{name: "disabled regions and recorders not recording", sim: awssim.Config{Deny: 1, FailRegions: 1, DisabledRegions: 2, NotRecording: 3},
+			opts: envOpts{concurrency: 8}, exact: true,
+			check: func(t *testing.T, st awssim.Stats) {
+				if st.Calls["DescribeRegions"] == nil || st.Calls["DescribeConfigurationRecorderStatus"] == nil {
+					t.Error("no DescribeRegions or recorder status calls")
+				}
+			}},
+		{name: "recorders and disabled regions under transient faults", sim: awssim.Config{ErrorRate: 0.2, DisabledRegions: 2, NotRecording: 2},
+			opts: envOpts{concurrency: 8}},
 		{name: "throttling absorbed by adaptive retry", sim: awssim.Config{ThrottleRPS: 2, Deny: 1, FailRegions: 1}, opts: envOpts{concurrency: 8},
 			check: func(t *testing.T, st awssim.Stats) {
 				if st.Throttled == 0 {
@@ -68,8 +77,23 @@ func TestScanAgainstGroundTruth(t *testing.T) {
 			if len(results) != len(scannable(e.sim.Org())) {
 				t.Fatalf("%d results for %d accounts", len(results), len(scannable(e.sim.Org())))
 			}
+			skipped, notRecording := 0, 0
 			for _, res := range results {
 				checkResult(t, e.sim, regions, res, tt.exact)
+				for _, c := range res.Coverage {
+					if c.Read == events.ReadSkipped {
+						skipped++
+					}
+				}
+				for _, se := range res.Errors {
+					if se.Stage == events.StageRecorder {
+						notRecording++
+					}
+				}
+			}
+			// The picks are exercised: every one shows.
+			if skipped != tt.sim.DisabledRegions || notRecording != tt.sim.NotRecording {
+				t.Errorf("%d regions skipped, %d recorder errors; awssim picked %d and %d", skipped, notRecording, tt.sim.DisabledRegions, tt.sim.NotRecording)
 			}
 			st := e.sim.Stats()
 			if st.MaxInFlight > int64(tt.opts.concurrency) {

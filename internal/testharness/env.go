@@ -17,6 +17,9 @@ const (
 // Regions are the regions scanned, in the order of the report.
 var Regions = []string{"us-east-1", "eu-west-1"}
 
+// OwnerTags is -owner-tags of every service, as the kustomize base sets it.
+const OwnerTags = "Owner|owner,Team"
+
 // Endpoints are the URLs of the emulators and of awssim.
 type Endpoints struct{ SQS, SNS, S3, DynamoDB, Sim string }
 
@@ -48,7 +51,10 @@ func ServiceEnv(ep Endpoints, res Resources, mgmt string) []string {
 		"AWS_ENDPOINT_URL_SQS=" + ep.SQS, "AWS_ENDPOINT_URL_SNS=" + ep.SNS,
 		"AWS_ENDPOINT_URL_S3=" + ep.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.DynamoDB,
 		"AWS_ENDPOINT_URL_STS=" + ep.Sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.Sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.Sim,
+		"AWS_ENDPOINT_URL_EC2=" + ep.Sim,
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
+		// as the kustomize base: the trigger reads the owner tags
+		"OWNER_TAGS=" + OwnerTags,
 		// messaging (internal/msg flags)
 		"SCAN_QUEUE_URL=" + res.ScanQueue, "RESULTS_TOPIC_ARN=" + res.TopicARN,
 		"RESULTS_QUEUE_URL=" + res.ResultsQueue, "POISON_QUEUE_URL=" + res.PoisonQueue,

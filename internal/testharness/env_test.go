@@ -23,10 +23,10 @@ func TestServiceEnv(t *testing.T) {
 	for k, want := range map[string]string{
 		"AWS_ENDPOINT_URL_SQS": "http://sqs", "AWS_ENDPOINT_URL_SNS": "http://sns", "AWS_ENDPOINT_URL_S3": "http://s3",
 		"AWS_ENDPOINT_URL_DYNAMODB": "http://ddb", "AWS_ENDPOINT_URL_STS": "http://sim",
-		"AWS_ENDPOINT_URL_ORGANIZATIONS": "http://sim", "AWS_ENDPOINT_URL_CONFIG_SERVICE": "http://sim",
+		"AWS_ENDPOINT_URL_ORGANIZATIONS": "http://sim", "AWS_ENDPOINT_URL_CONFIG_SERVICE": "http://sim", "AWS_ENDPOINT_URL_EC2": "http://sim",
 		"SCAN_QUEUE_URL": "scanq", "RESULTS_TOPIC_ARN": "arn:topic", "RESULTS_QUEUE_URL": "resq", "POISON_QUEUE_URL": "poisonq",
 		"REPORT_BUCKET": "bkt", "DYNAMODB_TABLE": "tbl", "REPORT_PREFIX": ReportPrefix, "PAYLOAD_PREFIX": PayloadPrefix,
-		"AWS_REGION": Region, "REGIONS": "us-east-1,eu-west-1",
+		"AWS_REGION": Region, "REGIONS": "us-east-1,eu-west-1", "OWNER_TAGS": "Owner|owner,Team",
 		"ORG_ROLE_ARN": "arn:aws:iam::111122223333:role/system-config-report-generator-list-org-role",
 	} {
 		if got[k] != want {

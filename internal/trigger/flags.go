@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
@@ -25,6 +26,7 @@ type Flags struct {
 	OrgRoleARN         string
 	OrgConcurrency     int
 	PublishConcurrency int
+	OwnerTags          string
 }
 
 // Register adds the flags to fs.
@@ -40,6 +42,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.OrgRoleARN, "org-role-arn", "", "ARN of the org-list role in the management account, assumed from the hub identity; empty to use the ambient credentials")
 	fs.IntVar(&f.OrgConcurrency, "org-concurrency", discover.DefaultConcurrency, "Organizations calls in flight (AWS allows few per second; the SDK retries throttling)")
 	fs.IntVar(&f.PublishConcurrency, "publish-concurrency", DefaultPublishConcurrency, "publish calls of up to 10 scan requests in flight")
+	fs.StringVar(&f.OwnerTags, "owner-tags", "", `account tags for the report's owner columns, comma-separated, each entry's alternatives separated by "|" (e.g. "Owner|owner,Team"); read with the OU walk. Empty: no tags read`)
 }
 
 // Config parses the flags, reporting every bad value at once. The org
@@ -59,6 +62,9 @@ func (f Flags) Config() (Config, error) {
 	}
 	if cfg.Regions, err = ident.ParseRegions(f.Regions); err != nil {
 		errs = append(errs, fmt.Errorf("-regions: %w", err))
+	}
+	if cfg.OwnerTags, err = events.ParseOwnerTags(f.OwnerTags); err != nil {
+		errs = append(errs, fmt.Errorf("-owner-tags: %w", err))
 	}
 	if cfg.Filter, err = discover.ParseFilter(f.IncludeAccounts, f.ExcludeAccounts, f.IncludeOUs, f.ExcludeOUs); err != nil {
 		errs = append(errs, fmt.Errorf("filters: %w", err))

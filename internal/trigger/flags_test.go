@@ -43,6 +43,29 @@ func TestFlags(t *testing.T) {
 			wantErr: []string{"-account", `"12"`, "-regions", "listed twice", `"Prod"`, `"x"`, "publish concurrency 65"},
 		},
 		{
+			name: "owner tags",
+			args: []string{"-regions", "us-east-1", "-owner-tags", "Owner|owner,Team"},
+			check: func(t *testing.T, c trigger.Config) {
+				if len(c.OwnerTags) != 2 || !slices.Equal(c.OwnerTags[0].Keys, []string{"Owner", "owner"}) || !slices.Equal(c.OwnerTags[1].Keys, []string{"Team"}) {
+					t.Errorf("owner tags %+v", c.OwnerTags)
+				}
+			},
+		},
+		{
+			name: "no owner tags by default",
+			args: []string{"-regions", "us-east-1"},
+			check: func(t *testing.T, c trigger.Config) {
+				if c.OwnerTags != nil {
+					t.Errorf("owner tags %+v, want none", c.OwnerTags)
+				}
+			},
+		},
+		{
+			name:    "bad owner tags",
+			args:    []string{"-regions", "us-east-1", "-owner-tags", "Owner,,Owner"},
+			wantErr: []string{"-owner-tags", `column "Owner" named twice`},
+		},
+		{
 			name:    "no regions",
 			args:    nil,
 			wantErr: []string{"regions: at least one"},

@@ -90,6 +90,11 @@ type Config struct {
 	OrgConcurrency int
 	// PublishConcurrency bounds the Publish calls in flight; default 4.
 	PublishConcurrency int
+	// OwnerTags (-owner-tags): the account tags the report's owner columns
+	// show; every tag key they name is read for each account of the run
+	// (ListTagsForResource, with the walk or the ad-hoc lookup) into
+	// RunStarted. None: no tags read.
+	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress log lines; default 10s.
 	ProgressInterval time.Duration
 }
@@ -226,7 +231,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 	log.Info("run opening", slog.Time("started_at", rs.StartedAt), slog.Time("deadline", rs.Deadline),
 		slog.Any("regions", rs.Regions), slog.Int("requested_accounts", len(cfg.Accounts)))
 
-	walker, err := discover.New(deps.Orgs, discover.Config{Filter: cfg.Filter, Concurrency: cfg.OrgConcurrency, Logger: log})
+	walker, err := discover.New(deps.Orgs, discover.Config{
+		Filter: cfg.Filter, Concurrency: cfg.OrgConcurrency, Logger: log,
+		TagKeys: events.OwnerTagKeys(cfg.OwnerTags),
+	})
 	if err != nil {
 		return events.RunStarted{}, err
 	}
@@ -241,6 +249,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 	// publisher's.
 	findCtx := awserr.FailFastUnreachable(ctx)
 	var accts []discover.Account
+	var tags discover.Tags // the walk's; Lookup puts them in the accounts
 	var findErr error
 	if rs.Trigger == events.TriggerAdhoc {
 		if !cfg.Filter.IsZero() {
@@ -254,7 +263,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 			}
 		}
 	} else {
-		_, findErr = walker.Walk(findCtx, func(a discover.Account) error {
+		tags, _, findErr = walker.WalkTagged(findCtx, func(a discover.Account) error {
 			accts = append(accts, a)
 			return pub.add(a)
 		})
@@ -281,7 +290,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 	discover.SortAccounts(accts)
 	rs.Accounts = make([]events.Account, len(accts))
 	for i, a := range accts {
-		rs.Accounts[i] = events.Account{AccountID: a.ID, Name: a.Name, OUPath: a.OUPath}
+		if t, ok := tags[a.ID]; ok {
+			a.Tags = t
+		}
+		rs.Accounts[i] = events.Account{AccountID: a.ID, Name: a.Name, OUPath: a.OUPath, Tags: a.Tags}
 	}
 	msg, err := deps.Codec.Marshal(ctx, &rs)
 	if err != nil {

@@ -456,3 +456,78 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+// TestRunReadsOwnerTags: with -owner-tags, RunStarted carries each
+// account's tags among the keys named (ground truth: awssim), read with one
+// ListTagsForResource per account, in a scheduled and an ad-hoc run;
+// without, no tag is read.
+func TestRunReadsOwnerTags(t *testing.T) {
+	owner, err := events.ParseOwnerTags("Owner|owner,Team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		owner []events.OwnerTag
+		adhoc bool
+	}{
+		{"scheduled, no owner tags", nil, false},
+		{"scheduled", owner, false},
+		{"ad hoc", owner, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 120)
+			org := f.env.Sim.Org()
+			cfg := trigger.Config{Regions: regions, OwnerTags: tt.owner}
+			if tt.adhoc {
+				for _, a := range f.env.Active()[:10] {
+					cfg.Accounts = append(cfg.Accounts, ident.AccountID(a.ID))
+				}
+			}
+			f.env.Sim.ResetStats()
+			rs, err := trigger.Run(ctx(t), cfg, f.deps())
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := events.OwnerTagKeys(tt.owner)
+			withTags, lower := 0, 0
+			for _, a := range rs.Accounts {
+				var want map[string]string
+				for _, tag := range org.Tags(string(a.AccountID)) {
+					if slices.Contains(keys, tag.Key) {
+						if want == nil {
+							want = map[string]string{}
+						}
+						want[tag.Key] = tag.Value
+					}
+				}
+				got := events.Account{AccountID: a.AccountID, Name: a.Name, OUPath: a.OUPath, Tags: want}
+				if !a.Equal(got) {
+					t.Errorf("%s: tags %v, want %v", a.AccountID, a.Tags, want)
+				}
+				if a.Tags != nil {
+					withTags++
+				}
+				if a.Tags["owner"] != "" {
+					lower++
+				}
+			}
+			var calls int64
+			for _, n := range f.env.Sim.Stats().Calls["ListTagsForResource"] {
+				calls += n
+			}
+			if tt.owner == nil {
+				if calls != 0 || withTags != 0 {
+					t.Errorf("%d ListTagsForResource calls, %d accounts with tags, without -owner-tags", calls, withTags)
+				}
+				return
+			}
+			if calls != int64(len(rs.Accounts)) {
+				t.Errorf("%d ListTagsForResource calls for %d accounts, want one each", calls, len(rs.Accounts))
+			}
+			if withTags == 0 || withTags == len(rs.Accounts) || (!tt.adhoc && lower == 0) {
+				t.Errorf("%d of %d accounts with tags, %d with a lower-case owner: the org does not exercise them", withTags, len(rs.Accounts), lower)
+			}
+		})
+	}
+}

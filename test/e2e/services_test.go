@@ -132,7 +132,8 @@ func TestServicesOverEmulators(t *testing.T) {
 		}
 	}
 
-	tcfg, err := (trigger.Flags{Regions: strings.Join(testharness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute}).Config()
+	tcfg, err := (trigger.Flags{Regions: strings.Join(testharness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute,
+		OwnerTags: testharness.OwnerTags}).Config()
 	if err != nil {
 		t.Fatal(err)
 	}
