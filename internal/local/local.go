@@ -75,6 +75,9 @@ type Config struct {
 	// MISSING.
 	Deadline time.Duration
 	Filter   discover.Filter
+	// OwnerTags are -owner-tags' entries: the report's owner columns
+	// (REPORT_FORMAT.md); none: no columns.
+	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
 	// Waiting says what the AWS calls are waiting on
@@ -179,7 +182,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{
 			ReportPrefix: ReportPrefix, ReportLocation: cfg.Out, Owner: owner,
-			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt,
+			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt, OwnerTags: cfg.OwnerTags,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
 	}, b, app.AggregatorDeps{Store: st, Blob: folder, Renderer: guard.renderer(renderer)}, codec, logger)
