@@ -19,7 +19,6 @@ import (
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/cli"
 	"github.com/cybsecops/configreport/internal/discover"
-	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/local"
 	"github.com/cybsecops/configreport/internal/scan"
@@ -58,7 +57,6 @@ func main() {
 	excAcc := fs.String("exclude-accounts", "", "comma-separated account ids to skip")
 	incOU := fs.String("include-ous", "", "comma-separated OU path prefixes to keep, e.g. Root/Prod")
 	excOU := fs.String("exclude-ous", "", "comma-separated OU path prefixes to skip (exclusions win)")
-	ownerTags := fs.String("owner-tags", "", "account tags whose values become the report's owner columns: comma-separated entries, each listing alternatives separated by | (Owner|owner,Team); the first alternative the account has wins and heads the column; empty: no owner columns")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
 	cli.Run("local", summary, fs, os.Args[1:])
@@ -86,9 +84,6 @@ func main() {
 		}
 	}
 	if cfg.Filter, err = discover.ParseFilter(*incAcc, *excAcc, *incOU, *excOU); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.OwnerTags, err = events.ParseOwnerTags(*ownerTags); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

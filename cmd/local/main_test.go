@@ -152,23 +152,3 @@ func TestFullDiskExitsWithOneLine(t *testing.T) {
 		}
 	}
 }
-
-// TestOwnerTagsChecked: a bad -owner-tags (or OWNER_TAGS) is a
-// configuration error: one line, exit status 2, before any AWS call.
-func TestOwnerTagsChecked(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		env  []string
-		args []string
-	}{
-		{"flag", nil, []string{"-owner-tags", "Owner|owner,Owner"}},
-		{"environment", []string{"OWNER_TAGS=Owner|owner,Owner"}, []string{"-log-level", "warn"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr, _ := runMain(t, tc.env, tc.args...)
-			if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `column "Owner" named twice`) {
-				t.Errorf("exit %d, stderr %q; want 2 and one line naming the column", code, stderr)
-			}
-		})
-	}
-}
