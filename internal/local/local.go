@@ -75,8 +75,9 @@ type Config struct {
 	// MISSING.
 	Deadline time.Duration
 	Filter   discover.Filter
-	// OwnerTags are -owner-tags' entries: the report's owner columns
-	// (REPORT_FORMAT.md); none: no columns.
+	// OwnerTags (-owner-tags): the account tags the report's owner columns
+	// show, read by the trigger (or an ad-hoc lookup) into RunStarted;
+	// none: no tags read.
 	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
