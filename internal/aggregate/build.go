@@ -172,10 +172,14 @@ func convert(res *events.AccountScanned, meta events.Account, regions map[ident.
 // region it does not call read adds to failedRegions, whose rules convert
 // leaves out.
 func (c *converted) coverage(res *events.AccountScanned, regions map[ident.Region]bool, uncovered []ident.Region, failedRegions map[ident.Region]bool, failed bool) {
+	seen := make(map[ident.Region]bool, len(res.Coverage))
 	for _, cv := range res.Coverage {
-		if !regions[cv.Region] || slices.Contains(uncovered, cv.Region) {
+		// A region twice (Validate refuses it): the first entry stands,
+		// as the renderer takes one row per region.
+		if !regions[cv.Region] || slices.Contains(uncovered, cv.Region) || seen[cv.Region] {
 			continue
 		}
+		seen[cv.Region] = true
 		rc := report.Coverage{Region: string(cv.Region), Enabled: cv.Enabled, Rules: cv.Rules, Read: report.Read(cv.Read)}
 		if cv.Recorder != nil {
 			rc.Recorder = string(*cv.Recorder)
