@@ -87,7 +87,8 @@
 // a region the run did not configure, rules for FAILED or MISSING accounts,
 // rules in a region that also has an Errors row other than Stage recorder
 // (a region counts whole or not at all), coverage of unconfigured regions,
-// twice or with an unknown Read or recorder, coverage for MISSING accounts,
+// twice or with an unknown Read or recorder, rules in a region whose
+// coverage says it was not read, coverage for MISSING accounts,
 // more owner values than owner columns, error rows for unknown or MISSING accounts, findings for
 // unknown accounts or for a (region, rule) the account does not have.
 package report

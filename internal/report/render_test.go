@@ -580,9 +580,11 @@ func TestInvalidInput(t *testing.T) {
 			{ID: "7", Status: StatusMissing, Coverage: []Coverage{{Region: "us-east-1", Read: ReadYes}}},
 			{ID: "8", Status: StatusOK, Coverage: []Coverage{
 				{Region: "mars-1", Read: ReadYes}, {Region: "us-east-1", Read: ReadYes}, {Region: "us-east-1", Read: ReadFailed},
-				{Region: "eu-west-1", Read: ReadMissing, Recorder: "paused", Rules: ptr(-1)}}}},
+				{Region: "eu-west-1", Read: ReadMissing, Recorder: "paused", Rules: ptr(-1)}}},
+			{ID: "9", Status: StatusPartial, Rules: []RuleResult{{Region: "eu-west-1", Name: "r"}}, Coverage: []Coverage{{Region: "eu-west-1", Read: ReadSkipped}}}},
 			nil, []string{"account 7: MISSING but has coverage", `coverage of region "mars-1"`, "coverage of region us-east-1 listed twice",
-				`region eu-west-1: read "missing"`, `region eu-west-1: recorder "paused"`, "region eu-west-1: -1 rules"}},
+				`region eu-west-1: read "missing"`, `region eu-west-1: recorder "paused"`, "region eu-west-1: -1 rules",
+				"account 9: rules in region eu-west-1, whose coverage says read skipped"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -147,6 +147,11 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 			}
 			a.cov[ri] = c
 		}
+		for r := range regions {
+			if ri, ok := in.regionIdx[r]; ok && a.cov[ri].Read != "" && a.cov[ri].Read != ReadYes {
+				bad("account %s: rules in region %s, whose coverage says read %s", a.ID, r, a.cov[ri].Read)
+			}
+		}
 	}
 	slices.SortFunc(in.accounts, func(a, b *accountState) int { return cmp.Compare(a.ID, b.ID) })
 
