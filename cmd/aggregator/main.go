@@ -22,6 +22,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/health"
 	"github.com/cybsecops/configreport/internal/jira"
 	"github.com/cybsecops/configreport/internal/msg"
@@ -61,6 +62,7 @@ func main() {
 	var jf jira.Flags
 	jf.Register(fs)
 	maxPending := fs.Int("max-pending", aggregate.DefaultMaxPending, "pending runs loaded per check at most, earliest deadline first (a flood of runs waits for later checks)")
+	ownerTags := fs.String("owner-tags", "", "account tags whose values become the report's owner columns: comma-separated entries, each listing alternatives separated by | (Owner|owner,Team); the first alternative the account has wins and heads the column; empty: no owner columns")
 	ticketBudget := fs.Duration("ticket-budget", 2*time.Minute, "longest try at one run's Jira ticket (search, create, attach), filed off the emission loop; then retried on a backoff")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -74,6 +76,8 @@ func main() {
 	defer stop()
 	// Jira's flags first: they need no AWS configuration to be checked.
 	var errs []error
+	owners, err := events.ParseOwnerTags(*ownerTags)
+	errs = append(errs, err)
 	var notifier aggregate.Notifier
 	n, err := jf.Notifier(os.Getenv, logger)
 	errs = append(errs, err)
@@ -122,7 +126,7 @@ func main() {
 	}
 	svc, _, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{ReportPrefix: *reportPrefix, ReportLocation: "s3://" + sf.Bucket, Owner: *owner, CheckInterval: *checkEvery, Lease: *lease,
-			TicketBudget: *ticketBudget, MaxPending: *maxPending},
+			TicketBudget: *ticketBudget, MaxPending: *maxPending, OwnerTags: owners},
 		Consumers: *consumers,
 		Router:    mf.Router(logger),
 	}, tr, app.AggregatorDeps{Store: st, Blob: bs, Notifier: notifier, Metrics: metrics}, app.Codec(bs, *payloadPrefix), logger)

@@ -82,3 +82,23 @@ func TestJiraURLFromEnvironment(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and one line naming https", code, stderr)
 	}
 }
+
+// TestOwnerTagsChecked: a bad -owner-tags (or OWNER_TAGS) is a
+// configuration error, one line, exit status 2, whatever else is wrong.
+func TestOwnerTagsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"flag", []string{"-owner-tags", "Owner|owner,Owner"}, nil},
+		{"environment", nil, []string{"OWNER_TAGS=Owner|owner,Owner"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runMain(t, tc.args, tc.env...)
+			if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `column "Owner" named twice`) {
+				t.Errorf("exit %d, stderr %q; want 2 and one line naming the column", code, stderr)
+			}
+		})
+	}
+}

@@ -65,6 +65,10 @@ type Config struct {
 	MaxPending int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// OwnerTags are -owner-tags' entries: each adds an owner column to the
+	// report, holding the first of its tags the account has (from
+	// RunStarted's account tags). None: no owner columns.
+	OwnerTags []events.OwnerTag
 	// FixedGeneratedAt, when set, is every report's Generated at instead
 	// of the first claim's time: local mode's -generated-at, so that the
 	// same run rendered twice, anywhere, gives the same bytes.

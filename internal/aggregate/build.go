@@ -92,12 +92,13 @@ var statusOf = map[events.Status]report.Status{
 	events.StatusFailed:  report.StatusFailed,
 }
 
-// convert turns one result into its Summary row and Errors rows, leaving
-// out what the renderer would refuse (see the package doc). uncovered are
-// the run's regions a held result did not cover: each is a NotScanned
-// Errors row (unless the result has a config row there already) and
-// contributes nothing else, and the account is PARTIAL, or FAILED if it
-// failed.
+// convert turns one result into its Summary row, Errors rows and Coverage
+// rows, leaving out what the renderer would refuse (see the package doc).
+// uncovered are the run's regions a held result did not cover: each is a
+// NotScanned Errors row (unless the result has a config row there already)
+// and a Coverage row read `failed`, and contributes nothing else, and the
+// account is PARTIAL, or FAILED if it failed. A recorder row (Config not
+// recording) leaves its region read and counted.
 func convert(res *events.AccountScanned, meta events.Account, regions map[ident.Region]bool, uncovered []ident.Region) *converted {
 	status, ok := statusOf[res.Status]
 	if !ok {
@@ -117,7 +118,9 @@ func convert(res *events.AccountScanned, meta events.Account, regions map[ident.
 			c.drops.errors++
 			continue
 		}
-		failedRegions[e.Region] = true
+		if e.Stage != events.StageRecorder {
+			failedRegions[e.Region] = true
+		}
 		if e.Stage == events.StageConfig {
 			configRow[e.Region] = true
 		}
@@ -136,6 +139,7 @@ func convert(res *events.AccountScanned, meta events.Account, regions map[ident.
 			Code: events.CodeNotScanned, Message: messageNotScanned, Attempts: 0,
 		})
 	}
+	c.coverage(res, regions, uncovered, failedRegions, status == report.StatusFailed)
 	if status == report.StatusFailed {
 		c.drops.rules += len(res.Rules)
 		return c
@@ -159,6 +163,52 @@ func convert(res *events.AccountScanned, meta events.Account, regions map[ident.
 		}
 	}
 	return c
+}
+
+// coverage sets the account's Coverage rows from the result's coverage, in
+// the run's regions only: an uncovered region is read `failed`, and so is a
+// region the result says it read but whose rules the report leaves out (an
+// Errors row there, or a FAILED account), so the sheets cannot disagree; a
+// region it does not call read adds to failedRegions, whose rules convert
+// leaves out.
+func (c *converted) coverage(res *events.AccountScanned, regions map[ident.Region]bool, uncovered []ident.Region, failedRegions map[ident.Region]bool, failed bool) {
+	seen := make(map[ident.Region]bool, len(res.Coverage))
+	for _, cv := range res.Coverage {
+		// A region twice (Validate refuses it): the first entry stands,
+		// as the renderer takes one row per region.
+		if !regions[cv.Region] || slices.Contains(uncovered, cv.Region) || seen[cv.Region] {
+			continue
+		}
+		seen[cv.Region] = true
+		rc := report.Coverage{Region: string(cv.Region), Enabled: cv.Enabled, Rules: cv.Rules, Read: report.Read(cv.Read)}
+		if cv.Recorder != nil {
+			rc.Recorder = string(*cv.Recorder)
+		}
+		if rc.Read == report.ReadYes && (failed || failedRegions[cv.Region]) {
+			rc.Read, rc.Rules = report.ReadFailed, nil
+		}
+		if rc.Read != report.ReadYes {
+			// Not read (skipped, or failed without an Errors row): its
+			// rules, if the result has any, do not count either.
+			failedRegions[cv.Region] = true
+		}
+		c.account.Coverage = append(c.account.Coverage, rc)
+	}
+	for _, r := range uncovered {
+		c.account.Coverage = append(c.account.Coverage, report.Coverage{Region: string(r), Read: report.ReadFailed})
+	}
+}
+
+// owners is the account's value for each owner column.
+func owners(tags []events.OwnerTag, meta events.Account) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.Value(meta.Tags)
+	}
+	return out
 }
 
 // sortedFindings returns the account's report rows in the report's order,
@@ -206,10 +256,15 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 	for _, acc := range started.Accounts {
 		expected[acc.AccountID] = acc
 	}
+	var ownerColumns []string
+	for _, t := range a.cfg.OwnerTags {
+		ownerColumns = append(ownerColumns, t.Header())
+	}
 	m := &model{
 		run: report.Run{
 			RunID: string(st.RunID), GeneratedAt: generatedAt.UTC(),
 			Trigger: report.Trigger(started.Trigger), Regions: regionNames,
+			OwnerColumns: ownerColumns,
 		},
 		accounts:    make([]report.Account, 0, len(started.Accounts)),
 		scanned:     make(map[ident.AccountID]bool, len(started.Accounts)),
@@ -223,6 +278,7 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 	strays := 0
 	count := func(res *events.AccountScanned, meta events.Account, uncovered []ident.Region) {
 		c := convert(res, meta, regions, uncovered)
+		c.account.Owners = owners(a.cfg.OwnerTags, meta)
 		drops.rules += c.drops.rules
 		drops.findings += c.drops.findings
 		drops.errors += c.drops.errors
@@ -321,7 +377,8 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 	}
 	for _, acc := range started.Accounts {
 		if !seen[acc.AccountID] {
-			m.accounts = append(m.accounts, report.Account{ID: string(acc.AccountID), Name: acc.Name, OUPath: acc.OUPath, Status: report.StatusMissing})
+			m.accounts = append(m.accounts, report.Account{ID: string(acc.AccountID), Name: acc.Name, OUPath: acc.OUPath,
+				Status: report.StatusMissing, Owners: owners(a.cfg.OwnerTags, acc)})
 			m.summary.AccountsMissing++
 		}
 	}

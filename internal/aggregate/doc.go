@@ -21,10 +21,17 @@
 //   - What would make the renderer refuse the report is dropped with a
 //     warning, never left to block the run forever: rules, findings and
 //     errors in a region the run did not configure, rules of a region that
-//     also reported an error (a region counts whole or not at all), rules of
-//     a FAILED account, a (region, rule) listed twice (the first stands),
-//     findings of a (region, rule) the account does not list. Findings whose
-//     compliance is not NON_COMPLIANT are not report rows and are skipped.
+//     also reported an error other than Stage recorder or that its coverage
+//     does not call read (a region counts whole or not at all; a stopped
+//     or absent recorder leaves it counted), rules of a FAILED account, a
+//     (region, rule) listed twice (the first stands), findings of a
+//     (region, rule) the account does not list. Findings whose compliance
+//     is not NON_COMPLIANT are not report rows and are skipped.
+//   - Each account's Coverage rows come from its result's coverage, in the
+//     run's regions; a region the report does not count as read shows
+//     Read `failed`, whatever the result said, so Coverage agrees with
+//     Summary and Errors. The owner columns are Config.OwnerTags (-owner-tags),
+//     each account's values read from its RunStarted tags.
 //
 // # Held results and joined ad-hoc runs
 //

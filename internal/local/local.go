@@ -183,7 +183,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
 		Aggregate: aggregate.Config{
 			ReportPrefix: ReportPrefix, ReportLocation: cfg.Out, Owner: owner,
-			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt,
+			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt, OwnerTags: cfg.OwnerTags,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
 	}, b, app.AggregatorDeps{Store: st, Blob: folder, Renderer: guard.renderer(renderer)}, codec, logger)

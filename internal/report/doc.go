@@ -1,9 +1,12 @@
 // Package report renders one run's compliance workbook,
 // config-compliance-<run_id>.xlsx, exactly as /work/shared/REPORT_FORMAT.md
 // specifies it: sheets Summary, Rules, Non-compliant Resources (continued in
-// "Non-compliant Resources (2)", "(3)"… past 1,048,575 rows) and Errors, with
+// "Non-compliant Resources (2)", "(3)"… past 1,048,575 rows), Errors and
+// Coverage (the fifth sheet until Changes lands before it), with
 // their headers, cell types, number formats, conditional formats, frozen
-// header rows, auto-filters and fitted column widths.
+// header rows, auto-filters and fitted column widths, and the owner columns
+// (Run.OwnerColumns) at the right end of Summary, Non-compliant Resources,
+// Errors and Coverage.
 //
 // It is not the aggregator: it knows nothing of events, the dedupe store, S3
 // or Jira. The caller converts what it stored into this package's model:
@@ -14,8 +17,8 @@
 //   - run: Run metadata (run id, Generated at, trigger, regions in their
 //     configured order).
 //   - accounts: one Account per expected (ACTIVE) account, in any order, with
-//     its Status and the (region, rule) pairs DescribeConfigRules returned in
-//     the regions scanned in full.
+//     its Status, the (region, rule) pairs DescribeConfigRules returned in
+//     the regions scanned in full, its owner values and its Coverage rows.
 //   - errs: the failed (account, region, stage) rows, in any order. Rows for
 //     MISSING accounts are added by Render.
 //   - findings: the NON_COMPLIANT evaluation results as an iterator, already
@@ -38,7 +41,11 @@
 // accounts and rule names: per-account and per-rule-name counts of the
 // findings (Summary and Rules are written after the findings sheet, so their
 // Non-compliant Resources counts are the rows actually written) and the
-// (region, rule) set of the one account being streamed. The archive is
+// (region, rule) set of the one account being streamed. The Coverage sheet
+// (accounts x regions rows) is streamed from the accounts, which hold one
+// small Coverage value per configured region: about 160 bytes each, the
+// caller's and Render's sorted copy counted, so 14 MB for 5,000 accounts
+// in 17 regions; no row is built ahead. The archive is
 // assembled in a second temporary file (excelize would otherwise build the
 // whole zip in a bytes.Buffer) and copied, entry by entry without
 // recompressing, to w.
@@ -65,18 +72,23 @@
 // Column widths of a findings sheet fit its header and its first 1,000
 // rows (a StreamWriter needs them before the first row). Auto-filters are
 // Excel tables (TableStyleLight1, no stripes) named SummaryTable,
-// RulesTable, NonCompliantResources[N] and ErrorsTable. Errors rows with the
+// RulesTable, NonCompliantResources[N], ErrorsTable and CoverageTable. Errors rows with the
 // same account, region and stage are ordered by code, message and attempts,
 // so the input order never shows. The conditional format of a findings
 // sheet covers the whole column (G2:G1048576), its row count being unknown
-// until the stream ends.
+// until the stream ends. Coverage's Rules is a number cell, its Region
+// Enabled "yes" or "no"; a Coverage row the caller did not give is derived
+// (see Account.Coverage).
 //
 // # Validation
 //
 // Render rejects input that would make an inconsistent report rather than
 // print it: duplicate accounts or (region, rule) pairs, rules or findings in
 // a region the run did not configure, rules for FAILED or MISSING accounts,
-// rules in a region that also has an Errors row (a region counts whole or
-// not at all), error rows for unknown or MISSING accounts, findings for
+// rules in a region that also has an Errors row other than Stage recorder
+// (a region counts whole or not at all), coverage of unconfigured regions,
+// twice or with an unknown Read or recorder, rules in a region whose
+// coverage says it was not read, coverage for MISSING accounts,
+// more owner values than owner columns, error rows for unknown or MISSING accounts, findings for
 // unknown accounts or for a (region, rule) the account does not have.
 package report

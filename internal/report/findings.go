@@ -97,10 +97,10 @@ func findingKey(f *Finding) string {
 	return fmt.Sprintf("(%q, %q, %q, %q, %q)", f.AccountID, f.Region, f.RuleName, f.ResourceType, f.ResourceID)
 }
 
-func (st styles) findingRow(row []any, f *Finding, accountName string) []any {
-	row = append(row[:0], st.text(f.AccountID), st.text(accountName), st.text(f.Region), st.text(f.RuleName),
+func (st styles) findingRow(row []any, f *Finding, run Run, a *accountState) []any {
+	row = append(row[:0], st.text(f.AccountID), st.text(a.Name), st.text(f.Region), st.text(f.RuleName),
 		st.text(f.ResourceType), st.text(f.ResourceID), st.text(f.Compliance), st.text(f.Annotation), st.timeCell(f.RecordedAt))
-	return row
+	return st.owners(row, run, &a.Account)
 }
 
 // writeFindings streams the findings into "Non-compliant Resources" and, past
@@ -113,7 +113,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 	next, stop := iter.Pull2(iter.Seq2[Finding, error](findings))
 	defer stop()
 	s := &findingStream{ctx: ctx, next: next, in: in, rules: rules}
-	row := make([]any, 0, len(findingsHeaders))
+	row := make([]any, 0, len(findingsHeaders)+len(in.run.OwnerColumns))
 	sample := make([]Finding, 0, max(1, min(widthSample, maxDataRows)))
 	for n := 1; ; n++ {
 		sample = sample[:0]
@@ -130,7 +130,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 		if n > 1 && len(sample) == 0 {
 			return nil
 		}
-		t := table{sheet: findingsSheetName(n), name: findingsTableName(n), headers: findingsHeaders, headerRow: 1}
+		t := table{sheet: findingsSheetName(n), name: findingsTableName(n), headers: withOwners(findingsHeaders, in.run), headerRow: 1}
 		if _, err := f.NewSheet(t.sheet); err != nil {
 			return fmt.Errorf("create sheet %s: %w", t.sheet, err)
 		}
@@ -139,7 +139,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 		w := newWidths(t.headers)
 		for i := range sample {
 			fd := &sample[i]
-			for c, v := range st.findingRow(row, fd, in.byID[fd.AccountID].Name) {
+			for c, v := range st.findingRow(row, fd, in.run, in.byID[fd.AccountID]) {
 				w.see(c, st.cellWidth(v))
 			}
 		}
@@ -157,7 +157,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 		rows := 0
 		put := func(fd *Finding) error {
 			rows++
-			if err := sw.SetRow("A"+strconv.Itoa(rows+1), st.findingRow(row, fd, in.byID[fd.AccountID].Name)); err != nil {
+			if err := sw.SetRow("A"+strconv.Itoa(rows+1), st.findingRow(row, fd, in.run, in.byID[fd.AccountID])); err != nil {
 				return fmt.Errorf("sheet %s: row %d: %w", t.sheet, rows+1, err)
 			}
 			return nil

@@ -51,8 +51,13 @@ type Run struct {
 	GeneratedAt time.Time
 	Trigger     Trigger
 	// Regions in their configured order: printed joined by "," and used to
-	// break ties between different rule sources (first configured region wins).
+	// break ties between different rule sources (first configured region wins),
+	// and the order of each account's Coverage rows.
 	Regions []string
+	// OwnerColumns are the headers of the owner columns (-owner-tags: each
+	// entry's first alternative), in order. Each adds a text column at the
+	// right end of Summary, Non-compliant Resources, Errors and Coverage.
+	OwnerColumns []string
 }
 
 // Account is one expected account: one Summary row.
@@ -68,6 +73,51 @@ type Account struct {
 	// whole or not at all. Must be empty for FAILED and MISSING accounts.
 	// Order does not matter.
 	Rules []RuleResult
+	// Owners holds the account's value for each of Run.OwnerColumns, in
+	// that order; "" (or a short slice) is no value. At most as long as
+	// Run.OwnerColumns.
+	Owners []string
+	// Coverage says what the scan could see of each configured region: one
+	// Coverage row each. Must be empty for a MISSING account (its rows say
+	// Read missing). A region without an entry is derived: Read failed when
+	// the account is FAILED or the region has an Errors row other than
+	// Stage recorder, else yes with the region's rules counted; Region
+	// Enabled and Config Recorder unknown.
+	Coverage []Coverage
+}
+
+// Read is the Coverage sheet's Read column.
+type Read string
+
+// The Read values of REPORT_FORMAT.md's Coverage sheet.
+const (
+	ReadYes     Read = "yes"     // the region was read in full
+	ReadFailed  Read = "failed"  // AssumeRole failed, or the region's calls failed for good
+	ReadSkipped Read = "skipped" // an opt-in region the account has not enabled
+	// ReadMissing is written by Render for every region of a MISSING
+	// account; it is not accepted as input.
+	ReadMissing Read = "missing"
+)
+
+// Config recorder states of the Coverage sheet, as read.
+const (
+	RecorderRecording = "recording"
+	RecorderStopped   = "stopped"
+	RecorderNone      = "none"
+)
+
+// Coverage is one (account, region) row of the Coverage sheet.
+type Coverage struct {
+	Region string
+	// Enabled: whether the region is enabled for the account (false: an
+	// opt-in region not enabled); nil when unknown.
+	Enabled *bool
+	// Recorder is RecorderRecording, RecorderStopped, RecorderNone, or ""
+	// when the call was not made or failed.
+	Recorder string
+	// Rules is the number of rules read; nil when not read.
+	Rules *int
+	Read  Read
 }
 
 // RuleResult is one Config rule in one region of one account.
@@ -91,7 +141,7 @@ type RuleResult struct {
 type ErrorRow struct {
 	AccountID string
 	Region    string
-	Stage     string // "assume-role" or "config"
+	Stage     string // "assume-role", "config" or "recorder"
 	Code      string // AWS error code, or the client's error kind (RequestTimeout)
 	Message   string
 	Attempts  int // tries, retries included

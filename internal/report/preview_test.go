@@ -15,11 +15,14 @@ import (
 var previewOut = flag.String("preview-out", "", "write a demo workbook of a realistic sample run into this directory (make preview)")
 
 // demoRun is a realistic, deterministic sample run: a small organisation
-// with every Scan Status, AWS and custom rules, and findings with long and
-// hostile-looking values, for eyeballing the workbook (make preview).
+// with every Scan Status, AWS and custom rules, findings with long and
+// hostile-looking values, an opt-in region one account has not enabled, a
+// stopped and a missing Config recorder, and owner columns (one account
+// without tags), for eyeballing the workbook (make preview).
 func demoRun() (Run, []Account, []ErrorRow, []Finding) {
 	run := Run{RunID: "01JDQ3Z8W6K2M4N5P7R9T1V3X5", GeneratedAt: time.Date(2026, 11, 23, 1, 0, 12, 0, time.UTC),
-		Trigger: TriggerScheduled, Regions: []string{"ap-east-1", "ap-southeast-1", "us-east-1"}}
+		Trigger: TriggerScheduled, Regions: []string{"ap-east-1", "ap-southeast-1", "us-east-1"},
+		OwnerColumns: []string{"Owner", "Team"}}
 	type ruleDef struct{ name, owner, id, typ string }
 	rules := []ruleDef{
 		{"s3-bucket-public-read-prohibited", "AWS", "S3_BUCKET_PUBLIC_READ_PROHIBITED", "AWS::S3::Bucket"},
@@ -35,25 +38,29 @@ func demoRun() (Run, []Account, []ErrorRow, []Finding) {
 	type acctDef struct {
 		id, name, ou string
 		status       Status
+		owners       []string
+		// disabled: an opt-in region the account has not enabled;
+		// recorder: a region whose recorder is stopped or absent.
+		disabled, recorderRegion, recorder string
 	}
 	defs := []acctDef{
-		{"012345678901", "payments-prod", "Root/Prod/Payments", StatusOK},
-		{"023456789012", "payments-staging", "Root/NonProd/Payments", StatusOK},
-		{"111122223333", "security-tooling", "Root/Security", StatusOK},
-		{"210987654321", "legacy-billing", "Root/Legacy", StatusFailed},
-		{"334455667788", "data-lake-prod", "Root/Prod/Data", StatusPartial},
-		{"445566778899", "sandbox-alice", "Root/Sandbox", StatusOK},
-		{"556677889900", "shared-networking", "Root/Infrastructure", StatusOK},
-		{"667788990011", "ml-experiments", "Root/Sandbox", StatusMissing},
-		{"778899001122", "customer-portal-prod", "Root/Prod/Web", StatusOK},
-		{"889900112233", "management", "Root", StatusOK},
+		{"012345678901", "payments-prod", "Root/Prod/Payments", StatusOK, []string{"maria.chan@example.com", "Payments"}, "", "", ""},
+		{"023456789012", "payments-staging", "Root/NonProd/Payments", StatusOK, []string{"maria.chan@example.com", "Payments"}, "", "", ""},
+		{"111122223333", "security-tooling", "Root/Security", StatusOK, []string{"secops@example.com", "Security"}, "", "", ""},
+		{"210987654321", "legacy-billing", "Root/Legacy", StatusFailed, nil, "", "", ""},
+		{"334455667788", "data-lake-prod", "Root/Prod/Data", StatusPartial, []string{"dev.rao@example.com", "Data"}, "", "", ""},
+		{"445566778899", "sandbox-alice", "Root/Sandbox", StatusOK, []string{"alice@example.com"}, "ap-east-1", "", ""},
+		{"556677889900", "shared-networking", "Root/Infrastructure", StatusPartial, []string{"netops@example.com", "Platform"}, "", "us-east-1", RecorderStopped},
+		{"667788990011", "ml-experiments", "Root/Sandbox", StatusMissing, []string{"", "ML"}, "", "", ""},
+		{"778899001122", "customer-portal-prod", "Root/Prod/Web", StatusOK, []string{"web-team@example.com", "Web"}, "", "", ""},
+		{"889900112233", "management", "Root", StatusPartial, []string{"cloud-admins@example.com", "Platform"}, "", "ap-southeast-1", RecorderNone},
 	}
 	r := rand.New(rand.NewPCG(42, 7))
 	var accts []Account
 	var errs []ErrorRow
 	var fs []Finding
 	for _, d := range defs {
-		a := Account{ID: d.id, Name: d.name, OUPath: d.ou, Status: d.status}
+		a := Account{ID: d.id, Name: d.name, OUPath: d.ou, Status: d.status, Owners: d.owners}
 		switch d.status {
 		case StatusFailed:
 			errs = append(errs, ErrorRow{AccountID: d.id, Stage: "assume-role", Code: "AccessDenied", Attempts: 1,
@@ -65,11 +72,30 @@ func demoRun() (Run, []Account, []ErrorRow, []Finding) {
 			continue
 		}
 		for _, region := range run.Regions {
-			if d.status == StatusPartial && region == "ap-east-1" {
+			enabled := region != d.disabled
+			cov := Coverage{Region: region, Enabled: &enabled}
+			switch {
+			case !enabled:
+				cov.Read = ReadSkipped
+				a.Coverage = append(a.Coverage, cov)
+				continue
+			case d.id == "334455667788" && region == "ap-east-1":
 				errs = append(errs, ErrorRow{AccountID: d.id, Region: region, Stage: "config", Code: "RequestTimeout", Attempts: 3,
 					Message: "operation error Config Service: GetComplianceDetailsByConfigRule, exceeded maximum number of attempts, 3, https response error: context deadline exceeded"})
+				cov.Read = ReadFailed
+				a.Coverage = append(a.Coverage, cov)
 				continue
 			}
+			cov.Read, cov.Recorder = ReadYes, RecorderRecording
+			if region == d.recorderRegion {
+				cov.Recorder = d.recorder
+				code, msg := "NotRecording", "the configuration recorder default is not recording (last stopped 2026-10-02 08:41 UTC)"
+				if d.recorder == RecorderNone {
+					code, msg = "NoRecorder", "no configuration recorder in "+region
+				}
+				errs = append(errs, ErrorRow{AccountID: d.id, Region: region, Stage: "recorder", Code: code, Message: msg, Attempts: 1})
+			}
+			n := len(a.Rules)
 			for i, rd := range rules {
 				if (i+len(d.id)+len(region))%5 == 0 {
 					continue // not deployed here
@@ -95,6 +121,9 @@ func demoRun() (Run, []Account, []ErrorRow, []Finding) {
 					fs = append(fs, f)
 				}
 			}
+			n = len(a.Rules) - n
+			cov.Rules = &n
+			a.Coverage = append(a.Coverage, cov)
 		}
 		accts = append(accts, a)
 	}
@@ -106,6 +135,7 @@ func demoRun() (Run, []Account, []ErrorRow, []Finding) {
 		return rr.Region == "us-east-1" && rr.Name == "required-tags-costcentre"
 	}) {
 		accts[5].Rules = append(accts[5].Rules, RuleResult{Region: "us-east-1", Name: "required-tags-costcentre", SourceOwner: "CUSTOM_LAMBDA", Compliance: NonCompliant})
+		*accts[5].Coverage[2].Rules++
 	}
 	slices.SortFunc(fs, func(a, b Finding) int { return compareFindings(&a, &b) })
 	return run, accts, errs, fs

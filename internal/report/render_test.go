@@ -89,8 +89,8 @@ func TestDeterministic(t *testing.T) {
 		got := mustRender(t, fx.Run, accts, errs, fx.Findings)
 		if i == 0 {
 			first = got
-			if n := len(open(t, got).GetSheetList()); n != 6 {
-				t.Fatalf("want 6 sheets (two spills), got %d", n)
+			if n := len(open(t, got).GetSheetList()); n != 7 {
+				t.Fatalf("want 7 sheets (two spills), got %d", n)
 			}
 			continue
 		}
@@ -197,7 +197,7 @@ func TestLeadingZeros(t *testing.T) {
 	}
 }
 
-// TestEmptyRun: no accounts, no errors, no findings: four sheets with their
+// TestEmptyRun: no accounts, no errors, no findings: five sheets with their
 // headers only.
 func TestEmptyRun(t *testing.T) {
 	var buf bytes.Buffer
@@ -213,10 +213,10 @@ func TestEmptyRun(t *testing.T) {
 		t.Errorf("the not-OK rule would paint the empty placeholder row red")
 	}
 	f := open(t, data)
-	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetRules, SheetFindings, SheetErrors}) {
+	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetRules, SheetFindings, SheetErrors, SheetCoverage}) {
 		t.Fatalf("sheets %v", got)
 	}
-	for sheet, hdr := range map[string][]string{SheetRules: rulesHeaders, SheetFindings: findingsHeaders, SheetErrors: errorsHeaders} {
+	for sheet, hdr := range map[string][]string{SheetRules: rulesHeaders, SheetFindings: findingsHeaders, SheetErrors: errorsHeaders, SheetCoverage: coverageHeaders} {
 		rows, err := f.GetRows(sheet)
 		if err != nil {
 			t.Fatal(err)
@@ -395,7 +395,7 @@ func TestSpill(t *testing.T) {
 			for i := range c.sheetRows {
 				want = append(want, findingsSheetName(i+1))
 			}
-			want = append(want, SheetErrors)
+			want = append(want, SheetErrors, SheetCoverage)
 			if got := f.GetSheetList(); !slices.Equal(got, want) {
 				t.Fatalf("sheets %q, want %q", got, want)
 			}
@@ -573,6 +573,18 @@ func TestInvalidInput(t *testing.T) {
 		{"errors", nil, []Account{okAcct, {ID: "5", Status: StatusMissing}},
 			[]ErrorRow{{AccountID: "9", Stage: "config"}, {AccountID: "5", Stage: "config"}, {AccountID: okAcct.ID, Region: "us-east-1", Stage: "config"}, {AccountID: okAcct.ID}},
 			[]string{`unknown account "9"`, "account 5 is MISSING", "region us-east-1 has an error row and rules", "empty stage"}},
+		{"owners", func(r *Run) { r.OwnerColumns = []string{"Owner", "", "Owner"} }, []Account{
+			{ID: "6", Status: StatusOK, Owners: []string{"a", "b", "c", "d"}}},
+			nil, []string{"empty owner column header at position 1", `owner column "Owner" listed twice`, "account 6: 4 owner values for 3 owner columns"}},
+		{"coverage", nil, []Account{
+			{ID: "7", Status: StatusMissing, Coverage: []Coverage{{Region: "us-east-1", Read: ReadYes}}},
+			{ID: "8", Status: StatusOK, Coverage: []Coverage{
+				{Region: "mars-1", Read: ReadYes}, {Region: "us-east-1", Read: ReadYes}, {Region: "us-east-1", Read: ReadFailed},
+				{Region: "eu-west-1", Read: ReadMissing, Recorder: "paused", Rules: ptr(-1)}}},
+			{ID: "9", Status: StatusPartial, Rules: []RuleResult{{Region: "eu-west-1", Name: "r"}}, Coverage: []Coverage{{Region: "eu-west-1", Read: ReadSkipped}}}},
+			nil, []string{"account 7: MISSING but has coverage", `coverage of region "mars-1"`, "coverage of region us-east-1 listed twice",
+				`region eu-west-1: read "missing"`, `region eu-west-1: recorder "paused"`, "region eu-west-1: -1 rules",
+				"account 9: rules in region eu-west-1, whose coverage says read skipped"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -689,6 +701,74 @@ func TestZipTime(t *testing.T) {
 	for _, c := range cases {
 		if got := zipTime(c.in); !got.Equal(c.want) {
 			t.Errorf("zipTime(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestCoverage: one row per (account, configured region) in the run's
+// region order, given rows as they are, the others derived from the
+// status, the error rows (a recorder row does not fail its region) and the
+// rules; MISSING accounts read missing; owner values at the right end.
+func TestCoverage(t *testing.T) {
+	run := baseRun() // us-east-1, eu-west-1
+	run.OwnerColumns = []string{"Owner", "Team"}
+	accts := []Account{
+		{ID: "300000000000", Status: StatusMissing, Owners: []string{"", "t3"}},
+		{ID: "100000000000", Status: StatusPartial, Owners: []string{"o1"},
+			Rules:    []RuleResult{{Region: "us-east-1", Name: "a"}, {Region: "us-east-1", Name: "b"}, {Region: "eu-west-1", Name: "c"}},
+			Coverage: []Coverage{{Region: "eu-west-1", Enabled: ptr(true), Recorder: RecorderStopped, Rules: ptr(1), Read: ReadYes}}},
+		{ID: "200000000000", Status: StatusPartial, Rules: []RuleResult{{Region: "eu-west-1", Name: "c"}}},
+		{ID: "000000000000", Status: StatusFailed},
+		{ID: "400000000000", Status: StatusOK, Coverage: []Coverage{
+			{Region: "eu-west-1", Enabled: ptr(false), Read: ReadSkipped},
+			{Region: "us-east-1", Enabled: ptr(true), Recorder: RecorderNone, Rules: ptr(0), Read: ReadYes}}},
+	}
+	errs := []ErrorRow{
+		{AccountID: "100000000000", Region: "eu-west-1", Stage: "recorder", Code: "NotRecording", Attempts: 1},
+		{AccountID: "200000000000", Region: "us-east-1", Stage: "config", Code: "AccessDenied", Attempts: 1},
+		{AccountID: "000000000000", Stage: "assume-role", Code: "AccessDenied", Attempts: 1},
+	}
+	data := mustRender(t, run, accts, errs, nil)
+	rows, err := open(t, data).GetRows(SheetCoverage, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		append(slices.Clone(coverageHeaders), "Owner", "Team"),
+		{"000000000000", "", "us-east-1", "", "", "", "failed"},
+		{"000000000000", "", "eu-west-1", "", "", "", "failed"},
+		{"100000000000", "", "us-east-1", "", "", "2", "yes", "o1"},
+		{"100000000000", "", "eu-west-1", "yes", "stopped", "1", "yes", "o1"},
+		{"200000000000", "", "us-east-1", "", "", "", "failed"},
+		{"200000000000", "", "eu-west-1", "", "", "1", "yes"},
+		{"300000000000", "", "us-east-1", "", "", "", "missing", "", "t3"},
+		{"300000000000", "", "eu-west-1", "", "", "", "missing", "", "t3"},
+		{"400000000000", "", "us-east-1", "yes", "none", "0", "yes"},
+		{"400000000000", "", "eu-west-1", "no", "", "", "skipped"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %q", len(rows), len(want), rows)
+	}
+	for i := range want {
+		if !slices.Equal(rows[i], want[i]) {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i], want[i])
+		}
+	}
+	cells := cellsOf(t, data, SheetCoverage)
+	if c := cells["F4"]; c.T != "" || c.V == nil {
+		t.Errorf("Rules is not a number cell: %+v", c)
+	}
+	for _, ref := range []string{"D2", "E2", "F2", "H2", "I2"} {
+		if _, ok := cells[ref]; ok {
+			t.Errorf("%s: a cell for an empty value", ref)
+		}
+	}
+	// The owner columns on the other sheets, at their right ends.
+	for sheet, ref := range map[string]string{SheetSummary: "J12", SheetErrors: "H3"} {
+		if got, _ := open(t, data).GetCellValue(sheet, ref); got != "o1" {
+			t.Errorf("%s!%s = %q, want o1", sheet, ref, got)
 		}
 	}
 }

@@ -27,6 +27,9 @@ type input struct {
 type accountState struct {
 	Account
 	ncResources int // findings counted while streaming
+	// cov is the account's Coverage row per configured region, in the
+	// run's order, entries not given derived (see Account.Coverage).
+	cov []Coverage
 }
 
 func (a *accountState) scanned() bool {
@@ -59,6 +62,16 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 			continue
 		}
 		in.regionIdx[r] = i
+	}
+	owners := make(map[string]bool, len(run.OwnerColumns))
+	for i, h := range run.OwnerColumns {
+		switch {
+		case h == "":
+			bad("run: empty owner column header at position %d", i)
+		case owners[h]:
+			bad("run: owner column %q listed twice", h)
+		}
+		owners[h] = true
 	}
 
 	// Regions of each account that hold at least one rule, to check that a
@@ -102,6 +115,43 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 			regions[r.Region] = true
 		}
 		ruleRegions[a.ID] = regions
+		if len(a.Owners) > len(run.OwnerColumns) {
+			bad("account %s: %d owner values for %d owner columns", a.ID, len(a.Owners), len(run.OwnerColumns))
+		}
+		if a.Status == StatusMissing && len(a.Coverage) > 0 {
+			bad("account %s: MISSING but has coverage; its rows are added by Render", a.ID)
+		}
+		a.cov = make([]Coverage, len(run.Regions))
+		for _, c := range a.Coverage {
+			ri, ok := in.regionIdx[c.Region]
+			switch {
+			case !ok:
+				bad("account %s: coverage of region %q, which the run does not configure", a.ID, c.Region)
+				continue
+			case a.cov[ri].Read != "":
+				bad("account %s: coverage of region %s listed twice", a.ID, c.Region)
+				continue
+			}
+			switch c.Read {
+			case ReadYes, ReadFailed, ReadSkipped:
+			default:
+				bad("account %s: coverage of region %s: read %q, want %q, %q or %q", a.ID, c.Region, c.Read, ReadYes, ReadFailed, ReadSkipped)
+			}
+			switch c.Recorder {
+			case "", RecorderRecording, RecorderStopped, RecorderNone:
+			default:
+				bad("account %s: coverage of region %s: recorder %q", a.ID, c.Region, c.Recorder)
+			}
+			if c.Rules != nil && *c.Rules < 0 {
+				bad("account %s: coverage of region %s: %d rules", a.ID, c.Region, *c.Rules)
+			}
+			a.cov[ri] = c
+		}
+		for r := range regions {
+			if ri, ok := in.regionIdx[r]; ok && a.cov[ri].Read != "" && a.cov[ri].Read != ReadYes {
+				bad("account %s: rules in region %s, whose coverage says read %s", a.ID, r, a.cov[ri].Read)
+			}
+		}
 	}
 	slices.SortFunc(in.accounts, func(a, b *accountState) int { return cmp.Compare(a.ID, b.ID) })
 
@@ -122,8 +172,9 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 			if _, ok := in.regionIdx[e.Region]; !ok {
 				bad("error row %d (account %s): region %q, which the run does not configure", i, e.AccountID, e.Region)
 			}
-			// A region counts whole or not at all.
-			if ruleRegions[e.AccountID][e.Region] {
+			// A region counts whole or not at all; a recorder row (Config
+			// stopped or absent) leaves the region read and counted.
+			if e.Stage != stageRecorder && ruleRegions[e.AccountID][e.Region] {
 				bad("account %s: region %s has an error row and rules; a failed region must contribute no rules", e.AccountID, e.Region)
 			}
 		}
@@ -145,5 +196,47 @@ func prepare(run Run, accounts []Account, errs []ErrorRow) (*input, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("invalid report input: %w", errors.Join(problems...))
 	}
+	in.deriveCoverage()
 	return in, nil
+}
+
+// Stage of the Errors row of a region whose Config recorder is stopped or
+// absent: the region was still read (REPORT_FORMAT.md).
+const stageRecorder = "recorder"
+
+// deriveCoverage fills the Coverage rows the caller did not give (see
+// Account.Coverage), after the error rows are known.
+func (in *input) deriveCoverage() {
+	failed := make(map[[2]string]bool)
+	for _, e := range in.errs {
+		if e.Region != "" && e.Stage != stageRecorder {
+			failed[[2]string{e.AccountID, e.Region}] = true
+		}
+	}
+	for _, a := range in.accounts {
+		var rules []int
+		for ri, c := range a.cov {
+			if c.Read != "" {
+				continue
+			}
+			region := in.run.Regions[ri]
+			c.Region = region
+			switch {
+			case a.Status == StatusMissing:
+				c.Read = ReadMissing
+			case a.Status == StatusFailed || failed[[2]string{a.ID, region}]:
+				c.Read = ReadFailed
+			default:
+				if rules == nil {
+					rules = make([]int, len(in.run.Regions))
+					for _, r := range a.Rules {
+						rules[in.regionIdx[r.Region]]++
+					}
+				}
+				n := rules[ri]
+				c.Read, c.Rules = ReadYes, &n
+			}
+			a.cov[ri] = c
+		}
+	}
 }

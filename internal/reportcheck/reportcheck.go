@@ -1,12 +1,16 @@
 // Package reportcheck compares a compliance workbook with the ground truth
 // of the awssim organisation it was scanned from, row for row: every ACTIVE
 // account with its status and counts, every NON_COMPLIANT result, every
-// error, every rule. The local end-to-end test, the services' end-to-end
-// run, the load harness and the chaos suite all judge a report with it.
+// error, every rule, every (account, region) of the Coverage sheet, and the
+// owner columns. The local end-to-end test, the services' end-to-end run,
+// the load harness and the chaos suite all judge a report with it.
 //
 // It is test infrastructure: it knows awssim's faults (denied accounts,
-// failing regions) and REPORT_FORMAT.md's counting rules, and nothing of
-// how the pipeline computed its answer.
+// failing regions, opt-in regions not enabled, recorders stopped or absent)
+// and REPORT_FORMAT.md's counting rules, and nothing of how the pipeline
+// computed its answer. The check is exact: a region DescribeRegions calls
+// enabled is Region Enabled `yes` and its recorder's state is shown, so a
+// workbook from a scanner that asks neither fails it.
 package reportcheck
 
 import (
@@ -22,6 +26,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/events"
 )
 
 // Expect is what the workbook should say.
@@ -36,6 +41,11 @@ type Expect struct {
 	Missing map[string]bool
 	// RunID and Trigger, when set, are checked on the Summary block.
 	RunID, Trigger string
+	// OwnerTags are the run's -owner-tags entries: the owner columns
+	// expected at the right end of Summary, Non-compliant Resources,
+	// Errors and Coverage, each account's value read from the org's tags
+	// through the same rules (events.OwnerTag.Value).
+	OwnerTags []events.OwnerTag
 	// TransientFaults: the org also answers some calls with 5xx
 	// (-error-rate), so a permanent error may come after retried transient
 	// ones and its Attempts is at least 1 instead of exactly 1.
@@ -44,7 +54,7 @@ type Expect struct {
 
 // Stats summarise a checked workbook.
 type Stats struct {
-	Accounts, Findings, Errors, Rules int
+	Accounts, Findings, Errors, Rules, Coverage int
 }
 
 const (
@@ -52,13 +62,26 @@ const (
 	sheetRules    = "Rules"
 	sheetFindings = "Non-compliant Resources"
 	sheetErrors   = "Errors"
+	sheetCoverage = "Coverage"
 	tableHeader   = 10 // Summary's table header row
+)
+
+// Headers of the tables, less the owner columns.
+var (
+	summaryHeaders  = []string{"Account ID", "Account Name", "OU Path", "Rules Evaluated", "Compliant Rules", "Non-compliant Rules", "Non-compliant Resources", "Compliance %", "Scan Status"}
+	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)"}
+	errorsHeaders   = []string{"Account ID", "Account Name", "Region", "Stage", "Error Code", "Message", "Attempts"}
+	coverageHeaders = []string{"Account ID", "Account Name", "Region", "Region Enabled", "Config Recorder", "Rules", "Read"}
 )
 
 type acctTruth struct {
 	id, name, ou, status          string
 	evaluated, compliant, nonComp int
 	ncResources                   int
+	owners                        []string // one per Expect.OwnerTags
+	// coverage: one Coverage row per configured region, as the sheet
+	// shows it (Region Enabled, Config Recorder, Rules, Read).
+	coverage [][4]string
 }
 
 type problems struct {
@@ -120,22 +143,58 @@ func Check(path string, e Expect) (Stats, error) {
 			continue
 		}
 		t := acctTruth{id: id, name: a.Name, ou: a.OUPath}
+		tags := make(map[string]string)
+		for _, tg := range e.Org.Tags(id) {
+			tags[tg.Key] = tg.Value
+		}
+		for _, ot := range e.OwnerTags {
+			t.owners = append(t.owners, ot.Value(tags))
+		}
 		switch {
 		case e.Missing[id]:
 			t.status = "MISSING"
 			wantErrors = append(wantErrors, []string{id, a.Name, "", "missing", "NoResult", "no result before the deadline", "0"})
+			for range e.Regions {
+				t.coverage = append(t.coverage, [4]string{"", "", "", "missing"})
+			}
 		case a.Denied:
 			t.status = "FAILED"
 			wantErrors = append(wantErrors, []string{id, a.Name, "", "assume-role", "AccessDenied", "*", "1"})
+			for range e.Regions {
+				t.coverage = append(t.coverage, [4]string{"", "", "", "failed"})
+			}
 		default:
-			failed := 0
+			enabled, failed, notRecording := 0, 0, 0
 			for ri, region := range e.Regions {
-				if e.Org.RegionFails(id, region) {
-					failed++
-					wantErrors = append(wantErrors, []string{id, a.Name, region, "config", "UnrecognizedClientException", "*", "1"})
+				// What DescribeRegions says: a configured opt-in region the
+				// account has not enabled is skipped, and is no error.
+				if e.Org.OptInStatus(id, region) == awssim.NotOptedIn {
+					t.coverage = append(t.coverage, [4]string{"no", "", "", "skipped"})
 					continue
 				}
-				for _, r := range e.Org.Rules(id, region) {
+				enabled++
+				if e.Org.RegionFails(id, region) {
+					// Every Config call fails, the recorder's included: one
+					// config row, nothing read.
+					failed++
+					wantErrors = append(wantErrors, []string{id, a.Name, region, "config", "UnrecognizedClientException", "*", "1"})
+					t.coverage = append(t.coverage, [4]string{"yes", "", "", "failed"})
+					continue
+				}
+				// Read and counted whatever the recorder's state: a stopped
+				// or absent recorder is a recorder row and makes the
+				// account PARTIAL.
+				switch rec := e.Org.Recorder(id, region); rec {
+				case awssim.RecorderNone:
+					notRecording++
+					wantErrors = append(wantErrors, []string{id, a.Name, region, "recorder", "NoRecorder", "*", "1"})
+				case awssim.RecorderStopped:
+					notRecording++
+					wantErrors = append(wantErrors, []string{id, a.Name, region, "recorder", "NotRecording", "*", "1"})
+				}
+				regionRules := e.Org.Rules(id, region)
+				t.coverage = append(t.coverage, [4]string{"yes", e.Org.Recorder(id, region), strconv.Itoa(len(regionRules)), "yes"})
+				for _, r := range regionRules {
 					t.evaluated++
 					comp := r.Compliance()
 					switch comp {
@@ -173,12 +232,12 @@ func Check(path string, e Expect) (Stats, error) {
 				}
 			}
 			switch {
-			case failed == 0:
-				t.status = "OK"
-			case failed == len(e.Regions):
-				t.status = "FAILED"
-			default:
+			case enabled > 0 && failed == enabled:
+				t.status = "FAILED" // every enabled region failed
+			case failed > 0 || notRecording > 0:
 				t.status = "PARTIAL"
+			default:
+				t.status = "OK" // no configured region enabled included
 			}
 		}
 		accts = append(accts, t)
@@ -193,7 +252,7 @@ func Check(path string, e Expect) (Stats, error) {
 			wantSheets = append(wantSheets, s)
 		}
 	}
-	wantSheets = append(wantSheets, sheetErrors)
+	wantSheets = append(wantSheets, sheetErrors, sheetCoverage)
 	if !slices.Equal(sheets, wantSheets) {
 		p.add("sheets %q, want %q", sheets, wantSheets)
 	}
@@ -243,8 +302,42 @@ func Check(path string, e Expect) (Stats, error) {
 		p.add("Summary Trigger = %q, want %q", block["Trigger"], e.Trigger)
 	}
 
+	var owners []string
+	for _, ot := range e.OwnerTags {
+		owners = append(owners, ot.Header())
+	}
+	byID := make(map[string]*acctTruth, len(accts))
+	for i := range accts {
+		byID[accts[i].id] = &accts[i]
+	}
+	// header checks a table's header row: its columns, then the owners'.
+	header := func(sheet string, r []string, want []string) {
+		want = append(slices.Clone(want), owners...)
+		if len(r) != len(want) || !slices.Equal(r, want) {
+			p.add("%s header %q, want %q", sheet, r, want)
+		}
+	}
+	// ownerCells checks the owner columns of a row, from column first on.
+	ownerCells := func(where string, r []string, first int, id string) {
+		a := byID[id]
+		if a == nil {
+			return // reported elsewhere
+		}
+		for k, w := range a.owners {
+			if got := cell(r, first+k); got != w {
+				p.add("%s (%s) owner column %q = %q, want %q", where, id, owners[k], got, w)
+			}
+		}
+		if len(r) > first+len(owners) {
+			p.add("%s (%s) has %d columns, want %d", where, id, len(r), first+len(owners))
+		}
+	}
+
 	// Summary table, one row per expected account in id order.
 	var table [][]string
+	if len(sum) >= tableHeader {
+		header(sheetSummary, sum[tableHeader-1], summaryHeaders)
+	}
 	if len(sum) > tableHeader {
 		table = sum[tableHeader:]
 	}
@@ -273,6 +366,7 @@ func Check(path string, e Expect) (Stats, error) {
 		} else if pct != "" {
 			p.add("Summary %s Compliance %% = %q, want empty", a.id, pct)
 		}
+		ownerCells(fmt.Sprintf("Summary row %d", tableHeader+1+i), r, len(summaryHeaders), a.id)
 	}
 	st.Accounts = len(table)
 
@@ -287,6 +381,7 @@ func Check(path string, e Expect) (Stats, error) {
 		}
 		r := rows(s)
 		if len(r) > 0 {
+			header(s, r[0], findingsHeaders)
 			gotFindings = append(gotFindings, r[1:]...)
 		}
 	}
@@ -305,6 +400,7 @@ func Check(path string, e Expect) (Stats, error) {
 		if got, err := excelTime(cell(g, 8)); err != nil || got.Sub(wantT).Abs() > time.Second {
 			p.add("finding %d Last Evaluated = %q (%v), want %s", i+1, cell(g, 8), got, w[8])
 		}
+		ownerCells(fmt.Sprintf("finding %d", i+1), g, len(findingsHeaders), w[0])
 	}
 	st.Findings = len(gotFindings)
 
@@ -314,6 +410,7 @@ func Check(path string, e Expect) (Stats, error) {
 	if len(er) == 0 {
 		p.add("Errors sheet has no header")
 	} else {
+		header(sheetErrors, er[0], errorsHeaders)
 		er = er[1:]
 	}
 	if len(er) != len(wantErrors) {
@@ -338,8 +435,40 @@ func Check(path string, e Expect) (Stats, error) {
 				break
 			}
 		}
+		ownerCells(fmt.Sprintf("error row %d", i+2), er[i], len(errorsHeaders), wantErrors[i][0])
 	}
 	st.Errors = len(er)
+
+	// Coverage: one row per (account, configured region), accounts in id
+	// order, regions in configured order.
+	cv := rows(sheetCoverage)
+	if len(cv) == 0 {
+		p.add("Coverage sheet has no header")
+	} else {
+		header(sheetCoverage, cv[0], coverageHeaders)
+		cv = cv[1:]
+	}
+	if want := len(accts) * len(e.Regions); len(cv) != want {
+		p.add("%d coverage rows, want %d", len(cv), want)
+	}
+	n := 0
+	for _, a := range accts {
+		for ri, region := range e.Regions {
+			if n >= len(cv) {
+				break
+			}
+			r := cv[n]
+			n++
+			want := append([]string{a.id, a.name, region}, a.coverage[ri][:]...)
+			for c, w := range want {
+				if got := cell(r, c); got != w {
+					p.add("coverage row %d (%s %s) %s = %q, want %q", n+1, a.id, region, coverageHeaders[c], got, w)
+				}
+			}
+			ownerCells(fmt.Sprintf("coverage row %d", n+1), r, len(coverageHeaders), a.id)
+		}
+	}
+	st.Coverage = len(cv)
 
 	// Rules: one row per rule name.
 	rr := rows(sheetRules)
