@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/testenv"
 )
 
@@ -19,6 +20,16 @@ var Regions = []string{"us-east-1", "eu-west-1"}
 
 // OwnerTags is -owner-tags of every service, as the kustomize base sets it.
 const OwnerTags = "Owner|owner,Team"
+
+// OwnerTagEntries is OwnerTags parsed: the owner columns a report of the
+// services carries (reportcheck.Expect.OwnerTags).
+func OwnerTagEntries() []events.OwnerTag {
+	ts, err := events.ParseOwnerTags(OwnerTags)
+	if err != nil {
+		panic(err) // a constant
+	}
+	return ts
+}
 
 // Endpoints are the URLs of the emulators and of awssim.
 type Endpoints struct{ SQS, SNS, S3, DynamoDB, Sim string }

@@ -294,7 +294,7 @@ func (h *harness) checkOtherReports(accounts []string) {
 			continue
 		}
 		per[ids[0]]++
-		if _, err := reportcheck.Check(local, reportcheck.Expect{Org: h.org, Regions: testharness.Regions, Accounts: ids, RunID: run, Trigger: "adhoc"}); err != nil {
+		if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: testharness.Regions, Accounts: ids, RunID: run, Trigger: "adhoc"}); err != nil {
 			h.problem("ad-hoc report of run %s differs from the ground truth: %v", run, err)
 		}
 	}

@@ -639,7 +639,7 @@ func (h *harness) verify(report []byte) {
 	for id := range h.missing {
 		missing[id] = true
 	}
-	if _, err := reportcheck.Check(local, reportcheck.Expect{Org: h.org, Regions: testharness.Regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
+	if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: testharness.Regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
 		h.problem("report differs from the ground truth: %v", err)
 	} else {
 		h.r.RunsCompleted = 1

@@ -189,7 +189,7 @@ func TestPipeline(t *testing.T) {
 	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, started.Format("2006/01/02"), runID)
 	local := filepath.Join(out, filepath.Base(key))
 	waitObject(ctx, t, s3c, res.Bucket, key, local, 5*time.Minute, live)
-	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, RunID: runID, Trigger: "scheduled"})
+	stats, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: testharness.Regions, RunID: runID, Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report %s differs from the organisation's ground truth:\n%v", local, err)
 	}
@@ -239,7 +239,7 @@ func TestPipeline(t *testing.T) {
 	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(out, filepath.Base(adhocKey))
 	waitObject(ctx, t, s3c, res.Bucket, adhocKey, adhocLocal, 3*time.Minute, live)
-	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: testharness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
 	pass("ad-hoc message from the AWS CLI gave the one-account report %s", adhocKey)

@@ -42,8 +42,8 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 			members = append(members, i)
 		}
 	}
-	if len(members) < 3 {
-		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want 3", len(members))
+	if len(members) < 5 {
+		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want 5", len(members))
 	}
 	heavy := &f.Accounts[members[0]]
 	r := heavy.Regions[regions[0]]
@@ -66,6 +66,16 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 	fr.Fail = true
 	failed.Regions[c.failedRegion] = fr
 	c.failed = failed.ID
+
+	// Config not recording: a stopped recorder and none at all. Their
+	// rules are still read; each region is an Errors row (recorder) and
+	// its account PARTIAL, which reportcheck derives from the file.
+	for i, rec := range []string{awssim.RecorderStopped, awssim.RecorderNone} {
+		a := &f.Accounts[members[3+i]]
+		rr := a.Regions[regions[0]]
+		rr.Recorder = rec
+		a.Regions[regions[0]] = rr
+	}
 
 	b, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
