@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cybsecops/configreport/internal/events"
@@ -84,4 +86,27 @@ func ByLatest(ta time.Time, a ident.RunID, tb time.Time, b ident.RunID) int {
 		return c
 	}
 	return cmp.Compare(b, a)
+}
+
+// RunStart is what Recent orders a run by: its id and started_at.
+type RunStart struct {
+	ID ident.RunID
+	At time.Time
+}
+
+// Latest sorts runs ByLatest, keeps the limit first and reads each one's
+// summary: the part of Recent both stores share once they have listed
+// their runs.
+func Latest(ctx context.Context, runs []RunStart, limit int, summary func(context.Context, ident.RunID) (RunSummary, error)) ([]RunSummary, error) {
+	slices.SortFunc(runs, func(a, b RunStart) int { return ByLatest(a.At, a.ID, b.At, b.ID) })
+	runs = runs[:min(limit, len(runs))]
+	out := make([]RunSummary, 0, len(runs))
+	for _, r := range runs {
+		sum, err := summary(ctx, r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("recent runs: %w", err)
+		}
+		out = append(out, sum)
+	}
+	return out, nil
 }

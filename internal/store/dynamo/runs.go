@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,12 +49,8 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]store.RunSummary, erro
 	if !ok {
 		return nil, errors.New("recent runs: the DynamoDB client given to the store cannot Scan")
 	}
-	type run struct {
-		id ident.RunID
-		at time.Time
-	}
 	var (
-		runs []run
+		runs []store.RunStart
 		next map[string]types.AttributeValue
 	)
 	for {
@@ -72,23 +67,15 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]store.RunSummary, erro
 		}
 		for _, it := range page.Items {
 			at, _ := getN(it, "started_at")
-			runs = append(runs, run{ident.RunID(getS(it, "run_id")), time.Unix(0, at).UTC()})
+			runs = append(runs, store.RunStart{ID: ident.RunID(getS(it, "run_id")), At: time.Unix(0, at).UTC()})
 		}
 		if next = page.LastEvaluatedKey; len(next) == 0 {
 			break
 		}
 	}
-	slices.SortFunc(runs, func(a, b run) int { return store.ByLatest(a.at, a.id, b.at, b.id) })
-	runs = runs[:min(limit, len(runs))]
-	out := make([]store.RunSummary, 0, len(runs))
-	for _, r := range runs {
-		sum, err := s.summary(ctx, r.id, false)
-		if err != nil {
-			return nil, fmt.Errorf("recent runs: %w", err)
-		}
-		out = append(out, sum)
-	}
-	return out, nil
+	return store.Latest(ctx, runs, limit, func(ctx context.Context, id ident.RunID) (store.RunSummary, error) {
+		return s.summary(ctx, id, false)
+	})
 }
 
 // RunSummary implements store.RunLister.

@@ -19,7 +19,6 @@ import (
 	"iter"
 	"log/slog"
 	"net/url"
-	"slices"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -827,11 +826,7 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]store.RunSummary, erro
 	if err != nil {
 		return nil, fmt.Errorf("recent runs: %w", err)
 	}
-	type run struct {
-		id ident.RunID
-		at time.Time
-	}
-	var runs []run
+	var runs []store.RunStart
 	for rows.Next() {
 		var (
 			id string
@@ -842,23 +837,15 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]store.RunSummary, erro
 			return nil, fmt.Errorf("recent runs: %w", err)
 		}
 		t, _ := time.Parse(time.RFC3339Nano, at.String) // validated when recorded; zero sorts last
-		runs = append(runs, run{ident.RunID(id), t})
+		runs = append(runs, store.RunStart{ID: ident.RunID(id), At: t})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("recent runs: %w", err)
 	}
-	slices.SortFunc(runs, func(a, b run) int { return store.ByLatest(a.at, a.id, b.at, b.id) })
-	runs = runs[:min(limit, len(runs))]
-	out := make([]store.RunSummary, 0, len(runs))
-	for _, r := range runs {
-		sum, err := s.summary(ctx, r.id, false)
-		if err != nil {
-			return nil, fmt.Errorf("recent runs: %w", err)
-		}
-		out = append(out, sum)
-	}
-	return out, nil
+	return store.Latest(ctx, runs, limit, func(ctx context.Context, id ident.RunID) (store.RunSummary, error) {
+		return s.summary(ctx, id, false)
+	})
 }
 
 // RunSummary implements store.RunLister.
