@@ -525,27 +525,14 @@ func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error
 	if target.Started == nil || target.Emitted {
 		return 0, nil
 	}
-	var (
-		missing  map[ident.AccountID]bool
-		promoted int
-	)
+	expected := make(map[ident.AccountID]bool, len(target.Started.Accounts))
+	for _, acc := range target.Started.Accounts {
+		expected[acc.AccountID] = true
+	}
+	promoted := 0
 	for res, err := range a.store.Held(ctx, st.RunID) {
 		if err != nil {
 			return 0, fmt.Errorf("promote held results of run %s: %w", st.RunID, err)
-		}
-		if missing == nil {
-			expected := make([]ident.AccountID, len(target.Started.Accounts))
-			for i, acc := range target.Started.Accounts {
-				expected[i] = acc.AccountID
-			}
-			m, err := a.store.MissingResults(ctx, target.RunID, expected)
-			if err != nil {
-				return 0, fmt.Errorf("promote held results of run %s: %w", st.RunID, err)
-			}
-			missing = make(map[ident.AccountID]bool, len(m))
-			for _, acct := range m {
-				missing[acct] = true
-			}
 		}
 		acct := res.AccountID
 		if res.RunID != target.RunID {
@@ -554,16 +541,20 @@ func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error
 			res = &moved
 		}
 		switch {
-		case !missing[acct]:
-			// Recorded already (it wins), or not expected (left out anyway).
+		case !expected[acct]:
+			// Not expected: left out of the report anyway.
 		case covers(res, target.Started):
+			// Recorded even when a result is there already (first write
+			// wins, so this changes nothing then): a replica that died
+			// after writing this result but before counting it left the
+			// held result as the only trace, its message acknowledged
+			// when it was held, and recording again is what counts it.
 			created, err := a.store.RecordResult(ctx, res)
 			if err != nil {
 				return 0, fmt.Errorf("promote held result of run %s account %s: %w", st.RunID, acct, err)
 			}
 			if created {
 				promoted++
-				missing[acct] = false
 				a.metrics.resultRecorded(target.RunID, res.Status)
 			}
 		case st.RunID != target.RunID:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
@@ -23,6 +26,17 @@ import (
 // dynamoStores returns n stores over one fresh table of the DynamoDB
 // emulator, each with its own client, as n aggregator pods would have.
 func dynamoStores(t *testing.T, n int) []*dynamo.Store {
+	t.Helper()
+	wraps := make([]func(dynamo.API) dynamo.API, n)
+	for i := range wraps {
+		wraps[i] = func(api dynamo.API) dynamo.API { return api }
+	}
+	return dynamoStoresWith(t, wraps...)
+}
+
+// dynamoStoresWith is dynamoStores with each store's client wrapped (a
+// fault injected between two of its writes).
+func dynamoStoresWith(t *testing.T, wraps ...func(dynamo.API) dynamo.API) []*dynamo.Store {
 	t.Helper()
 	ep := testenv.Endpoint(t, "DYNAMODB_ENDPOINT")
 	newClient := func() *dynamodb.Client {
@@ -48,8 +62,8 @@ func dynamoStores(t *testing.T, n int) []*dynamo.Store {
 		}
 	})
 	var out []*dynamo.Store
-	for range n {
-		s, err := dynamo.New(dynamo.Config{Table: table}, newClient(), nil)
+	for _, wrap := range wraps {
+		s, err := dynamo.New(dynamo.Config{Table: table}, wrap(newClient()), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,4 +133,50 @@ func TestTicketLeaseOneFilingDynamo(t *testing.T) {
 	e := newEnv(t)
 	e.store = ds[0]
 	ticketRace(t, e, [3]store.Store{ds[0], ds[1], ds[2]})
+}
+
+// markerLost fails the first put of a result's count marker (CNT#): the
+// write a replica dies before, right after the result itself.
+type markerLost struct {
+	dynamo.API
+	failed atomic.Bool
+}
+
+func (m *markerLost) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if pk, ok := in.Item[dynamo.AttrPK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, "CNT#") && m.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("injected: the replica died after the result, before its marker")
+	}
+	return m.API.PutItem(ctx, in, optFns...)
+}
+
+// TestHeldResultCountedAfterCrashDynamo: a replica promotes a held result
+// and dies after writing it, before its count marker. The held result is
+// the only trace left (its message was acknowledged when it was held), so
+// the next replica's promotion must record it again, which writes the
+// marker, and not skip it as recorded: otherwise the run stays one result
+// short until its deadline (chaos scenario 2 hung so).
+func TestHeldResultCountedAfterCrashDynamo(t *testing.T) {
+	lost := &markerLost{}
+	s := dynamoStoresWith(t, func(api dynamo.API) dynamo.API { lost.API = api; return lost }, func(api dynamo.API) dynamo.API { return api })
+	e := newEnv(t)
+	a := e.aggregator("replica-a", func(_ *Config, d *Deps) { d.Store = s[0] })
+	msgs := allMessages(t)
+	// The first result arrives before its RunStarted: held. Then the
+	// RunStarted: its promotion writes the result and "dies" before the
+	// marker.
+	handleAll(t, a, msgs[1:2])
+	if err := a.Handle(msgs[0]); err == nil {
+		t.Fatal("the injected failure did not reach the promotion")
+	}
+	if !lost.failed.Load() {
+		t.Fatal("no marker put was failed")
+	}
+	e.store = s[1]
+	b := e.aggregator("replica-b", func(_ *Config, d *Deps) { d.Store = s[1] })
+	handleAll(t, b, msgs[2:]) // the other results, to a live replica
+	b.Check(context.Background())
+	if ups := e.blob.uploads(); len(ups) != 1 {
+		st, _ := s[1].Run(context.Background(), runID)
+		t.Fatalf("%d uploads, want the run emitted (results counted %d of %d)", len(ups), st.Results, len(runStarted().Accounts))
+	}
 }
