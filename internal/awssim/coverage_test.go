@@ -10,8 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	cfgtypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -503,8 +506,18 @@ func TestDescribeRegionsErrorRate(t *testing.T) {
 	ctx := context.Background()
 	a := activeMember(t, e.sim.Org())
 	client := e.ec2(e.withCreds(e.assume(a.ID, RoleRead)), "us-east-1")
+	// Enough attempts that 30 answers never miss by chance: at a fault
+	// rate of 0.3, the helpers' 5 attempts all fail for one call in 412
+	// (one run in 14 failed so); 20 attempts, one in 3e10.
+	retrying := ec2.New(client.Options(), func(o *ec2.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 20
+			so.RateLimiter = ratelimit.None
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+		})
+	})
 	for range 30 {
-		if _, err := client.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)}); err != nil {
+		if _, err := retrying.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)}); err != nil {
 			t.Fatalf("DescribeRegions through the retryer: %v", err)
 		}
 	}
