@@ -87,19 +87,9 @@ func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, contentTyp
 // claim check is a poison message); anything else is returned as is, for the
 // caller to retry.
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(s.cfg.Bucket),
-		Key:    aws.String(key),
-	})
-	var nsk *types.NoSuchKey
-	if errors.As(err, &nsk) {
-		return nil, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, key, ErrNotFound)
-	}
+	out, err := s.open(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, key, err)
+		return nil, err
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
@@ -109,10 +99,9 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-// GetLimit is Get refusing an object over limit bytes: by its
-// Content-Length before the body is read, and by reading at most limit+1
-// bytes of the body in any case.
-func (s *S3) GetLimit(ctx context.Context, key string, limit int64) ([]byte, error) {
+// open starts reading an object for Get and GetLimit: NoSuchKey becomes
+// ErrNotFound. The caller closes the body.
+func (s *S3) open(ctx context.Context, key string) (*s3.GetObjectOutput, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
@@ -126,6 +115,17 @@ func (s *S3) GetLimit(ctx context.Context, key string, limit int64) ([]byte, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	return out, nil
+}
+
+// GetLimit is Get refusing an object over limit bytes: by its
+// Content-Length before the body is read, and by reading at most limit+1
+// bytes of the body in any case.
+func (s *S3) GetLimit(ctx context.Context, key string, limit int64) ([]byte, error) {
+	out, err := s.open(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	defer out.Body.Close()
 	if n := aws.ToInt64(out.ContentLength); n > limit {
