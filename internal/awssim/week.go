@@ -164,9 +164,11 @@ func (g *generator) advanceRules(rules []Rule, a *Account, region string) {
 // appears with the probability that makes as many appear, on average, as
 // resolve in week 1's org: the mean number of NON_COMPLIANT results of a
 // rule is nonCompliant × E[bad] (generator.firstRules: k uniform in 1..6
-// results, bad uniform in 1..k, so E[bad] = 2.25; 1 for an account-level
-// rule). Half the new ones fall on a resource the rule already evaluates
-// (COMPLIANT or NOT_APPLICABLE until now), half on a new one. A result
+// results, bad uniform in 1..k, so E[bad] = 2.25; an account-level rule has
+// one result, which can only turn NON_COMPLIANT when it is not already).
+// Half the new ones fall on a resource the rule already evaluates
+// (COMPLIANT or NOT_APPLICABLE until now), half on a new one (all on a new
+// one when the rule has no other). A result
 // changed this week is not changed again the same week; results are never
 // removed, so a resource keeps its place.
 func (g *generator) churnRule(rng *rand.Rand, r *Rule, a *Account, region string) {
@@ -182,11 +184,13 @@ func (g *generator) churnRule(rng *rand.Rand, r *Rule, a *Account, region string
 			changed = append(changed, i)
 		}
 	}
-	meanBad := 2.25
+	pNew := weekResolved * g.nonCompliant * 2.25
 	if singleton(def.resourceType) {
-		meanBad = 1
+		// Its one result can only turn NON_COMPLIANT when it is not already,
+		// which it is in week 1 with probability nonCompliant.
+		pNew = weekResolved * g.nonCompliant / max(1-g.nonCompliant, weekResolved)
 	}
-	if rng.Float64() >= weekResolved*g.nonCompliant*meanBad {
+	if rng.Float64() >= pNew {
 		return
 	}
 	var existing []int
@@ -200,10 +204,10 @@ func (g *generator) churnRule(rng *rand.Rand, r *Rule, a *Account, region string
 		// One resource at most: the account, or its organisation trail.
 		onExisting = len(r.Results) > 0
 	}
-	if onExisting {
-		if len(existing) == 0 {
-			return
-		}
+	if onExisting && len(existing) == 0 && singleton(def.resourceType) {
+		return
+	}
+	if onExisting && len(existing) > 0 {
 		res := &r.Results[existing[rng.IntN(len(existing))]]
 		res.Compliance, res.Annotation, res.RecordedAt = NonCompliant, def.annotation, recorded()
 		return
