@@ -262,3 +262,62 @@ func TestWeekServedAWSCLI(t *testing.T) {
 		c.checkResults(t, "aws", at, got)
 	}
 }
+
+// botoWeekScript reads a rule's results and an account's tags with boto3.
+const botoWeekScript = `
+import json, sys
+import boto3
+cfg = json.load(sys.stdin)
+def session(c):
+    return boto3.session.Session(aws_access_key_id=c["AccessKeyID"], aws_secret_access_key=c["SecretAccessKey"],
+                                 aws_session_token=c["SessionToken"] or None, region_name="us-east-1")
+out = {"results": [], "tags": []}
+cs = session(cfg["read"]).client("config", endpoint_url=cfg["endpoint"], region_name=cfg["region"])
+for page in cs.get_paginator("get_compliance_details_by_config_rule").paginate(ConfigRuleName=cfg["rule"]):
+    for r in page["EvaluationResults"]:
+        q = r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
+        out["results"].append({"ResourceType": q["ResourceType"], "ResourceID": q["ResourceId"], "Compliance": r["ComplianceType"],
+                               "Annotation": r.get("Annotation", ""), "RecordedAt": r["ResultRecordedTime"].isoformat()})
+orgs = session(cfg["list_org"]).client("organizations", endpoint_url=cfg["endpoint"])
+for page in orgs.get_paginator("list_tags_for_resource").paginate(ResourceId=cfg["owner"]):
+    out["tags"] += page["Tags"]
+json.dump(out, sys.stdout)
+`
+
+func TestWeekServedBoto3(t *testing.T) {
+	py := "/usr/bin/python3"
+	err := exec.Command(py, "-c", "import boto3").Run()
+	realClient(t, err == nil, "Debian's python3-boto3", "apt-get install python3-boto3")
+	c := newWeekCase(t)
+	o := c.e.sim.Org()
+	for _, at := range []ruleAt{c.resolved, c.added} {
+		in, _ := json.Marshal(map[string]any{"endpoint": c.e.url, "region": at.region, "rule": at.rule, "owner": c.owner,
+			"read": c.e.assumeStatic(at.account, RoleRead), "list_org": c.e.assumeStatic(o.ManagementAccountID, RoleListOrg)})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, py, "-c", botoWeekScript)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=/nonexistent",
+			"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true"}
+		cmd.Stdin = bytes.NewReader(in)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		cancel()
+		if err != nil {
+			t.Fatalf("boto3: %v\n%s", err, errOut.String())
+		}
+		var got struct {
+			Results []resultJSON
+			Tags    []Tag
+		}
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("boto3 output: %v\n%s", err, out.String())
+		}
+		for i := range got.Results {
+			got.Results[i].RecordedAt = got.Results[i].RecordedAt.UTC()
+		}
+		c.checkResults(t, "boto3", at, got.Results)
+		if !reflect.DeepEqual(got.Tags, o.Tags(c.owner)) {
+			t.Errorf("boto3: tags of %s: %v, truth %v", c.owner, got.Tags, o.Tags(c.owner))
+		}
+	}
+}
