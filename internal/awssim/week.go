@@ -102,11 +102,11 @@ func advance(first *Org, cfg GenConfig, leaves []string) *Org {
 				continue
 			}
 			a := &o.Accounts[i]
-			key, old := "Owner", ""
+			key := "Owner"
 			if _, ok := a.Tags["owner"]; ok {
 				key = "owner"
 			}
-			old = a.Tags[key]
+			old := a.Tags[key]
 			owner := old
 			for owner == old {
 				owner = firstNames[rng.IntN(len(firstNames))] + "." + lastNames[rng.IntN(len(lastNames))] + "@example.com"
