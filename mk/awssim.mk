@@ -3,6 +3,7 @@
 #                      (50 generated accounts, seed 1, us-east-1 + ap-east-1) on
 #                      SIM_ADDR; any flag can be added with SIM_FLAGS, e.g.
 #                      make sim SIM_FLAGS='-latency 20ms -throttle-rps 10 -deny 2'
+#                      and the same org a week later: make sim SIM_FLAGS='-week 2'
 #   make bench-awssim  its throughput benchmarks: in process (handler, raw
 #                      signed HTTP, SDK clients), then against bin/awssim in its
 #                      own process so that the server's CPU per request is

@@ -28,13 +28,21 @@ Usage:
   awssim -addr 127.0.0.1:4566 [-org FILE.json | -accounts N -seed S]
          [-regions us-east-1,ap-east-1] [-rules 12] [-noncompliant 0.15]
          [-latency 0] [-throttle-rps 0] [-error-rate 0] [-deny 0] [-fail-regions 0]
-         [-disabled-regions 0] [-not-recording 0]
+         [-disabled-regions 0] [-not-recording 0] [-week 1]
          [-hub-account ID] [-session-ttl 1h] [-cpuprofile FILE]
 
 Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 ...,
 or AWS_ENDPOINT_URL. Hub keys: any access key id not starting ASIA (e.g.
 AWS_ACCESS_KEY_ID=AKIDHUB AWS_SECRET_ACCESS_KEY=hubsecret). GET / answers
 200 when ready; GET /_sim/stats counts the calls.
+
+-week N (or WEEK=N) serves the generated org as it stands N-1 weeks after
+week 1, derived from the seed and N alone (restart it with -week 2 for the
+next Monday's scan). Each week about 10% of NON_COMPLIANT results become
+COMPLIANT and about as many new ones appear, ~2% of accounts change Owner,
+one account in 200 joins and one in 200 is SUSPENDED, and result times move
+7 days on; ids, OUs, rules and fault picks stay. Not with -org (a file is
+one week).
 
 Every flag can also come from the environment: the flag's name upper-cased
 with - as _ (-throttle-rps <-> THROTTLE_RPS); a flag on the command line wins.
@@ -79,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opts.Sim.FailRegions, "fail-regions", 0, "(account, region) pairs whose Config calls answer UnrecognizedClientException")
 	fs.IntVar(&opts.Sim.DisabledRegions, "disabled-regions", 0, "(account, opt-in region) pairs the account has not enabled: DescribeRegions says not-opted-in, Config answers UnrecognizedClientException")
 	fs.IntVar(&opts.Sim.NotRecording, "not-recording", 0, "(account, region) pairs with no configuration recorder (half, rounded up) or a stopped one (the rest)")
+	fs.IntVar(&opts.Gen.Week, "week", 1, fmt.Sprintf("week of the generated org's life to serve, 1 to %d (churn: see above; not with -org)", awssim.MaxWeek))
 	fs.StringVar(&opts.Sim.HubAccountID, "hub-account", "", "account of the hub role (default: the management account)")
 	fs.DurationVar(&opts.Sim.SessionTTL, "session-ttl", time.Hour, "longest AssumeRole session (AWS caps chained role sessions at 1h)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (written when awssim stops on SIGTERM)")
@@ -102,6 +111,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if opts.OrgFile != "" && (set["accounts"] || set["seed"]) {
 		return fmt.Errorf("-org and -accounts/-seed are exclusive: the file describes the whole org")
+	}
+	if opts.OrgFile != "" && set["week"] {
+		return fmt.Errorf("-org and -week are exclusive: an org file is one week")
+	}
+	if opts.Gen.Week < 1 {
+		// GenConfig reads 0 as "week 1"; on the command line it is a mistake.
+		return fmt.Errorf("week %d: want 1 to %d", opts.Gen.Week, awssim.MaxWeek)
 	}
 	for r := range strings.SplitSeq(regions, ",") {
 		if r = strings.TrimSpace(r); r != "" {

@@ -25,6 +25,11 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"disabled without opt-in region", []string{"-accounts", "3", "-regions", "us-east-1", "-disabled-regions", "1"}, nil, "disabled regions 1: no opt-in region"},
 		{"too many not recording", []string{"-accounts", "3", "-not-recording", "50"}, nil, "not recording 50: only"},
 		{"negative disabled from env", nil, map[string]string{"DISABLED_REGIONS": "-2"}, "disabled regions -2: negative"},
+		{"org and week", []string{"-org", "x.json", "-week", "2"}, nil, "-org and -week are exclusive"},
+		{"org and week 1", []string{"-org", "x.json", "-week", "1"}, nil, "-org and -week are exclusive"},
+		{"org and week from env", []string{"-org", "x.json"}, map[string]string{"WEEK": "3"}, "-org and -week are exclusive"},
+		{"week 0", []string{"-week", "0"}, nil, "week 0: want 1 to 520"},
+		{"week too far", []string{"-accounts", "3", "-week", "521"}, nil, "week 521: want 1 to 520"},
 		{"unwritable cpu profile", []string{"-cpuprofile", "/nonexistent/awssim.prof"}, nil, "cpuprofile: open /nonexistent/awssim.prof"},
 	}
 	for _, tc := range cases {
@@ -49,7 +54,7 @@ func TestHelp(t *testing.T) {
 	if err := run([]string{"-help"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400", "-disabled-regions", "-not-recording", "DescribeRegions"} {
+	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400", "-disabled-regions", "-not-recording", "DescribeRegions", "-week", "WEEK"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}

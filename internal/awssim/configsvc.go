@@ -305,7 +305,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 			st := recorderStatusJSON{
 				Arn:  "arn:aws:config:" + region + ":" + account + ":configuration-recorder/default/" + hashString(account+region, lowerAlnum, 16),
 				Name: "default", LastStartTime: epochSeconds(start), Recording: true,
-				LastStatus: "Success", LastStatusChangeTime: epochSeconds(evaluatedAt),
+				LastStatus: "Success", LastStatusChangeTime: epochSeconds(evaluatedAt.Add(WeekOffset(s.org.Week))),
 			}
 			if state == RecorderStopped {
 				// Stopped nine days before the results were evaluated; its

@@ -39,26 +39,38 @@ func TestGeneratedRulesPinned(t *testing.T) {
 		{GenConfig{Accounts: 200, Seed: 9, Rules: 30, NonCompliant: 0.6, Regions: []string{"eu-west-1", "us-gov-west-1", "ap-southeast-2"}},
 			"ff0771b2c01bc65fc9fbd5988ddaff3d7468b0d1db0fd0d1502898c1b0768646", "1b9333bcdc375490abe973939ec82b388a57c9db78532f00f5d4105559fa33a5"},
 	} {
-		o, err := Generate(tc.cfg)
-		if err != nil {
-			t.Fatal(err)
+		// Week 1, asked for or by default, is the org the seed always gave.
+		for _, week := range []int{0, 1} {
+			tc.cfg.Week = week
+			checkGenDigest(t, tc.cfg, tc.want, tc.tags)
 		}
-		h, ht := sha256.New(), sha256.New()
-		for _, a := range o.Accounts {
-			fmt.Fprintf(h, "%+v\n", accountV1{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status,
-				Denied: a.Denied, Regions: a.Regions, FailRegions: a.FailRegions, rules: a.rules})
-			for _, region := range a.Regions {
-				for _, r := range o.Rules(a.ID, region) {
-					fmt.Fprintf(h, "%s %s %+v\n", a.ID, region, r)
-				}
+	}
+}
+
+func checkGenDigest(t *testing.T, cfg GenConfig, want, tags string) {
+	t.Helper()
+	o, err := Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Week != 1 {
+		t.Errorf("%+v: week %d, want 1", cfg, o.Week)
+	}
+	h, ht := sha256.New(), sha256.New()
+	for _, a := range o.Accounts {
+		fmt.Fprintf(h, "%+v\n", accountV1{ID: a.ID, Name: a.Name, Email: a.Email, OUPath: a.OUPath, Status: a.Status,
+			Denied: a.Denied, Regions: a.Regions, FailRegions: a.FailRegions, rules: a.rules})
+		for _, region := range a.Regions {
+			for _, r := range o.Rules(a.ID, region) {
+				fmt.Fprintf(h, "%s %s %+v\n", a.ID, region, r)
 			}
-			fmt.Fprintf(ht, "%s %v\n", a.ID, o.Tags(a.ID))
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != tc.want {
-			t.Errorf("%+v: digest %s, want %s", tc.cfg, got, tc.want)
-		}
-		if got := hex.EncodeToString(ht.Sum(nil)); got != tc.tags {
-			t.Errorf("%+v: tags digest %s, want %s", tc.cfg, got, tc.tags)
-		}
+		fmt.Fprintf(ht, "%s %v\n", a.ID, o.Tags(a.ID))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Errorf("%+v: digest %s, want %s", cfg, got, want)
+	}
+	if got := hex.EncodeToString(ht.Sum(nil)); got != tags {
+		t.Errorf("%+v: tags digest %s, want %s", cfg, got, tags)
 	}
 }

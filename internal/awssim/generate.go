@@ -27,6 +27,10 @@ type GenConfig struct {
 	// NonCompliant is the fraction of rules that are NON_COMPLIANT; 0 means
 	// the default 0.15, a negative value means none.
 	NonCompliant float64
+	// Week is the week of the org's life to generate (AWSSIM.md -week): 1,
+	// the default when 0, is the org as the seed always gave it; week N is
+	// derived from the seed and N alone, with the churn of week.go.
+	Week int
 }
 
 // DefaultRegions are the regions of a generated org unless told otherwise:
@@ -47,6 +51,9 @@ func (c *GenConfig) setDefaults() {
 	case c.NonCompliant < 0:
 		c.NonCompliant = 0
 	}
+	if c.Week == 0 {
+		c.Week = 1
+	}
 }
 
 // DefaultNonCompliant is the fraction of NON_COMPLIANT rules unless told
@@ -65,6 +72,9 @@ func (c GenConfig) Validate() error {
 	if c.NonCompliant > 1 {
 		errs = append(errs, fmt.Errorf("noncompliant %g: want 0 to 1", c.NonCompliant))
 	}
+	if c.Week < 1 || c.Week > MaxWeek {
+		errs = append(errs, fmt.Errorf("week %d: want 1 to %d", c.Week, MaxWeek))
+	}
 	seen := map[string]bool{}
 	for _, r := range c.Regions {
 		if !validRegion(r) {
@@ -81,12 +91,23 @@ func (c GenConfig) Validate() error {
 // Generate builds an organisation deterministically from cfg. Only the tree
 // of OUs and accounts is built up front; each account's rules and results are
 // derived on demand from the seed (Org.Rules), so 5,000 accounts in 4
-// regions cost a few milliseconds and little memory.
+// regions cost a few milliseconds and little memory. With cfg.Week above 1
+// the org is the first week's, advanced week by week (week.go).
 func Generate(cfg GenConfig) (*Org, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("generate org: %w", err)
 	}
+	first, leaves := generateFirst(cfg)
+	if cfg.Week == 1 {
+		return first, nil
+	}
+	return advance(first, cfg, leaves), nil
+}
+
+// generateFirst builds week 1 of the org, and returns with it the OUs that
+// workload accounts are placed in (where accounts that join later go).
+func generateFirst(cfg GenConfig) (*Org, []string) {
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x617773696d))
 	regions := slices.Clone(cfg.Regions)
 	slices.Sort(regions)
@@ -94,6 +115,7 @@ func Generate(cfg GenConfig) (*Org, error) {
 	o := &Org{
 		ID:     "o-" + randString(rng, lowerAlnum, 10),
 		RootID: "r-" + randString(rng, lowerAlnum, 4),
+		Week:   1,
 		gen:    newGenerator(cfg, rng.Uint64()),
 		seed:   cfg.Seed,
 	}
@@ -186,7 +208,7 @@ func Generate(cfg GenConfig) (*Org, error) {
 		made++
 	}
 	o.index()
-	return o, nil
+	return o, leaves
 }
 
 // generatedTags derives an account's tags from the seed and its id alone,
@@ -239,7 +261,9 @@ type generator struct {
 	nRules       int
 	nonCompliant float64
 	catalogue    []ruleDef // org-wide order: every account deploys a prefix of it
+	defs         map[string]ruleDef
 	cache        *ruleCache
+	week         int // of the org's life the rules are derived for; 1 is the first
 }
 
 // Deriving an account-region's rules costs tens of microseconds; a scan
@@ -330,14 +354,31 @@ func newGenerator(cfg GenConfig, seed uint64) *generator {
 		cat = append(cat, managed[0])
 		managed = managed[1:]
 	}
-	return &generator{cache: &ruleCache{}, seed: seed, nRules: cfg.Rules, nonCompliant: cfg.NonCompliant, catalogue: cat}
+	defs := make(map[string]ruleDef, len(cat))
+	for _, d := range cat {
+		defs[d.name] = d
+	}
+	return &generator{cache: &ruleCache{}, seed: seed, nRules: cfg.Rules, nonCompliant: cfg.NonCompliant, catalogue: cat, defs: defs, week: 1}
 }
 
 // evaluatedAt anchors generated timestamps, so that they do not depend on
 // when the simulator starts.
 var evaluatedAt = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
+// rules derives the account's rules in region for the generator's week: the
+// rules the account had when it appeared (week 1, or the week it joined),
+// then each later week's churn (week.go).
 func (g *generator) rules(a *Account, region string) []Rule {
+	out := g.firstRules(a, region)
+	if g.week > 1 {
+		g.advanceRules(out, a, region)
+	}
+	return out
+}
+
+// firstRules derives the rules of the account's first week from the seed,
+// the account id and the region alone.
+func (g *generator) firstRules(a *Account, region string) []Rule {
 	h := fnv.New64a()
 	h.Write([]byte(a.ID))
 	h.Write([]byte{0})

@@ -46,13 +46,18 @@ type Org struct {
 	// OUs lists every organisational unit, parents before children.
 	OUs []OU
 	// Accounts lists every account, the management account included, in
-	// the order of the org file or of generation.
+	// the order of the org file or of generation; accounts that joined after
+	// week 1 follow, in the order they joined.
 	Accounts []Account
+	// Week is the week of its life the org stands in (GenConfig.Week): 1
+	// for the first, and for an org file, which is one week.
+	Week int
 
 	byID   map[string]int // account id -> index in Accounts
 	ouByID map[string]int // OU id -> index in OUs
 	gen    *generator     // non-nil for a generated org: rules are derived on demand
 	seed   int64          // picks the -deny, -fail-regions, -disabled-regions and -not-recording pairs
+	first  *Org           // week 1 of a later week's org: the fault picks are made there
 }
 
 // OU is an organisational unit. Path is "Root/Prod/Payments"; the root itself
@@ -99,7 +104,8 @@ type Account struct {
 	// when it has none. Keys are case-sensitive: Owner and owner differ.
 	Tags map[string]string
 
-	rules map[string][]Rule // org file data, by region; nil for generated orgs
+	rules  map[string][]Rule // org file data, by region; nil for generated orgs
+	joined int               // the week a generated account joined; 0 when there from week 1
 }
 
 // Recorder states, as the org file spells them and Org.Recorder answers.

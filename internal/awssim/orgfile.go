@@ -101,7 +101,7 @@ func ParseOrg(data []byte) (*Org, error) {
 	if !validAccountID(f.ManagementAccountID) {
 		return nil, fmt.Errorf("management_account_id %q: want 12 digits", f.ManagementAccountID)
 	}
-	o := &Org{ManagementAccountID: f.ManagementAccountID}
+	o := &Org{ManagementAccountID: f.ManagementAccountID, Week: 1}
 	o.ID = "o-" + hashString("org/"+f.ManagementAccountID, lowerAlnum, 10)
 	o.RootID = "r-" + hashString("root/"+f.ManagementAccountID, lowerAlnum, 4)
 	h := fnv.New64a()

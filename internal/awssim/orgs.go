@@ -279,6 +279,10 @@ func (s *Sim) accountJSON(a *Account) orgAccount {
 		method = "INVITED"
 	}
 	joined := evaluatedAt.AddDate(0, 0, -30-int(h.Sum32()%2000)).Truncate(24 * time.Hour)
+	if a.joined > 1 {
+		// Joined in the days before the week's results were evaluated.
+		joined = evaluatedAt.Add(WeekOffset(a.joined)).AddDate(0, 0, -1-int(h.Sum32()%6)).Truncate(24 * time.Hour)
+	}
 	return orgAccount{
 		ID: a.ID, Arn: s.accountArn(a.ID), Email: a.Email, Name: a.Name,
 		Status: a.Status, State: a.Status, JoinedMethod: method, JoinedTimestamp: epochSeconds(joined),

@@ -15,7 +15,7 @@ import (
 type Options struct {
 	Addr    string
 	OrgFile string    // -org; when empty the org is generated from Gen
-	Gen     GenConfig // -accounts, -seed, -regions, -rules, -noncompliant
+	Gen     GenConfig // -accounts, -seed, -regions, -rules, -noncompliant, -week
 	Sim     Config    // faults, hub account, session ttl; Org is filled in
 }
 
@@ -28,6 +28,9 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		err error
 	)
 	start := time.Now()
+	if opts.OrgFile != "" && opts.Gen.Week > 1 {
+		return errors.New("-week and -org are exclusive: an org file is one week")
+	}
 	if opts.OrgFile != "" {
 		org, err = LoadOrg(opts.OrgFile)
 	} else {
@@ -60,6 +63,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		slog.String("org_id", org.ID),
 		slog.String("management_account_id", org.ManagementAccountID),
 		slog.String("hub_account_id", sim.HubAccountID()),
+		slog.Int("week", org.Week),
 		slog.Int("accounts", len(org.Accounts)),
 		slog.Int("denied", len(sim.Org().DeniedAccounts())),
 		slog.Int("failing_regions", len(sim.Org().FailingRegions())),

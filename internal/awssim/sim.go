@@ -185,6 +185,9 @@ type faultPicks struct {
 // knob's picks for N are the first N of one seeded order, so a larger N
 // keeps the smaller N's picks.
 func applyFaults(src *Org, p faultPicks) (*Org, error) {
+	if src.first != nil {
+		return applyFirstWeekFaults(src, p)
+	}
 	o := *src
 	o.Accounts = slices.Clone(src.Accounts)
 	o.index()
@@ -283,6 +286,30 @@ func applyFaults(src *Org, p faultPicks) (*Org, error) {
 	return &o, nil
 }
 
+// applyFirstWeekFaults applies to a later week's org the picks made in its
+// first week (AWSSIM.md -week: the fault picks are the same accounts every
+// week). An account that joined since is never picked, and one that left
+// ACTIVE keeps no fault and is not replaced: it is not scanned any more.
+func applyFirstWeekFaults(src *Org, p faultPicks) (*Org, error) {
+	first, err := applyFaults(src.first, p)
+	if err != nil {
+		return nil, err
+	}
+	o := *src
+	o.Accounts = slices.Clone(src.Accounts)
+	o.index()
+	for i := range o.Accounts {
+		a := &o.Accounts[i]
+		f, ok := first.Account(a.ID)
+		if !ok || a.Status != StatusActive {
+			continue
+		}
+		a.Denied, a.FailRegions, a.DisabledRegions = f.Denied, f.FailRegions, f.DisabledRegions
+		a.NoRecorderRegions, a.StoppedRecorderRegions = f.NoRecorderRegions, f.StoppedRecorderRegions
+	}
+	return &o, nil
+}
+
 // candidatePairs lists the (account, region) pairs of the eligible accounts
 // that keep says may be picked, in an order seeded by the org's seed and
 // stream: the same for every value of the other knobs.
@@ -359,7 +386,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Method == http.MethodGet && r.URL.Path == "/" && r.URL.RawQuery == "":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "awssim: simulated AWS Organizations, STS, Config and EC2 for organisation %s (%d accounts)\n", s.org.ID, len(s.org.Accounts))
+		week := ""
+		if s.org.Week > 1 {
+			week = ", week " + strconv.Itoa(s.org.Week)
+		}
+		fmt.Fprintf(w, "awssim: simulated AWS Organizations, STS, Config and EC2 for organisation %s (%d accounts%s)\n", s.org.ID, len(s.org.Accounts), week)
 		return
 	}
 	s.serveAWS(w, r)
