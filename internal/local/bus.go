@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/memqueue"
 	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/msg/memqueue"
 )
 
 // bus is local mode's stand-in for SQS and SNS: one in-memory queue per
