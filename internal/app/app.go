@@ -28,8 +28,8 @@ import (
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
-// Bus carries the logical topics (msg.TopicScanRequests, msg.TopicResults,
-// msg.TopicPoison): *msg.Transport in the cluster, memqueue locally.
+// Bus carries the logical topics (events.TopicScanRequests, events.TopicResults,
+// events.TopicPoison): *msg.Transport in the cluster, memqueue locally.
 type Bus interface {
 	Publisher() message.Publisher
 	Subscriber() message.Subscriber
@@ -203,7 +203,7 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 	if n <= 0 {
 		n = 1
 	}
-	msg.AddConsumers(svc.Router, "scan", msg.TopicScanRequests, bus.Subscriber(), n, h.Handle)
+	msg.AddConsumers(svc.Router, "scan", events.TopicScanRequests, bus.Subscriber(), n, h.Handle)
 	return svc, nil
 }
 
@@ -243,7 +243,7 @@ func NewAggregator(cfg AggregatorConfig, bus Bus, d AggregatorDeps, codec events
 	if n <= 0 {
 		n = 4
 	}
-	msg.AddConsumers(svc.Router, "results", msg.TopicResults, bus.Subscriber(), n, agg.Handle)
+	msg.AddConsumers(svc.Router, "results", events.TopicResults, bus.Subscriber(), n, agg.Handle)
 	svc.loops = append(svc.loops, agg.Run)
 	return svc, agg, nil
 }

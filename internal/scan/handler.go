@@ -20,14 +20,6 @@ import (
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
-// TopicResults is the logical topic results and ad-hoc RunStarted go to
-// (msg.TopicResults).
-const TopicResults = "results"
-
-// DefaultDeadline is -deadline's default: how long after its start an
-// ad-hoc run is reported with whatever arrived.
-const DefaultDeadline = 45 * time.Minute
-
 // AdhocPrefix starts the run id of a hand-written message: "adhoc-" and the
 // queue's message id, so that a redelivery lands in the same run.
 const AdhocPrefix = "adhoc-"
@@ -48,7 +40,7 @@ type HandlerConfig struct {
 	Scanner *Scanner
 	// Publisher sends RunStarted and AccountScanned to Topic; required.
 	Publisher message.Publisher
-	// Topic; default TopicResults.
+	// Topic; default events.TopicResults.
 	Topic string
 	// Codec decodes requests (its DefaultType is forced to ScanRequested:
 	// a body with neither type nor schema_version is the hand-written
@@ -61,7 +53,7 @@ type HandlerConfig struct {
 	// a report under any name. (Local mode wires the same walker, through
 	// its org-list role or the caller's identity.)
 	Namer Namer
-	// Deadline of an ad-hoc run; default DefaultDeadline.
+	// Deadline of an ad-hoc run; default events.DefaultDeadline.
 	Deadline time.Duration
 	// FinishTimeout is how long a scan in hand may go on, and publish its
 	// result, once the process starts stopping (the message's context
@@ -77,10 +69,10 @@ type HandlerConfig struct {
 
 func (c *HandlerConfig) setDefaults() {
 	if c.Topic == "" {
-		c.Topic = TopicResults
+		c.Topic = events.TopicResults
 	}
 	if c.Deadline == 0 {
-		c.Deadline = DefaultDeadline
+		c.Deadline = events.DefaultDeadline
 	}
 	if c.FinishTimeout == 0 {
 		c.FinishTimeout = DefaultFinishTimeout

@@ -34,7 +34,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.RunID, "run-id", "", "run id (1-64 of A-Z a-z 0-9 . _ -); empty for a new ULID. Give a failed run's id to complete it")
 	fs.StringVar(&f.Accounts, "account", "", "comma-separated account ids: an ad-hoc run of just these (looked up, not walked; filters ignored)")
 	fs.StringVar(&f.Regions, "regions", "", "comma-separated regions to scan every account in (required)")
-	fs.DurationVar(&f.Deadline, "deadline", DefaultDeadline, "after this long from the run's start, the report is emitted with the missing accounts listed")
+	fs.DurationVar(&f.Deadline, "deadline", events.DefaultDeadline, "after this long from the run's start, the report is emitted with the missing accounts listed")
 	fs.StringVar(&f.IncludeAccounts, "include-accounts", "", "comma-separated account ids to scan (with -include-ous: either matches)")
 	fs.StringVar(&f.ExcludeAccounts, "exclude-accounts", "", "comma-separated account ids never to scan (exclusion wins)")
 	fs.StringVar(&f.IncludeOUs, "include-ous", "", `comma-separated OU path prefixes to scan, e.g. "Root/Prod" (whole segments: not Root/Production)`)

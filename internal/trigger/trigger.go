@@ -51,19 +51,12 @@ import (
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
-// Logical topics (DECISIONS.md): the scan queue and the results topic.
-const (
-	TopicScanRequests = "scan-requests"
-	TopicResults      = "results"
-)
-
 // MaxBatch is the most messages handed to one Publish call: SQS's
 // SendMessageBatch takes at most ten entries.
 const MaxBatch = 10
 
 // Defaults.
 const (
-	DefaultDeadline           = 45 * time.Minute
 	DefaultPublishConcurrency = 4
 	DefaultProgressInterval   = 10 * time.Second
 )
@@ -101,7 +94,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Deadline == 0 {
-		c.Deadline = DefaultDeadline
+		c.Deadline = events.DefaultDeadline
 	}
 	if c.OrgConcurrency == 0 {
 		c.OrgConcurrency = discover.DefaultConcurrency
@@ -166,7 +159,7 @@ type Deps struct {
 	// Orgs is the Organizations client, acting as the org-list role
 	// (discover.NewClient).
 	Orgs discover.API
-	// Publisher publishes to TopicScanRequests and TopicResults.
+	// Publisher publishes to events.TopicScanRequests and events.TopicResults.
 	Publisher message.Publisher
 	// Codec builds the messages. Its Payloads is required: a RunStarted
 	// listing a few thousand accounts exceeds the message limit and goes
@@ -300,7 +293,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 		return events.RunStarted{}, fmt.Errorf("run %s: %d scan requests were sent but not its RunStarted; re-run with -run-id %s to complete it: %w", rs.RunID, sent, rs.RunID, err)
 	}
 	msg.SetContext(ctx)
-	if err := deps.Publisher.Publish(TopicResults, msg); err != nil {
+	if err := deps.Publisher.Publish(events.TopicResults, msg); err != nil {
 		return events.RunStarted{}, fmt.Errorf("run %s: %d scan requests were sent but not its RunStarted; re-run with -run-id %s to complete it: publish RunStarted: %w", rs.RunID, sent, rs.RunID, err)
 	}
 	log.Info("run started", slog.Int("accounts", len(rs.Accounts)), slog.Int64("scan_requests", sent),
@@ -343,7 +336,7 @@ func (b *batcher) worker() {
 			continue // a batch failed: send nothing more, drain
 		}
 		b.calls.Add(1)
-		if err := b.deps.Publisher.Publish(TopicScanRequests, batch...); err != nil {
+		if err := b.deps.Publisher.Publish(events.TopicScanRequests, batch...); err != nil {
 			b.cancel(fmt.Errorf("publish %d scan requests: %w", len(batch), err))
 			continue
 		}

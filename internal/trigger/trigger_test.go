@@ -58,7 +58,7 @@ func (r *recorder) Publish(topic string, msgs ...*message.Message) error {
 	if r.sim != nil {
 		c.orgCalls = r.sim.Stats().Total
 	}
-	if topic == trigger.TopicScanRequests {
+	if topic == events.TopicScanRequests {
 		r.nScan++
 		if r.nScan == r.failAt {
 			r.mu.Unlock()
@@ -85,7 +85,7 @@ func newBus(t *testing.T) *bus {
 	t.Helper()
 	b := &bus{GoChannel: gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024}, nil), got: map[string][]*message.Message{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	for _, topic := range []string{trigger.TopicScanRequests, trigger.TopicResults} {
+	for _, topic := range []string{events.TopicScanRequests, events.TopicResults} {
 		ch, err := b.Subscribe(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
@@ -204,12 +204,12 @@ func TestScheduledRun(t *testing.T) {
 	// Publish calls: at most ten messages each, RunStarted last and alone.
 	calls := f.rec.calls
 	last := calls[len(calls)-1]
-	if last.topic != trigger.TopicResults || last.n != 1 {
+	if last.topic != events.TopicResults || last.n != 1 {
 		t.Errorf("last publish call: %+v, want the RunStarted alone", last)
 	}
 	full, scanCalls := 0, 0
 	for _, c := range calls[:len(calls)-1] {
-		if c.topic != trigger.TopicScanRequests {
+		if c.topic != events.TopicScanRequests {
 			t.Fatalf("publish to %s before the walk ended", c.topic)
 		}
 		if c.n < 1 || c.n > trigger.MaxBatch {
@@ -230,7 +230,7 @@ func TestScheduledRun(t *testing.T) {
 	}
 
 	// Every ACTIVE account requested once, with its name, path and regions.
-	reqs := f.scanRequests(t, f.bus.wait(t, trigger.TopicScanRequests, len(active)))
+	reqs := f.scanRequests(t, f.bus.wait(t, events.TopicScanRequests, len(active)))
 	for _, a := range active {
 		sr := reqs[ident.AccountID(a.ID)]
 		if sr == nil {
@@ -243,7 +243,7 @@ func TestScheduledRun(t *testing.T) {
 	}
 
 	// RunStarted: through the claim check, every account sorted by id.
-	msgs := f.bus.wait(t, trigger.TopicResults, 1)
+	msgs := f.bus.wait(t, events.TopicResults, 1)
 	if len(msgs[0].Payload) > events.MaxInlineBody || !strings.Contains(string(msgs[0].Payload), `"payload_ref"`) {
 		t.Fatalf("RunStarted of %d accounts is inline (%d bytes)", len(active), len(msgs[0].Payload))
 	}
@@ -282,7 +282,7 @@ func TestAdhocRun(t *testing.T) {
 	if rs.Trigger != events.TriggerAdhoc || rs.RunID != "adhoc-test-1" || len(rs.Accounts) != 2 || rs.Deadline.Sub(rs.StartedAt) != 10*time.Minute {
 		t.Errorf("RunStarted %+v", rs)
 	}
-	reqs := f.scanRequests(t, f.bus.wait(t, trigger.TopicScanRequests, 2))
+	reqs := f.scanRequests(t, f.bus.wait(t, events.TopicScanRequests, 2))
 	for _, i := range []int{50, 3} {
 		a := active[i]
 		sr := reqs[ident.AccountID(a.ID)]
@@ -290,7 +290,7 @@ func TestAdhocRun(t *testing.T) {
 			t.Errorf("request %+v for %+v", sr, a)
 		}
 	}
-	f.bus.wait(t, trigger.TopicResults, 1)
+	f.bus.wait(t, events.TopicResults, 1)
 	st := f.env.Sim.Stats()
 	if st.Calls["ListAccountsForParent"] != nil || st.Calls["ListOrganizationalUnitsForParent"] != nil {
 		t.Errorf("ad hoc run walked the organisation: %v", st.Calls)
@@ -315,7 +315,7 @@ func TestPublishFailureThenRerun(t *testing.T) {
 		t.Fatalf("error does not name the run id to re-run with: %v", err)
 	}
 	for _, c := range f.rec.calls {
-		if c.topic == trigger.TopicResults {
+		if c.topic == events.TopicResults {
 			t.Fatal("RunStarted published after a failed scan request")
 		}
 	}
@@ -329,7 +329,7 @@ func TestPublishFailureThenRerun(t *testing.T) {
 	if string(rs.RunID) != runID || len(rs.Accounts) != len(f.env.Active()) {
 		t.Errorf("re-run: run %s with %d accounts", rs.RunID, len(rs.Accounts))
 	}
-	ev, err := f.codec.Unmarshal(context.Background(), f.bus.wait(t, trigger.TopicResults, 1)[0])
+	ev, err := f.codec.Unmarshal(context.Background(), f.bus.wait(t, events.TopicResults, 1)[0])
 	if err != nil || ev.(*events.RunStarted).RunID != rs.RunID {
 		t.Errorf("RunStarted of the re-run: %v %v", ev, err)
 	}
