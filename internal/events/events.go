@@ -74,6 +74,12 @@ type Account struct {
 	Tags map[string]string `json:"tags,omitempty"`
 }
 
+// ErrNotScannable is wrapped by an account lookup's error (the trigger's
+// -account run, the scanner's ad-hoc request) for an account that is not
+// in the organisation or not ACTIVE: no retry can help, and an ad-hoc
+// request for it is poison (ReasonUnknownAccount).
+var ErrNotScannable = errors.New("account cannot be scanned")
+
 // Equal tells whether two accounts say the same, tags included.
 func (a Account) Equal(b Account) bool {
 	return a.AccountID == b.AccountID && a.Name == b.Name && a.OUPath == b.OUPath && maps.Equal(a.Tags, b.Tags)

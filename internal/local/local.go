@@ -276,7 +276,10 @@ func open(ctx context.Context, cfg Config, st store.Store, b app.Bus, a app.AWS,
 			return prior.Started, n, err
 		}
 	}
-	tc := trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline, Filter: cfg.Filter, OwnerTags: cfg.OwnerTags}
+	tc := app.TriggerConfig{
+		Run:    trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline},
+		Filter: cfg.Filter, OwnerTags: cfg.OwnerTags,
+	}
 	rs, err := app.Trigger(ctx, tc, b, a, codec, logger)
 	if err != nil {
 		return nil, 0, err
