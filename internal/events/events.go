@@ -11,6 +11,10 @@
 // and account, and only up to Codec.MaxPayload bytes: a message cannot make
 // a consumer read another object of the bucket, or an unbounded one.
 //
+// It also holds the wire vocabulary every stage shares (wire.go): the
+// logical topic names, the default deadline, the read-role name, and Peek,
+// the one reader of a body's leading fields.
+//
 // It is not a transport: publishing, subscribing and acknowledging belong
 // to the stages.
 package events

@@ -6,10 +6,10 @@
 //
 // Stage packages never see SQS or SNS: they publish to the logical topics
 // events.TopicScanRequests, events.TopicResults or events.TopicPoison and
-// consume with plain handlers, so the same
-// graph runs on an in-memory GoChannel locally. This package does not decode
-// events (internal/events does) and does not decide what a handler does with
-// one.
+// consume with plain handlers, so the same graph runs on in-memory queues
+// locally (the subpackage memqueue, SQS's stand-in beside it). This package
+// does not decode events (internal/events does) and does not decide what a
+// handler does with one.
 //
 // In production nothing is created at run time: queues, the topic, the
 // subscription and its queue policy come from CloudFormation, and every
