@@ -23,7 +23,6 @@ import (
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/local"
 	"github.com/cybsecops/configreport/internal/scan"
-	"github.com/cybsecops/configreport/internal/trigger"
 )
 
 const summary = `local: the weekly AWS Config compliance report, in one process.
@@ -46,14 +45,14 @@ func main() {
 	out := fs.String("out", local.DefaultOut, "output folder for reports, claim-check payloads and the run store")
 	regions := fs.String("regions", "", "comma-separated regions to scan, in report order (default: the SDK's region)")
 	orgRole := fs.String("org-role-arn", "", "org-list role in the management account (empty: the ambient credentials)")
-	readRole := fs.String("read-role-name", local.DefaultReadRoleName, "read role assumed in every account")
+	readRole := fs.String("read-role-name", string(events.DefaultReadRoleName), "read role assumed in every account")
 	conc := fs.Int("concurrency", local.DefaultConcurrency, "AWS calls in flight at most")
 	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
 	var accounts cli.Strings
 	fs.Var(&accounts, "account", "scan only this account id, an ad-hoc run (repeatable, or comma-separated)")
 	runID := fs.String("run-id", "", "run id (default: a new ULID); an existing run's id resumes or re-renders it")
 	genAt := fs.String("generated-at", "", "report's Generated at, RFC 3339 (default: when the run is first claimed), for reproducible output")
-	deadline := fs.Duration("deadline", trigger.DefaultDeadline, "after this long, accounts without a result are reported MISSING")
+	deadline := fs.Duration("deadline", events.DefaultDeadline, "after this long, accounts without a result are reported MISSING")
 	incAcc := fs.String("include-accounts", "", "comma-separated account ids to keep (default: all)")
 	excAcc := fs.String("exclude-accounts", "", "comma-separated account ids to skip")
 	incOU := fs.String("include-ous", "", "comma-separated OU path prefixes to keep, e.g. Root/Prod")

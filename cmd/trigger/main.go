@@ -15,11 +15,10 @@ import (
 
 	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/awsconf"
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/cli"
 	"github.com/cybsecops/configreport/internal/msg"
-	"github.com/cybsecops/configreport/internal/trigger"
 )
 
 const summary = `trigger: opens a compliance report run and exits.
@@ -37,7 +36,7 @@ configuration.`
 
 func main() {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
-	var tf trigger.Flags
+	var tf app.TriggerFlags
 	tf.Register(fs)
 	var mf msg.Flags
 	mf.Register(fs, msg.NeedScanQueue|msg.NeedResultsTopic)

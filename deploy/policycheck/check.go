@@ -440,8 +440,7 @@ func (m *manifest) checkScaling(v *violations, production bool) {
 		if s.PollingInterval == nil || s.CooldownPeriod == nil {
 			v.add(ref, "pollingInterval and cooldownPeriod must be explicit")
 		}
-		if s.Advanced == nil || s.Advanced.HorizontalPodAutoscalerConfig == nil || s.Advanced.HorizontalPodAutoscalerConfig.Behavior == nil ||
-			s.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleUp == nil || s.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown == nil {
+		if b := s.Behavior(); b == nil || b.ScaleUp == nil || b.ScaleDown == nil {
 			v.add(ref, "advanced.horizontalPodAutoscalerConfig.behavior must set scaleUp and scaleDown")
 		}
 		var sqs int

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/cybsecops/configreport/internal/keda"
+
 // Just the fields of the Kubernetes objects the policy reads; yaml.v3 ignores
 // the rest. The schemas themselves are kubectl-validate's job.
 
@@ -172,43 +174,14 @@ type networkPolicy struct {
 	} `yaml:"spec"`
 }
 
+// The KEDA objects' specs are internal/keda's, shared with the load
+// harness, which replays the scaling policy they set.
 type scaledObject struct {
-	Spec struct {
-		ScaleTargetRef struct {
-			Kind string `yaml:"kind"`
-			Name string `yaml:"name"`
-		} `yaml:"scaleTargetRef"`
-		PollingInterval *int `yaml:"pollingInterval"`
-		CooldownPeriod  *int `yaml:"cooldownPeriod"`
-		MinReplicaCount *int `yaml:"minReplicaCount"`
-		MaxReplicaCount *int `yaml:"maxReplicaCount"`
-		Advanced        *struct {
-			HorizontalPodAutoscalerConfig *struct {
-				Behavior *struct {
-					ScaleUp   any `yaml:"scaleUp"`
-					ScaleDown any `yaml:"scaleDown"`
-				} `yaml:"behavior"`
-			} `yaml:"horizontalPodAutoscalerConfig"`
-		} `yaml:"advanced"`
-		Triggers []struct {
-			Type              string            `yaml:"type"`
-			Metadata          map[string]string `yaml:"metadata"`
-			AuthenticationRef *struct {
-				Name string `yaml:"name"`
-				Kind string `yaml:"kind"`
-			} `yaml:"authenticationRef"`
-		} `yaml:"triggers"`
-	} `yaml:"spec"`
+	Spec keda.ScaledObjectSpec `yaml:"spec"`
 }
 
 type triggerAuthentication struct {
-	Spec struct {
-		PodIdentity *struct {
-			Provider      string `yaml:"provider"`
-			IdentityOwner string `yaml:"identityOwner"`
-			RoleArn       string `yaml:"roleArn"`
-		} `yaml:"podIdentity"`
-	} `yaml:"spec"`
+	Spec keda.TriggerAuthenticationSpec `yaml:"spec"`
 }
 
 type configMap struct {

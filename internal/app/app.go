@@ -4,7 +4,12 @@
 // DynamoDB, S3, Jira); local mode and tests pass in-memory queues, SQLite
 // and a folder. The graph is the same, so what the tests prove is what runs.
 //
-// It holds no business logic and parses no flags.
+// The stages never import each other: each declares the interfaces it
+// calls (the trigger's Finder, the scanner's Namer) and the wiring here
+// hands them the Organizations walker; they share only the contracts
+// (internal/events) and the one way to open a run (internal/runstart).
+// It holds no business logic. Its only flags are the trigger's
+// (TriggerFlags), because they configure the walk as well as the run.
 package app
 
 import (
@@ -28,8 +33,8 @@ import (
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
-// Bus carries the logical topics (msg.TopicScanRequests, msg.TopicResults,
-// msg.TopicPoison): *msg.Transport in the cluster, memqueue locally.
+// Bus carries the logical topics (events.TopicScanRequests, events.TopicResults,
+// events.TopicPoison): *msg.Transport in the cluster, memqueue locally.
 type Bus interface {
 	Publisher() message.Publisher
 	Subscriber() message.Subscriber
@@ -78,13 +83,69 @@ func Codec(payloads blob.Store, prefix string) events.Codec {
 	return c
 }
 
-// Trigger opens one run: discovery (or the ad-hoc lookup) and publication.
-func Trigger(ctx context.Context, cfg trigger.Config, bus Bus, a AWS, codec events.Codec, logger *slog.Logger) (events.RunStarted, error) {
-	orgs, err := discover.NewClient(a.Hub, a.OrgRoleARN, a.Roles)
-	if err != nil {
-		return events.RunStarted{}, fmt.Errorf("organizations client: %w", err)
+// TriggerConfig is what opening a run needs: the run's own (trigger.Config)
+// and the walk's, which the trigger does not see (it finds accounts
+// through the Finder built from these).
+type TriggerConfig struct {
+	Run trigger.Config
+	// Filter (-include-accounts, -exclude-accounts, -include-ous,
+	// -exclude-ous) chooses the accounts of a scheduled run; an ad-hoc run
+	// scans the accounts it names.
+	Filter discover.Filter
+	// OrgConcurrency bounds the Organizations calls in flight; default
+	// discover.DefaultConcurrency.
+	OrgConcurrency int
+	// OwnerTags (-owner-tags): the account tags the report's owner columns
+	// show; every tag key they name is read for each account of the run
+	// (ListTagsForResource, with the walk or the ad-hoc lookup) into
+	// RunStarted. None: no tags read.
+	OwnerTags []events.OwnerTag
+}
+
+func (c *TriggerConfig) setDefaults() {
+	if c.OrgConcurrency == 0 {
+		c.OrgConcurrency = discover.DefaultConcurrency
 	}
-	return trigger.Run(ctx, cfg, trigger.Deps{Orgs: orgs, Publisher: bus.Publisher(), Codec: codec, Logger: logger, Waiting: a.Waiting})
+}
+
+// Validate reports every problem at once (the run's too, its defaults
+// filled in).
+func (c TriggerConfig) Validate() error {
+	c.setDefaults()
+	c.Run.SetDefaults()
+	var errs []error
+	if err := c.Run.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Filter.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("filter: %w", err))
+	}
+	if c.OrgConcurrency < 1 || c.OrgConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("org concurrency %d: want 1 to 64", c.OrgConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Trigger opens one run: discovery (or the ad-hoc lookup) and publication.
+func Trigger(ctx context.Context, cfg TriggerConfig, bus Bus, a AWS, codec events.Codec, logger *slog.Logger) (events.RunStarted, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return events.RunStarted{}, fmt.Errorf("trigger config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if len(cfg.Run.Accounts) > 0 && !cfg.Filter.IsZero() {
+		logger.Info("filters ignored: an ad-hoc run scans the accounts it names")
+	}
+	walker, err := a.Walker(discover.Config{
+		Filter: cfg.Filter, Concurrency: cfg.OrgConcurrency, Logger: logger,
+		TagKeys: events.OwnerTagKeys(cfg.OwnerTags),
+	})
+	if err != nil {
+		return events.RunStarted{}, err
+	}
+	return trigger.Run(ctx, cfg.Run, trigger.Deps{Finder: walker, Publisher: bus.Publisher(), Codec: codec, Logger: logger, Waiting: a.Waiting})
 }
 
 // Service is a stage running as consumers on a router, plus background
@@ -203,7 +264,7 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 	if n <= 0 {
 		n = 1
 	}
-	msg.AddConsumers(svc.Router, "scan", msg.TopicScanRequests, bus.Subscriber(), n, h.Handle)
+	msg.AddConsumers(svc.Router, "scan", events.TopicScanRequests, bus.Subscriber(), n, h.Handle)
 	return svc, nil
 }
 
@@ -243,7 +304,7 @@ func NewAggregator(cfg AggregatorConfig, bus Bus, d AggregatorDeps, codec events
 	if n <= 0 {
 		n = 4
 	}
-	msg.AddConsumers(svc.Router, "results", msg.TopicResults, bus.Subscriber(), n, agg.Handle)
+	msg.AddConsumers(svc.Router, "results", events.TopicResults, bus.Subscriber(), n, agg.Handle)
 	svc.loops = append(svc.loops, agg.Run)
 	return svc, agg, nil
 }

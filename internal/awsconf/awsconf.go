@@ -4,8 +4,10 @@
 // (IRSA web identity in the cluster, profiles and env on a laptop,
 // AWS_ENDPOINT_URL for awssim and emulators: no endpoint flags of our own),
 // one shared HTTP transport, the retry policy, and STS role chaining with
-// cached, self-refreshing credentials. It is not a client factory: callers
-// build the SDK clients they need from the returned config.
+// cached, self-refreshing credentials. Its subpackage awserr classifies the
+// errors those calls return (the retry policy asks it what is permanent).
+// It is not a client factory: callers build the SDK clients they need from
+// the returned config.
 //
 // # Retry policy, and why
 //
@@ -69,7 +71,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 

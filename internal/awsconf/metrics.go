@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 )
 
 // callMetrics count, per operation ("configservice:DescribeConfigRules")

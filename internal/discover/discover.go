@@ -4,6 +4,11 @@
 // include/exclude filters; or, for an ad-hoc run, looks a few accounts up
 // by id without walking the tree.
 //
+// The accounts it finds are events.Account, the contracts' type, so that
+// the stages which ask for them (the trigger's walk, the scanner's ad-hoc
+// lookup) need not know this package: each declares the interface it
+// calls, and internal/app wires a Walker in.
+//
 // It streams accounts to its caller as they are found, so the trigger can
 // publish scan requests while the walk goes on. It does not publish, assume
 // roles or build clients: it is given a client shaped like the SDK's
@@ -26,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
@@ -41,18 +47,6 @@ type API interface {
 	// ListTagsForResource reads an account's tags, only when
 	// Config.TagKeys names some.
 	ListTagsForResource(ctx context.Context, in *organizations.ListTagsForResourceInput, optFns ...func(*organizations.Options)) (*organizations.ListTagsForResourceOutput, error)
-}
-
-// Account is one account to scan.
-type Account struct {
-	ID   ident.AccountID
-	Name string
-	// OUPath is "Root" for an account directly under the root, else the
-	// OU names from the root down: "Root/Prod/Payments".
-	OUPath string
-	// Tags are the account's tags that Config.TagKeys names (nil when it
-	// names none, or the account has none of them).
-	Tags map[string]string
 }
 
 // Stats counts what a walk saw.
@@ -142,7 +136,7 @@ type found struct {
 // account at a time, in no defined order; an error from fn stops the walk
 // and is returned as is. Any Organizations error (after the SDK's retries)
 // stops the walk too: a partial list is never returned as a whole one.
-func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error) {
+func (w *Walker) Walk(ctx context.Context, fn func(events.Account) error) (Stats, error) {
 	_, st, err := w.WalkTagged(ctx, fn)
 	return st, err
 }
@@ -156,7 +150,7 @@ func (w *Walker) Walk(ctx context.Context, fn func(Account) error) (Stats, error
 // one, so the listings keep moving; a tag read that fails (after the SDK's
 // retries) stops the walk, as a listing does. Without TagKeys, tags is nil
 // and no tag is read.
-func (w *Walker) WalkTagged(ctx context.Context, fn func(Account) error) (tags Tags, _ Stats, _ error) {
+func (w *Walker) WalkTagged(ctx context.Context, fn func(events.Account) error) (tags Tags, _ Stats, _ error) {
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -268,7 +262,7 @@ func (w *Walker) WalkTagged(ctx context.Context, fn func(Account) error) (tags T
 		}
 		if w.keys != nil {
 			tagWG.Add(1)
-			go readTags(acct.ID)
+			go readTags(acct.AccountID)
 		}
 	}
 	tagWG.Wait()
@@ -292,40 +286,57 @@ func (w *Walker) WalkTagged(ctx context.Context, fn func(Account) error) (tags T
 }
 
 // judge validates, checks the state and applies the filter.
-func (w *Walker) judge(a found, st *Stats) (Account, bool) {
+func (w *Walker) judge(a found, st *Stats) (events.Account, bool) {
 	id, err := ident.ParseAccountID(a.id)
 	if err != nil {
 		st.Invalid++
 		w.log.Error("account skipped: Organizations listed a malformed account id", slog.String("ou_path", a.path), slog.Any("error", err))
-		return Account{}, false
+		return events.Account{}, false
 	}
 	if a.state != string(types.AccountStateActive) {
 		st.Inactive++
 		w.log.Info("account skipped: not ACTIVE", slog.String("account_id", a.id), slog.String("state", a.state), slog.String("ou_path", a.path))
-		return Account{}, false
+		return events.Account{}, false
 	}
 	if !w.cfg.Filter.Match(id, a.path) {
 		st.Filtered++
 		w.log.Debug("account skipped by filter", slog.String("account_id", a.id), slog.String("ou_path", a.path))
-		return Account{}, false
+		return events.Account{}, false
 	}
 	st.Kept++
-	return Account{ID: id, Name: a.name, OUPath: a.path}, true
+	return events.Account{AccountID: id, Name: a.name, OUPath: a.path}, true
 }
 
 // List walks the organisation and returns the kept accounts sorted by id,
 // with their tags when the config names TagKeys.
-func (w *Walker) List(ctx context.Context) ([]Account, Stats, error) {
-	var accts []Account
-	tags, st, err := w.WalkTagged(ctx, func(a Account) error {
+func (w *Walker) List(ctx context.Context) ([]events.Account, Stats, error) {
+	return w.list(ctx, nil)
+}
+
+// Accounts is List for a caller that acts on each account as soon as it
+// is found, as Walk does: fn is called with each one (its tags not yet
+// read) and may stop the walk by failing; the accounts then come back
+// sorted by id, with their tags. The trigger publishes scan requests with
+// it while the walk goes on.
+func (w *Walker) Accounts(ctx context.Context, fn func(events.Account) error) ([]events.Account, error) {
+	accts, _, err := w.list(ctx, fn)
+	return accts, err
+}
+
+func (w *Walker) list(ctx context.Context, fn func(events.Account) error) ([]events.Account, Stats, error) {
+	var accts []events.Account
+	tags, st, err := w.WalkTagged(ctx, func(a events.Account) error {
 		accts = append(accts, a)
+		if fn != nil {
+			return fn(a)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, st, err
 	}
 	for i := range accts {
-		accts[i].Tags = tags[accts[i].ID]
+		accts[i].Tags = tags[accts[i].AccountID]
 	}
 	SortAccounts(accts)
 	return accts, st, nil
@@ -333,8 +344,8 @@ func (w *Walker) List(ctx context.Context) ([]Account, Stats, error) {
 
 // SortAccounts sorts by account id, the order of every list this
 // pipeline prints.
-func SortAccounts(accts []Account) {
-	slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(string(a.ID), string(b.ID)) })
+func SortAccounts(accts []events.Account) {
+	slices.SortFunc(accts, func(a, b events.Account) int { return strings.Compare(string(a.AccountID), string(b.AccountID)) })
 }
 
 // accountState is the account's state. Organizations is replacing the

@@ -10,6 +10,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/iampolicy"
 	"github.com/cybsecops/configreport/internal/ident"
 )
@@ -32,11 +33,11 @@ func TestActionsDeclared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(accts, func(a discover.Account) bool { return a.OUPath != discover.RootPath })
+	i := slices.IndexFunc(accts, func(a events.Account) bool { return a.OUPath != discover.RootPath })
 	if i < 0 {
 		t.Fatal("no account in an OU")
 	}
-	if _, err := w.Lookup(discovertest.Ctx(t), []ident.AccountID{accts[i].ID}); err != nil {
+	if _, err := w.Lookup(discovertest.Ctx(t), []ident.AccountID{accts[i].AccountID}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rec.Verify(false); err != nil {

@@ -10,16 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
 // maxDepth bounds the climb to the root: Organizations allows OUs five
 // levels deep, so a longer chain means a cycle or a misbehaving endpoint.
 const maxDepth = 10
-
-// ErrNotScannable is wrapped by Lookup's error for an account that is not
-// in the organisation or not ACTIVE: retrying cannot help.
-var ErrNotScannable = errors.New("account cannot be scanned")
 
 // Lookup finds the given accounts, for an ad-hoc run, without walking the
 // tree: DescribeAccount for the name and state, then ListParents up to the
@@ -29,12 +26,12 @@ var ErrNotScannable = errors.New("account cannot be scanned")
 // ad-hoc run scans what it was asked for. The accounts come back sorted by
 // id, duplicates dropped. Every account that cannot be scanned (not in the
 // organisation, not ACTIVE) is named in one error wrapping
-// ErrNotScannable; other errors are returned as they come.
-func (w *Walker) Lookup(ctx context.Context, ids []ident.AccountID) ([]Account, error) {
+// events.ErrNotScannable; other errors are returned as they come.
+func (w *Walker) Lookup(ctx context.Context, ids []ident.AccountID) ([]events.Account, error) {
 	lim := &limited{api: w.api, sem: make(chan struct{}, 1)}
 	l := lookup{api: lim, paths: map[string]string{}, keys: w.keys}
 	var (
-		out  []Account
+		out  []events.Account
 		errs []error
 		seen = map[ident.AccountID]bool{}
 	)
@@ -44,11 +41,11 @@ func (w *Walker) Lookup(ctx context.Context, ids []ident.AccountID) ([]Account, 
 		}
 		seen[id] = true
 		if _, err := ident.ParseAccountID(string(id)); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", ErrNotScannable, err))
+			errs = append(errs, fmt.Errorf("%w: %w", events.ErrNotScannable, err))
 			continue
 		}
 		a, err := l.account(ctx, id)
-		if errors.Is(err, ErrNotScannable) {
+		if errors.Is(err, events.ErrNotScannable) {
 			errs = append(errs, err)
 			continue
 		}
@@ -71,29 +68,29 @@ type lookup struct {
 	keys  map[string]bool   // tags to read; nil: none
 }
 
-func (l *lookup) account(ctx context.Context, id ident.AccountID) (Account, error) {
+func (l *lookup) account(ctx context.Context, id ident.AccountID) (events.Account, error) {
 	out, err := l.api.DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(string(id))})
 	var nf *types.AccountNotFoundException
 	if errors.As(err, &nf) {
-		return Account{}, fmt.Errorf("%w: account %s is not in the organization", ErrNotScannable, id)
+		return events.Account{}, fmt.Errorf("%w: account %s is not in the organization", events.ErrNotScannable, id)
 	}
 	if err != nil {
-		return Account{}, fmt.Errorf("describe account %s: %w", id, err)
+		return events.Account{}, fmt.Errorf("describe account %s: %w", id, err)
 	}
 	if out.Account == nil {
-		return Account{}, fmt.Errorf("describe account %s: empty answer", id)
+		return events.Account{}, fmt.Errorf("describe account %s: empty answer", id)
 	}
 	if st := accountState(*out.Account); st != string(types.AccountStateActive) {
-		return Account{}, fmt.Errorf("%w: account %s is %s, not ACTIVE", ErrNotScannable, id, st)
+		return events.Account{}, fmt.Errorf("%w: account %s is %s, not ACTIVE", events.ErrNotScannable, id, st)
 	}
 	path, err := l.pathOf(ctx, string(id), 0)
 	if err != nil {
-		return Account{}, fmt.Errorf("OU path of account %s: %w", id, err)
+		return events.Account{}, fmt.Errorf("OU path of account %s: %w", id, err)
 	}
-	a := Account{ID: id, Name: aws.ToString(out.Account.Name), OUPath: path}
+	a := events.Account{AccountID: id, Name: aws.ToString(out.Account.Name), OUPath: path}
 	if l.keys != nil {
 		if a.Tags, err = accountTags(ctx, l.api, id, l.keys); err != nil {
-			return Account{}, err
+			return events.Account{}, err
 		}
 	}
 	return a, nil

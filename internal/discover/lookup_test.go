@@ -12,6 +12,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
@@ -33,8 +34,8 @@ func TestLookup(t *testing.T) {
 		t.Fatal("generated org lacks a deep OU with two accounts or a SUSPENDED account")
 	}
 	mgmt, _ := org.Account(org.ManagementAccountID)
-	as := func(a awssim.Account) discover.Account {
-		return discover.Account{ID: ident.AccountID(a.ID), Name: a.Name, OUPath: a.OUPath}
+	as := func(a awssim.Account) events.Account {
+		return events.Account{AccountID: ident.AccountID(a.ID), Name: a.Name, OUPath: a.OUPath}
 	}
 
 	t.Run("found", func(t *testing.T) {
@@ -48,7 +49,7 @@ func TestLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp := []discover.Account{as(deep), as(deep2), as(mgmt)}
+		exp := []events.Account{as(deep), as(deep2), as(mgmt)}
 		discover.SortAccounts(exp)
 		diff(t, got, exp)
 		st := env.Sim.Stats()
@@ -68,7 +69,7 @@ func TestLookup(t *testing.T) {
 	t.Run("not scannable", func(t *testing.T) {
 		w := newWalker(t, env.Orgs(), discover.Config{})
 		_, err := w.Lookup(discovertest.Ctx(t), []ident.AccountID{ident.AccountID(suspended.ID), "999999999999", ident.AccountID(deep.ID), "12"})
-		if !errors.Is(err, discover.ErrNotScannable) {
+		if !errors.Is(err, events.ErrNotScannable) {
 			t.Fatalf("err = %v, want ErrNotScannable", err)
 		}
 		for _, want := range []string{suspended.ID + " is SUSPENDED", "999999999999 is not in the organization", `"12"`} {

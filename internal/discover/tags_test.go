@@ -81,9 +81,9 @@ func TestWalkReadsTags(t *testing.T) {
 			calls := env.Sim.Stats().Calls["ListTagsForResource"]
 			none, lower, withTags := 0, 0, 0
 			for _, a := range got {
-				wantTags := tagTruth(env.Sim.Org(), a.ID, tt.keys)
+				wantTags := tagTruth(env.Sim.Org(), a.AccountID, tt.keys)
 				if !maps.Equal(a.Tags, wantTags) {
-					t.Errorf("%s: tags %v, want %v", a.ID, a.Tags, wantTags)
+					t.Errorf("%s: tags %v, want %v", a.AccountID, a.Tags, wantTags)
 				}
 				// Calls count against the signer (the management account)
 				// in awssim's stats; count the reads by the answers instead.
@@ -95,8 +95,8 @@ func TestWalkReadsTags(t *testing.T) {
 				default:
 					withTags++
 				}
-				if a.ID == exclude && !tt.filter.IsZero() {
-					t.Errorf("%s filtered out but listed", a.ID)
+				if a.AccountID == exclude && !tt.filter.IsZero() {
+					t.Errorf("%s filtered out but listed", a.AccountID)
 				}
 			}
 			var n int64
@@ -114,7 +114,7 @@ func TestWalkReadsTags(t *testing.T) {
 			// in between).
 			want := int64(len(got))
 			for _, a := range got {
-				if a.ID == paged {
+				if a.AccountID == paged {
 					want += 2
 				}
 			}
@@ -125,8 +125,8 @@ func TestWalkReadsTags(t *testing.T) {
 				t.Errorf("%d accounts without tags, %d with a lower-case owner, %d with Owner: the org does not exercise them all", none, lower, withTags)
 			}
 			for _, a := range got {
-				if a.ID == paged && a.Tags["zz-Team"] != "platform" {
-					t.Errorf("%s: tags %v: the second page was not read", a.ID, a.Tags)
+				if a.AccountID == paged && a.Tags["zz-Team"] != "platform" {
+					t.Errorf("%s: tags %v: the second page was not read", a.AccountID, a.Tags)
 				}
 			}
 		})
@@ -160,8 +160,8 @@ func TestLookupReadsTags(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, a := range got {
-			if want := tagTruth(env.Sim.Org(), a.ID, k); !maps.Equal(a.Tags, want) {
-				t.Errorf("keys %v: %s: tags %v, want %v", k, a.ID, a.Tags, want)
+			if want := tagTruth(env.Sim.Org(), a.AccountID, k); !maps.Equal(a.Tags, want) {
+				t.Errorf("keys %v: %s: tags %v, want %v", k, a.AccountID, a.Tags, want)
 			}
 		}
 	}

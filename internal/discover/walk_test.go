@@ -21,6 +21,7 @@ import (
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
 
@@ -40,40 +41,40 @@ func newWalker(t testing.TB, api discover.API, cfg discover.Config) *discover.Wa
 
 // want is the ground truth of awssim, filtered and sorted as the walk
 // must return it.
-func want(env *discovertest.Env, keep func(awssim.Account) bool) []discover.Account {
-	var out []discover.Account
+func want(env *discovertest.Env, keep func(awssim.Account) bool) []events.Account {
+	var out []events.Account
 	for _, a := range env.Active() {
 		if keep == nil || keep(a) {
-			out = append(out, discover.Account{ID: ident.AccountID(a.ID), Name: a.Name, OUPath: a.OUPath})
+			out = append(out, events.Account{AccountID: ident.AccountID(a.ID), Name: a.Name, OUPath: a.OUPath})
 		}
 	}
 	discover.SortAccounts(out)
 	return out
 }
 
-func sameAccount(a, b discover.Account) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.OUPath == b.OUPath && maps.Equal(a.Tags, b.Tags)
+func sameAccount(a, b events.Account) bool {
+	return a.AccountID == b.AccountID && a.Name == b.Name && a.OUPath == b.OUPath && maps.Equal(a.Tags, b.Tags)
 }
 
-func diff(t *testing.T, got, want []discover.Account) {
+func diff(t *testing.T, got, want []events.Account) {
 	t.Helper()
 	if slices.EqualFunc(got, want, sameAccount) {
 		return
 	}
-	g := map[ident.AccountID]discover.Account{}
+	g := map[ident.AccountID]events.Account{}
 	for _, a := range got {
-		g[a.ID] = a
+		g[a.AccountID] = a
 	}
 	n := 0
 	for _, w := range want {
-		if a, ok := g[w.ID]; !ok {
+		if a, ok := g[w.AccountID]; !ok {
 			t.Errorf("missing %+v", w)
 			n++
 		} else if !sameAccount(a, w) {
 			t.Errorf("got %+v, want %+v", a, w)
 			n++
 		}
-		delete(g, w.ID)
+		delete(g, w.AccountID)
 		if n > 10 {
 			t.Fatalf("got %d accounts, want %d; more differences not shown", len(got), len(want))
 		}
@@ -319,7 +320,7 @@ func TestWalkStopsWhenCallbackFails(t *testing.T) {
 	stop := errors.New("publisher gone")
 	w := newWalker(t, env.Orgs(), discover.Config{})
 	n := 0
-	st, err := w.Walk(discovertest.Ctx(t), func(discover.Account) error {
+	st, err := w.Walk(discovertest.Ctx(t), func(events.Account) error {
 		n++
 		if n == 5 {
 			return stop
@@ -341,7 +342,7 @@ func TestWalkHonoursCancel(t *testing.T) {
 	env := discovertest.New(t, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := newWalker(t, env.Orgs(), discover.Config{})
-	_, err := w.Walk(ctx, func(discover.Account) error {
+	_, err := w.Walk(ctx, func(events.Account) error {
 		cancel()
 		return nil
 	})
@@ -461,3 +462,55 @@ func TestWalkWarnsOfSlashInOUName(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Accounts streams each account to its callback as the walk finds it (no
+// tags yet), then returns them all sorted, tags included; a failing
+// callback stops it.
+func TestAccounts(t *testing.T) {
+	env := discovertest.New(t, 60)
+	keys := []string{"Owner", "owner", "Team"}
+	stop := errors.New("publisher gone")
+	tests := []struct {
+		name    string
+		failAt  int // the callback fails at this call; 0 never
+		wantErr error
+	}{
+		{name: "every account"},
+		{name: "callback fails", failAt: 3, wantErr: stop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWalker(t, env.Orgs(), discover.Config{TagKeys: keys})
+			var streamed []events.Account
+			got, err := w.Accounts(discovertest.Ctx(t), func(a events.Account) error {
+				streamed = append(streamed, a)
+				if len(streamed) == tt.failAt {
+					return stop
+				}
+				return nil
+			})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				if got != nil || len(streamed) != tt.failAt {
+					t.Errorf("after the callback failed: %d accounts returned, %d streamed; want none, %d", len(got), len(streamed), tt.failAt)
+				}
+				return
+			}
+			exp := want(env, nil)
+			for i := range exp {
+				exp[i].Tags = tagTruth(env.Sim.Org(), exp[i].AccountID, keys)
+			}
+			diff(t, got, exp)
+			if len(streamed) != len(exp) {
+				t.Errorf("streamed %d accounts, want %d", len(streamed), len(exp))
+			}
+			for _, a := range streamed {
+				if a.Tags != nil {
+					t.Errorf("%s streamed with tags %v: they are read after", a.AccountID, a.Tags)
+				}
+			}
+		})
+	}
+}

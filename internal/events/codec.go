@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -271,7 +270,7 @@ func (c Codec) Decode(ctx context.Context, body []byte) (Event, error) {
 }
 
 func (c Codec) decodeBody(body []byte, allowRef bool) (Event, string, error) {
-	h, err := readHeader(body)
+	h, err := Peek(body, PeekType, PeekSchemaVersion)
 	if err != nil {
 		return nil, "", &DecodeError{ReasonMalformed, fmt.Errorf("not a JSON object: %w", err)}
 	}
@@ -310,7 +309,7 @@ func (c Codec) decodeBody(body []byte, allowRef bool) (Event, string, error) {
 		}
 		return nil, "", &DecodeError{ReasonMalformed, fmt.Errorf("decode %s: %w", typ, err)}
 	}
-	// readHeader took the first type and schema_version, Unmarshal the
+	// Peek took the first type and schema_version, Unmarshal the
 	// last: a body that says two things is refused, not read either way.
 	if got := headerOf(ev); (h.Type != nil && got.Type != *h.Type) || (h.SchemaVersion != nil && got.SchemaVersion != *h.SchemaVersion) {
 		return nil, "", &DecodeError{ReasonMalformed, errors.New("type or schema_version given twice, differently")}
@@ -327,46 +326,6 @@ func (c Codec) decodeBody(body []byte, allowRef bool) (Event, string, error) {
 		normalizeTimes(ev)
 	}
 	return ev, ref, nil
-}
-
-type rawHeader struct {
-	Type          *Type
-	SchemaVersion *int
-}
-
-// readHeader reads a body's type and schema_version without decoding the
-// rest: the codec writes them first, so the read stops within a few
-// bytes and the body is decoded once, into its event, instead of twice.
-// In any other order (a claim-check stub, a hand-written message) the
-// other values are skipped whole. It fails on a body that is not an object
-// (or stops being valid JSON before both fields are found).
-func readHeader(body []byte) (rawHeader, error) {
-	var h rawHeader
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return h, err
-	}
-	if tok != json.Delim('{') {
-		return h, fmt.Errorf("body starts with %v", tok)
-	}
-	for (h.Type == nil || h.SchemaVersion == nil) && dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return h, err
-		}
-		var dst any = new(json.RawMessage)
-		switch tok {
-		case "type":
-			dst = &h.Type // null leaves it absent
-		case "schema_version":
-			dst = &h.SchemaVersion
-		}
-		if err := dec.Decode(dst); err != nil {
-			return h, err
-		}
-	}
-	return h, nil
 }
 
 // headerOf is the Header an event was decoded with.

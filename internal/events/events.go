@@ -11,6 +11,10 @@
 // and account, and only up to Codec.MaxPayload bytes: a message cannot make
 // a consumer read another object of the bucket, or an unbounded one.
 //
+// It also holds the wire vocabulary every stage shares (wire.go): the
+// logical topic names, the default deadline, the read-role name, and Peek,
+// the one reader of a body's leading fields.
+//
 // It is not a transport: publishing, subscribing and acknowledging belong
 // to the stages.
 package events
@@ -73,6 +77,12 @@ type Account struct {
 	// run, by the scanner's lookup.
 	Tags map[string]string `json:"tags,omitempty"`
 }
+
+// ErrNotScannable is wrapped by an account lookup's error (the trigger's
+// -account run, the scanner's ad-hoc request) for an account that is not
+// in the organisation or not ACTIVE: no retry can help, and an ad-hoc
+// request for it is poison (ReasonUnknownAccount).
+var ErrNotScannable = errors.New("account cannot be scanned")
 
 // Equal tells whether two accounts say the same, tags included.
 func (a Account) Equal(b Account) bool {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cybsecops/configreport/internal/keda"
 )
 
 // SelectPolicy is an HPA behaviour's selectPolicy.
@@ -194,38 +196,6 @@ type k8sObject struct {
 	Spec yaml.Node `yaml:"spec"`
 }
 
-type scaledObjectSpec struct {
-	ScaleTargetRef struct {
-		Name string `yaml:"name"`
-	} `yaml:"scaleTargetRef"`
-	PollingInterval *int32 `yaml:"pollingInterval"`
-	CooldownPeriod  *int32 `yaml:"cooldownPeriod"`
-	MinReplicaCount *int32 `yaml:"minReplicaCount"`
-	MaxReplicaCount *int32 `yaml:"maxReplicaCount"`
-	Advanced        struct {
-		HPAConfig struct {
-			Behavior struct {
-				ScaleUp   *hpaRules `yaml:"scaleUp"`
-				ScaleDown *hpaRules `yaml:"scaleDown"`
-			} `yaml:"behavior"`
-		} `yaml:"horizontalPodAutoscalerConfig"`
-	} `yaml:"advanced"`
-	Triggers []struct {
-		Type     string            `yaml:"type"`
-		Metadata map[string]string `yaml:"metadata"`
-	} `yaml:"triggers"`
-}
-
-type hpaRules struct {
-	StabilizationWindowSeconds *int32  `yaml:"stabilizationWindowSeconds"`
-	SelectPolicy               *string `yaml:"selectPolicy"`
-	Policies                   []struct {
-		Type          string `yaml:"type"`
-		Value         int32  `yaml:"value"`
-		PeriodSeconds int32  `yaml:"periodSeconds"`
-	} `yaml:"policies"`
-}
-
 type deploymentSpec struct {
 	Template struct {
 		Spec struct {
@@ -260,12 +230,12 @@ func ParsePolicy(manifest []byte) (Policy, error) {
 	}
 	var (
 		p     Policy
-		spec  scaledObjectSpec
+		spec  keda.ScaledObjectSpec
 		found int
 		meta  map[string]string
 	)
 	for _, o := range sos {
-		var s scaledObjectSpec
+		var s keda.ScaledObjectSpec
 		if err := o.Spec.Decode(&s); err != nil {
 			return Policy{}, fmt.Errorf("ScaledObject %s: %w", o.Metadata.Name, err)
 		}
@@ -333,8 +303,12 @@ func ParsePolicy(manifest []byte) (Policy, error) {
 		p.MinReplicas = *spec.MinReplicaCount
 	}
 	p.HPASyncPeriod, p.Tolerance = DefaultHPASyncPeriod, DefaultHPATolerance
-	p.ScaleUp = rulesOrDefault(spec.Advanced.HPAConfig.Behavior.ScaleUp, DefaultScaleUp())
-	p.ScaleDown = rulesOrDefault(spec.Advanced.HPAConfig.Behavior.ScaleDown, DefaultScaleDown())
+	var up, down *keda.HPARules
+	if b := spec.Behavior(); b != nil {
+		up, down = b.ScaleUp, b.ScaleDown
+	}
+	p.ScaleUp = rulesOrDefault(up, DefaultScaleUp())
+	p.ScaleDown = rulesOrDefault(down, DefaultScaleDown())
 	p.TerminationGrace = defaultTerminationGrace
 	if g := ds.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 		p.TerminationGrace = time.Duration(*g) * time.Second
@@ -349,7 +323,7 @@ func ParsePolicy(manifest []byte) (Policy, error) {
 
 // rulesOrDefault fills one direction as the API server does: a field left
 // out takes the default's value.
-func rulesOrDefault(r *hpaRules, def ScalingRules) ScalingRules {
+func rulesOrDefault(r *keda.HPARules, def ScalingRules) ScalingRules {
 	if r == nil {
 		return def
 	}

@@ -1,15 +1,12 @@
 package local
 
 import (
-	"bytes"
-	"encoding/json"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/memqueue"
-	"github.com/cybsecops/configreport/internal/msg"
+	"github.com/cybsecops/configreport/internal/msg/memqueue"
 )
 
 // bus is local mode's stand-in for SQS and SNS: one in-memory queue per
@@ -50,7 +47,7 @@ func (t tapPublisher) Publish(topic string, msgs ...*message.Message) error {
 	if err := t.b.q.Publish(topic, msgs...); err != nil {
 		return err
 	}
-	if topic == msg.TopicResults {
+	if topic == events.TopicResults {
 		for _, m := range msgs {
 			t.b.tally.observe(m)
 		}
@@ -67,65 +64,26 @@ type tally struct {
 }
 
 func (t *tally) observe(m *message.Message) {
-	h, ok := readResultHeader(m.Payload)
-	if !ok || h.Type != events.TypeAccountScanned {
+	// Only the leading fields: the aggregator decodes the whole body
+	// anyway, and decoding every result's rules and findings a second
+	// time, for a progress count, was a sizeable part of local mode's
+	// CPU. A body whose header cannot be read is not counted (the
+	// aggregator poisons it); one that is malformed further on is counted
+	// as published, which is what the tally says.
+	h, err := events.Peek(m.Payload, events.PeekType, events.PeekRunID, events.PeekAccountID, events.PeekStatus)
+	if err != nil || h.Type == nil || *h.Type != events.TypeAccountScanned || h.RunID == nil || h.AccountID == nil {
 		return
+	}
+	var status events.Status // "" behind a claim check
+	if h.Status != nil {
+		status = *h.Status
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := h.RunID + "/" + h.AccountID
+	key := *h.RunID + "/" + *h.AccountID
 	if _, dup := t.seen[key]; !dup {
-		t.seen[key] = h.Status
+		t.seen[key] = status
 	}
-}
-
-type resultHeader struct {
-	Type      events.Type
-	RunID     string
-	AccountID string
-	Status    events.Status
-}
-
-// readResultHeader reads a results message's type, run, account and
-// status, and nothing else: the aggregator decodes the whole body anyway,
-// and decoding every result's rules and findings a second time, for a
-// progress count, was a sizeable part of local mode's CPU. The events'
-// encoding puts these four fields first, so the read stops within the
-// first few hundred bytes; in any other order (a claim-check stub) it
-// skips the other values whole. A body whose header cannot be read is not
-// counted (the aggregator poisons it); one that is malformed further on is
-// counted as published, which is what the tally says.
-func readResultHeader(body []byte) (resultHeader, bool) {
-	var h resultHeader
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return h, false
-	}
-	for found := 0; found < 4 && dec.More(); {
-		tok, err := dec.Token()
-		if err != nil {
-			return h, false
-		}
-		var dst any
-		switch tok {
-		case "type":
-			dst = &h.Type
-		case "run_id":
-			dst = &h.RunID
-		case "account_id":
-			dst = &h.AccountID
-		case "status":
-			dst = &h.Status
-		default:
-			dst = new(json.RawMessage)
-			found-- // not one of the four
-		}
-		if err := dec.Decode(dst); err != nil {
-			return h, false
-		}
-		found++
-	}
-	return h, true
 }
 
 // counts returns, for run, the accounts with a result and those failed.

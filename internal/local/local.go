@@ -40,11 +40,10 @@ import (
 
 // Defaults of local mode's flags.
 const (
-	DefaultOut          = "./out"
-	DefaultConcurrency  = 32
-	DefaultReadRoleName = "system-config-report-generator-read-role"
-	ReportPrefix        = "reports"
-	payloadPrefix       = "payloads"
+	DefaultOut         = "./out"
+	DefaultConcurrency = 32
+	ReportPrefix       = "reports"
+	payloadPrefix      = "payloads"
 )
 
 // Config is what local mode's flags say.
@@ -92,13 +91,13 @@ func (c *Config) setDefaults() {
 		c.Out = DefaultOut
 	}
 	if c.ReadRoleName == "" {
-		c.ReadRoleName = DefaultReadRoleName
+		c.ReadRoleName = events.DefaultReadRoleName
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.Deadline == 0 {
-		c.Deadline = trigger.DefaultDeadline
+		c.Deadline = events.DefaultDeadline
 	}
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = 2 * time.Second
@@ -277,7 +276,10 @@ func open(ctx context.Context, cfg Config, st store.Store, b app.Bus, a app.AWS,
 			return prior.Started, n, err
 		}
 	}
-	tc := trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline, Filter: cfg.Filter, OwnerTags: cfg.OwnerTags}
+	tc := app.TriggerConfig{
+		Run:    trigger.Config{RunID: cfg.RunID, Accounts: cfg.Accounts, Regions: cfg.Regions, Deadline: cfg.Deadline},
+		Filter: cfg.Filter, OwnerTags: cfg.OwnerTags,
+	}
 	rs, err := app.Trigger(ctx, tc, b, a, codec, logger)
 	if err != nil {
 		return nil, 0, err
@@ -303,7 +305,7 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 			msgs = append(msgs, m)
 		}
 		batch = batch[:0]
-		return b.Publisher().Publish(msg.TopicScanRequests, msgs...)
+		return b.Publisher().Publish(events.TopicScanRequests, msgs...)
 	}
 	expected := make([]ident.AccountID, len(run.Accounts))
 	for i, acct := range run.Accounts {

@@ -46,7 +46,7 @@ func BenchmarkPublishScanRequests(b *testing.B) {
 		name    string
 		publish func([]*message.Message) error
 	}{
-		{"batch", func(ms []*message.Message) error { return tr.Publisher().Publish(msg.TopicScanRequests, ms...) }},
+		{"batch", func(ms []*message.Message) error { return tr.Publisher().Publish(events.TopicScanRequests, ms...) }},
 		{"watermill-aws", func(ms []*message.Message) error { return single.Publish(name, ms...) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

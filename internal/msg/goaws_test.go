@@ -63,20 +63,20 @@ func TestProductionPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+	if err := tr.Publisher().Publish(events.TopicScanRequests, m); err != nil {
 		t.Fatal(err)
 	}
-	if got := receiveN(t, subscribe(t, tr.Subscriber(), msg.TopicScanRequests), 1, 20*time.Second)[0]; got.UUID != m.UUID {
+	if got := receiveN(t, subscribe(t, tr.Subscriber(), events.TopicScanRequests), 1, 20*time.Second)[0]; got.UUID != m.UUID {
 		t.Errorf("scan queue gave %s", got.UUID)
 	}
 	r, err := events.Codec{}.Marshal(ctx, &events.AccountScanned{RunID: "01JPROD", AccountID: accountID(5), Status: events.StatusOK, ScannedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Publisher().Publish(msg.TopicResults, r); err != nil {
+	if err := tr.Publisher().Publish(events.TopicResults, r); err != nil {
 		t.Fatal(err)
 	}
-	if got := receiveN(t, subscribe(t, tr.Subscriber(), msg.TopicResults), 1, 20*time.Second)[0]; got.UUID != r.UUID || string(got.Payload) != string(r.Payload) {
+	if got := receiveN(t, subscribe(t, tr.Subscriber(), events.TopicResults), 1, 20*time.Second)[0]; got.UUID != r.UUID || string(got.Payload) != string(r.Payload) {
 		t.Errorf("results queue gave %s %.100s", got.UUID, got.Payload)
 	}
 

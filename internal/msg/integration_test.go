@@ -50,7 +50,7 @@ func TestScanQueueBatches(t *testing.T) {
 		sent = append(sent, m)
 	}
 	batchesBefore, singlesBefore := e.rec.count("SendMessageBatch"), e.rec.count("SendMessage")
-	if err := tr.Publisher().Publish(msg.TopicScanRequests, sent...); err != nil {
+	if err := tr.Publisher().Publish(events.TopicScanRequests, sent...); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.rec.count("SendMessageBatch") - batchesBefore; got != 3 {
@@ -60,7 +60,7 @@ func TestScanQueueBatches(t *testing.T) {
 		t.Errorf("SendMessage calls = %d, want 0", got)
 	}
 
-	ch := subscribe(t, tr.Subscriber(), msg.TopicScanRequests)
+	ch := subscribe(t, tr.Subscriber(), events.TopicScanRequests)
 	got := receiveN(t, ch, 23, 20*time.Second)
 	byUUID := map[string]*message.Message{}
 	for _, m := range got {
@@ -130,10 +130,10 @@ func TestResultsThroughSNS(t *testing.T) {
 		}
 		sent = append(sent, m)
 	}
-	if err := tr.Publisher().Publish(msg.TopicResults, sent...); err != nil {
+	if err := tr.Publisher().Publish(events.TopicResults, sent...); err != nil {
 		t.Fatal(err)
 	}
-	ch := subscribe(t, tr.Subscriber(), msg.TopicResults)
+	ch := subscribe(t, tr.Subscriber(), events.TopicResults)
 	got := receiveN(t, ch, 2, 20*time.Second)
 	types := map[string]bool{}
 	for _, m := range got {
@@ -179,7 +179,7 @@ func TestEnvelopeDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Publisher().Publish(msg.TopicResults, m); err != nil {
+	if err := tr.Publisher().Publish(events.TopicResults, m); err != nil {
 		t.Fatal(err)
 	}
 	var raw *sqstypes.Message
@@ -271,7 +271,7 @@ func TestPoisonRouting(t *testing.T) {
 	seen := make(chan events.Event, 10)
 	codec := events.Codec{DefaultType: events.TypeScanRequested, Payloads: blob.Payloads{Store: blob.Folder{Dir: t.TempDir()}}}
 	_, reg := newRouter(t, tr.Publisher(), nil, func(r *message.Router) {
-		r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr.Subscriber(), decodeHandler(codec, seen))
+		r.AddConsumerHandler("scanner", events.TopicScanRequests, tr.Subscriber(), decodeHandler(codec, seen))
 	})
 	select {
 	case ev := <-seen:
@@ -282,12 +282,12 @@ func TestPoisonRouting(t *testing.T) {
 		t.Fatal("the valid ad-hoc message was not handled")
 	}
 
-	pch := subscribe(t, tr.Subscriber(), msg.TopicPoison)
+	pch := subscribe(t, tr.Subscriber(), events.TopicPoison)
 	got := receiveN(t, pch, len(cases), 20*time.Second)
 	byReason := map[string][]*message.Message{}
 	for _, m := range got {
 		byReason[m.Metadata.Get(msg.MetaPoisonReason)] = append(byReason[m.Metadata.Get(msg.MetaPoisonReason)], m)
-		if m.Metadata.Get(msg.MetaPoisonSource) != msg.TopicScanRequests || m.Metadata.Get(msg.MetaPoisonHandler) != "scanner" {
+		if m.Metadata.Get(msg.MetaPoisonSource) != events.TopicScanRequests || m.Metadata.Get(msg.MetaPoisonHandler) != "scanner" {
 			t.Errorf("poison source/handler = %q/%q", m.Metadata.Get(msg.MetaPoisonSource), m.Metadata.Get(msg.MetaPoisonHandler))
 		}
 		if m.Metadata.Get(msg.MetaPoisonError) == "" || m.Metadata.Get(msg.MetaPoisonMessageID) == "" {
@@ -332,13 +332,13 @@ func TestNackRedelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+	if err := tr.Publisher().Publish(events.TopicScanRequests, m); err != nil {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
 	done := make(chan struct{})
 	_, reg := newRouter(t, tr.Publisher(), func(c *msg.RouterConfig) { c.Retries = -1 }, func(r *message.Router) {
-		r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr.Subscriber(), func(got *message.Message) error {
+		r.AddConsumerHandler("scanner", events.TopicScanRequests, tr.Subscriber(), func(got *message.Message) error {
 			if got.UUID != m.UUID {
 				return fmt.Errorf("unexpected message %s", got.UUID)
 			}
@@ -376,12 +376,12 @@ func TestDeadLetterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+	if err := tr.Publisher().Publish(events.TopicScanRequests, m); err != nil {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
 	newRouter(t, tr.Publisher(), func(c *msg.RouterConfig) { c.Retries = -1 }, func(r *message.Router) {
-		r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr.Subscriber(), func(*message.Message) error {
+		r.AddConsumerHandler("scanner", events.TopicScanRequests, tr.Subscriber(), func(*message.Message) error {
 			calls.Add(1)
 			return errors.New("could not publish the result")
 		})
@@ -446,10 +446,10 @@ func TestClaimCheckOverS3(t *testing.T) {
 	if len(m.Payload) > 1024 || !strings.Contains(string(m.Payload), `"payload_ref":"claim-check/01JBIG/`) {
 		t.Fatalf("expected a claim check, got %d bytes", len(m.Payload))
 	}
-	if err := tr.Publisher().Publish(msg.TopicResults, m); err != nil {
+	if err := tr.Publisher().Publish(events.TopicResults, m); err != nil {
 		t.Fatal(err)
 	}
-	ch := subscribe(t, tr.Subscriber(), msg.TopicResults)
+	ch := subscribe(t, tr.Subscriber(), events.TopicResults)
 	got := receiveN(t, ch, 1, 20*time.Second)[0]
 	ev, err := codec.Unmarshal(ctx, got)
 	if err != nil {
@@ -481,13 +481,13 @@ func TestGracefulCloseReturnsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr1.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+	if err := tr1.Publisher().Publish(events.TopicScanRequests, m); err != nil {
 		t.Fatal(err)
 	}
 	inHand := make(chan struct{})
 	var once sync.Once
 	r1, _ := newRouter(t, tr1.Publisher(), func(c *msg.RouterConfig) { c.CloseTimeout = 3 * time.Second }, func(r *message.Router) {
-		r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr1.Subscriber(), func(got *message.Message) error {
+		r.AddConsumerHandler("scanner", events.TopicScanRequests, tr1.Subscriber(), func(got *message.Message) error {
 			once.Do(func() { close(inHand) })
 			<-got.Context().Done() // a scan interrupted by shutdown
 			return got.Context().Err()
@@ -507,7 +507,7 @@ func TestGracefulCloseReturnsInFlight(t *testing.T) {
 	}
 
 	tr2 := mk()
-	ch := subscribe(t, tr2.Subscriber(), msg.TopicScanRequests)
+	ch := subscribe(t, tr2.Subscriber(), events.TopicScanRequests)
 	got := receiveN(t, ch, 1, 20*time.Second)[0]
 	if got.UUID != m.UUID {
 		t.Errorf("redelivered %s, want %s", got.UUID, m.UUID)
@@ -543,7 +543,7 @@ func TestSettleAtShutdown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tr.Publisher().Publish(msg.TopicScanRequests, m); err != nil {
+			if err := tr.Publisher().Publish(events.TopicScanRequests, m); err != nil {
 				t.Fatal(err)
 			}
 			inHand := make(chan struct{})
@@ -554,7 +554,7 @@ func TestSettleAtShutdown(t *testing.T) {
 					c.Settle = tr.Settle()
 				}
 			}, func(r *message.Router) {
-				r.AddConsumerHandler("scanner", msg.TopicScanRequests, tr.Subscriber(), func(got *message.Message) error {
+				r.AddConsumerHandler("scanner", events.TopicScanRequests, tr.Subscriber(), func(got *message.Message) error {
 					once.Do(func() { close(inHand) })
 					<-got.Context().Done() // the process starts stopping
 					if tc.finish {

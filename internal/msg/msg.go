@@ -4,11 +4,12 @@
 // policy around the stage handlers (poison queue, retries, panics, metrics,
 // graceful close).
 //
-// Stage packages never see SQS or SNS: they publish to TopicScanRequests,
-// TopicResults or TopicPoison and consume with plain handlers, so the same
-// graph runs on an in-memory GoChannel locally. This package does not decode
-// events (internal/events does) and does not decide what a handler does with
-// one.
+// Stage packages never see SQS or SNS: they publish to the logical topics
+// events.TopicScanRequests, events.TopicResults or events.TopicPoison and
+// consume with plain handlers, so the same graph runs on in-memory queues
+// locally (the subpackage memqueue, SQS's stand-in beside it). This package
+// does not decode events (internal/events does) and does not decide what a
+// handler does with one.
 //
 // In production nothing is created at run time: queues, the topic, the
 // subscription and its queue policy come from CloudFormation, and every
@@ -31,18 +32,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-)
 
-// Logical topics, the same on every transport.
-const (
-	// TopicScanRequests is the scan queue (SQS): one ScanRequested per account.
-	TopicScanRequests = "scan-requests"
-	// TopicResults is the results topic (SNS) carrying RunStarted and
-	// AccountScanned; the aggregator consumes it through its SQS
-	// subscription queue.
-	TopicResults = "results"
-	// TopicPoison is the poison queue (SQS): messages no retry can decode.
-	TopicPoison = "poison"
+	"github.com/cybsecops/configreport/internal/events"
 )
 
 // Config names the AWS resources of one process. Each binary sets only the
@@ -191,10 +182,10 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 
 	queues := map[string]string{}
 	if t.res.ScanQueueURL != "" {
-		queues[TopicScanRequests] = t.res.ScanQueueURL
+		queues[events.TopicScanRequests] = t.res.ScanQueueURL
 	}
 	if t.res.PoisonQueueURL != "" {
-		queues[TopicPoison] = t.res.PoisonQueueURL
+		queues[events.TopicPoison] = t.res.PoisonQueueURL
 	}
 	t.batch = NewBatchPublisher(t.sqsClient, queues, t.logger)
 
@@ -302,9 +293,9 @@ type routingPublisher struct{ t *Transport }
 
 func (p routingPublisher) Publish(topic string, msgs ...*message.Message) error {
 	switch topic {
-	case TopicScanRequests, TopicPoison:
+	case events.TopicScanRequests, events.TopicPoison:
 		return p.t.batch.Publish(topic, msgs...)
-	case TopicResults:
+	case events.TopicResults:
 		if p.t.snsPub == nil {
 			return errors.New("publish results: no results topic configured")
 		}
@@ -321,17 +312,17 @@ type routingSubscriber struct{ t *Transport }
 func (s routingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	t := s.t
 	switch topic {
-	case TopicScanRequests:
+	case events.TopicScanRequests:
 		if t.res.ScanQueueURL == "" {
 			return nil, errors.New("subscribe scan-requests: no scan queue configured")
 		}
 		return t.sqsSubs[t.res.ScanQueueURL].Subscribe(ctx, t.res.ScanQueueURL)
-	case TopicPoison:
+	case events.TopicPoison:
 		if t.res.PoisonQueueURL == "" {
 			return nil, errors.New("subscribe poison: no poison queue configured")
 		}
 		return t.sqsSubs[t.res.PoisonQueueURL].Subscribe(ctx, t.res.PoisonQueueURL)
-	case TopicResults:
+	case events.TopicResults:
 		if t.snsSub == nil {
 			return nil, errors.New("subscribe results: no results subscription queue configured")
 		}

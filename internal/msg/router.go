@@ -116,7 +116,7 @@ func (m *Metrics) count(handler, outcome string) {
 type RouterConfig struct {
 	// Poison receives never-decodable messages on PoisonTopic.
 	Poison      message.Publisher
-	PoisonTopic string // default TopicPoison
+	PoisonTopic string // default events.TopicPoison
 	// CloseTimeout bounds how long Close waits for handlers in flight. It
 	// must be shorter than the pod's terminationGracePeriodSeconds (30s by
 	// default) so the process exits on its own before SIGKILL; a message
@@ -140,7 +140,7 @@ type RouterConfig struct {
 
 func (c *RouterConfig) setDefaults() error {
 	if c.PoisonTopic == "" {
-		c.PoisonTopic = TopicPoison
+		c.PoisonTopic = events.TopicPoison
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 20 * time.Second

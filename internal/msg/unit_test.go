@@ -319,7 +319,7 @@ func TestRouterPolicy(t *testing.T) {
 			pub := &recordingPublisher{err: tt.poisonErr}
 			logger := testLogger(t)
 			chain := []message.HandlerMiddleware{
-				msg.Poison(pub, msg.TopicPoison, metrics, logger),
+				msg.Poison(pub, events.TopicPoison, metrics, logger),
 				msg.Retry(2, time.Millisecond, logger),
 				msg.Recoverer(logger),
 			}
@@ -344,7 +344,7 @@ func TestRouterPolicy(t *testing.T) {
 				t.Errorf("handler called %d times, want %d", calls, tt.wantCalls)
 			}
 			if tt.wantPoison != "" {
-				if len(pub.got) != 1 || pub.topc[0] != msg.TopicPoison {
+				if len(pub.got) != 1 || pub.topc[0] != events.TopicPoison {
 					t.Fatalf("poison publishes: %d to %v", len(pub.got), pub.topc)
 				}
 				p := pub.got[0]

@@ -13,20 +13,12 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/chaos"
-	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/runstart"
 )
-
-// TopicResults is the logical topic results and ad-hoc RunStarted go to
-// (msg.TopicResults).
-const TopicResults = "results"
-
-// DefaultDeadline is -deadline's default: how long after its start an
-// ad-hoc run is reported with whatever arrived.
-const DefaultDeadline = 45 * time.Minute
 
 // AdhocPrefix starts the run id of a hand-written message: "adhoc-" and the
 // queue's message id, so that a redelivery lands in the same run.
@@ -35,21 +27,21 @@ const AdhocPrefix = "adhoc-"
 // Namer finds an ad-hoc account with the org-list role (DescribeAccount,
 // ListParents up to the root, DescribeOrganizationalUnit, and
 // ListTagsForResource when configured with tag keys): whether it may be
-// scanned, its name, its OU path and its owner tags; *discover.Walker is
-// the production one. Lookup's error wraps discover.ErrNotScannable for an account that is
-// not in the organisation or not ACTIVE.
+// scanned, its name, its OU path and its owner tags. internal/app wires
+// the production one (the Organizations walker). Lookup's error wraps
+// events.ErrNotScannable for an account that is not in the organisation
+// or not ACTIVE.
 type Namer interface {
-	Lookup(ctx context.Context, ids []ident.AccountID) ([]discover.Account, error)
+	Lookup(ctx context.Context, ids []ident.AccountID) ([]events.Account, error)
 }
 
 // HandlerConfig configures a Handler.
 type HandlerConfig struct {
 	// Scanner scans; required.
 	Scanner *Scanner
-	// Publisher sends RunStarted and AccountScanned to Topic; required.
+	// Publisher sends RunStarted and AccountScanned to
+	// events.TopicResults; required.
 	Publisher message.Publisher
-	// Topic; default TopicResults.
-	Topic string
 	// Codec decodes requests (its DefaultType is forced to ScanRequested:
 	// a body with neither type nor schema_version is the hand-written
 	// ad-hoc message) and encodes results (give it Payloads, so a result
@@ -61,7 +53,7 @@ type HandlerConfig struct {
 	// a report under any name. (Local mode wires the same walker, through
 	// its org-list role or the caller's identity.)
 	Namer Namer
-	// Deadline of an ad-hoc run; default DefaultDeadline.
+	// Deadline of an ad-hoc run; default events.DefaultDeadline.
 	Deadline time.Duration
 	// FinishTimeout is how long a scan in hand may go on, and publish its
 	// result, once the process starts stopping (the message's context
@@ -76,11 +68,8 @@ type HandlerConfig struct {
 }
 
 func (c *HandlerConfig) setDefaults() {
-	if c.Topic == "" {
-		c.Topic = TopicResults
-	}
 	if c.Deadline == 0 {
-		c.Deadline = DefaultDeadline
+		c.Deadline = events.DefaultDeadline
 	}
 	if c.FinishTimeout == 0 {
 		c.FinishTimeout = DefaultFinishTimeout
@@ -235,16 +224,9 @@ func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanR
 	}
 	req.RunID = run
 	req.AccountName, req.OUPath = acct.Name, acct.OUPath
-	start := h.now().UTC()
-	rs := &events.RunStarted{
-		RunID:     run,
-		Trigger:   events.TriggerAdhoc,
-		StartedAt: start,
-		Deadline:  events.Deadline(start, h.cfg.Deadline),
-		Regions:   req.Regions,
-		Accounts:  []events.Account{{AccountID: req.AccountID, Name: req.AccountName, OUPath: req.OUPath, Tags: acct.Tags}},
-	}
-	if err := h.publish(ctx, rs); err != nil {
+	rs := runstart.New(run, events.TriggerAdhoc, h.now(), h.cfg.Deadline, req.Regions)
+	rs.Accounts = []events.Account{{AccountID: req.AccountID, Name: req.AccountName, OUPath: req.OUPath, Tags: acct.Tags}}
+	if _, err := runstart.Publish(ctx, h.cfg.Publisher, h.cfg.Codec, &rs); err != nil {
 		return fmt.Errorf("open ad-hoc run %s for account %s: %w", run, req.AccountID, err)
 	}
 	h.log.Info("ad-hoc run opened", slog.String("run_id", string(run)), slog.String("account_id", string(req.AccountID)),
@@ -258,18 +240,18 @@ func (h *Handler) openAdhoc(ctx context.Context, msgID string, req *events.ScanR
 // ACTIVE. Any other failure (throttling, the org-list role refused, a
 // network error) is returned as is, so the message is redelivered: an
 // outage must not throw away a real request.
-func (h *Handler) lookup(ctx context.Context, id ident.AccountID) (discover.Account, error) {
+func (h *Handler) lookup(ctx context.Context, id ident.AccountID) (events.Account, error) {
 	accts, err := h.cfg.Namer.Lookup(ctx, []ident.AccountID{id})
-	if errors.Is(err, discover.ErrNotScannable) {
-		return discover.Account{}, &events.DecodeError{Reason: events.ReasonUnknownAccount, Err: err}
+	if errors.Is(err, events.ErrNotScannable) {
+		return events.Account{}, &events.DecodeError{Reason: events.ReasonUnknownAccount, Err: err}
 	}
 	if err != nil {
 		h.log.Warn("ad-hoc account lookup failed, the request will be redelivered", slog.String("account_id", string(id)),
 			slog.String("code", awserr.Code(err)), slog.Any("error", err))
-		return discover.Account{}, fmt.Errorf("look up account %s: %w", id, err)
+		return events.Account{}, fmt.Errorf("look up account %s: %w", id, err)
 	}
-	if len(accts) != 1 || accts[0].ID != id {
-		return discover.Account{}, fmt.Errorf("look up account %s: %d accounts answered", id, len(accts))
+	if len(accts) != 1 || accts[0].AccountID != id {
+		return events.Account{}, fmt.Errorf("look up account %s: %d accounts answered", id, len(accts))
 	}
 	return accts[0], nil
 }
@@ -280,7 +262,7 @@ func (h *Handler) publish(ctx context.Context, ev events.Event) error {
 		return err
 	}
 	m.SetContext(ctx)
-	return h.cfg.Publisher.Publish(h.cfg.Topic, m)
+	return h.cfg.Publisher.Publish(events.TopicResults, m)
 }
 
 // AdhocRunID derives the run id of a hand-written message from its queue

@@ -49,7 +49,7 @@ func newHandlerEnv(t *testing.T, pub message.Publisher, apiOptions ...func(*midd
 	if pub == nil {
 		gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 16}, watermill.NopLogger{})
 		t.Cleanup(func() { _ = gc.Close() })
-		results, err = gc.Subscribe(context.Background(), TopicResults)
+		results, err = gc.Subscribe(context.Background(), events.TopicResults)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cybsecops/configreport/internal/awssim"
-	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
@@ -167,11 +166,11 @@ func TestHandleAdhocIgnoresMessageNames(t *testing.T) {
 }
 
 type fakeNamer struct {
-	accts []discover.Account
+	accts []events.Account
 	err   error
 }
 
-func (f fakeNamer) Lookup(context.Context, []ident.AccountID) ([]discover.Account, error) {
+func (f fakeNamer) Lookup(context.Context, []ident.AccountID) ([]events.Account, error) {
 	return f.accts, f.err
 }
 
@@ -184,11 +183,11 @@ func TestHandleAdhocLookupErrors(t *testing.T) {
 		namer  fakeNamer
 		reason events.Reason // "" for a redelivery
 	}{
-		{"not scannable", fakeNamer{err: fmt.Errorf("%w: account 222222222222 is SUSPENDED, not ACTIVE", discover.ErrNotScannable)}, events.ReasonUnknownAccount},
+		{"not scannable", fakeNamer{err: fmt.Errorf("%w: account 222222222222 is SUSPENDED, not ACTIVE", events.ErrNotScannable)}, events.ReasonUnknownAccount},
 		{"organizations unavailable", fakeNamer{err: apiError(500, "ServiceException")}, ""},
 		{"org-list role refused", fakeNamer{err: apiError(403, "AccessDenied")}, ""},
 		{"timeout", fakeNamer{err: context.DeadlineExceeded}, ""},
-		{"another account answered", fakeNamer{accts: []discover.Account{{ID: "111111111111", Name: "x", OUPath: "Root"}}}, ""},
+		{"another account answered", fakeNamer{accts: []events.Account{{AccountID: "111111111111", Name: "x", OUPath: "Root"}}}, ""},
 		{"no account answered", fakeNamer{}, ""},
 	}
 	for _, tt := range tests {

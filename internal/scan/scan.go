@@ -67,13 +67,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
 
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 )
-
-// DefaultReadRoleName is the role deployed in every account (-read-role-name).
-const DefaultReadRoleName ident.RoleName = "system-config-report-generator-read-role"
 
 // DefaultConcurrency is -concurrency's default: the design's "20+
 // concurrent scans".
@@ -126,7 +123,7 @@ type RoleSource interface {
 // Config configures a Scanner.
 type Config struct {
 	// ReadRoleName is the role assumed in each account; default
-	// DefaultReadRoleName.
+	// events.DefaultReadRoleName.
 	ReadRoleName ident.RoleName
 	// Partition of the role ARNs; default "aws".
 	Partition string
@@ -145,7 +142,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.ReadRoleName == "" {
-		c.ReadRoleName = DefaultReadRoleName
+		c.ReadRoleName = events.DefaultReadRoleName
 	}
 	if c.Partition == "" {
 		c.Partition = "aws"

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/cybsecops/configreport/internal/awsconf"
-	"github.com/cybsecops/configreport/internal/awserr"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/events"
@@ -37,7 +37,7 @@ func closedPort(t *testing.T) string {
 
 // hubAt is the trigger's AWS wiring (awsconf with its retry policy and a
 // RetryLog) pointed at endpoint, with the default 10 attempts.
-func hubAt(t *testing.T, endpoint string, log *slog.Logger, maxBackoff time.Duration) (*awsconf.RetryLog, discover.API, func(role string) discover.API) {
+func hubAt(t *testing.T, endpoint string, log *slog.Logger, maxBackoff time.Duration) (*awsconf.RetryLog, trigger.Finder, func(role string) trigger.Finder) {
 	t.Helper()
 	rl := awsconf.NewRetryLog(log)
 	hub, err := awsconf.Load(context.Background(), awsconf.Options{
@@ -54,12 +54,12 @@ func hubAt(t *testing.T, endpoint string, log *slog.Logger, maxBackoff time.Dura
 	if err != nil {
 		t.Fatal(err)
 	}
-	orgs := func(role string) discover.API {
+	orgs := func(role string) trigger.Finder {
 		c, err := discover.NewClient(hub, role, roles)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		return finder(t, c, discover.Config{Logger: log})
 	}
 	return rl, orgs(""), orgs
 }
@@ -94,7 +94,7 @@ func TestUnreachableEndpointFailsFast(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			_, err := trigger.Run(ctx, trigger.Config{Regions: regions, Accounts: tt.accounts}, trigger.Deps{
-				Orgs: orgs(tt.role), Publisher: rec, Logger: logger,
+				Finder: orgs(tt.role), Publisher: rec, Logger: logger,
 				Codec: events.Codec{Payloads: blob.Payloads{Store: blob.Folder{Dir: t.TempDir()}}, PayloadPrefix: "claims"},
 			})
 			el := time.Since(start)
@@ -138,7 +138,7 @@ func TestProgressSaysWhatItWaitsOn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := trigger.Run(ctx, trigger.Config{Regions: regions, ProgressInterval: 50 * time.Millisecond}, trigger.Deps{
-		Orgs: orgs, Publisher: discard{}, Logger: logger, Waiting: rl.Waiting,
+		Finder: orgs, Publisher: discard{}, Logger: logger, Waiting: rl.Waiting,
 		Codec: events.Codec{Payloads: blob.Payloads{Store: blob.Folder{Dir: t.TempDir()}}, PayloadPrefix: "claims"},
 	})
 	if err == nil || awserr.Attempts(err) != awsconf.DefaultMaxAttempts {

@@ -1,6 +1,6 @@
 // Package trigger opens a report run: it finds the accounts to scan (the
-// whole organisation, walked by discover, or the few given with -account
-// for an ad-hoc run), publishes one ScanRequested per account to the scan
+// whole organisation, walked, or the few given with -account for an ad-hoc
+// run, looked up, both through the Finder internal/app wires in), publishes one ScanRequested per account to the scan
 // queue, in calls of at most ten messages (SQS's SendMessageBatch limit),
 // and then the run's RunStarted, listing every account, to the results
 // topic. It is the CronJob's one job; it does not scan, aggregate or
@@ -45,16 +45,10 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/cybsecops/configreport/internal/awserr"
-	"github.com/cybsecops/configreport/internal/discover"
+	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
-)
-
-// Logical topics (DECISIONS.md): the scan queue and the results topic.
-const (
-	TopicScanRequests = "scan-requests"
-	TopicResults      = "results"
+	"github.com/cybsecops/configreport/internal/runstart"
 )
 
 // MaxBatch is the most messages handed to one Publish call: SQS's
@@ -63,7 +57,6 @@ const MaxBatch = 10
 
 // Defaults.
 const (
-	DefaultDeadline           = 45 * time.Minute
 	DefaultPublishConcurrency = 4
 	DefaultProgressInterval   = 10 * time.Second
 )
@@ -82,29 +75,16 @@ type Config struct {
 	// Deadline (-deadline) after the run's start, the report is emitted
 	// with the accounts not yet reported listed as missing. Default 45m.
 	Deadline time.Duration
-	// Filter (-include-accounts, -exclude-accounts, -include-ous,
-	// -exclude-ous) chooses the accounts of a scheduled run.
-	Filter discover.Filter
-	// OrgConcurrency bounds the Organizations calls in flight;
-	// default discover.DefaultConcurrency.
-	OrgConcurrency int
 	// PublishConcurrency bounds the Publish calls in flight; default 4.
 	PublishConcurrency int
-	// OwnerTags (-owner-tags): the account tags the report's owner columns
-	// show; every tag key they name is read for each account of the run
-	// (ListTagsForResource, with the walk or the ad-hoc lookup) into
-	// RunStarted. None: no tags read.
-	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress log lines; default 10s.
 	ProgressInterval time.Duration
 }
 
-func (c *Config) setDefaults() {
+// SetDefaults fills what is left zero with its default.
+func (c *Config) SetDefaults() {
 	if c.Deadline == 0 {
-		c.Deadline = DefaultDeadline
-	}
-	if c.OrgConcurrency == 0 {
-		c.OrgConcurrency = discover.DefaultConcurrency
+		c.Deadline = events.DefaultDeadline
 	}
 	if c.PublishConcurrency == 0 {
 		c.PublishConcurrency = DefaultPublishConcurrency
@@ -146,12 +126,6 @@ func (c Config) Validate() error {
 	if c.Deadline < time.Second || c.Deadline > events.MaxRunLength {
 		errs = append(errs, fmt.Errorf("deadline %s: want 1s to %s", c.Deadline, events.MaxRunLength))
 	}
-	if err := c.Filter.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("filter: %w", err))
-	}
-	if c.OrgConcurrency < 1 || c.OrgConcurrency > 64 {
-		errs = append(errs, fmt.Errorf("org concurrency %d: want 1 to 64", c.OrgConcurrency))
-	}
 	if c.PublishConcurrency < 1 || c.PublishConcurrency > 64 {
 		errs = append(errs, fmt.Errorf("publish concurrency %d: want 1 to 64", c.PublishConcurrency))
 	}
@@ -161,12 +135,27 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Finder finds a run's accounts in the organisation. internal/app wires
+// the production one: the Organizations walker, acting as the org-list
+// role, with the run's filters and owner tag keys.
+type Finder interface {
+	// Accounts walks the organisation: fn is called with each account to
+	// scan as soon as it is found (its tags not yet read), and stops the
+	// walk by failing; the accounts then come back sorted by id, with
+	// their tags.
+	Accounts(ctx context.Context, fn func(events.Account) error) ([]events.Account, error)
+	// Lookup finds the given accounts without walking (an ad-hoc run),
+	// sorted by id, with their tags; its error wraps
+	// events.ErrNotScannable for an account not in the organisation or not
+	// ACTIVE.
+	Lookup(ctx context.Context, ids []ident.AccountID) ([]events.Account, error)
+}
+
 // Deps are the adapters the trigger is given.
 type Deps struct {
-	// Orgs is the Organizations client, acting as the org-list role
-	// (discover.NewClient).
-	Orgs discover.API
-	// Publisher publishes to TopicScanRequests and TopicResults.
+	// Finder finds the accounts; required.
+	Finder Finder
+	// Publisher publishes to events.TopicScanRequests and events.TopicResults.
 	Publisher message.Publisher
 	// Codec builds the messages. Its Payloads is required: a RunStarted
 	// listing a few thousand accounts exceeds the message limit and goes
@@ -192,8 +181,8 @@ func (d *Deps) setDefaults() {
 
 func (d Deps) validate() error {
 	var errs []error
-	if d.Orgs == nil {
-		errs = append(errs, errors.New("organizations client: required"))
+	if d.Finder == nil {
+		errs = append(errs, errors.New("finder: required (the accounts are found through Organizations)"))
 	}
 	if d.Publisher == nil {
 		errs = append(errs, errors.New("publisher: required"))
@@ -208,36 +197,20 @@ func (d Deps) validate() error {
 // nothing was published to the results topic; the error names the run id
 // to re-run with when scan requests may already have gone out.
 func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	deps.setDefaults()
 	if err := errors.Join(cfg.Validate(), deps.validate()); err != nil {
 		return events.RunStarted{}, fmt.Errorf("trigger config: %w", err)
 	}
-	startedAt := deps.Now().UTC()
-	rs := events.RunStarted{
-		RunID:     cfg.RunID,
-		Trigger:   events.TriggerScheduled,
-		StartedAt: startedAt,
-		Deadline:  events.Deadline(startedAt, cfg.Deadline),
-		Regions:   cfg.Regions,
-	}
-	if rs.RunID == "" {
-		rs.RunID = ident.NewRunID(startedAt)
-	}
+	trig := events.TriggerScheduled
 	if len(cfg.Accounts) > 0 {
-		rs.Trigger = events.TriggerAdhoc
+		trig = events.TriggerAdhoc
 	}
+	rs := runstart.New(cfg.RunID, trig, deps.Now(), cfg.Deadline, cfg.Regions)
 	log := deps.Logger.With(slog.String("run_id", string(rs.RunID)), slog.String("trigger", string(rs.Trigger)))
 	log.Info("run opening", slog.Time("started_at", rs.StartedAt), slog.Time("deadline", rs.Deadline),
 		slog.Any("regions", rs.Regions), slog.Int("requested_accounts", len(cfg.Accounts)))
 
-	walker, err := discover.New(deps.Orgs, discover.Config{
-		Filter: cfg.Filter, Concurrency: cfg.OrgConcurrency, Logger: log,
-		TagKeys: events.OwnerTagKeys(cfg.OwnerTags),
-	})
-	if err != nil {
-		return events.RunStarted{}, err
-	}
 	pub := newBatcher(ctx, deps, cfg.PublishConcurrency, &rs)
 	stopProgress := progress(log, cfg.ProgressInterval, pub, deps.Waiting)
 
@@ -248,14 +221,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 	// for two minutes. Publishing keeps ctx: its retries are the
 	// publisher's.
 	findCtx := awserr.FailFastUnreachable(ctx)
-	var accts []discover.Account
-	var tags discover.Tags // the walk's; Lookup puts them in the accounts
+	var accts []events.Account
 	var findErr error
 	if rs.Trigger == events.TriggerAdhoc {
-		if !cfg.Filter.IsZero() {
-			log.Info("filters ignored: an ad-hoc run scans the accounts it names")
-		}
-		if accts, findErr = walker.Lookup(findCtx, cfg.Accounts); findErr == nil {
+		if accts, findErr = deps.Finder.Lookup(findCtx, cfg.Accounts); findErr == nil {
 			for _, a := range accts {
 				if findErr = pub.add(a); findErr != nil {
 					break
@@ -263,10 +232,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 			}
 		}
 	} else {
-		tags, _, findErr = walker.WalkTagged(findCtx, func(a discover.Account) error {
-			accts = append(accts, a)
-			return pub.add(a)
-		})
+		accts, findErr = deps.Finder.Accounts(findCtx, pub.add)
 	}
 	if findErr != nil {
 		pub.abort(findErr) // publish nothing more for a run that cannot start
@@ -287,25 +253,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) (events.RunStarted, error) 
 		return events.RunStarted{}, fmt.Errorf("run %s: no account to scan: the organisation has no ACTIVE account the filters keep", rs.RunID)
 	}
 
-	discover.SortAccounts(accts)
-	rs.Accounts = make([]events.Account, len(accts))
-	for i, a := range accts {
-		if t, ok := tags[a.ID]; ok {
-			a.Tags = t
-		}
-		rs.Accounts[i] = events.Account{AccountID: a.ID, Name: a.Name, OUPath: a.OUPath, Tags: a.Tags}
-	}
-	msg, err := deps.Codec.Marshal(ctx, &rs)
+	rs.Accounts = accts
+	msg, err := runstart.Publish(ctx, deps.Publisher, deps.Codec, &rs)
 	if err != nil {
 		return events.RunStarted{}, fmt.Errorf("run %s: %d scan requests were sent but not its RunStarted; re-run with -run-id %s to complete it: %w", rs.RunID, sent, rs.RunID, err)
 	}
-	msg.SetContext(ctx)
-	if err := deps.Publisher.Publish(TopicResults, msg); err != nil {
-		return events.RunStarted{}, fmt.Errorf("run %s: %d scan requests were sent but not its RunStarted; re-run with -run-id %s to complete it: publish RunStarted: %w", rs.RunID, sent, rs.RunID, err)
-	}
 	log.Info("run started", slog.Int("accounts", len(rs.Accounts)), slog.Int64("scan_requests", sent),
 		slog.Int("publish_calls", int(pub.calls.Load())), slog.Int("run_started_bytes", len(msg.Payload)),
-		slog.Duration("took", deps.Now().Sub(startedAt)))
+		slog.Duration("took", deps.Now().Sub(rs.StartedAt)))
 	return rs, nil
 }
 
@@ -343,7 +298,7 @@ func (b *batcher) worker() {
 			continue // a batch failed: send nothing more, drain
 		}
 		b.calls.Add(1)
-		if err := b.deps.Publisher.Publish(TopicScanRequests, batch...); err != nil {
+		if err := b.deps.Publisher.Publish(events.TopicScanRequests, batch...); err != nil {
 			b.cancel(fmt.Errorf("publish %d scan requests: %w", len(batch), err))
 			continue
 		}
@@ -352,20 +307,20 @@ func (b *batcher) worker() {
 }
 
 // add queues the account's ScanRequested; it fails once a publish failed.
-func (b *batcher) add(a discover.Account) error {
+func (b *batcher) add(a events.Account) error {
 	if err := b.ctx.Err(); err != nil {
 		return context.Cause(b.ctx)
 	}
 	b.found.Add(1)
 	msg, err := b.deps.Codec.Marshal(b.ctx, &events.ScanRequested{
 		RunID:       b.run.RunID,
-		AccountID:   a.ID,
+		AccountID:   a.AccountID,
 		AccountName: a.Name,
 		OUPath:      a.OUPath,
 		Regions:     b.run.Regions,
 	})
 	if err != nil {
-		return fmt.Errorf("scan request for account %s: %w", a.ID, err)
+		return fmt.Errorf("scan request for account %s: %w", a.AccountID, err)
 	}
 	msg.SetContext(b.ctx)
 	b.batch = append(b.batch, msg)

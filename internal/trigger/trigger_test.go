@@ -58,7 +58,7 @@ func (r *recorder) Publish(topic string, msgs ...*message.Message) error {
 	if r.sim != nil {
 		c.orgCalls = r.sim.Stats().Total
 	}
-	if topic == trigger.TopicScanRequests {
+	if topic == events.TopicScanRequests {
 		r.nScan++
 		if r.nScan == r.failAt {
 			r.mu.Unlock()
@@ -85,7 +85,7 @@ func newBus(t *testing.T) *bus {
 	t.Helper()
 	b := &bus{GoChannel: gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024}, nil), got: map[string][]*message.Message{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	for _, topic := range []string{trigger.TopicScanRequests, trigger.TopicResults} {
+	for _, topic := range []string{events.TopicScanRequests, events.TopicResults} {
 		ch, err := b.Subscribe(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
@@ -145,8 +145,22 @@ func newFixture(t *testing.T, accounts int) *fixture {
 	}
 }
 
-func (f *fixture) deps() trigger.Deps {
-	return trigger.Deps{Orgs: f.env.OrgsAsListRole(), Publisher: f.rec, Codec: f.codec, Logger: quiet()}
+// deps are the trigger's adapters over the fixture, the accounts found by
+// the Organizations walker configured with dc (as internal/app wires it).
+func (f *fixture) deps(t testing.TB, dc discover.Config) trigger.Deps {
+	return trigger.Deps{Finder: finder(t, f.env.OrgsAsListRole(), dc), Publisher: f.rec, Codec: f.codec, Logger: quiet()}
+}
+
+func finder(t testing.TB, api discover.API, dc discover.Config) trigger.Finder {
+	t.Helper()
+	if dc.Logger == nil {
+		dc.Logger = quiet()
+	}
+	w, err := discover.New(api, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func ctx(t *testing.T) context.Context {
@@ -187,7 +201,7 @@ func (f *fixture) scanRequests(t *testing.T, msgs []*message.Message) map[ident.
 func TestScheduledRun(t *testing.T) {
 	f := newFixture(t, 5000)
 	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
-	deps := f.deps()
+	deps := f.deps(t, discover.Config{})
 	deps.Now = func() time.Time { return now }
 	rs, err := trigger.Run(ctx(t), trigger.Config{Regions: regions}, deps)
 	if err != nil {
@@ -204,12 +218,12 @@ func TestScheduledRun(t *testing.T) {
 	// Publish calls: at most ten messages each, RunStarted last and alone.
 	calls := f.rec.calls
 	last := calls[len(calls)-1]
-	if last.topic != trigger.TopicResults || last.n != 1 {
+	if last.topic != events.TopicResults || last.n != 1 {
 		t.Errorf("last publish call: %+v, want the RunStarted alone", last)
 	}
 	full, scanCalls := 0, 0
 	for _, c := range calls[:len(calls)-1] {
-		if c.topic != trigger.TopicScanRequests {
+		if c.topic != events.TopicScanRequests {
 			t.Fatalf("publish to %s before the walk ended", c.topic)
 		}
 		if c.n < 1 || c.n > trigger.MaxBatch {
@@ -230,7 +244,7 @@ func TestScheduledRun(t *testing.T) {
 	}
 
 	// Every ACTIVE account requested once, with its name, path and regions.
-	reqs := f.scanRequests(t, f.bus.wait(t, trigger.TopicScanRequests, len(active)))
+	reqs := f.scanRequests(t, f.bus.wait(t, events.TopicScanRequests, len(active)))
 	for _, a := range active {
 		sr := reqs[ident.AccountID(a.ID)]
 		if sr == nil {
@@ -243,7 +257,7 @@ func TestScheduledRun(t *testing.T) {
 	}
 
 	// RunStarted: through the claim check, every account sorted by id.
-	msgs := f.bus.wait(t, trigger.TopicResults, 1)
+	msgs := f.bus.wait(t, events.TopicResults, 1)
 	if len(msgs[0].Payload) > events.MaxInlineBody || !strings.Contains(string(msgs[0].Payload), `"payload_ref"`) {
 		t.Fatalf("RunStarted of %d accounts is inline (%d bytes)", len(active), len(msgs[0].Payload))
 	}
@@ -274,15 +288,15 @@ func TestAdhocRun(t *testing.T) {
 	ids := []ident.AccountID{ident.AccountID(active[50].ID), ident.AccountID(active[3].ID)}
 	f.env.Sim.ResetStats()
 	cfg := trigger.Config{Accounts: ids, Regions: regions[:1], RunID: "adhoc-test-1", Deadline: 10 * time.Minute}
-	cfg.Filter, _ = discover.ParseFilter("", string(ids[0]), "", "") // ignored for ad hoc
-	rs, err := trigger.Run(ctx(t), cfg, f.deps())
+	filter, _ := discover.ParseFilter("", string(ids[0]), "", "") // ignored for ad hoc
+	rs, err := trigger.Run(ctx(t), cfg, f.deps(t, discover.Config{Filter: filter}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rs.Trigger != events.TriggerAdhoc || rs.RunID != "adhoc-test-1" || len(rs.Accounts) != 2 || rs.Deadline.Sub(rs.StartedAt) != 10*time.Minute {
 		t.Errorf("RunStarted %+v", rs)
 	}
-	reqs := f.scanRequests(t, f.bus.wait(t, trigger.TopicScanRequests, 2))
+	reqs := f.scanRequests(t, f.bus.wait(t, events.TopicScanRequests, 2))
 	for _, i := range []int{50, 3} {
 		a := active[i]
 		sr := reqs[ident.AccountID(a.ID)]
@@ -290,7 +304,7 @@ func TestAdhocRun(t *testing.T) {
 			t.Errorf("request %+v for %+v", sr, a)
 		}
 	}
-	f.bus.wait(t, trigger.TopicResults, 1)
+	f.bus.wait(t, events.TopicResults, 1)
 	st := f.env.Sim.Stats()
 	if st.Calls["ListAccountsForParent"] != nil || st.Calls["ListOrganizationalUnitsForParent"] != nil {
 		t.Errorf("ad hoc run walked the organisation: %v", st.Calls)
@@ -303,7 +317,7 @@ func TestPublishFailureThenRerun(t *testing.T) {
 	f := newFixture(t, 300)
 	f.rec.failAt = 3
 	cfg := trigger.Config{Regions: regions, PublishConcurrency: 1}
-	_, err := trigger.Run(ctx(t), cfg, f.deps())
+	_, err := trigger.Run(ctx(t), cfg, f.deps(t, discover.Config{}))
 	if !errors.Is(err, errPublish) {
 		t.Fatalf("err = %v, want %v", err, errPublish)
 	}
@@ -315,21 +329,21 @@ func TestPublishFailureThenRerun(t *testing.T) {
 		t.Fatalf("error does not name the run id to re-run with: %v", err)
 	}
 	for _, c := range f.rec.calls {
-		if c.topic == trigger.TopicResults {
+		if c.topic == events.TopicResults {
 			t.Fatal("RunStarted published after a failed scan request")
 		}
 	}
 
 	f.rec.failAt = 0
 	cfg.RunID = ident.RunID(runID)
-	rs, err := trigger.Run(ctx(t), cfg, f.deps())
+	rs, err := trigger.Run(ctx(t), cfg, f.deps(t, discover.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(rs.RunID) != runID || len(rs.Accounts) != len(f.env.Active()) {
 		t.Errorf("re-run: run %s with %d accounts", rs.RunID, len(rs.Accounts))
 	}
-	ev, err := f.codec.Unmarshal(context.Background(), f.bus.wait(t, trigger.TopicResults, 1)[0])
+	ev, err := f.codec.Unmarshal(context.Background(), f.bus.wait(t, events.TopicResults, 1)[0])
 	if err != nil || ev.(*events.RunStarted).RunID != rs.RunID {
 		t.Errorf("RunStarted of the re-run: %v %v", ev, err)
 	}
@@ -338,8 +352,8 @@ func TestPublishFailureThenRerun(t *testing.T) {
 func TestNothingToScan(t *testing.T) {
 	f := newFixture(t, 50)
 	cfg := trigger.Config{Regions: regions}
-	cfg.Filter, _ = discover.ParseFilter("", "", "Root/NoSuchOU", "")
-	_, err := trigger.Run(ctx(t), cfg, f.deps())
+	filter, _ := discover.ParseFilter("", "", "Root/NoSuchOU", "")
+	_, err := trigger.Run(ctx(t), cfg, f.deps(t, discover.Config{Filter: filter}))
 	if err == nil || !strings.Contains(err.Error(), "no account to scan") {
 		t.Fatalf("err = %v", err)
 	}
@@ -350,8 +364,8 @@ func TestNothingToScan(t *testing.T) {
 
 func TestAdhocUnknownAccount(t *testing.T) {
 	f := newFixture(t, 50)
-	_, err := trigger.Run(ctx(t), trigger.Config{Accounts: []ident.AccountID{"999999999999"}, Regions: regions}, f.deps())
-	if !errors.Is(err, discover.ErrNotScannable) || !strings.Contains(err.Error(), "nothing published") {
+	_, err := trigger.Run(ctx(t), trigger.Config{Accounts: []ident.AccountID{"999999999999"}, Regions: regions}, f.deps(t, discover.Config{}))
+	if !errors.Is(err, events.ErrNotScannable) || !strings.Contains(err.Error(), "nothing published") {
 		t.Fatalf("err = %v", err)
 	}
 	if len(f.rec.calls) != 0 {
@@ -365,13 +379,12 @@ func TestConfigValidate(t *testing.T) {
 		Accounts: []ident.AccountID{"123"},
 		Regions:  []ident.Region{"us-east-1", "nowhere", "us-east-1"},
 		Deadline: 500 * time.Millisecond,
-		Filter:   discover.Filter{ExcludeOUs: []string{"Prod"}},
 	}
 	_, err := trigger.Run(context.Background(), cfg, trigger.Deps{})
 	if err == nil {
 		t.Fatal("Run accepted a bad config")
 	}
-	for _, want := range []string{"run id", `"123"`, `"nowhere"`, "listed twice", "deadline 500ms", `"Prod"`, "organizations client", "publisher", "payload store"} {
+	for _, want := range []string{"run id", `"123"`, `"nowhere"`, "listed twice", "deadline 500ms", "finder", "publisher", "payload store"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %s:\n%v", want, err)
 		}
@@ -386,8 +399,9 @@ func TestConfigValidate(t *testing.T) {
 func TestProgressLogged(t *testing.T) {
 	f := newFixture(t, 1000)
 	var buf testharness.LockedBuffer
-	deps := f.deps()
-	deps.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	deps := f.deps(t, discover.Config{Logger: logger})
+	deps.Logger = logger
 	rs, err := trigger.Run(ctx(t), trigger.Config{Regions: regions, ProgressInterval: time.Millisecond}, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +456,7 @@ func BenchmarkRun(b *testing.B) {
 		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
 			env := discovertest.New(b, n)
 			deps := trigger.Deps{
-				Orgs: env.Orgs(), Publisher: discard{}, Logger: quiet(),
+				Finder: finder(b, env.Orgs(), discover.Config{}), Publisher: discard{}, Logger: quiet(),
 				Codec: events.Codec{Payloads: blob.Payloads{Store: blob.Folder{Dir: b.TempDir()}}, PayloadPrefix: "claims"},
 			}
 			var rs events.RunStarted
@@ -478,18 +492,18 @@ func TestRunReadsOwnerTags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, 120)
 			org := f.env.Sim.Org()
-			cfg := trigger.Config{Regions: regions, OwnerTags: tt.owner}
+			cfg := trigger.Config{Regions: regions}
 			if tt.adhoc {
 				for _, a := range f.env.Active()[:10] {
 					cfg.Accounts = append(cfg.Accounts, ident.AccountID(a.ID))
 				}
 			}
 			f.env.Sim.ResetStats()
-			rs, err := trigger.Run(ctx(t), cfg, f.deps())
+			keys := events.OwnerTagKeys(tt.owner)
+			rs, err := trigger.Run(ctx(t), cfg, f.deps(t, discover.Config{TagKeys: keys}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys := events.OwnerTagKeys(tt.owner)
 			withTags, lower := 0, 0
 			for _, a := range rs.Accounts {
 				var want map[string]string

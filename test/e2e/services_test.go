@@ -30,7 +30,6 @@ import (
 	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testharness"
-	"github.com/cybsecops/configreport/internal/trigger"
 )
 
 // TestServicesOverEmulators wires the scanner, the aggregator and the
@@ -132,7 +131,7 @@ func TestServicesOverEmulators(t *testing.T) {
 		}
 	}
 
-	tcfg, err := (trigger.Flags{Regions: strings.Join(testharness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute,
+	tcfg, err := (app.TriggerFlags{Regions: strings.Join(testharness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute,
 		OwnerTags: testharness.OwnerTags}).Config()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package trigger_test
+package app_test
 
 import (
 	"flag"
@@ -7,22 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/ident"
-	"github.com/cybsecops/configreport/internal/trigger"
 )
 
-func TestFlags(t *testing.T) {
+func TestTriggerFlags(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
 		wantErr []string
-		check   func(t *testing.T, c trigger.Config)
+		check   func(t *testing.T, c app.TriggerConfig)
 	}{
 		{
 			name: "scheduled defaults",
 			args: []string{"-regions", "us-east-1, ap-east-1"},
-			check: func(t *testing.T, c trigger.Config) {
-				if !slices.Equal(c.Regions, []ident.Region{"us-east-1", "ap-east-1"}) || c.Deadline != 45*time.Minute || c.RunID != "" || len(c.Accounts) != 0 || !c.Filter.IsZero() {
+			check: func(t *testing.T, c app.TriggerConfig) {
+				if !slices.Equal(c.Run.Regions, []ident.Region{"us-east-1", "ap-east-1"}) || c.Run.Deadline != 45*time.Minute || c.Run.RunID != "" || len(c.Run.Accounts) != 0 || !c.Filter.IsZero() || c.OrgConcurrency != 4 {
 					t.Errorf("config %+v", c)
 				}
 			},
@@ -30,8 +30,8 @@ func TestFlags(t *testing.T) {
 		{
 			name: "ad hoc with filters and run id",
 			args: []string{"-regions", "eu-west-1", "-account", "111111111111,222222222222", "-run-id", "rerun.1", "-deadline", "2h", "-exclude-ous", "Root/Sandbox/", "-include-accounts", "333333333333"},
-			check: func(t *testing.T, c trigger.Config) {
-				if len(c.Accounts) != 2 || c.RunID != "rerun.1" || c.Deadline != 2*time.Hour ||
+			check: func(t *testing.T, c app.TriggerConfig) {
+				if len(c.Run.Accounts) != 2 || c.Run.RunID != "rerun.1" || c.Run.Deadline != 2*time.Hour ||
 					!slices.Equal(c.Filter.ExcludeOUs, []string{"Root/Sandbox"}) || len(c.Filter.IncludeAccounts) != 1 {
 					t.Errorf("config %+v", c)
 				}
@@ -45,7 +45,7 @@ func TestFlags(t *testing.T) {
 		{
 			name: "owner tags",
 			args: []string{"-regions", "us-east-1", "-owner-tags", "Owner|owner,Team"},
-			check: func(t *testing.T, c trigger.Config) {
+			check: func(t *testing.T, c app.TriggerConfig) {
 				if len(c.OwnerTags) != 2 || !slices.Equal(c.OwnerTags[0].Keys, []string{"Owner", "owner"}) || !slices.Equal(c.OwnerTags[1].Keys, []string{"Team"}) {
 					t.Errorf("owner tags %+v", c.OwnerTags)
 				}
@@ -54,7 +54,7 @@ func TestFlags(t *testing.T) {
 		{
 			name: "no owner tags by default",
 			args: []string{"-regions", "us-east-1"},
-			check: func(t *testing.T, c trigger.Config) {
+			check: func(t *testing.T, c app.TriggerConfig) {
 				if c.OwnerTags != nil {
 					t.Errorf("owner tags %+v, want none", c.OwnerTags)
 				}
@@ -84,7 +84,7 @@ func TestFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var f trigger.Flags
+			var f app.TriggerFlags
 			fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 			f.Register(fs)
 			if err := fs.Parse(tt.args); err != nil {
