@@ -64,12 +64,16 @@ func (s *Store) decodeState(ctx context.Context, id ident.RunID, item map[string
 		TicketOwner: getS(item, "ticket_owner"),
 		TicketUntil: getTime(item, "ticket_until"),
 		JoinedTo:    ident.RunID(getS(item, "joined_to")),
+		FindingsKey: getS(item, "findings_key"),
+	}
+	var err error
+	if st.Baseline, st.BaselineFixed, err = decodeBaseline(item); err != nil {
+		return st, err
 	}
 	if wid := getS(item, "started_ref"); wid != "" {
 		// The write id names one recorded RunStarted for good (chunks are
 		// never rewritten under it), so its chunks are read and decoded
 		// once per process, not on every completion check.
-		var err error
 		st.Started, err = s.started.Get(string(id)+"/"+wid, func() (*events.RunStarted, error) {
 			n, _ := getN(item, "started_chunks")
 			body, err := s.getChunks(ctx, runPK(id), "START#", wid, int(n))

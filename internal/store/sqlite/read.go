@@ -13,28 +13,66 @@ import (
 	"github.com/cybsecops/configreport/internal/store"
 )
 
+// stateCols are the columns of a RunState after the run id and the
+// RunStarted (or whether there is one), in rowState's order.
+const stateCols = `results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until, joined_to,
+	findings_key, baseline_fixed, baseline_run, baseline_generated_at, baseline_findings_key`
+
 const (
-	runCols = `run_id, started, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until, joined_to`
+	runCols = `run_id, started, ` + stateCols
 	// runColsCached is runCols with, instead of the RunStarted, whether
 	// there is one.
-	runColsCached = `run_id, started IS NOT NULL, results, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, ticket_key, ticket_owner, ticket_until, joined_to`
+	runColsCached = `run_id, started IS NOT NULL, ` + stateCols
 )
 
 type scanner interface{ Scan(dest ...any) error }
 
+// rowState receives the stateCols of a row.
+type rowState struct {
+	st                             store.RunState
+	generated, until, emittedAt    sql.NullInt64
+	ticketUntil, baselineGenerated sql.NullInt64
+	emitted, baselineFixed         int
+	joined, baselineRun            string
+	baselineFindings               string
+}
+
+func (r *rowState) dest() []any {
+	return []any{&r.st.Results, &r.generated, &r.st.ClaimOwner, &r.until, &r.emitted, &r.emittedAt, &r.st.ReportKey,
+		&r.st.TicketKey, &r.st.TicketOwner, &r.ticketUntil, &r.joined,
+		&r.st.FindingsKey, &r.baselineFixed, &r.baselineRun, &r.baselineGenerated, &r.baselineFindings}
+}
+
+func (r *rowState) state() store.RunState {
+	st := r.st
+	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(r.generated), fromNanos(r.until), fromNanos(r.emittedAt)
+	st.TicketUntil = fromNanos(r.ticketUntil)
+	st.Emitted = r.emitted != 0
+	st.JoinedTo = ident.RunID(r.joined)
+	st.BaselineFixed = r.baselineFixed != 0
+	st.Baseline = baselineRef(r.baselineRun, r.baselineGenerated, r.baselineFindings)
+	return st
+}
+
+// baselineRef is the stored baseline's columns as a BaselineRef: nil when
+// no run is named.
+func baselineRef(run string, generated sql.NullInt64, findingsKey string) *store.BaselineRef {
+	if run == "" {
+		return nil
+	}
+	return &store.BaselineRef{RunID: ident.RunID(run), GeneratedAt: fromNanos(generated), FindingsKey: findingsKey}
+}
+
 func (s *Store) scanRun(row scanner) (store.RunState, error) {
 	var (
-		st                          store.RunState
-		id                          string
-		started                     []byte
-		generated, until, emittedAt sql.NullInt64
-		ticketUntil                 sql.NullInt64
-		emitted                     int
-		joined                      string
+		id      string
+		started []byte
+		r       rowState
 	)
-	if err := row.Scan(&id, &started, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil, &joined); err != nil {
-		return st, err
+	if err := row.Scan(append([]any{&id, &started}, r.dest()...)...); err != nil {
+		return store.RunState{}, err
 	}
+	st := r.state()
 	st.RunID = ident.RunID(id)
 	if started != nil {
 		decode := func() (*events.RunStarted, error) {
@@ -56,10 +94,6 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 			return st, err
 		}
 	}
-	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
-	st.TicketUntil = fromNanos(ticketUntil)
-	st.Emitted = emitted != 0
-	st.JoinedTo = ident.RunID(joined)
 	return st, nil
 }
 
@@ -68,25 +102,18 @@ func (s *Store) scanRun(row scanner) (store.RunState, error) {
 // stored (the query says whether the row has one, which it always should).
 func scanRunCached(row scanner, started *events.RunStarted) (store.RunState, error) {
 	var (
-		st                          store.RunState
-		id                          string
-		hasStarted                  bool
-		generated, until, emittedAt sql.NullInt64
-		ticketUntil                 sql.NullInt64
-		emitted                     int
-		joined                      string
+		id         string
+		hasStarted bool
+		r          rowState
 	)
-	if err := row.Scan(&id, &hasStarted, &st.Results, &generated, &st.ClaimOwner, &until, &emitted, &emittedAt, &st.ReportKey, &st.TicketKey, &st.TicketOwner, &ticketUntil, &joined); err != nil {
-		return st, err
+	if err := row.Scan(append([]any{&id, &hasStarted}, r.dest()...)...); err != nil {
+		return store.RunState{}, err
 	}
+	st := r.state()
 	st.RunID = ident.RunID(id)
 	if hasStarted {
 		st.Started = started
 	}
-	st.GeneratedAt, st.ClaimUntil, st.EmittedAt = fromNanos(generated), fromNanos(until), fromNanos(emittedAt)
-	st.TicketUntil = fromNanos(ticketUntil)
-	st.Emitted = emitted != 0
-	st.JoinedTo = ident.RunID(joined)
 	return st, nil
 }
 

@@ -8,8 +8,9 @@ import (
 // schemaVersion is kept in PRAGMA user_version; a file written by a newer
 // schema is refused rather than misread. 2 added the ticket lease; 3 the
 // held results, the run's deadline (Pending's order) and the per-account
-// ad-hoc slot.
-const schemaVersion = 3
+// ad-hoc slot; 4 the findings key, the run's baseline and the latest
+// emitted scheduled run.
+const schemaVersion = 4
 
 const ddl = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -27,7 +28,12 @@ CREATE TABLE IF NOT EXISTS runs (
 	ticket_until INTEGER,          -- unix ns
 	deadline     INTEGER,          -- unix ns, the RunStarted's; NULL for rows of schema 2
 	adhoc_account TEXT NOT NULL DEFAULT '', -- the one account of an ad-hoc run
-	joined_to    TEXT NOT NULL DEFAULT ''   -- the open ad-hoc run this one joined
+	joined_to    TEXT NOT NULL DEFAULT '',  -- the open ad-hoc run this one joined
+	findings_key TEXT NOT NULL DEFAULT '',  -- set at emission; '' = no findings file
+	baseline_fixed INTEGER NOT NULL DEFAULT 0, -- 1 once the first claim (or a pin) fixed the baseline
+	baseline_run   TEXT NOT NULL DEFAULT '',   -- '' = no baseline
+	baseline_generated_at INTEGER,             -- unix ns
+	baseline_findings_key TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
 CREATE TABLE IF NOT EXISTS results (
@@ -42,6 +48,13 @@ CREATE TABLE IF NOT EXISTS held (
 	breadth    INTEGER NOT NULL, -- store.Breadth
 	body       BLOB NOT NULL,
 	PRIMARY KEY (run_id, account_id)
+);
+CREATE TABLE IF NOT EXISTS latest_scheduled ( -- at most one row: the next run's baseline
+	one          INTEGER PRIMARY KEY CHECK (one = 1),
+	run_id       TEXT NOT NULL,
+	started_at   INTEGER NOT NULL, -- unix ns
+	generated_at INTEGER NOT NULL, -- unix ns
+	findings_key TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS adhoc_open (
 	account_id TEXT PRIMARY KEY,
@@ -85,6 +98,15 @@ func (s *Store) migrate(ctx context.Context) error {
 			ALTER TABLE runs ADD COLUMN adhoc_account TEXT NOT NULL DEFAULT '';
 			ALTER TABLE runs ADD COLUMN joined_to TEXT NOT NULL DEFAULT ''`); err != nil {
 			return fmt.Errorf("migrate schema %d to 3: %w", v, err)
+		}
+	}
+	if v >= 1 && v <= 3 { // findings key and baseline (latest_scheduled comes from ddl)
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN findings_key TEXT NOT NULL DEFAULT '';
+			ALTER TABLE runs ADD COLUMN baseline_fixed INTEGER NOT NULL DEFAULT 0;
+			ALTER TABLE runs ADD COLUMN baseline_run TEXT NOT NULL DEFAULT '';
+			ALTER TABLE runs ADD COLUMN baseline_generated_at INTEGER;
+			ALTER TABLE runs ADD COLUMN baseline_findings_key TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("migrate schema %d to 4: %w", v, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, ddlIndexes); err != nil {

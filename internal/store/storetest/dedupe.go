@@ -196,7 +196,7 @@ func testInvalid(t *testing.T, s store.Store) {
 	if _, err := s.Claim(ctx, "run-bad", "a", T0, 0); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("Claim with zero ttl: err = %v, want ErrInvalid", err)
 	}
-	if err := s.MarkEmitted(ctx, "run-bad", "", "k", T0); !errors.Is(err, store.ErrInvalid) {
+	if err := s.MarkEmitted(ctx, "run-bad", "", "k", "", T0); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("MarkEmitted with empty owner on an unclaimed run: err = %v, want ErrInvalid", err)
 	}
 }

@@ -168,7 +168,7 @@ func claim(t *testing.T, s store.Store, id ident.RunID, owner string, now time.T
 
 func markEmitted(t *testing.T, s store.Store, id ident.RunID, owner, key string, now time.Time, wantErr error) {
 	t.Helper()
-	err := s.MarkEmitted(ctxOf(t), id, owner, key, now)
+	err := s.MarkEmitted(ctxOf(t), id, owner, key, "", now)
 	if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
 		t.Fatalf("MarkEmitted(%s, %s, %s) err = %v, want %v", id, owner, key, err, wantErr)
 	}

@@ -60,6 +60,13 @@ func Run(t *testing.T, newStore NewStore) {
 		{"InvalidInput", testInvalid},
 		{"ResultCounter", testResultCounter},
 		{"RunLister", testRunLister},
+		{"BaselineFixedAtFirstClaim", testBaselineFixedAtFirstClaim},
+		{"BaselineSingleFixing", testBaselineSingleFixing},
+		{"PinBaseline", testPinBaseline},
+		{"LatestOnlyScheduledWithFindings", testLatestOnlyScheduledWithFindings},
+		{"LatestIsLatestStarted", testLatestIsLatestStarted},
+		{"LatestConcurrent", testLatestConcurrent},
+		{"MarkEmittedFindingsKey", testMarkEmittedFindingsKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
