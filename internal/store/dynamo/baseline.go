@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
 )
@@ -17,10 +20,13 @@ import (
 // The latest emitted scheduled run is one item (latestPK, latestSK), moved
 // forward only by a conditional put (offerLatest). It carries no
 // expires_at: it names the next run's baseline however long ago that run
-// was, while the runs' items expire.
+// was, while the runs' items expire. Beside it, in the same partition, an
+// offer entry (offerPrefix<run id>) lives from just before a mark with a
+// findings key until that run was offered to the pointer.
 const (
-	latestPK = "LATEST"
-	latestSK = "SCHEDULED"
+	latestPK    = "LATEST"
+	latestSK    = "SCHEDULED"
+	offerPrefix = "OFFER#"
 )
 
 // attrBaseline is the run item's fixed baseline: JSON of baselineJSON, or
@@ -59,18 +65,110 @@ func decodeBaseline(item map[string]types.AttributeValue) (ref *store.BaselineRe
 	return &store.BaselineRef{RunID: ident.RunID(b.RunID), GeneratedAt: time.Unix(0, b.GeneratedAt).UTC(), FindingsKey: b.FindingsKey}, true, nil
 }
 
-// LatestScheduled implements store.Store: one consistent read of the
-// pointer item.
+// LatestScheduled implements store.Store: one consistent Query of the
+// LATEST partition, the pointer and any offer entries (usually none). An
+// entry whose run is emitted is an offer a crash interrupted: it is made
+// now, and the pointer read again. An entry whose run is not emitted yet
+// is a mark in flight, or one whose lease was lost (the run's next owner
+// marks it); it is left, and expires with the runs.
 func (s *Store) LatestScheduled(ctx context.Context) (*store.BaselineRef, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.cfg.Table, Key: key(latestPK, latestSK), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("latest scheduled run: %w", err)
+	var (
+		pointer  map[string]types.AttributeValue
+		repaired bool
+		next     map[string]types.AttributeValue
+	)
+	for {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(latestPK)},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("latest scheduled run: %w", err)
+		}
+		for _, it := range page.Items {
+			sk := getS(it, AttrSK)
+			if sk == latestSK {
+				pointer = it
+				continue
+			}
+			id, ok := strings.CutPrefix(sk, offerPrefix)
+			if !ok {
+				continue
+			}
+			run, err := s.getRunItem(ctx, ident.RunID(id))
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("latest scheduled run: offer of %s: %w", id, err)
+			case run == nil:
+				s.deleteOffer(ctx, ident.RunID(id)) // the run expired
+			case getBool(run, "emitted"):
+				s.log.Info("dedupe store: finishing the offer of an emitted run to the latest scheduled run (a writer died between its mark and its offer)",
+					slog.String("run_id", id))
+				if err := s.offerEmitted(ctx, ident.RunID(id), run); err != nil {
+					return nil, fmt.Errorf("latest scheduled run: %w", err)
+				}
+				repaired = true
+			}
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			break
+		}
 	}
-	id := getS(out.Item, "run_id")
+	if repaired {
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.cfg.Table, Key: key(latestPK, latestSK), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("latest scheduled run: %w", err)
+		}
+		pointer = out.Item
+	}
+	id := getS(pointer, "run_id")
 	if id == "" {
 		return nil, nil
 	}
-	return &store.BaselineRef{RunID: ident.RunID(id), GeneratedAt: getTime(out.Item, "generated_at"), FindingsKey: getS(out.Item, "findings_key")}, nil
+	return &store.BaselineRef{RunID: ident.RunID(id), GeneratedAt: getTime(pointer, "generated_at"), FindingsKey: getS(pointer, "findings_key")}, nil
+}
+
+// putOffer writes the run's offer entry, before its mark.
+func (s *Store) putOffer(ctx context.Context, id ident.RunID) error {
+	item := key(latestPK, offerPrefix+string(id))
+	item[AttrExpires] = s.expires()
+	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}); err != nil {
+		return fmt.Errorf("offer entry: %w", err)
+	}
+	return nil
+}
+
+// deleteOffer deletes the run's offer entry; a failure only costs the
+// next LatestScheduled a read of the run (or TTL removes it).
+func (s *Store) deleteOffer(ctx context.Context, id ident.RunID) {
+	sk := offerPrefix + string(id)
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.cfg.Table, Key: key(latestPK, sk)}); err != nil {
+		s.log.Warn("dedupe store: could not delete an offer entry (LatestScheduled or TTL will)", slog.String("sk", sk), slog.Any("error", err))
+	}
+}
+
+// offerEmitted offers the emitted run (its run item) to the pointer when
+// it is a scheduled run with a findings file, then deletes its offer
+// entry, if any (one DeleteItem per emission, even when there is none).
+func (s *Store) offerEmitted(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) error {
+	if fk := getS(item, "findings_key"); fk != "" {
+		st, err := s.decodeState(ctx, id, item)
+		if err != nil {
+			return err
+		}
+		if st.Started != nil && st.Started.Trigger == events.TriggerScheduled {
+			ref := store.BaselineRef{RunID: id, GeneratedAt: st.GeneratedAt, FindingsKey: fk}
+			if err := s.offerLatest(ctx, ref, st.Started.StartedAt); err != nil {
+				return err
+			}
+		}
+	}
+	s.deleteOffer(ctx, id)
+	return nil
 }
 
 // offerLatest makes ref (started at startedAt) the latest emitted

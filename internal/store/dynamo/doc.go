@@ -24,6 +24,7 @@
 //	LATEST          SCHEDULED                 the latest emitted scheduled run with a
 //	                                          findings file: `run_id`, `started_at`,
 //	                                          `generated_at`, `findings_key`; no TTL
+//	LATEST          OFFER#<run>               a mark with a findings key not yet offered
 //
 // The run item also carries `deadline` and `started_at` (unix ns), and for
 // an ad-hoc run of one account `adhoc_account`, `adhoc_state` (owner,
@@ -39,10 +40,11 @@
 // while absent. MarkEmitted of a scheduled run with a findings key then
 // offers the run to LATEST with a conditional put (absent, or naming a run
 // with an earlier `started_at`, ties by the smaller run id, or this one),
-// so concurrent emissions end with the latest started. The two writes are
-// not one: a crash between them leaves LATEST on the previous run until
-// MarkEmitted is repeated (its idempotent path offers again) or the next
-// scheduled run is emitted.
+// so concurrent emissions end with the latest started. The mark and the
+// offer are two writes, so an OFFER# entry is put before the mark and
+// deleted after the offer; LatestScheduled (one Query of the LATEST
+// partition, which every claim makes) finishes the offer of any entry
+// whose run is emitted, so a crash between the two never loses it.
 //
 // Pending reads the PENDING partition (one Query, a Limit, earliest
 // deadline first): the queue-index GSI below orders runs by id, which a

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
 )
@@ -84,10 +83,10 @@ func (s *Store) Claim(ctx context.Context, id ident.RunID, owner string, now tim
 }
 
 // MarkEmitted implements store.Store: one conditional update of the run
-// item, then the offer to the latest scheduled run's pointer (offerLatest).
-// Without transactions these are two writes: a crash between them leaves
-// the pointer on the previous run until this call is repeated (the
-// idempotent path offers again) or a later scheduled run is emitted.
+// item, then the offer to the latest scheduled run's pointer
+// (offerEmitted). Without transactions these are two writes, so an offer
+// entry goes first when there is a findings key: a crash between the mark
+// and the offer leaves it for LatestScheduled to finish.
 func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey, findingsKey string, now time.Time) error {
 	if err := store.CheckEmit(id, owner, reportKey); err != nil {
 		return err
@@ -101,6 +100,9 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 	if findingsKey != "" {
 		upd += ", #fk = :fk"
 		names["#fk"], vals[":fk"] = "findings_key", str(findingsKey)
+		if err := s.putOffer(ctx, id); err != nil {
+			return fmt.Errorf("mark %s emitted: %w", id, err)
+		}
 	}
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.cfg.Table,
@@ -131,7 +133,8 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 		return fmt.Errorf("mark %s emitted: %w", id, store.ErrNotFound)
 	case getBool(item, "emitted") && getS(item, "claim_owner") == owner && getS(item, "report_key") == reportKey &&
 		getS(item, "findings_key") == findingsKey:
-		// Offered again: repairs a crash between the mark and the offer.
+		// Offered again (harmless): the first call may have failed after
+		// the mark.
 		if err := s.offerEmitted(ctx, id, item); err != nil {
 			return fmt.Errorf("mark %s emitted: %w", id, err)
 		}
@@ -213,21 +216,4 @@ func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, n
 		return time.Time{}, fmt.Errorf("claim ticket of %s: held by %s until %s: %w", id, getS(item, "ticket_owner"),
 			getTime(item, "ticket_until").Format(time.RFC3339), store.ErrClaimed)
 	}
-}
-
-// offerEmitted offers the emitted run (its run item) to the latest
-// scheduled run's pointer when it is a scheduled run with a findings file.
-func (s *Store) offerEmitted(ctx context.Context, id ident.RunID, item map[string]types.AttributeValue) error {
-	fk := getS(item, "findings_key")
-	if fk == "" {
-		return nil
-	}
-	st, err := s.decodeState(ctx, id, item)
-	if err != nil {
-		return err
-	}
-	if st.Started == nil || st.Started.Trigger != events.TriggerScheduled {
-		return nil
-	}
-	return s.offerLatest(ctx, store.BaselineRef{RunID: id, GeneratedAt: st.GeneratedAt, FindingsKey: fk}, st.Started.StartedAt)
 }
