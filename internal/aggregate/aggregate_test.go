@@ -368,7 +368,7 @@ func takeoverAfterCrash(t *testing.T, s store.Store) {
 	if !st.Emitted || st.ClaimOwner != "replica-b" || !st.GeneratedAt.Equal(claimedAt) {
 		t.Errorf("emitted=%v owner=%q generated=%s (want the first claim's %s)", st.Emitted, st.ClaimOwner, st.GeneratedAt, claimedAt)
 	}
-	if err := e.store.MarkEmitted(ctx, runID, "replica-a", wantKey, e.clock.Now()); !errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrEmitted) {
+	if err := e.store.MarkEmitted(ctx, runID, "replica-a", wantKey, "", e.clock.Now()); !errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrEmitted) {
 		t.Errorf("A marking after the takeover: %v", err)
 	}
 	if n := len(e.jira.filed()); n != 1 {

@@ -110,7 +110,7 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 	chaos.Point(chaos.AfterUpload)
 	stopLease()
 	emittedAt := a.cfg.Now()
-	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, emittedAt); err != nil {
+	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, "", emittedAt); err != nil {
 		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrEmitted) {
 			// Another replica took the run over: it uploads the same bytes
 			// (same GeneratedAt, same results) and marks it.

@@ -165,8 +165,8 @@ func (s guardedStore) Claim(ctx context.Context, id ident.RunID, owner string, n
 	return c, s.g.check("", err)
 }
 
-func (s guardedStore) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error {
-	return s.g.check("", s.Store.MarkEmitted(ctx, id, owner, reportKey, now))
+func (s guardedStore) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey, findingsKey string, now time.Time) error {
+	return s.g.check("", s.Store.MarkEmitted(ctx, id, owner, reportKey, findingsKey, now))
 }
 
 func (s guardedStore) SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error {

@@ -91,3 +91,27 @@ func CheckEmit(id ident.RunID, owner, reportKey string) error {
 	}
 	return nil
 }
+
+// CheckPin checks PinBaseline's arguments: a baseline names another run
+// and the findings file to compare with.
+func CheckPin(id ident.RunID, ref *BaselineRef) error {
+	var errs []error
+	if _, err := ident.ParseRunID(string(id)); err != nil {
+		errs = append(errs, err)
+	}
+	if ref != nil {
+		if _, err := ident.ParseRunID(string(ref.RunID)); err != nil {
+			errs = append(errs, fmt.Errorf("baseline: %w", err))
+		}
+		if ref.RunID == id {
+			errs = append(errs, errors.New("a run cannot be its own baseline"))
+		}
+		if ref.FindingsKey == "" {
+			errs = append(errs, errors.New("baseline without a findings key"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}

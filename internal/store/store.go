@@ -2,7 +2,9 @@
 // is recorded keyed by (run id, account id), first write wins, so that
 // redelivered, duplicated or replayed messages change nothing; and it holds
 // each run's emission lease, so that exactly one aggregator replica renders
-// and uploads a run's report.
+// and uploads a run's report. It also keeps, per run, its findings file
+// and its baseline (the run its report compares with), and which run is
+// the latest emitted scheduled one.
 //
 // Two implementations share one conformance suite (storetest): DynamoDB
 // in the cluster, SQLite (pure Go, file-backed) in local mode. It is not a
@@ -29,7 +31,35 @@ var (
 	// ErrLeaseLost: the caller's lease expired and someone else took it
 	// (or it never held one); it must not mark the run emitted.
 	ErrLeaseLost = errors.New("emission lease lost")
+	// ErrBaselineFixed: PinBaseline on a run whose baseline was fixed
+	// already (by its first claim, or an earlier pin) to another value.
+	ErrBaselineFixed = errors.New("run's baseline already fixed")
 )
+
+// BaselineRef names an emitted scheduled run whose findings file is a
+// baseline: the run a report compares with (REPORT_FORMAT.md, 5. Changes).
+type BaselineRef struct {
+	RunID       ident.RunID
+	GeneratedAt time.Time
+	FindingsKey string
+}
+
+// String names the baseline's run, "none" for nil.
+func (b *BaselineRef) String() string {
+	if b == nil {
+		return "none"
+	}
+	return string(b.RunID)
+}
+
+// Equal tells whether two baselines (nil = none) name the same run, time
+// and findings file.
+func (b *BaselineRef) Equal(o *BaselineRef) bool {
+	if b == nil || o == nil {
+		return b == nil && o == nil
+	}
+	return b.RunID == o.RunID && b.GeneratedAt.Equal(o.GeneratedAt) && b.FindingsKey == o.FindingsKey
+}
 
 // RunState is what the store knows about one run.
 type RunState struct {
@@ -49,6 +79,18 @@ type RunState struct {
 	Emitted   bool
 	EmittedAt time.Time
 	ReportKey string
+	// FindingsKey is where the emitted run's findings file is, set by
+	// MarkEmitted; empty when the run wrote none (or was emitted before
+	// runs had one).
+	FindingsKey string
+	// Baseline is the run this run's report compares with, fixed at its
+	// first claim (or by PinBaseline) like GeneratedAt, so that a takeover
+	// or a re-render compares with the same run; nil when none.
+	Baseline *BaselineRef
+	// BaselineFixed is true once the first claim (or PinBaseline) fixed
+	// Baseline, even to none; false for a run never claimed (or claimed
+	// before the store kept baselines).
+	BaselineFixed bool
 	// TicketKey is the Jira issue filed for the run, empty until stored.
 	TicketKey string
 	// TicketOwner holds the ticket lease (ClaimTicket) until TicketUntil;
@@ -88,6 +130,9 @@ type Claim struct {
 	Owner       string
 	Until       time.Time
 	GeneratedAt time.Time
+	// Baseline is the run's fixed baseline (the same on every claim); nil
+	// when none.
+	Baseline *BaselineRef
 }
 
 // Store is the dedupe store. Every implementation passes storetest.Run.
@@ -150,18 +195,37 @@ type Store interface {
 	// expired (now after ClaimUntil; a lease is live up to and including
 	// ClaimUntil), or owner already holds it; it fixes GeneratedAt to now on
 	// the first successful claim ever and returns it on every later one.
+	// The first successful claim also fixes the run's Baseline, in the same
+	// write, to LatestScheduled at that moment (never the run itself; nil
+	// when none), unless PinBaseline fixed it before; every later claim,
+	// a takeover's too, returns the same.
 	// Among concurrent claimers exactly one wins.
 	// ErrClaimed when another owner's lease is live, ErrEmitted when the
 	// run was emitted, ErrNotFound when its RunStarted is unknown (even if
 	// results arrived), ErrInvalid for an empty owner or a ttl <= 0.
 	Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (Claim, error)
 	// MarkEmitted records, permanently, that the report is at reportKey
-	// (EmittedAt = now). ErrLeaseLost unless owner holds a lease (expired
-	// or not) that no one else took over since; idempotent for the same
-	// owner and key (EmittedAt stays the first); once emitted, any other
-	// owner or key gets ErrEmitted and changes nothing. ErrNotFound for an
-	// unknown run.
-	MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey string, now time.Time) error
+	// and its findings file at findingsKey ("" when the run wrote none),
+	// EmittedAt = now. ErrLeaseLost unless owner holds a lease (expired or
+	// not) that no one else took over since; idempotent for the same owner
+	// and keys (EmittedAt stays the first); once emitted, any other owner
+	// or key gets ErrEmitted and changes nothing. ErrNotFound for an
+	// unknown run. A scheduled run (events.TriggerScheduled) marked with a
+	// findings key becomes the latest emitted scheduled run
+	// (LatestScheduled) unless one with a later started_at (ties: a larger
+	// run id) already is; two runs marked concurrently end with the later.
+	// Ad-hoc runs never become the latest.
+	MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey, findingsKey string, now time.Time) error
+	// PinBaseline fixes the baseline (nil = none) of a recorded run that
+	// was never claimed, instead of the one its first claim would fix
+	// (local mode's -baseline RUN_ID or none). ErrNotFound when the run's
+	// RunStarted is unknown; ErrBaselineFixed when its baseline is fixed
+	// already (claimed, or pinned) to another value; nil when it is fixed
+	// to the same one. ErrInvalid for an invalid run id.
+	PinBaseline(ctx context.Context, id ident.RunID, ref *BaselineRef) error
+	// LatestScheduled returns the latest emitted scheduled run with a
+	// findings file, the next run's baseline; nil, nil when there is none.
+	LatestScheduled(ctx context.Context) (*BaselineRef, error)
 	// SetTicket stores the Jira issue key of an emitted run: ErrNotEmitted
 	// before emission, ErrNotFound for an unknown run.
 	SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error

@@ -21,10 +21,30 @@
 //	CNT#<run>       <account>                 tiny marker, one per recorded result, `status`
 //	PENDING         <deadline ns, 20 digits>#<run>  deadline index of pending runs
 //	ADHOC#<account> OPEN                      the account's open ad-hoc run (`run_id`)
+//	LATEST          SCHEDULED                 the latest emitted scheduled run with a
+//	                                          findings file: `run_id`, `started_at`,
+//	                                          `generated_at`, `findings_key`; no TTL
+//	LATEST          OFFER#<run>               a mark with a findings key not yet offered
 //
 // The run item also carries `deadline` and `started_at` (unix ns), and for
 // an ad-hoc run of one account `adhoc_account`, `adhoc_state` (owner,
 // joined or own, once decided) and, when it joined another, `joined_to`.
+// From its emission it carries `findings_key` (when the run wrote a
+// findings file), and from its first claim (or store.Store.PinBaseline)
+// `baseline`: the run it compares with, as JSON (`run_id`, `generated_at`
+// in unix ns, `findings_key`), or `null` for none.
+//
+// The baseline is fixed by the first claim's conditional update itself
+// (`if_not_exists`, as `generated_at`), with the LATEST pointer read just
+// before it, so a takeover reads the same one; PinBaseline writes it only
+// while absent. MarkEmitted of a scheduled run with a findings key then
+// offers the run to LATEST with a conditional put (absent, or naming a run
+// with an earlier `started_at`, ties by the smaller run id, or this one),
+// so concurrent emissions end with the latest started. The mark and the
+// offer are two writes, so an OFFER# entry is put before the mark and
+// deleted after the offer; LatestScheduled (one Query of the LATEST
+// partition, which every claim makes) finishes the offer of any entry
+// whose run is emitted, so a crash between the two never loses it.
 //
 // Pending reads the PENDING partition (one Query, a Limit, earliest
 // deadline first): the queue-index GSI below orders runs by id, which a
@@ -45,8 +65,8 @@
 // so a redelivered RunStarted finishes a decision a crash interrupted and
 // never changes one that was made.
 //
-// Every item carries `expires_at` (epoch seconds, now + Retention), the
-// table's TTL attribute. Items stay under DynamoDB's 400 KB: a body is
+// Every item but LATEST carries `expires_at` (epoch seconds, now +
+// Retention), the table's TTL attribute. Items stay under DynamoDB's 400 KB: a body is
 // gzip-compressed and, above ChunkSize (default 350 KiB compressed), split
 // over several chunk items. A chunked body is written under a fresh write
 // id <wid> *before* the conditional write that references it, so two

@@ -257,7 +257,7 @@ func TestItemsCarryTTLAndFit(t *testing.T) {
 	if _, err := s.Claim(ctx, "run-ttl", "o", now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkEmitted(ctx, "run-ttl", "o", "k", now); err != nil {
+	if err := s.MarkEmitted(ctx, "run-ttl", "o", "k", "", now); err != nil {
 		t.Fatal(err)
 	}
 	kinds := map[string]int{}

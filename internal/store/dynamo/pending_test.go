@@ -72,7 +72,7 @@ func TestPendingIndexRepairs(t *testing.T) {
 	if _, err := s.Claim(ctx, "done", "o", storetest.T0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkEmitted(ctx, "done", "o", "r.xlsx", storetest.T0); err != nil {
+	if err := s.MarkEmitted(ctx, "done", "o", "r.xlsx", "", storetest.T0); err != nil {
 		t.Fatal(err)
 	}
 	sk := func(id string) string {

@@ -157,7 +157,120 @@ func TestMigratesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
-		t.Fatalf("user_version = %d, %v; want 3", v, err)
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 4 {
+		t.Fatalf("user_version = %d, %v; want 4", v, err)
+	}
+}
+
+// schema3 is what version 3 wrote: no findings key, baseline or latest
+// scheduled run.
+const schema3 = `
+CREATE TABLE runs (
+	run_id       TEXT PRIMARY KEY,
+	started      BLOB,
+	results      INTEGER NOT NULL DEFAULT 0,
+	generated_at INTEGER,
+	claim_owner  TEXT NOT NULL DEFAULT '',
+	claim_until  INTEGER,
+	emitted      INTEGER NOT NULL DEFAULT 0,
+	emitted_at   INTEGER,
+	report_key   TEXT NOT NULL DEFAULT '',
+	ticket_key   TEXT NOT NULL DEFAULT '',
+	ticket_owner TEXT NOT NULL DEFAULT '',
+	ticket_until INTEGER,
+	deadline     INTEGER,
+	adhoc_account TEXT NOT NULL DEFAULT '',
+	joined_to    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_unticketed ON runs(run_id) WHERE emitted = 1 AND ticket_key = '';
+CREATE TABLE results (run_id TEXT NOT NULL, account_id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (run_id, account_id));
+CREATE TABLE held (run_id TEXT NOT NULL, account_id TEXT NOT NULL, breadth INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (run_id, account_id));
+CREATE TABLE adhoc_open (account_id TEXT PRIMARY KEY, run_id TEXT NOT NULL);
+CREATE INDEX runs_pending_deadline ON runs(deadline, run_id) WHERE started IS NOT NULL AND emitted = 0 AND joined_to = '';
+PRAGMA user_version = 3;
+`
+
+// TestMigratesSchema3: runs of a version-3 file have no baseline fixed
+// until claimed (an unclaimed one and one claimed before the migration
+// alike), an emitted one has no findings key and is no baseline, and a
+// run emitted after the migration is.
+func TestMigratesSchema3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(schema3); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		id                      string
+		startedAt               time.Duration
+		owner, reportKey        string
+		generated, until, emits int64
+	}{
+		{"old-emitted", 0, "o", "old.xlsx", storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), 1},
+		{"old-claimed", time.Hour, "o", "", storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), 0},
+		{"old-pending", 2 * time.Hour, "", "", 0, 0, 0},
+	} {
+		run := storetest.NewRun(ident.RunID(r.id), 1)
+		run.StartedAt = storetest.T0.Add(r.startedAt)
+		started, err := json.Marshal(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nullable := func(n int64) any {
+			if n == 0 {
+				return nil
+			}
+			return n
+		}
+		if _, err := db.Exec(`INSERT INTO runs (run_id, started, generated_at, claim_owner, claim_until, emitted, emitted_at, report_key, deadline)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.id, started, nullable(r.generated), r.owner, nullable(r.until), r.emits,
+			nullable(r.emits*storetest.T0.UnixNano()), r.reportKey, run.Deadline.UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, path, nil)
+	ctx := t.Context()
+	for _, id := range []ident.RunID{"old-emitted", "old-claimed", "old-pending"} {
+		st, err := s.Run(ctx, id)
+		if err != nil || st.BaselineFixed || st.Baseline != nil || st.FindingsKey != "" {
+			t.Fatalf("%s after migration: BaselineFixed %v, Baseline %v, FindingsKey %q, %v; want false, none, empty",
+				id, st.BaselineFixed, st.Baseline, st.FindingsKey, err)
+		}
+	}
+	if st, _ := s.Run(ctx, "old-emitted"); !st.Emitted || st.ReportKey != "old.xlsx" {
+		t.Fatalf("old-emitted after migration: Emitted %v, ReportKey %q", st.Emitted, st.ReportKey)
+	}
+	if ref, err := s.LatestScheduled(ctx); err != nil || ref != nil {
+		t.Fatalf("LatestScheduled after migration = %v, %v; want none (no old run has a findings file)", ref, err)
+	}
+	// A run recorded and emitted after the migration becomes the baseline
+	// of the old runs' first claims after it.
+	newRun := storetest.NewRun("new", 1)
+	newRun.StartedAt = storetest.T0.Add(3 * time.Hour)
+	if _, err := s.RecordRun(ctx, newRun); err != nil {
+		t.Fatal(err)
+	}
+	now := storetest.T0.Add(4 * time.Hour)
+	if _, err := s.Claim(ctx, "new", "a", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkEmitted(ctx, "new", "a", "new.xlsx", "new.jsonl.gz", now); err != nil {
+		t.Fatal(err)
+	}
+	want := &store.BaselineRef{RunID: "new", GeneratedAt: now, FindingsKey: "new.jsonl.gz"}
+	for _, id := range []ident.RunID{"old-claimed", "old-pending"} {
+		c, err := s.Claim(ctx, id, "b", now, time.Minute)
+		if err != nil || !c.Baseline.Equal(want) {
+			t.Fatalf("claim of %s after migration: Baseline %v, %v; want new", id, c.Baseline, err)
+		}
+		if !c.GeneratedAt.Equal(map[ident.RunID]time.Time{"old-claimed": storetest.T0, "old-pending": now}[id]) {
+			t.Fatalf("claim of %s after migration: GeneratedAt %s changed", id, c.GeneratedAt)
+		}
 	}
 }

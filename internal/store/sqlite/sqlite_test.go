@@ -183,7 +183,7 @@ func TestRunAfterDecode(t *testing.T) {
 	if _, err := s.Claim(ctx, run.RunID, "a", storetest.T0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkEmitted(ctx, run.RunID, "a", "k.xlsx", storetest.T0); err != nil {
+	if err := s.MarkEmitted(ctx, run.RunID, "a", "k.xlsx", "", storetest.T0); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Run(ctx, run.RunID)

@@ -1,0 +1,201 @@
+package dynamo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cybsecops/configreport/internal/ident"
+)
+
+func runPK(id ident.RunID) string { return "RUN#" + string(id) }
+func cntPK(id ident.RunID) string { return "CNT#" + string(id) }
+
+// adhocPK is an account's ad-hoc slot (sk adhocSK): which ad-hoc run of the
+// account is open (see store.Store.RecordRun).
+func adhocPK(acct ident.AccountID) string { return "ADHOC#" + string(acct) }
+
+const adhocSK = "OPEN"
+
+// pendingPK is the deadline index of pending runs: one item per run,
+// sk <deadline, unix ns, 20 digits>#<run id>, so that one Query with a
+// Limit reads the earliest deadlines first (the queue-index GSI orders by
+// run id, which a sender chooses).
+const pendingPK = "PENDING"
+
+func pendingSK(deadline time.Time, id ident.RunID) string {
+	return fmt.Sprintf("%020d#%s", max(deadline.UnixNano(), 0), id)
+}
+
+func heldSK(acct ident.AccountID) string { return "HELD#" + string(acct) }
+
+const runSK = "RUN"
+
+func resSK(acct ident.AccountID) string { return "RES#" + string(acct) }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: str(pk), AttrSK: str(sk)}
+}
+
+func (s *Store) expires() types.AttributeValue {
+	return num(s.cfg.Now().Add(s.cfg.Retention).Unix())
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
+}
+
+func getTime(item map[string]types.AttributeValue, name string) time.Time {
+	if n, ok := getN(item, name); ok {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+func getBool(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
+}
+
+func getB(item map[string]types.AttributeValue, name string) []byte {
+	if v, ok := item[name].(*types.AttributeValueMemberB); ok {
+		return v.Value
+	}
+	return nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+func gz(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func gunzipJSON(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	if err := json.NewDecoder(zr).Decode(v); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, zr) // reach EOF so the gzip checksum is verified
+	return err
+}
+
+func newWriteID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// putChunks writes data as items pk/<prefix><wid>#<nnnn>, returning the
+// write id and the chunk count.
+func (s *Store) putChunks(ctx context.Context, pk, prefix string, data []byte) (string, int, error) {
+	// Chunk numbers have 4 digits so that sort key order is chunk order.
+	if len(data) > 9999*s.cfg.ChunkSize {
+		return "", 0, fmt.Errorf("body of %d bytes compressed needs more than 9,999 chunks of %d", len(data), s.cfg.ChunkSize)
+	}
+	wid := newWriteID()
+	n := 0
+	for off := 0; off < len(data) || n == 0; off += s.cfg.ChunkSize {
+		end := min(off+s.cfg.ChunkSize, len(data))
+		item := key(pk, fmt.Sprintf("%s%s#%04d", prefix, wid, n))
+		item["chunk"] = &types.AttributeValueMemberB{Value: data[off:end]}
+		item[AttrExpires] = s.expires()
+		if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}); err != nil {
+			return "", 0, fmt.Errorf("put chunk %d: %w", n, err)
+		}
+		n++
+	}
+	return wid, n, nil
+}
+
+// dropChunks deletes a losing writer's chunks; failures only leave garbage
+// that TTL removes.
+func (s *Store) dropChunks(ctx context.Context, pk, prefix, wid string, n int) {
+	for i := range n {
+		sk := fmt.Sprintf("%s%s#%04d", prefix, wid, i)
+		if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.cfg.Table, Key: key(pk, sk)}); err != nil {
+			s.log.Warn("dedupe store: could not delete a losing writer's chunk (TTL will)", slog.String("pk", pk), slog.String("sk", sk), slog.Any("error", err))
+			return
+		}
+	}
+}
+
+// getChunks reads back what putChunks wrote, checking the count.
+func (s *Store) getChunks(ctx context.Context, pk, prefix, wid string, n int) ([]byte, error) {
+	var (
+		out  []byte
+		next map[string]types.AttributeValue
+		got  int
+	)
+	for {
+		page, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.cfg.Table,
+			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :pre)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str(prefix + wid + "#")},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         next,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read chunks %s%s: %w", prefix, wid, err)
+		}
+		for _, it := range page.Items {
+			if want := fmt.Sprintf("%s%s#%04d", prefix, wid, got); getS(it, AttrSK) != want {
+				return nil, fmt.Errorf("read chunks %s%s: found %s, want %s", prefix, wid, getS(it, AttrSK), want)
+			}
+			out = append(out, getB(it, "chunk")...)
+			got++
+		}
+		if next = page.LastEvaluatedKey; len(next) == 0 {
+			break
+		}
+	}
+	if got != n {
+		return nil, fmt.Errorf("read chunks %s%s: %d of %d chunks present", prefix, wid, got, n)
+	}
+	return out, nil
+}
