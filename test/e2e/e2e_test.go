@@ -243,7 +243,7 @@ func TestPipeline(t *testing.T) {
 	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
-	pass("ad-hoc message from the AWS CLI gave the one-account report %s", adhocKey)
+	pass("ad-hoc message from the AWS CLI gave the one-account report %s (account %s, %s skipped: never enabled)", adhocKey, adhocAcct, testharness.OptInRegion)
 
 	// A malformed one goes to the poison queue with its reason.
 	const malformed = `{"account_id": 12345` // truncated JSON
