@@ -341,7 +341,7 @@ func permanentErrors(h *harness) {
 	st := h.simStats()
 	denied := h.org.DeniedAccounts()
 	failing := h.org.FailingRegions()
-	h.fault("%d accounts deny AssumeRole, %d regions fail, %d opt-in regions never enabled, %d regions without a recorder, %d stopped",
+	h.fault("%d accounts deny AssumeRole, %d regions fail, %d opt-in regions never enabled, recorder missing in %d regions and stopped in %d",
 		len(denied), len(failing), len(h.org.DisabledRegions()), len(h.org.NoRecorderRegions()), len(h.org.StoppedRecorderRegions()))
 	// A healthy account's DescribeConfigRules count: one page per region.
 	healthy := -1
