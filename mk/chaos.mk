@@ -1,6 +1,8 @@
 # The chaos suite of issue 11 (test/chaos, internal/chaos, internal/faultproxy).
 #   make chaos                       the whole matrix on a generated org of
-#                                    CHAOS_ACCOUNTS accounts x 2 regions; prints
+#                                    CHAOS_ACCOUNTS accounts x 2 regions (3 in
+#                                    scenarios 1 and 6: the opt-in ap-east-1,
+#                                    left disabled in 3 accounts); prints
 #                                    the per-scenario table, writes it into
 #                                    docs/RELIABILITY.md, and ends with
 #                                    `chaos: <N> passed, <M> failed`

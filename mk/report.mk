@@ -6,9 +6,11 @@
 #                      renders 1,000,000 and 2,000,000 findings with TMPDIR an
 #                      empty folder and prints its peak size (peak-tmp-MB):
 #                      the aggregator's TMPDIR emptyDir is sized from it
-#   make preview       renders the demo workbook and converts each sheet to a PNG
-#                      under out/preview/ (installs libreoffice-calc and
-#                      poppler-utils with apt-get when missing)
+#   make preview       renders the demo workbook and converts every sheet to a
+#                      PNG named for it under out/preview/ (1-Summary.png ...
+#                      5-Coverage.png; fails if a sheet has no page), installs
+#                      libreoffice-calc and poppler-utils with apt-get when
+#                      missing
 .PHONY: bench-report bench-report-disk preview
 
 REPORT_BENCH_BIN := bin/report.test

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders the demo workbook (internal/report's realistic sample run) and turns
-# every sheet into a PNG under out/preview/, to eyeball the format the way a
-# reader sees it. Needs LibreOffice Calc and poppler's pdftoppm; installs the
+# every sheet into a PNG under out/preview/ named for it (1-Summary.png ...
+# 5-Coverage.png, whatever sheets the workbook has), to eyeball the format
+# the way a reader sees it. Needs LibreOffice Calc and poppler's pdftoppm; installs the
 # Debian packages when they are missing (root, Debian/Ubuntu). Not part of
 # `make test`: it needs apt and takes a minute.
 set -euo pipefail
@@ -35,5 +36,23 @@ timeout 180 soffice -env:UserInstallation="file://$profile" --headless --noresto
 	--convert-to 'pdf:calc_pdf_Export:{"SinglePageSheets":{"type":"boolean","value":"true"}}' \
 	--outdir "$abs_out" "$xlsx" >/dev/null
 pdf=${xlsx%.xlsx}.pdf
-pdftoppm -png -r 70 "$pdf" "$abs_out/sheet"
+
+# Every sheet, one page each, named for its sheet (<n>-<Name>.png, spaces as
+# '-'): LibreOffice leaves out a sheet it finds nothing to print on, so a
+# page count short of the sheet count is an error, not a shorter preview.
+mapfile -t sheets < <(/usr/bin/python3 -c '
+import re, sys, zipfile
+wb = zipfile.ZipFile(sys.argv[1]).read("xl/workbook.xml").decode()
+for name in re.findall(r"<sheet [^>]*name=\"([^\"]+)\"", wb):
+    print(name.replace("&amp;", "&"))
+' "$xlsx")
+pages=$(pdfinfo "$pdf" | awk '/^Pages:/ {print $2}')
+if [[ $pages -ne ${#sheets[@]} ]]; then
+	echo "preview: $pdf has $pages pages for ${#sheets[@]} sheets (${sheets[*]})" >&2
+	exit 1
+fi
+for i in "${!sheets[@]}"; do
+	n=$((i + 1))
+	pdftoppm -png -r 70 -f "$n" -l "$n" -singlefile "$pdf" "$abs_out/$n-${sheets[$i]// /-}"
+done
 ls -1 "$abs_out"

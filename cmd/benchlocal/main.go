@@ -23,6 +23,9 @@ bin/local at -low-concurrency and -high-concurrency and bench/peer/peer.py
 at -peer-threads,
 each -runs times, checks every run scanned the whole org, and prints wall
 time, CPU, awssim's calls and max_in_flight, the limit and the targets.
+With -peer=false, local mode alone at -high-concurrency: its calls and its
+wall against the limit and against its own latency limit (calls x
+-latency / -high-concurrency), in minutes, without python.
 Exit status 0 when every run was correct (timings are reported, never
 asserted), 1 otherwise, 2 for bad flags.`
 
@@ -34,6 +37,7 @@ func main() {
 	fs.StringVar(&cfg.Python, "peer-python", "/usr/bin/python3", "python with Debian's python3-boto3")
 	fs.StringVar(&cfg.PeerPy, "peer-script", "bench/peer/peer.py", "the thread-pool peer")
 	fs.StringVar(&cfg.Out, "out", "out/bench-local", "working folder (logs, workbooks, summaries)")
+	peer := fs.Bool("peer", true, "also run bench/peer/peer.py and local mode at -low-concurrency (~25 min at 1,000 accounts); false: local mode at -high-concurrency only")
 	fs.IntVar(&cfg.Accounts, "accounts", 1000, "generated member accounts (200 for a quick run)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "org generation seed")
 	regions := fs.String("regions", "us-east-1,ap-east-1", "comma-separated regions")
@@ -49,6 +53,7 @@ func main() {
 	fs.DurationVar(&cfg.ProfilePoll, "profile-poll", 0, "with -cpuprofile, local mode's ProgressInterval in the profiled run (an experiment; 0: its default)")
 	cli.Run("benchlocal", summary, fs, os.Args[1:])
 	cfg.Regions = strings.Split(*regions, ",")
+	cfg.NoPeer = !*peer
 
 	logger, err := cli.NewLogger(os.Stderr, "text", "warn")
 	if err != nil {

@@ -45,6 +45,11 @@ type Config struct {
 	Regions  []string
 	Latency  time.Duration // awssim's mean latency per call
 
+	// NoPeer runs local mode alone, at HighConcurrency: issue 16's target
+	// (its wall against its own latency limit, with its calls) in minutes
+	// instead of the peer's 25, and without python.
+	NoPeer bool
+
 	Runs            int // per contender; medians are reported. 0: the profiled run only
 	LowConcurrency  int // local mode against the peer
 	PeerThreads     int
@@ -108,7 +113,11 @@ func (c *Config) setDefaults() {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	for _, f := range []struct{ name, path string }{{"awssim", c.AwssimBin}, {"local", c.LocalBin}, {"python", c.Python}, {"peer", c.PeerPy}} {
+	files := []struct{ name, path string }{{"awssim", c.AwssimBin}, {"local", c.LocalBin}}
+	if !c.NoPeer {
+		files = append(files, []struct{ name, path string }{{"python", c.Python}, {"peer", c.PeerPy}}...)
+	}
+	for _, f := range files {
 		if _, err := os.Stat(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
 		}
@@ -221,10 +230,14 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 	}
 	fmt.Fprintf(w, "awssim %s: %d ACTIVE accounts, %d findings expected\n", strings.Join(simArgs, " "), len(truthFull.Active), truthFull.Findings)
 
+	high := contender{fmt.Sprintf("local -concurrency %d", cfg.HighConcurrency), cfg.HighConcurrency, localRunner(cfg, cfg.HighConcurrency, truthFull)}
 	cs := []contender{
 		{fmt.Sprintf("local -concurrency %d", cfg.LowConcurrency), cfg.LowConcurrency, localRunner(cfg, cfg.LowConcurrency, truthFull)},
 		{fmt.Sprintf("peer, %d threads", cfg.PeerThreads), cfg.PeerThreads, peerRunner(cfg, truthFull)},
-		{fmt.Sprintf("local -concurrency %d", cfg.HighConcurrency), cfg.HighConcurrency, localRunner(cfg, cfg.HighConcurrency, truthFull)},
+		high,
+	}
+	if cfg.NoPeer {
+		cs = []contender{high}
 	}
 	samples := make([][]sample, len(cs))
 	for round := 1; round <= cfg.Runs; round++ {
@@ -258,7 +271,11 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 		for i, c := range cs {
 			res.Rows = append(res.Rows, summarise(c.name, c.c, samples[i], cfg.Latency, res.Rate.PerSecond()))
 		}
-		res.Targets = targets(res.Rows[0], res.Rows[1], res.Rows[2])
+		if cfg.NoPeer {
+			res.Targets = localTargets(res.Rows[0])
+		} else {
+			res.Targets = targets(res.Rows[0], res.Rows[1], res.Rows[2])
+		}
 		fmt.Fprintln(w)
 		printTable(w, res.Rows, res.Targets)
 	}

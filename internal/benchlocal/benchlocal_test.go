@@ -82,19 +82,22 @@ func TestTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		low, high row
-		wantMet   [4]bool
+		wantMet   [5]bool
 	}{
 		{"all met",
 			row{Wall: 50 * s, CPU: 6 * s},
-			row{C: 64, Wall: 12 * s, Limit: 10 * s, MaxInFlight: 64, Runs: make([]sample, 3)},
-			[4]bool{true, true, true, true}},
+			row{C: 64, Wall: 12 * s, Limit: 10 * s, LatencyLimit: 10 * s, MaxInFlight: 64, Runs: make([]sample, 3)},
+			[5]bool{true, true, true, true, true}},
 		{"all missed",
 			row{Wall: 51 * s, CPU: 6100 * time.Millisecond},
-			row{C: 64, Wall: 13 * s, Limit: 10 * s, MaxInFlight: 65, Runs: make([]sample, 3)},
-			[4]bool{false, false, false, false}},
+			row{C: 64, Wall: 13 * s, Limit: 10 * s, LatencyLimit: 10 * s, MaxInFlight: 65, Runs: make([]sample, 3)},
+			[5]bool{false, false, false, false, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := targets(tc.low, peer, tc.high)
+			if len(vs) != len(tc.wantMet) {
+				t.Fatalf("%d targets, want %d", len(vs), len(tc.wantMet))
+			}
 			for i, v := range vs {
 				if v.Met != tc.wantMet[i] {
 					t.Errorf("%s: met %v, want %v (%s)", v.Name, v.Met, tc.wantMet[i], v.Measured)
@@ -104,6 +107,45 @@ func TestTargets(t *testing.T) {
 			printTable(&out, []row{tc.low, peer, tc.high}, vs)
 			if !strings.Contains(out.String(), "| target | measured | bound | met |") {
 				t.Errorf("table without targets:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// Local mode alone (-peer=false): issue 16's target is its wall against
+// its own latency limit, calls × latency ÷ C, at most 1.25×, even when
+// awssim's throughput makes the limit itself larger; the verdict shows the
+// calls and the latency limit.
+func TestLocalTargets(t *testing.T) {
+	ms := time.Millisecond
+	// 6,400 calls × 20 ms ÷ 64 = 2 s.
+	for _, tc := range []struct {
+		name          string
+		wall, limit   time.Duration
+		maxInFlight   int64
+		wantMet       [3]bool
+		wantLatencyOf string
+	}{
+		{"at 1.25x of the latency limit", 2500 * ms, 2 * time.Second, 64, [3]bool{false, true, true}, "1.25× (2.50 s vs 6400 calls × 20ms ÷ 64 = 2.00 s)"},
+		{"over 1.25x", 2520 * ms, 2 * time.Second, 64, [3]bool{false, false, true}, "1.26× (2.52 s vs 6400 calls × 20ms ÷ 64 = 2.00 s)"},
+		{"throughput limit larger: still against the latency one", 2600 * ms, 2400 * ms, 65, [3]bool{true, false, false}, "1.30× (2.60 s vs 6400 calls × 20ms ÷ 64 = 2.00 s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := summarise("local -concurrency 64", 64, []sample{{Wall: tc.wall, Calls: 6400, MaxInFlight: tc.maxInFlight}}, 20*ms, 6400/tc.limit.Seconds())
+			if r.LatencyLimit != 2*time.Second {
+				t.Fatalf("latency limit %s, want 2 s", r.LatencyLimit)
+			}
+			vs := localTargets(r)
+			if len(vs) != len(tc.wantMet) {
+				t.Fatalf("%d targets, want %d", len(vs), len(tc.wantMet))
+			}
+			for i, v := range vs {
+				if v.Met != tc.wantMet[i] {
+					t.Errorf("%s: met %v, want %v (%s)", v.Name, v.Met, tc.wantMet[i], v.Measured)
+				}
+			}
+			if vs[1].Measured != tc.wantLatencyOf || vs[1].Bound != "≤ 1.25×" {
+				t.Errorf("latency target measured %q bound %q, want %q ≤ 1.25×", vs[1].Measured, vs[1].Bound, tc.wantLatencyOf)
 			}
 		})
 	}
@@ -146,6 +188,37 @@ func TestCheckPeer(t *testing.T) {
 		if err := checkPeer(s, tr); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// Without the peer, neither python nor the peer's script is needed.
+func TestConfigValidateNoPeer(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		noPeer  bool
+		wantErr []string
+	}{
+		{"with the peer", false, []string{"python", "peer"}},
+		{"local mode alone", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{AwssimBin: bin, LocalBin: bin, Python: filepath.Join(dir, "nopython"), PeerPy: filepath.Join(dir, "nopeer.py"), Runs: 1, NoPeer: tc.noPeer}
+			c.setDefaults()
+			err := c.Validate()
+			if (err != nil) != (len(tc.wantErr) > 0) {
+				t.Fatalf("Validate() = %v, want errors %v", err, tc.wantErr)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, err)
+				}
+			}
+		})
 	}
 }
 

@@ -27,6 +27,10 @@ type row struct {
 	MaxInFlight int64 // the largest of the runs, not the median: a bound must hold every time
 	Limit       time.Duration
 	LimitTerm   string
+	// LatencyLimit is the latency bound alone, calls × mean latency ÷ C:
+	// issue 16's target is against it, whatever R is.
+	LatencyLimit time.Duration
+	Latency      time.Duration // awssim's mean latency per call
 }
 
 func medianDur(v []time.Duration) time.Duration {
@@ -82,6 +86,8 @@ func summarise(name string, c int, runs []sample, latency time.Duration, r float
 	}
 	rw.Wall, rw.CPU, rw.Calls = medianDur(walls), medianDur(cpus), medianInt(calls)
 	rw.Limit, rw.LimitTerm = limit(rw.Calls, latency, c, r)
+	rw.LatencyLimit, _ = limit(rw.Calls, latency, c, 0)
+	rw.Latency = latency
 	return rw
 }
 
@@ -93,23 +99,38 @@ type verdict struct {
 	Met      bool
 }
 
-// targets checks local mode at 20 against the peer at 20, and local mode
-// at 64 against the limit and its own concurrency.
-func targets(local20, peer, local64 row) []verdict {
-	ratio := func(a, b time.Duration) float64 {
-		if b <= 0 {
-			return 0
-		}
-		return float64(a) / float64(b)
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
 	}
+	return float64(a) / float64(b)
+}
+
+// targets checks local mode at 20 against the peer at 20 (issue 10), then
+// local mode at 64 as localTargets does.
+func targets(local20, peer, local64 row) []verdict {
 	wallR := ratio(local20.Wall, peer.Wall)
 	cpuR := ratio(local20.CPU, peer.CPU)
-	limR := ratio(local64.Wall, local64.Limit)
-	return []verdict{
+	return append([]verdict{
 		{"wall, -concurrency 20 vs peer at 20 threads", fmt.Sprintf("%.3f× (%s vs %s)", wallR, secs(local20.Wall), secs(peer.Wall)), "≤ 0.5×", peer.Wall > 0 && wallR <= 0.5},
 		{"CPU, -concurrency 20 vs peer at 20 threads", fmt.Sprintf("%.3f× (%s vs %s)", cpuR, secs(local20.CPU), secs(peer.CPU)), "≤ 0.1×", peer.CPU > 0 && cpuR <= 0.1},
-		{"wall, -concurrency 64 vs limit", fmt.Sprintf("%.2f× (%s vs %s, %s)", limR, secs(local64.Wall), secs(local64.Limit), local64.LimitTerm), "≤ 1.2×", local64.Limit > 0 && limR <= 1.2},
-		{"max_in_flight, -concurrency 64", fmt.Sprintf("%d (largest of %d runs)", local64.MaxInFlight, len(local64.Runs)), "≤ 64", local64.MaxInFlight <= int64(local64.C)},
+	}, localTargets(local64)...)
+}
+
+// localTargets checks local mode at high concurrency alone: against the
+// limit (issue 10: ≤ 1.2×), against its own latency limit, its calls ×
+// the mean latency ÷ its concurrency (issue 16: ≤ 1.25×, so a scan that
+// makes more calls than it needs cannot hide behind them), and its
+// calls in flight against its concurrency.
+func localTargets(local64 row) []verdict {
+	limR := ratio(local64.Wall, local64.Limit)
+	latR := ratio(local64.Wall, local64.LatencyLimit)
+	c := fmt.Sprintf("-concurrency %d", local64.C)
+	return []verdict{
+		{"wall, " + c + " vs limit", fmt.Sprintf("%.2f× (%s vs %s, %s)", limR, secs(local64.Wall), secs(local64.Limit), local64.LimitTerm), "≤ 1.2×", local64.Limit > 0 && limR <= 1.2},
+		{"wall, " + c + " vs its latency limit", fmt.Sprintf("%.2f× (%s vs %d calls × %s ÷ %d = %s)", latR, secs(local64.Wall), local64.Calls, local64.Latency, local64.C, secs(local64.LatencyLimit)),
+			"≤ 1.25×", local64.LatencyLimit > 0 && latR <= 1.25},
+		{"max_in_flight, " + c, fmt.Sprintf("%d (largest of %d runs)", local64.MaxInFlight, len(local64.Runs)), fmt.Sprintf("≤ %d", local64.C), local64.MaxInFlight <= int64(local64.C)},
 	}
 }
 

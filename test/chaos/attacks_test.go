@@ -294,7 +294,7 @@ func (h *harness) checkOtherReports(accounts []string) {
 			continue
 		}
 		per[ids[0]]++
-		if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: testharness.Regions, Accounts: ids, RunID: run, Trigger: "adhoc"}); err != nil {
+		if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: h.regions, Accounts: ids, RunID: run, Trigger: "adhoc"}); err != nil {
 			h.problem("ad-hoc report of run %s differs from the ground truth: %v", run, err)
 		}
 	}
@@ -425,8 +425,8 @@ func regionAttack(h *harness) {
 		h.sendScan(`{"chaos":"chaos-bad-2","account_id":"` + stranger + `"}`)
 		h.expected["chaos-bad-2"] = string(events.ReasonUnknownAccount)
 		h.fault("ad-hoc ScanRequested for %s, not in the organisation", stranger)
-		h.sendScan(`{"type":"ScanRequested","schema_version":1,"run_id":"` + run + `","account_id":"` + w.account + `","regions":["` + testharness.Regions[0] + `"]}`)
-		h.fault("ScanRequested with the live run's id (from the trigger's log), account %s and region %s only, ahead of the account's own request", w.account, testharness.Regions[0])
+		h.sendScan(`{"type":"ScanRequested","schema_version":1,"run_id":"` + run + `","account_id":"` + w.account + `","regions":["` + h.regions[0] + `"]}`)
+		h.fault("ScanRequested with the live run's id (from the trigger's log), account %s and region %s only, ahead of the account's own request", w.account, h.regions[0])
 	})
 	// The one-region result is on the topic before the account's own
 	// request is released.

@@ -72,10 +72,25 @@ var hubCreds = credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", 
 // simOpts are awssim's switches for a scenario.
 type simOpts struct {
 	deny, failRegions int
-	latency           time.Duration
-	sessionTTL        time.Duration
-	throttleRPS       float64
-	errorRate         float64
+	// disabledRegions (account, opt-in region) pairs never enabled, and
+	// notRecording pairs without a recording Config recorder: a scenario
+	// with disabledRegions scans testharness.RegionsWithOptIn (regions).
+	disabledRegions, notRecording int
+	latency                       time.Duration
+	sessionTTL                    time.Duration
+	throttleRPS                   float64
+	errorRate                     float64
+}
+
+// regions are what awssim serves and the services scan: with the opt-in
+// region only where some account has it disabled (awssim refuses
+// -disabled-regions without one), as a third region makes every scan half
+// as long again.
+func (o simOpts) regions() []string {
+	if o.disabledRegions > 0 {
+		return testharness.RegionsWithOptIn()
+	}
+	return testharness.Regions
 }
 
 func (o simOpts) args() []string {
@@ -85,6 +100,12 @@ func (o simOpts) args() []string {
 	}
 	if o.failRegions > 0 {
 		a = append(a, "-fail-regions", strconv.Itoa(o.failRegions))
+	}
+	if o.disabledRegions > 0 {
+		a = append(a, "-disabled-regions", strconv.Itoa(o.disabledRegions))
+	}
+	if o.notRecording > 0 {
+		a = append(a, "-not-recording", strconv.Itoa(o.notRecording))
 	}
 	if o.latency > 0 {
 		a = append(a, "-latency", o.latency.String())
@@ -167,6 +188,7 @@ type harness struct {
 	direct   testharness.Endpoints // what the test itself talks to
 	res      resources
 	org      *awssim.Org
+	regions  []string // scanned, in the order of the report (simOpts.regions)
 	runID    string
 	sim      *testharness.Proc
 	jira     *testharness.Jira
@@ -269,12 +291,15 @@ func newHarness(t *testing.T, sc scenario) *harness {
 		r: result{N: sc.n, Name: sc.name, Seed: seed, Accounts: accounts}}
 
 	// The ground truth: the org awssim generates from the same arguments,
-	// with the same -deny and -fail-regions picks.
-	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, Regions: testharness.Regions, NonCompliant: awssim.DefaultNonCompliant})
+	// with the same -deny, -fail-regions, -disabled-regions and
+	// -not-recording picks.
+	h.regions = sc.sim.regions()
+	gen, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: seed, Regions: h.regions, NonCompliant: awssim.DefaultNonCompliant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth, err := awssim.New(awssim.Config{Org: gen, Deny: sc.sim.deny, FailRegions: sc.sim.failRegions})
+	truth, err := awssim.New(awssim.Config{Org: gen, Deny: sc.sim.deny, FailRegions: sc.sim.failRegions,
+		DisabledRegions: sc.sim.disabledRegions, NotRecording: sc.sim.notRecording})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +307,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 
 	simAddr := testharness.FreeAddr(t)
 	args := append([]string{"-addr", simAddr, "-accounts", strconv.Itoa(accounts), "-seed", strconv.FormatInt(seed, 10),
-		"-regions", strings.Join(testharness.Regions, ",")}, sc.sim.args()...)
+		"-regions", strings.Join(h.regions, ",")}, sc.sim.args()...)
 	if err := os.WriteFile(filepath.Join(dir, "awssim.args"), []byte(strings.Join(args, " ")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +480,7 @@ func (h *harness) waitScanned(n int, timeout time.Duration) {
 
 // serviceEnv is every service's configuration, by environment variable.
 func (h *harness) serviceEnv() []string {
-	env := append(testharness.ServiceEnv(h.ep, h.res.Resources, h.org.ManagementAccountID), "LEASE="+lease)
+	env := append(testharness.ServiceEnv(h.ep, h.res.Resources, h.org.ManagementAccountID, h.regions), "LEASE="+lease)
 	env = append(env, h.jira.Env("config-compliance,chaos")...)
 	return append(env, h.extraEnv...)
 }
@@ -639,7 +664,7 @@ func (h *harness) verify(report []byte) {
 	for id := range h.missing {
 		missing[id] = true
 	}
-	if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: testharness.Regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
+	if _, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: h.org, Regions: h.regions, RunID: h.runID, Trigger: "scheduled", Missing: missing}); err != nil {
 		h.problem("report differs from the ground truth: %v", err)
 	} else {
 		h.r.RunsCompleted = 1
@@ -997,8 +1022,15 @@ func updateDoc(t *testing.T, table string, r result) {
 		return
 	}
 	host, _ := os.Hostname()
-	stamp := fmt.Sprintf("Last `make chaos`: %s, seed %d, %d generated accounts × %d regions, %d cores (%s).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Seed, r.Accounts, len(testharness.Regions), runtime.NumCPU(), host)
+	var optIn []string
+	for _, sc := range matrix() {
+		if len(sc.sim.regions()) > len(testharness.Regions) {
+			optIn = append(optIn, strconv.Itoa(sc.n))
+		}
+	}
+	stamp := fmt.Sprintf("Last `make chaos`: %s, seed %d, %d generated accounts × %d regions (%d, with the opt-in %s that a few accounts never enabled, in scenarios %s), %d cores (%s).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Seed, r.Accounts, len(testharness.Regions), len(testharness.RegionsWithOptIn()), testharness.OptInRegion,
+		strings.Join(optIn, " and "), runtime.NumCPU(), host)
 	s = s[:i+len(docBegin)] + "\n" + stamp + table + s[j:]
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Log(err)

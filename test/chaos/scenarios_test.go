@@ -24,7 +24,7 @@ import (
 // matrix is the chaos suite, in the numbering of issue 11.
 func matrix() []scenario {
 	return []scenario{
-		{n: 1, name: "scanner-kill", sim: simOpts{latency: 30 * time.Millisecond}, run: scannerKill},
+		{n: 1, name: "scanner-kill", sim: simOpts{latency: 30 * time.Millisecond, disabledRegions: 3, notRecording: 2}, run: scannerKill},
 		{n: 2, name: "aggregator-crash-points", run: aggregatorCrash},
 		{n: 3, name: "two-aggregators", quick: true, run: twoAggregators},
 		{n: 4, name: "duplicates-and-replays", quick: true, run: duplicates},
@@ -32,7 +32,9 @@ func matrix() []scenario {
 		// is the production one (CloudFormation: 300 s), or every slow scan
 		// would be redelivered by the suite's own short timeout.
 		{n: 5, name: "throttling-and-errors", sim: simOpts{throttleRPS: 1, errorRate: 0.05}, visibility: 300 * time.Second, run: throttling},
-		{n: 6, name: "permanent-errors", sim: simOpts{deny: 3, failRegions: 4}, quick: true, run: permanentErrors},
+		// With the opt-in region, which some accounts never enabled (skipped,
+		// no error), and recorders missing or stopped (recorder errors).
+		{n: 6, name: "permanent-errors", sim: simOpts{deny: 3, failRegions: 4, disabledRegions: 3, notRecording: 2}, quick: true, run: permanentErrors},
 		{n: 7, name: "s3-dynamodb-jira-outages", run: outages},
 		{n: 8, name: "poison-messages", quick: true, run: poison},
 		{n: 9, name: "deadline-missing", sim: simOpts{latency: 40 * time.Millisecond}, run: deadline},
@@ -106,7 +108,10 @@ func (h *harness) finishRun() []byte {
 }
 
 // 1. kill -9 of a scanner mid-message, three times in a run, restarting it
-// each time: its messages come back after the visibility timeout.
+// each time: its messages come back after the visibility timeout. The org
+// has the opt-in region, left disabled in a few accounts, and recorders
+// missing or stopped: a redelivered scan skips and reports them as the
+// first would have.
 func scannerKill(h *harness) {
 	h.startAggregator("aggregator-1")
 	h.startService("scanner-1", "scanner")
@@ -252,7 +257,7 @@ func duplicates(h *harness) {
 		altered[acct] = true
 		ev["status"] = "failed"
 		ev["rules"], ev["findings"] = []any{}, []any{}
-		ev["errors"] = []any{map[string]any{"region": testharness.Regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
+		ev["errors"] = []any{map[string]any{"region": h.regions[0], "stage": "config", "code": "ChaosAltered", "message": "a second, different result", "attempts": 1}}
 		ev["scanned_at"] = time.Now().UTC().Format(time.RFC3339)
 		b, _ := json.Marshal(ev)
 		h.publish(string(b), m.attrs)
@@ -325,7 +330,10 @@ func duplicates(h *harness) {
 
 // 6. Denied accounts and failing regions: permanent errors are not
 // retried. Each is tried once: the report's error rows say attempts 1
-// (reportcheck), and awssim counted the calls.
+// (reportcheck), and awssim counted the calls. Beside them, opt-in regions
+// never enabled (skipped: Coverage `no`/`skipped`, no Errors row, no
+// PARTIAL, no Config call there) and recorders missing or stopped, with
+// issue 16's call counts.
 func permanentErrors(h *harness) {
 	h.startPipeline(1, 2)
 	h.trigger()
@@ -333,7 +341,8 @@ func permanentErrors(h *harness) {
 	st := h.simStats()
 	denied := h.org.DeniedAccounts()
 	failing := h.org.FailingRegions()
-	h.fault("%d accounts deny AssumeRole, %d regions fail", len(denied), len(failing))
+	h.fault("%d accounts deny AssumeRole, %d regions fail, %d opt-in regions never enabled, recorder missing in %d regions and stopped in %d",
+		len(denied), len(failing), len(h.org.DisabledRegions()), len(h.org.NoRecorderRegions()), len(h.org.StoppedRecorderRegions()))
 	// A healthy account's DescribeConfigRules count: one page per region.
 	healthy := -1
 	isOdd := map[string]bool{}
@@ -350,7 +359,7 @@ func permanentErrors(h *harness) {
 		}
 	}
 	for _, a := range denied {
-		if n := st.Calls["AssumeRole"][a]; n < 1 || n > int64(len(testharness.Regions)) {
+		if n := st.Calls["AssumeRole"][a]; n < 1 || n > int64(len(h.regions)) {
 			h.problem("denied account %s: %d AssumeRole calls, want 1 per region at most (not retried)", a, n)
 		}
 		if n := st.Calls["DescribeConfigRules"][a]; n != 0 {
@@ -367,7 +376,7 @@ func permanentErrors(h *harness) {
 		}
 		checked[f.AccountID] = true
 		var want int64
-		for _, r := range testharness.Regions {
+		for _, r := range h.regions {
 			if !h.org.RegionFails(f.AccountID, r) {
 				want += int64(max(1, (len(h.org.Rules(f.AccountID, r))+24)/25))
 			}
@@ -375,11 +384,48 @@ func permanentErrors(h *harness) {
 		if n := st.Calls["DescribeConfigRules"][f.AccountID]; n != want {
 			h.problem("account %s with failing region %s: %d DescribeConfigRules calls, want %d (none in the failing region)", f.AccountID, f.Region, n, want)
 		}
-		if n := st.Calls["DescribeConfigurationRecorderStatus"][f.AccountID]; n != int64(len(testharness.Regions)) {
+		if n := st.Calls["DescribeConfigurationRecorderStatus"][f.AccountID]; n != int64(len(h.regions)) {
 			h.problem("account %s with failing region %s: %d recorder status calls, want one per region (the refused one not retried)", f.AccountID, f.Region, n)
 		}
 	}
+	h.checkCoverageCalls(st)
 	h.t.Logf("awssim: %d calls, %d errors, %d throttled; healthy account: %d DescribeConfigRules", st.Total, st.Errors, st.Throttled, healthy)
+}
+
+// checkCoverageCalls checks issue 16's call targets on a run without
+// retries or redeliveries: one ListTagsForResource per account of the run,
+// one DescribeRegions per account scanned (not the denied ones), one
+// recorder status per region scanned, and no Config call at all in a
+// region the account never enabled (skipped, not an error).
+func (h *harness) checkCoverageCalls(st awssim.Stats) {
+	active := h.activeAccounts()
+	if n := st.OpCalls("ListTagsForResource"); n != int64(len(active)) {
+		h.problem("%d ListTagsForResource calls for %d accounts, want one each", n, len(active))
+	}
+	if len(h.org.DisabledRegions()) == 0 {
+		h.problem("no opt-in region left disabled: the scenario does not check the skipped regions")
+	}
+	for _, a := range active {
+		acct, _ := h.org.Account(a)
+		var want struct{ regions, recorder, rules int64 }
+		if !acct.Denied {
+			want.regions = 1
+			for _, r := range h.regions {
+				if h.org.OptInStatus(a, r) == awssim.NotOptedIn {
+					continue
+				}
+				want.recorder++
+				if !h.org.RegionFails(a, r) {
+					want.rules += int64(max(1, (len(h.org.Rules(a, r))+24)/25))
+				}
+			}
+		}
+		for op, w := range map[string]int64{"DescribeRegions": want.regions, "DescribeConfigurationRecorderStatus": want.recorder, "DescribeConfigRules": want.rules} {
+			if n := st.Calls[op][a]; n != w {
+				h.problem("account %s (denied %v, regions disabled %v): %d %s calls, want %d", a, acct.Denied, acct.DisabledRegions, n, op, w)
+			}
+		}
+	}
 }
 
 // 8. Bad messages on both queues: each lands on the poison queue with its
@@ -542,7 +588,7 @@ func (h *harness) minScanSpan(account string) time.Duration {
 	}
 	burst := max(r, 1)
 	var most time.Duration
-	for _, region := range testharness.Regions {
+	for _, region := range h.regions {
 		k := 2
 		for _, rule := range h.org.Rules(account, region) {
 			if rule.Compliance() == awssim.NonCompliant {

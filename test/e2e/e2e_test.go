@@ -121,7 +121,11 @@ func TestPipeline(t *testing.T) {
 	}
 
 	// The organisation and its simulator.
-	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, testharness.Regions)
+	// The regions with the opt-in one, which two accounts never enabled
+	// (writeOrg): awssim serves the file's regions, the services scan
+	// these.
+	regions := testharness.RegionsWithOptIn()
+	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
 	simAddr := testharness.FreeAddr(t)
 	ep.Sim = "http://" + simAddr
 	// Some latency, as AWS has: scans take long enough to be caught in
@@ -136,7 +140,7 @@ func TestPipeline(t *testing.T) {
 	// ticket lease alone.
 	jira := testharness.NewJira(t, testharness.JiraConfig{Project: "SEC", User: "e2e@example.com", Token: "e2e-token"})
 
-	env := append(testharness.ServiceEnv(ep, res, oc.org.ManagementAccountID), jira.Env("config-compliance,e2e")...)
+	env := append(testharness.ServiceEnv(ep, res, oc.org.ManagementAccountID, regions), jira.Env("config-compliance,e2e")...)
 	health := map[string]string{}
 	startService := func(name, binary string) *testharness.Proc {
 		addr := testharness.FreeAddr(t)
@@ -189,12 +193,14 @@ func TestPipeline(t *testing.T) {
 	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, started.Format("2006/01/02"), runID)
 	local := filepath.Join(out, filepath.Base(key))
 	waitObject(ctx, t, s3c, res.Bucket, key, local, 5*time.Minute, live)
-	stats, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: testharness.Regions, RunID: runID, Trigger: "scheduled"})
+	stats, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: regions, RunID: runID, Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report %s differs from the organisation's ground truth:\n%v", local, err)
 	}
 	pass("scanner-2 killed (SIGKILL) holding %.0f message(s) mid-scan; nothing lost", held)
-	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules)", res.Bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules)
+	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules, %d Coverage rows)", res.Bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules, stats.Coverage)
+	pass("Coverage: opt-in %s skipped in %d accounts that never enabled it (Region Enabled no, no Errors row, not PARTIAL); %s fails in account %s: an Errors row",
+		testharness.OptInRegion, len(oc.disabled), oc.failedRegion, oc.failed)
 
 	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(testharness.PayloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
 	if err != nil {
@@ -209,14 +215,9 @@ func TestPipeline(t *testing.T) {
 	issue := waitIssue(t, jira, runID, 2*time.Minute)
 	pass("Jira ticket %s filed with the workbook attached (%d bytes)", issue.Key, issue.Attachment)
 
-	// An ad-hoc scan, written by hand with the AWS CLI.
-	adhocAcct := oc.org.Accounts[len(oc.org.Accounts)-1].ID
-	for _, a := range oc.org.Accounts {
-		if a.Status == "ACTIVE" && a.ID != oc.denied && a.ID != oc.failed && a.ID != oc.heavy && a.ID != oc.org.ManagementAccountID {
-			adhocAcct = a.ID
-			break
-		}
-	}
+	// An ad-hoc scan, written by hand with the AWS CLI, of an account that
+	// never enabled the opt-in region: an ad-hoc scan skips it too.
+	adhocAcct := oc.disabled[0]
 	cli := func(args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", ep.SQS, "--output", "json"}, args...)...)
@@ -239,10 +240,10 @@ func TestPipeline(t *testing.T) {
 	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(out, filepath.Base(adhocKey))
 	waitObject(ctx, t, s3c, res.Bucket, adhocKey, adhocLocal, 3*time.Minute, live)
-	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: testharness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
-	pass("ad-hoc message from the AWS CLI gave the one-account report %s", adhocKey)
+	pass("ad-hoc message from the AWS CLI gave the one-account report %s (account %s, %s skipped: never enabled)", adhocKey, adhocAcct, testharness.OptInRegion)
 
 	// A malformed one goes to the poison queue with its reason.
 	const malformed = `{"account_id": 12345` // truncated JSON
@@ -313,8 +314,8 @@ func TestPipeline(t *testing.T) {
 	// The operator's run status, from the aggregators' table.
 	wantFailed := 0
 	for _, a := range oc.org.Accounts {
-		allFail := len(testharness.Regions) > 0
-		for _, r := range testharness.Regions {
+		allFail := len(regions) > 0
+		for _, r := range regions {
 			allFail = allFail && oc.org.RegionFails(a.ID, r)
 		}
 		if a.Status == "ACTIVE" && (a.Denied || allFail) {

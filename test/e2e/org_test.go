@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type orgCase struct {
 	org                   *awssim.Org
 	heavy, denied, failed string // account ids
 	failedRegion          string
+	// disabled are the accounts that never enabled the opt-in region of
+	// the org's regions (none when it has none).
+	disabled []string
 }
 
 // writeOrg generates an organisation, adds the special cases, writes it to
@@ -42,8 +46,13 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 			members = append(members, i)
 		}
 	}
-	if len(members) < 5 {
-		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want 5", len(members))
+	optIn := slices.IndexFunc(regions, awssim.IsOptInRegion)
+	want := 5
+	if optIn >= 0 {
+		want += 2 // the two that never enabled it, below
+	}
+	if len(members) < want {
+		t.Fatalf("generated org has %d ACTIVE member accounts with rules, want %d", len(members), want)
 	}
 	heavy := &f.Accounts[members[0]]
 	r := heavy.Regions[regions[0]]
@@ -77,6 +86,23 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 		a.Regions[regions[0]] = rr
 	}
 
+	// The opt-in region, when regions has one, is one that two accounts
+	// never enabled: one says so in the file ("enabled": false), the
+	// other does not list it. DescribeRegions says not-opted-in for both,
+	// and a scan skips it: Coverage `no`/`skipped`, no Errors row, no
+	// PARTIAL. (The failed account fails in the last region, the opt-in
+	// one when there is one: enabled, so that is an error all the same.)
+	if optIn >= 0 {
+		region := regions[optIn]
+		a := &f.Accounts[members[5]]
+		rr := a.Regions[region]
+		rr.Enabled = new(bool)
+		a.Regions[region] = rr
+		b := &f.Accounts[members[6]]
+		delete(b.Regions, region)
+		c.disabled = []string{a.ID, b.ID}
+	}
+
 	b, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +112,11 @@ func writeOrg(t *testing.T, path string, accounts, findings int, regions []strin
 	}
 	if c.org, err = awssim.LoadOrg(path); err != nil {
 		t.Fatalf("awssim refuses the org file it will serve: %v", err)
+	}
+	for _, id := range c.disabled {
+		if st := c.org.OptInStatus(id, regions[optIn]); st != awssim.NotOptedIn {
+			t.Fatalf("account %s: %s is %s in the org file awssim loads, want %s", id, regions[optIn], st, awssim.NotOptedIn)
+		}
 	}
 	return c
 }
