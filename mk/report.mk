@@ -28,10 +28,10 @@ bench-report:
 	@cd internal/report && for b in RenderRun1M RenderRun1MBaseline1M; do \
 		../../$(REPORT_BENCH_BIN) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x | tee ../../bin/report-bench-$$b.txt; \
 	done
-	@awk '/^BenchmarkRenderRun1M-|^BenchmarkRenderRun1M /{for(i=1;i<NF;i++){if($$(i+1)=="ns/op")w0=$$i; if($$(i+1)=="peak-RSS-MB")r0=$$i}} \
-		/^BenchmarkRenderRun1MBaseline1M/{for(i=1;i<NF;i++){if($$(i+1)=="ns/op")w1=$$i; if($$(i+1)=="peak-RSS-MB")r1=$$i}} \
+	@awk '/^BenchmarkRenderRun1M-|^BenchmarkRenderRun1M /{for(i=1;i<NF;i++){if($$(i+1)=="ns/op")w0=$$i; if($$(i+1)=="peak-RSS-MB")r0=$$i; if($$(i+1)=="CPU-s/op")c0=$$i}} \
+		/^BenchmarkRenderRun1MBaseline1M/{for(i=1;i<NF;i++){if($$(i+1)=="ns/op")w1=$$i; if($$(i+1)=="peak-RSS-MB")r1=$$i; if($$(i+1)=="CPU-s/op")c1=$$i}} \
 		END{if(w0==""||w1==""){print "diff cost: benchmark output not found"; exit 1} \
-		printf "diff cost (1M findings, 1M baseline): wall +%.1f%% (target <= +20%%), peak RSS %+.0f MB (target <= +50 MB)\n", (w1/w0-1)*100, r1-r0}' \
+		printf "diff cost (1M findings, 1M baseline): wall %+.1f%% (target <= +20%%), CPU %+.1f%%, peak RSS %+.0f MB (target <= +50 MB)\n", (w1/w0-1)*100, (c0>0 ? (c1/c0-1)*100 : 0), r1-r0}' \
 		bin/report-bench-RenderRun1M.txt bin/report-bench-RenderRun1MBaseline1M.txt
 
 bench-report-disk:

@@ -230,6 +230,7 @@ func benchRenderRun(b *testing.B, nAccounts, perAccount int, withBase bool) {
 		writeSynthBaseline(b, basePath, nAccounts, perAccount)
 	}
 	var counts ChangeCounts
+	cpu0 := cpuSeconds()
 	b.ResetTimer()
 	for b.Loop() {
 		run, accts, errs, fs := synthRun(nAccounts, perAccount)
@@ -264,6 +265,7 @@ func benchRenderRun(b *testing.B, nAccounts, perAccount int, withBase bool) {
 		}
 	}
 	b.StopTimer()
+	cpu := cpuSeconds() - cpu0
 	st, err := os.Stat(findingsOut)
 	if err != nil {
 		b.Fatal(err)
@@ -272,7 +274,18 @@ func benchRenderRun(b *testing.B, nAccounts, perAccount int, withBase bool) {
 	b.ReportMetric(float64(counts.New), "new")
 	b.ReportMetric(float64(counts.Resolved), "resolved")
 	b.ReportMetric(peakRSS(b), "peak-RSS-MB")
+	b.ReportMetric(cpu/float64(b.N), "CPU-s/op")
 	b.ReportMetric(float64(st.Size())/(1<<20), "findings-file-MB")
+}
+
+// cpuSeconds is the process's user + system CPU time so far: on a shared
+// machine a steadier figure than wall time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // synthBaselineID is the baseline's resource id for this run's id k: every

@@ -16,9 +16,6 @@ import (
 	"github.com/xuri/excelize/v2"
 )
 
-// SheetChanges is the fifth sheet: what moved since the baseline.
-const SheetChanges = "Changes"
-
 var changesHeaders = []string{"Change", "Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "First Seen (UTC)"}
 
 // The Change column's two values.

@@ -22,6 +22,7 @@ const (
 	SheetRules    = "Rules"
 	SheetFindings = "Non-compliant Resources"
 	SheetErrors   = "Errors"
+	SheetChanges  = "Changes" // what moved since the baseline
 	SheetCoverage = "Coverage"
 )
 
