@@ -228,3 +228,50 @@ func TestAppendJSONString(t *testing.T) {
 		}
 	}
 }
+
+// TestFastParserAgrees: the fast path reads every line it accepts exactly
+// as encoding/json does, and leaves to encoding/json the lines it cannot
+// read (escapes, another key order, spaces).
+func TestFastParserAgrees(t *testing.T) {
+	fx := loadFixture(t, filepath.Join("testdata", "small.json"))
+	_, ff, _ := renderRun(t, fx, loadBaseline(t, filepath.Join("testdata", "small_baseline.json")))
+	lines := strings.Split(strings.TrimSuffix(gunzip(t, ff), "\n"), "\n")
+	lines = append(lines,
+		`{"kind":"finding", "account_id":"1","account_name":"n","region":"r","rule_name":"x","resource_type":"t","resource_id":"i","annotation":null,"last_evaluated":null,"first_seen":"2026-11-16T01:00:00Z","carried":false}`,
+		`{"account_id":"1","kind":"finding","account_name":"n","region":"r","rule_name":"x","resource_type":"t","resource_id":"i","annotation":null,"last_evaluated":null,"first_seen":"2026-11-16T01:00:00Z","carried":false}`,
+		`{"kind":"finding","account_id":"1","account_name":"n","region":"r","rule_name":"x","resource_type":"t","resource_id":"i","annotation":"a","last_evaluated":"2026-11-16T01:00:00.123+01:00","first_seen":"2026-11-16T01:00:00Z","carried":true}`)
+	var fp fastParser
+	fast, slow := 0, 0
+	for i, line := range lines {
+		got, ok := fp.parse([]byte(line))
+		var l fileLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Kind != "finding" {
+			if ok {
+				t.Errorf("line %d (%s) taken for a finding", i+1, l.Kind)
+			}
+			continue
+		}
+		if !ok {
+			slow++
+			continue
+		}
+		fast++
+		want, err := parseFinding(&l, i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Annotation == nil) != (want.Annotation == nil) || (got.Annotation != nil && *got.Annotation != *want.Annotation) {
+			t.Errorf("line %d: annotation %v, want %v", i+1, got.Annotation, want.Annotation)
+		}
+		got.Annotation, want.Annotation = nil, nil
+		if got != want {
+			t.Errorf("line %d:\n fast %+v\n json %+v", i+1, got, want)
+		}
+	}
+	if fast < 5 || slow != 4 { // slow: the quoted id, the escaped annotation, the two hand-written lines
+		t.Errorf("fast path took %d lines, encoding/json %d", fast, slow)
+	}
+}
