@@ -88,7 +88,14 @@
 // of look-ahead and the last key; its Changes rows (up to every finding of
 // both runs) are spooled to two temporary files under TMPDIR, NEW and
 // RESOLVED apart, about 150 bytes a row, and streamed into the sheet after
-// Errors. The findings file is compressed as it is written. The archive is
+// Errors. A baseline opened with ReadFindingsFile is decompressed and parsed
+// by a goroutine of its own, a few batches (a few hundred kilobytes) ahead
+// of the merge, so the read runs beside the render on a second core; its own
+// finding lines skip encoding/json. The Changes sheet is one more streamed
+// sheet, so excelize holds one more in-memory chunk (up to 16 MiB) until the
+// archive is written: with a tenth of the keys NEW and a tenth RESOLVED the
+// diff adds about 30-40 MB of peak RSS to a 1,000,000-finding render. The
+// findings file is compressed as it is written. The archive is
 // assembled in a second temporary file (excelize would otherwise build the
 // whole zip in a bytes.Buffer) and copied, entry by entry without
 // recompressing, to w.

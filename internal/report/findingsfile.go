@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -289,30 +290,28 @@ func ReadFindingsFile(r io.Reader) (*Baseline, error) {
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
 	n := 0
-	// fast, when not nil, is the finding line next read, parsed by the fast
-	// path; otherwise next returns the line decoded by encoding/json.
+	// next reads the next line: nil at the end; a finding line the fast
+	// path could read also comes back parsed, any other line is decoded by
+	// encoding/json.
 	var fp fastParser
-	var fast *BaselineFinding
-	next := func() (*fileLine, error) {
-		fast = nil
+	next := func() (*fileLine, *BaselineFinding, error) {
 		if !sc.Scan() {
 			if err := sc.Err(); err != nil {
-				return nil, fmt.Errorf("findings file: line %d: %w", n+1, err)
+				return nil, nil, fmt.Errorf("findings file: line %d: %w", n+1, err)
 			}
-			return nil, nil
+			return nil, nil, nil
 		}
 		n++
 		if f, ok := fp.parse(sc.Bytes()); ok {
-			fast = &f
-			return &fileLine{Kind: "finding"}, nil
+			return &fileLine{Kind: "finding"}, &f, nil
 		}
 		var l fileLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, fmt.Errorf("findings file: line %d: %w", n, err)
+			return nil, nil, fmt.Errorf("findings file: line %d: %w", n, err)
 		}
-		return &l, nil
+		return &l, nil, nil
 	}
-	l, err := next()
+	l, _, err := next()
 	if err != nil {
 		return nil, err
 	}
@@ -327,8 +326,9 @@ func ReadFindingsFile(r io.Reader) (*Baseline, error) {
 		return nil, fmt.Errorf("findings file: line 1: generated_at: %w", err)
 	}
 	base := &Baseline{RunID: *l.RunID, GeneratedAt: gen.UTC()}
+	var fast *BaselineFinding
 	for {
-		if l, err = next(); err != nil {
+		if l, fast, err = next(); err != nil {
 			return nil, err
 		}
 		if l == nil || l.Kind != "coverage" {
@@ -339,19 +339,10 @@ func ReadFindingsFile(r io.Reader) (*Baseline, error) {
 		}
 	}
 	first, firstFast := l, fast // the first finding line, or nil at the end of the file
-	used := false
-	base.Findings = func(yield func(BaselineFinding, error) bool) {
-		if used {
-			yield(BaselineFinding{}, errors.New("findings file: the findings were already read"))
-			return
-		}
-		used = true
-		l := first
-		fast = firstFast
-		for {
-			if l == nil {
-				return
-			}
+	// produce parses the finding lines, from the first, into emit.
+	produce := func(emit func(BaselineFinding, error) bool) {
+		l, fast := first, firstFast
+		for l != nil {
 			var f BaselineFinding
 			var err error
 			if fast != nil {
@@ -359,16 +350,83 @@ func ReadFindingsFile(r io.Reader) (*Baseline, error) {
 			} else {
 				f, err = parseFinding(l, n)
 			}
-			if !yield(f, err) || err != nil {
+			if !emit(f, err) || err != nil {
 				return
 			}
-			if l, err = next(); err != nil {
-				yield(BaselineFinding{}, err)
+			if l, fast, err = next(); err != nil {
+				emit(BaselineFinding{}, err)
 				return
 			}
 		}
 	}
+	used := false
+	base.Findings = func(yield func(BaselineFinding, error) bool) {
+		if used {
+			yield(BaselineFinding{}, errors.New("findings file: the findings were already read"))
+			return
+		}
+		used = true
+		prefetch(produce, yield)
+	}
 	return base, nil
+}
+
+// prefetchBatch and prefetchDepth bound the read-ahead of a baseline:
+// 4 batches of 512 findings, a few hundred kilobytes.
+const (
+	prefetchBatch = 512
+	prefetchDepth = 4
+)
+
+// prefetch runs produce in its own goroutine, passing its findings to
+// yield in batches, so that decompressing and parsing the baseline runs
+// beside the render on another core instead of adding to its wall time.
+// When yield stops early, produce is stopped and waited for: nothing reads
+// the caller's reader after the iterator returns.
+func prefetch(produce func(emit func(BaselineFinding, error) bool), yield func(BaselineFinding, error) bool) {
+	type item struct {
+		f   BaselineFinding
+		err error
+	}
+	batches := make(chan []item, prefetchDepth)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(batches)
+		batch := make([]item, 0, prefetchBatch)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]item, 0, prefetchBatch)
+				return true
+			case <-done:
+				return false
+			}
+		}
+		produce(func(f BaselineFinding, err error) bool {
+			batch = append(batch, item{f, err})
+			if len(batch) < cap(batch) && err == nil {
+				return true
+			}
+			return send()
+		})
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
+	for b := range batches {
+		for _, it := range b {
+			if !yield(it.f, it.err) || it.err != nil {
+				return
+			}
+		}
+	}
 }
 
 // parseFinding checks a finding line (line n) and converts it.
@@ -411,8 +469,11 @@ func parseFinding(l *fileLine, n int) (BaselineFinding, error) {
 type fastParser struct {
 	prev    [5]string // account_id, account_name, region, rule_name, resource_type
 	prevAnn *string
-	b       []byte
-	ok      bool
+	// times caches parsed times: first_seen takes one value per week a
+	// finding appeared, last_evaluated repeats within an evaluation.
+	times map[string]time.Time
+	b     []byte
+	ok    bool
 }
 
 func (p *fastParser) lit(s string) {
@@ -476,11 +537,20 @@ func (p *fastParser) time() time.Time {
 	if !p.ok {
 		return time.Time{}
 	}
+	if t, ok := p.times[string(v)]; ok {
+		return t
+	}
 	t, err := time.Parse(time.RFC3339Nano, string(v))
 	if err != nil {
 		p.ok = false
+		return time.Time{}
 	}
-	return t.UTC()
+	t = t.UTC()
+	if p.times == nil || len(p.times) >= 4096 {
+		p.times = make(map[string]time.Time)
+	}
+	p.times[string(v)] = t
+	return t
 }
 
 func (p *fastParser) parse(line []byte) (BaselineFinding, bool) {

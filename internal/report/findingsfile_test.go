@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -273,5 +276,57 @@ func TestFastParserAgrees(t *testing.T) {
 	}
 	if fast < 5 || slow != 4 { // slow: the quoted id, the escaped annotation, the two hand-written lines
 		t.Errorf("fast path took %d lines, encoding/json %d", fast, slow)
+	}
+}
+
+// watchedReader fails the test on a Read once closed is set.
+type watchedReader struct {
+	t      *testing.T
+	r      io.Reader
+	closed atomic.Bool
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	if w.closed.Load() {
+		w.t.Error("the baseline's reader was read after its iterator returned")
+	}
+	return w.r.Read(p)
+}
+
+// TestBaselineStopsEarly: a consumer that stops early stops the read-ahead
+// too, and the read-ahead yields every line, in order, to one that does not.
+func TestBaselineStopsEarly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "base.jsonl.gz")
+	writeSynthBaseline(t, path, 3, 2000) // 6,000 lines: several batches
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stopAt := range []int{1, prefetchBatch, prefetchBatch*prefetchDepth + 3, -1} {
+		wr := &watchedReader{t: t, r: bytes.NewReader(data)}
+		b, err := ReadFindingsFile(wr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		var prev findingKey5
+		for f, err := range b.Findings {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k := baseKeyOf(&f); n > 0 && compareKeys(&k, &prev) < 0 {
+				t.Fatalf("line %d out of order", n+1)
+			} else {
+				prev = k
+			}
+			n++
+			if n == stopAt {
+				break
+			}
+		}
+		wr.closed.Store(true)
+		if want := stopAt; want < 0 && n != 6000 || want > 0 && n != want {
+			t.Errorf("stop at %d: %d lines", stopAt, n)
+		}
 	}
 }
