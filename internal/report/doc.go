@@ -1,7 +1,7 @@
 // Package report renders one run's compliance workbook,
 // config-compliance-<run_id>.xlsx, and its findings file,
 // config-compliance-<run_id>.findings.jsonl.gz, exactly as
-// /work/shared/REPORT_FORMAT.md specifies them: sheets Summary, Rules,
+// the shared REPORT_FORMAT.md specifies them: sheets Summary, Rules,
 // Non-compliant Resources (continued in "Non-compliant Resources (2)",
 // "(3)"… past 1,048,575 rows), Errors, Changes and Coverage, with their
 // headers, cell types, number formats, conditional formats, frozen header
