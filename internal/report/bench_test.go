@@ -1,8 +1,11 @@
 package report
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -206,6 +209,159 @@ func benchRender(b *testing.B, nAccounts, perAccount int) {
 	b.ReportMetric(peakRSS(b), "peak-RSS-MB")
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-sys-MB")
 	b.ReportMetric(float64(st.Size())/(1<<20), "file-MB")
+}
+
+// BenchmarkRenderRun1M renders the same 1,000,000 findings as
+// BenchmarkRender1M, writing the findings file beside the workbook, with
+// no baseline: the reference for the diff's cost.
+func BenchmarkRenderRun1M(b *testing.B) { benchRenderRun(b, 500, 2000, false) }
+
+// BenchmarkRenderRun1MBaseline1M is BenchmarkRenderRun1M against a
+// baseline of 1,000,000 finding lines read from a findings file (written
+// before the timer starts): a tenth of the keys NEW, a tenth RESOLVED.
+// Targets (issue 17): at most +20% wall time and +50 MB peak RSS over
+// BenchmarkRenderRun1M. Run with: make bench-report
+func BenchmarkRenderRun1MBaseline1M(b *testing.B) { benchRenderRun(b, 500, 2000, true) }
+
+func benchRenderRun(b *testing.B, nAccounts, perAccount int, withBase bool) {
+	dir := b.TempDir()
+	out, findingsOut, basePath := filepath.Join(dir, "bench.xlsx"), filepath.Join(dir, "bench.findings.jsonl.gz"), filepath.Join(dir, "base.findings.jsonl.gz")
+	if withBase {
+		writeSynthBaseline(b, basePath, nAccounts, perAccount)
+	}
+	var counts ChangeCounts
+	cpu0 := cpuSeconds()
+	b.ResetTimer()
+	for b.Loop() {
+		run, accts, errs, fs := synthRun(nAccounts, perAccount)
+		wb, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ff, err := os.Create(findingsOut)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var base *Baseline
+		var bf *os.File
+		if withBase {
+			if bf, err = os.Open(basePath); err != nil {
+				b.Fatal(err)
+			}
+			br := bufio.NewReaderSize(bf, 256<<10)
+			if base, err = ReadFindingsFile(br); err != nil {
+				b.Fatal(err)
+			}
+		}
+		counts, err = RenderRun(context.Background(), Output{Workbook: wb, Findings: ff}, run, accts, errs, fs, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bf != nil {
+			_ = bf.Close()
+		}
+		if err := errors.Join(wb.Close(), ff.Close()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := cpuSeconds() - cpu0
+	st, err := os.Stat(findingsOut)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(nAccounts*perAccount), "findings")
+	b.ReportMetric(float64(counts.New), "new")
+	b.ReportMetric(float64(counts.Resolved), "resolved")
+	b.ReportMetric(peakRSS(b), "peak-RSS-MB")
+	b.ReportMetric(cpu/float64(b.N), "CPU-s/op")
+	b.ReportMetric(float64(st.Size())/(1<<20), "findings-file-MB")
+}
+
+// cpuSeconds is the process's user + system CPU time so far: on a shared
+// machine a steadier figure than wall time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// synthBaselineID is the baseline's resource id for this run's id k: every
+// tenth is another resource (RESOLVED, and this run's NEW), sorting where
+// the one it replaces does.
+func synthBaselineID(id string, k int) string {
+	if k%10 == 0 {
+		return id + "-old"
+	}
+	return id
+}
+
+// writeSynthBaseline writes, as last week's findings file, the findings of
+// synthRun with every tenth resource id changed (see synthBaselineID).
+func writeSynthBaseline(tb testing.TB, path string, nAccounts, perAccount int) {
+	run, accts, errs, fs := synthRun(nAccounts, perAccount)
+	run.RunID, run.GeneratedAt = "bench-prev", run.GeneratedAt.Add(-7*24*time.Hour)
+	in, err := prepare(run, accts, errs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fw, err := newFindingsWriter(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := fw.head(in, nil); err != nil {
+		tb.Fatal(err)
+	}
+	k, prevPair := 0, ""
+	for fd, err := range fs {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pair := fd.AccountID + fd.Region + fd.RuleName
+		if pair != prevPair {
+			k, prevPair = 0, pair
+		}
+		ann := fd.Annotation
+		if err := fw.finding(fd.AccountID, in.byID[fd.AccountID].Name, fd.Region, fd.RuleName, fd.ResourceType,
+			synthBaselineID(fd.ResourceID, k), &ann, fd.RecordedAt, run.GeneratedAt.Add(-time.Duration(k)*time.Hour), false); err != nil {
+			tb.Fatal(err)
+		}
+		k++
+	}
+	if err := errors.Join(fw.close(), f.Close()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestSynthBaseline keeps the diff benchmark honest on a small instance:
+// the baseline file reads back in order and a tenth of the keys are NEW
+// and a tenth RESOLVED.
+func TestSynthBaseline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "base.jsonl.gz")
+	writeSynthBaseline(t, path, 2, 2000)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	base, err := ReadFindingsFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, accts, errs, fs := synthRun(2, 2000)
+	counts, err := RenderRun(context.Background(), Output{Workbook: io.Discard, Findings: io.Discard}, run, accts, errs, fs, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.New < 4000/20 || counts.New != counts.Resolved || counts.New > 4000/8 {
+		t.Errorf("counts %+v, want a tenth-ish NEW and as many RESOLVED", counts)
+	}
 }
 
 // TestSynthRunSorted keeps the benchmark honest: its findings pass Render's

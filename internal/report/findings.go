@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -42,39 +43,46 @@ type findingStream struct {
 	acct  *accountState
 	pairs map[[2]string]bool // (region, rule) of acct
 	done  bool
+	diff  *differ
+}
+
+// seenFinding is a finding as read, with its First Seen from the diff.
+type seenFinding struct {
+	Finding
+	first time.Time
 }
 
 // read returns the next finding; ok is false at the end.
-func (s *findingStream) read() (f Finding, ok bool, err error) {
+func (s *findingStream) read() (sf seenFinding, ok bool, err error) {
 	if s.done {
-		return f, false, nil
+		return sf, false, nil
 	}
-	f, err, ok = s.next()
+	f, err, ok := s.next()
 	if !ok {
 		s.done = true
-		return f, false, nil
+		return sf, false, nil
 	}
 	if err != nil {
-		return f, false, fmt.Errorf("findings: %w", err)
+		return sf, false, fmt.Errorf("findings: %w", err)
 	}
 	s.n++
 	if s.n%ctxCheckEvery == 0 {
 		if err := s.ctx.Err(); err != nil {
-			return f, false, err
+			return sf, false, err
 		}
 	}
 	if s.n > 1 && compareFindings(&f, &s.prev) < 0 {
-		return f, false, fmt.Errorf("findings out of order: finding %d %s sorts before finding %d %s; the caller must sort by account id, region, rule name, resource type, resource id",
+		return sf, false, fmt.Errorf("findings out of order: finding %d %s sorts before finding %d %s; the caller must sort by account id, region, rule name, resource type, resource id",
 			s.n, findingKey(&f), s.n-1, findingKey(&s.prev))
 	}
 	s.prev = f
 	if s.acct == nil || s.acct.ID != f.AccountID {
 		a := s.in.byID[f.AccountID]
 		if a == nil {
-			return f, false, fmt.Errorf("finding %d %s: unknown account", s.n, findingKey(&f))
+			return sf, false, fmt.Errorf("finding %d %s: unknown account", s.n, findingKey(&f))
 		}
 		if !a.scanned() {
-			return f, false, fmt.Errorf("finding %d %s: account is %s", s.n, findingKey(&f), a.Status)
+			return sf, false, fmt.Errorf("finding %d %s: account is %s", s.n, findingKey(&f), a.Status)
 		}
 		s.acct = a
 		s.pairs = make(map[[2]string]bool, len(a.Rules))
@@ -83,38 +91,43 @@ func (s *findingStream) read() (f Finding, ok bool, err error) {
 		}
 	}
 	if !s.pairs[[2]string{f.Region, f.RuleName}] {
-		return f, false, fmt.Errorf("finding %d %s: the account has no rule %q in %q (a finding of a failed region?)", s.n, findingKey(&f), f.RuleName, f.Region)
+		return sf, false, fmt.Errorf("finding %d %s: the account has no rule %q in %q (a finding of a failed region?)", s.n, findingKey(&f), f.RuleName, f.Region)
 	}
 	if f.Compliance != NonCompliant {
-		return f, false, fmt.Errorf("finding %d %s: compliance %q, want %s", s.n, findingKey(&f), f.Compliance, NonCompliant)
+		return sf, false, fmt.Errorf("finding %d %s: compliance %q, want %s", s.n, findingKey(&f), f.Compliance, NonCompliant)
 	}
 	s.acct.ncResources++
 	s.rules[f.RuleName].ncResources++
-	return f, true, nil
+	first, err := s.diff.observe(&f)
+	if err != nil {
+		return sf, false, err
+	}
+	return seenFinding{Finding: f, first: first}, true, nil
 }
 
 func findingKey(f *Finding) string {
 	return fmt.Sprintf("(%q, %q, %q, %q, %q)", f.AccountID, f.Region, f.RuleName, f.ResourceType, f.ResourceID)
 }
 
-func (st styles) findingRow(row []any, f *Finding, run Run, a *accountState) []any {
+func (st styles) findingRow(row []any, f *seenFinding, run Run, a *accountState) []any {
 	row = append(row[:0], st.text(f.AccountID), st.text(a.Name), st.text(f.Region), st.text(f.RuleName),
-		st.text(f.ResourceType), st.text(f.ResourceID), st.text(f.Compliance), st.text(f.Annotation), st.timeCell(f.RecordedAt))
+		st.text(f.ResourceType), st.text(f.ResourceID), st.text(f.Compliance), st.text(f.Annotation), st.timeCell(f.RecordedAt),
+		st.timeCell(f.first))
 	return st.owners(row, run, &a.Account)
 }
 
 // writeFindings streams the findings into "Non-compliant Resources" and, past
 // maxDataRows, into "(2)", "(3)"…, created one after the other so they sit
 // right after sheet 3 and before Errors.
-func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, rules map[string]*ruleAgg, findings Findings) error {
+func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, rules map[string]*ruleAgg, findings Findings, d *differ) error {
 	if findings == nil {
 		findings = func(func(Finding, error) bool) {}
 	}
 	next, stop := iter.Pull2(iter.Seq2[Finding, error](findings))
 	defer stop()
-	s := &findingStream{ctx: ctx, next: next, in: in, rules: rules}
+	s := &findingStream{ctx: ctx, next: next, in: in, rules: rules, diff: d}
 	row := make([]any, 0, len(findingsHeaders)+len(in.run.OwnerColumns))
-	sample := make([]Finding, 0, max(1, min(widthSample, maxDataRows)))
+	sample := make([]seenFinding, 0, max(1, min(widthSample, maxDataRows)))
 	for n := 1; ; n++ {
 		sample = sample[:0]
 		for len(sample) < cap(sample) {
@@ -155,7 +168,7 @@ func writeFindings(ctx context.Context, f *excelize.File, st styles, in *input, 
 			return err
 		}
 		rows := 0
-		put := func(fd *Finding) error {
+		put := func(fd *seenFinding) error {
 			rows++
 			if err := sw.SetRow("A"+strconv.Itoa(rows+1), st.findingRow(row, fd, in.run, in.byID[fd.AccountID])); err != nil {
 				return fmt.Errorf("sheet %s: row %d: %w", t.sheet, rows+1, err)

@@ -2,14 +2,17 @@ package report
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -44,6 +47,61 @@ func sliceFindings(fs []Finding) Findings {
 	}
 }
 
+// baselineFixture is a previous run's findings file as JSON, for the tests.
+type baselineFixture struct {
+	RunID       string
+	GeneratedAt time.Time
+	Findings    []BaselineFinding
+}
+
+func loadBaseline(t testing.TB, path string) *Baseline {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bf baselineFixture
+	if err := json.Unmarshal(b, &bf); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return sliceBaseline(bf.RunID, bf.GeneratedAt, bf.Findings)
+}
+
+func sliceBaseline(runID string, gen time.Time, fs []BaselineFinding) *Baseline {
+	return &Baseline{RunID: runID, GeneratedAt: gen, Findings: func(yield func(BaselineFinding, error) bool) {
+		for _, f := range fs {
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}}
+}
+
+// renderRun renders the workbook and the findings file against base.
+func renderRun(t testing.TB, fx fixture, base *Baseline) (workbook, findings []byte, counts ChangeCounts) {
+	t.Helper()
+	var wb, ff bytes.Buffer
+	counts, err := RenderRun(context.Background(), Output{Workbook: &wb, Findings: &ff}, fx.Run, fx.Accounts, fx.Errors, sliceFindings(fx.Findings), base)
+	if err != nil {
+		t.Fatalf("RenderRun: %v", err)
+	}
+	return wb.Bytes(), ff.Bytes(), counts
+}
+
+// gunzip returns a findings file's JSON Lines.
+func gunzip(t testing.TB, data []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func render(t testing.TB, fx fixture) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -58,34 +116,49 @@ func render(t testing.TB, fx fixture) []byte {
 func TestGolden(t *testing.T) {
 	cases := []struct {
 		golden, fixture string
-		maxRows         int // findings per sheet, lowered to pin the spill sheets
+		maxRows         int    // findings per sheet, lowered to pin the spill sheets
+		baseline        string // a baseline fixture; its findings file is pinned too
 	}{
-		{"small", "small", maxDataRows},
-		{"empty", "empty", maxDataRows},
-		{"small_spill", "small", 3},
+		{"small", "small", maxDataRows, ""},
+		{"empty", "empty", maxDataRows, ""},
+		{"small_spill", "small", 3, ""},
+		{"small_changes", "small", maxDataRows, "small_baseline"},
 	}
 	for _, c := range cases {
 		t.Run(c.golden, func(t *testing.T) {
 			defer lowerLimits(c.maxRows, widthSample)()
 			fx := loadFixture(t, filepath.Join("testdata", c.fixture+".json"))
-			got := dumpWorkbook(t, render(t, fx))
-			golden := filepath.Join("testdata", c.golden+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			var data []byte
+			if c.baseline == "" {
+				data = render(t, fx)
+			} else {
+				wb, ff, _ := renderRun(t, fx, loadBaseline(t, filepath.Join("testdata", c.baseline+".json")))
+				data = wb
+				checkGolden(t, filepath.Join("testdata", c.golden+".findings.golden"), gunzip(t, ff))
 			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("dump differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), got))
-			}
+			got := dumpWorkbook(t, data)
+			checkGolden(t, filepath.Join("testdata", c.golden+".golden"), got)
 			if strings.Contains(got, "EMPTY-STRING-CELL") || strings.Contains(got, "FORMULA=") {
 				t.Errorf("an empty-string cell or a formula was written")
 			}
 		})
+	}
+}
+
+// checkGolden compares got with a golden file, rewriting it with -update.
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), got))
 	}
 }
 

@@ -23,6 +23,8 @@ func readerFixtures(t *testing.T) map[string][]byte {
 	for _, name := range []string{"empty", "small"} {
 		out[name] = render(t, loadFixture(t, filepath.Join("testdata", name+".json")))
 	}
+	out["small_changes"], _, _ = renderRun(t, loadFixture(t, filepath.Join("testdata", "small.json")),
+		loadBaseline(t, filepath.Join("testdata", "small_baseline.json")))
 	defer func(n int) { maxDataRows = n }(maxDataRows)
 	maxDataRows = 2
 	out["small_spill"] = render(t, loadFixture(t, filepath.Join("testdata", "small.json")))

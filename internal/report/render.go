@@ -22,6 +22,7 @@ const (
 	SheetRules    = "Rules"
 	SheetFindings = "Non-compliant Resources"
 	SheetErrors   = "Errors"
+	SheetChanges  = "Changes" // what moved since the baseline
 	SheetCoverage = "Coverage"
 )
 
@@ -46,7 +47,7 @@ const ctxCheckEvery = 4096
 var (
 	summaryHeaders  = []string{"Account ID", "Account Name", "OU Path", "Rules Evaluated", "Compliant Rules", "Non-compliant Rules", "Non-compliant Resources", "Compliance %", "Scan Status"}
 	rulesHeaders    = []string{"Rule Name", "Source Identifier", "Accounts Evaluated", "Non-compliant Accounts", "Non-compliant Resources", "Compliance %"}
-	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)"}
+	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)", "First Seen (UTC)"}
 	errorsHeaders   = []string{"Account ID", "Account Name", "Region", "Stage", "Error Code", "Message", "Attempts"}
 	coverageHeaders = []string{"Account ID", "Account Name", "Region", "Region Enabled", "Config Recorder", "Rules", "Read"}
 )
@@ -81,6 +82,7 @@ type styles struct {
 	quoted                     int // the default format plus quotePrefix: text that looks like a formula
 	kvNumber, kvDateTime       int
 	redDxf                     int // conditional format: red fill, dark red text
+	greenDxf                   int // conditional format: green fill, dark green text
 	// used is each sheet's used range ("A1:I42"), recorded as its table
 	// closes: a StreamWriter writes <dimension ref="A1"/> before the first
 	// row, and save puts the real range in its place.
@@ -127,6 +129,13 @@ func newStyles(f *excelize.File) (styles, error) {
 		Font: &excelize.Font{Color: "9C0006"},
 		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFC7CE"}},
 	})
+	if err != nil {
+		return s, err
+	}
+	s.greenDxf, err = f.NewConditionalStyle(&excelize.Style{
+		Font: &excelize.Font{Color: "006100"},
+		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"C6EFCE"}},
+	})
 	return s, err
 }
 
@@ -147,58 +156,110 @@ func (s styles) redWhen(criteria, value string) excelize.ConditionalFormatOption
 	return excelize.ConditionalFormatOptions{Type: "cell", Criteria: criteria, Value: value, Format: &dxf}
 }
 
-// Render writes the workbook of one run to w. See the package documentation
-// for the contract on its arguments, findings' order above all.
-// On error, w may have received part of the file.
+func (s styles) greenWhen(criteria, value string) excelize.ConditionalFormatOptions {
+	dxf := s.greenDxf
+	return excelize.ConditionalFormatOptions{Type: "cell", Criteria: criteria, Value: value, Format: &dxf}
+}
+
+// Render writes the workbook of one run to w: RenderRun with no findings
+// file and no baseline. See the package documentation for the contract on
+// its arguments, findings' order above all. On error, w may have received
+// part of the file.
 func Render(ctx context.Context, w io.Writer, run Run, accounts []Account, errs []ErrorRow, findings Findings) error {
+	_, err := RenderRun(ctx, Output{Workbook: w}, run, accounts, errs, findings, nil)
+	return err
+}
+
+// Output is where one render writes. Findings nil: no findings file.
+// Neither is closed; on error either may hold part of a file.
+type Output struct {
+	Workbook io.Writer
+	Findings io.Writer
+}
+
+// RenderRun writes the workbook, and the findings file when out.Findings is
+// not nil, in one pass over findings, comparing them with base (nil: no
+// baseline; the Changes block is empty, its table header only, and First
+// Seen is Generated at for every finding). It returns what the Changes
+// sheet counted. An error from the baseline (unreadable, out of order)
+// wraps ErrBaseline: the caller may render again with no baseline.
+func RenderRun(ctx context.Context, out Output, run Run, accounts []Account, errs []ErrorRow, findings Findings, base *Baseline) (ChangeCounts, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
 	in, err := prepare(run, accounts, errs)
 	if err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
 	f := excelize.NewFile()
 	defer func() { _ = f.Close() }()
 	st, err := newStyles(f)
 	if err != nil {
-		return fmt.Errorf("create styles: %w", err)
+		return ChangeCounts{}, fmt.Errorf("create styles: %w", err)
 	}
+	var fw *findingsWriter
+	if out.Findings != nil {
+		if fw, err = newFindingsWriter(out.Findings); err != nil {
+			return ChangeCounts{}, fmt.Errorf("findings file: %w", err)
+		}
+		if err := fw.head(in, base); err != nil {
+			return ChangeCounts{}, err
+		}
+	}
+	d, err := newDiffer(ctx, in, st, fw, base)
+	if err != nil {
+		return ChangeCounts{}, err
+	}
+	defer d.close()
 	// Sheet order is creation order. Summary and Rules are written last, once
 	// the findings have been counted; spill sheets are created while
-	// streaming, and Errors and Coverage after them, so they end up last.
+	// streaming, and Errors, Changes and Coverage after them, so they end up
+	// last.
 	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
-		return fmt.Errorf("create sheet: %w", err)
+		return ChangeCounts{}, fmt.Errorf("create sheet: %w", err)
 	}
 	if _, err := f.NewSheet(SheetRules); err != nil {
-		return fmt.Errorf("create sheet: %w", err)
+		return ChangeCounts{}, fmt.Errorf("create sheet: %w", err)
 	}
 	rules := aggregateRules(in)
-	if err := writeFindings(ctx, f, st, in, rules, findings); err != nil {
-		return err
+	if err := writeFindings(ctx, f, st, in, rules, findings, d); err != nil {
+		return ChangeCounts{}, err
 	}
-	if _, err := f.NewSheet(SheetErrors); err != nil {
-		return fmt.Errorf("create sheet: %w", err)
+	if err := d.finish(); err != nil {
+		return ChangeCounts{}, err
 	}
-	if _, err := f.NewSheet(SheetCoverage); err != nil {
-		return fmt.Errorf("create sheet: %w", err)
+	if fw != nil {
+		if err := fw.close(); err != nil {
+			return ChangeCounts{}, err
+		}
+	}
+	for _, name := range []string{SheetErrors, SheetChanges, SheetCoverage} {
+		if _, err := f.NewSheet(name); err != nil {
+			return ChangeCounts{}, fmt.Errorf("create sheet: %w", err)
+		}
 	}
 	if err := writeSummary(f, st, in); err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
 	if err := writeRules(f, st, rules); err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
 	if err := writeErrors(f, st, in); err != nil {
-		return err
+		return ChangeCounts{}, err
+	}
+	if err := writeChanges(f, st, in, d); err != nil {
+		return ChangeCounts{}, err
 	}
 	if err := writeCoverage(f, st, in); err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return ChangeCounts{}, err
 	}
-	return save(f, w, in.run, st.used)
+	if err := save(f, out.Workbook, in.run, st.used); err != nil {
+		return ChangeCounts{}, err
+	}
+	return d.counts, nil
 }
 
 // save writes the archive through spoolZip into a temporary file (under

@@ -89,8 +89,8 @@ func TestDeterministic(t *testing.T) {
 		got := mustRender(t, fx.Run, accts, errs, fx.Findings)
 		if i == 0 {
 			first = got
-			if n := len(open(t, got).GetSheetList()); n != 7 {
-				t.Fatalf("want 7 sheets (two spills), got %d", n)
+			if n := len(open(t, got).GetSheetList()); n != 8 {
+				t.Fatalf("want 8 sheets (two spills), got %d", n)
 			}
 			continue
 		}
@@ -213,7 +213,7 @@ func TestEmptyRun(t *testing.T) {
 		t.Errorf("the not-OK rule would paint the empty placeholder row red")
 	}
 	f := open(t, data)
-	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetRules, SheetFindings, SheetErrors, SheetCoverage}) {
+	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetRules, SheetFindings, SheetErrors, SheetChanges, SheetCoverage}) {
 		t.Fatalf("sheets %v", got)
 	}
 	for sheet, hdr := range map[string][]string{SheetRules: rulesHeaders, SheetFindings: findingsHeaders, SheetErrors: errorsHeaders, SheetCoverage: coverageHeaders} {
@@ -395,7 +395,7 @@ func TestSpill(t *testing.T) {
 			for i := range c.sheetRows {
 				want = append(want, findingsSheetName(i+1))
 			}
-			want = append(want, SheetErrors, SheetCoverage)
+			want = append(want, SheetErrors, SheetChanges, SheetCoverage)
 			if got := f.GetSheetList(); !slices.Equal(got, want) {
 				t.Fatalf("sheets %q, want %q", got, want)
 			}
@@ -413,7 +413,7 @@ func TestSpill(t *testing.T) {
 					next++
 				}
 				tables, _ := f.GetTables(sheet)
-				if len(tables) != 1 || tables[0].Range != fmt.Sprintf("A1:I%d", max(n+1, 2)) {
+				if len(tables) != 1 || tables[0].Range != fmt.Sprintf("A1:J%d", max(n+1, 2)) {
 					t.Errorf("%s: tables %+v", sheet, tables)
 				}
 				cfs, _ := f.GetConditionalFormats(sheet)

@@ -62,6 +62,7 @@ const (
 	sheetRules    = "Rules"
 	sheetFindings = "Non-compliant Resources"
 	sheetErrors   = "Errors"
+	sheetChanges  = "Changes" // accepted here; its content is checked elsewhere
 	sheetCoverage = "Coverage"
 	tableHeader   = 10 // Summary's table header row
 )
@@ -69,7 +70,7 @@ const (
 // Headers of the tables, less the owner columns.
 var (
 	summaryHeaders  = []string{"Account ID", "Account Name", "OU Path", "Rules Evaluated", "Compliant Rules", "Non-compliant Rules", "Non-compliant Resources", "Compliance %", "Scan Status"}
-	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)"}
+	findingsHeaders = []string{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)", "First Seen (UTC)"}
 	errorsHeaders   = []string{"Account ID", "Account Name", "Region", "Stage", "Error Code", "Message", "Attempts"}
 	coverageHeaders = []string{"Account ID", "Account Name", "Region", "Region Enabled", "Config Recorder", "Rules", "Read"}
 )
@@ -252,7 +253,7 @@ func Check(path string, e Expect) (Stats, error) {
 			wantSheets = append(wantSheets, s)
 		}
 	}
-	wantSheets = append(wantSheets, sheetErrors, sheetCoverage)
+	wantSheets = append(wantSheets, sheetErrors, sheetChanges, sheetCoverage)
 	if !slices.Equal(sheets, wantSheets) {
 		p.add("sheets %q, want %q", sheets, wantSheets)
 	}
