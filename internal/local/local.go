@@ -335,7 +335,7 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 }
 
 // renderer renders the workbooks; a variable for the tests.
-var renderer aggregate.Renderer = report.Render
+var renderer aggregate.Renderer = report.RenderRun
 
 // pollInterval is how often the store is read for the run's emission:
 // short, so the workbook's path comes as soon as it is written, whatever
