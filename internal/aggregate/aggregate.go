@@ -69,9 +69,9 @@ type Config struct {
 	// of the first claim's time: local mode's -generated-at, so that the
 	// same run rendered twice, anywhere, gives the same bytes.
 	FixedGeneratedAt time.Time
-	// Baseline, when set, is pinned as every run's baseline before its
-	// first claim (store.PinBaseline): local mode's -baseline RUN_ID or
-	// none. Nil: the first claim fixes the latest emitted scheduled run.
+	// Baseline, when set, is pinned as its run's baseline before the first
+	// claim (store.PinBaseline): local mode's -baseline RUN_ID or none.
+	// Nil: the first claim fixes the latest emitted scheduled run.
 	Baseline *BaselinePin
 }
 

@@ -31,9 +31,13 @@ func FindingsKey(reportKey string, id ident.RunID) string {
 	return path.Join(path.Dir(reportKey), report.FindingsFileName(string(id)))
 }
 
-// BaselinePin is a baseline chosen for every run instead of the store's
-// (Config.Baseline). Ref nil: no baseline.
-type BaselinePin struct{ Ref *store.BaselineRef }
+// BaselinePin is a baseline chosen instead of the store's (Config.Baseline)
+// for run RunID, or for every run when RunID is empty. Ref nil: no
+// baseline.
+type BaselinePin struct {
+	RunID ident.RunID
+	Ref   *store.BaselineRef
+}
 
 // Compared is what a report's Changes sheet compared with: the baseline
 // run (its Generated at as its findings file says) and what moved since.
@@ -186,7 +190,7 @@ func (a *Aggregator) recount(ctx context.Context, st store.RunState, m *model) (
 // claim. A run whose baseline is fixed already to another keeps it (a
 // takeover, a resumed run): logged, not an error.
 func (a *Aggregator) pinBaseline(ctx context.Context, id ident.RunID, log *slog.Logger) error {
-	if a.cfg.Baseline == nil {
+	if a.cfg.Baseline == nil || (a.cfg.Baseline.RunID != "" && a.cfg.Baseline.RunID != id) {
 		return nil
 	}
 	err := a.store.PinBaseline(ctx, id, a.cfg.Baseline.Ref)

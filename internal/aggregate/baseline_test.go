@@ -356,6 +356,8 @@ func TestPinnedBaseline(t *testing.T) {
 	}{
 		{"store's choice", nil, runID},
 		{"none", &BaselinePin{}, ""},
+		{"none for this run", &BaselinePin{RunID: week2}, ""},
+		{"none for another run", &BaselinePin{RunID: "01KMZ8W4Y0OTHER"}, runID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -16,12 +16,14 @@ import (
 // a pin of none, or a pin of the named run, which must be an emitted
 // scheduled run of this -out with a findings file; anything else fails
 // before a single AWS call, in one line.
+// The pin is for cfg.RunID alone (Run gives a new run its id first): a
+// run of an earlier invocation that this one emits keeps its own.
 func pinned(ctx context.Context, st store.Store, cfg Config) (*aggregate.BaselinePin, error) {
 	switch cfg.Baseline {
 	case "":
 		return nil, nil
 	case BaselineNone:
-		return &aggregate.BaselinePin{}, nil
+		return &aggregate.BaselinePin{RunID: cfg.RunID}, nil
 	}
 	id := ident.RunID(cfg.Baseline)
 	b, err := st.Run(ctx, id)
@@ -39,7 +41,7 @@ func pinned(ctx context.Context, st store.Store, cfg Config) (*aggregate.Baselin
 	case b.FindingsKey == "":
 		return nil, fmt.Errorf("baseline %s: it has no findings file (emitted before findings files; re-render it with -run-id %s first)", id, id)
 	}
-	return &aggregate.BaselinePin{Ref: &store.BaselineRef{RunID: id, GeneratedAt: b.GeneratedAt, FindingsKey: b.FindingsKey}}, nil
+	return &aggregate.BaselinePin{RunID: cfg.RunID, Ref: &store.BaselineRef{RunID: id, GeneratedAt: b.GeneratedAt, FindingsKey: b.FindingsKey}}, nil
 }
 
 // expectedBaseline is the baseline the run's report will compare with:

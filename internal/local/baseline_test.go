@@ -82,7 +82,7 @@ func TestPinned(t *testing.T) {
 		{baseline: "01KMZ8W4Y0OPEN", wantErr: "its report was never written"},
 		{baseline: "01KMZ8W4Y0OLD", wantErr: "no findings file"},
 	} {
-		pin, err := pinned(ctx, st, Config{Out: "/out", Baseline: tc.baseline})
+		pin, err := pinned(ctx, st, Config{Out: "/out", Baseline: tc.baseline, RunID: "01KMZ8W4Y0THIS"})
 		switch {
 		case tc.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
@@ -90,7 +90,7 @@ func TestPinned(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("-baseline %s: %v", tc.baseline, err)
-		case (pin != nil) != tc.wantPin || (pin != nil && !pin.Ref.Equal(tc.want)):
+		case (pin != nil) != tc.wantPin || (pin != nil && (!pin.Ref.Equal(tc.want) || pin.RunID != "01KMZ8W4Y0THIS")):
 			t.Errorf("-baseline %q: pin %+v, want pinned %v to %v", tc.baseline, pin, tc.wantPin, tc.want)
 		}
 	}

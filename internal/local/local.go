@@ -186,6 +186,11 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer db.Close()
 	st := guardedStore{Store: db, g: guard}
+	if cfg.Baseline != "" && cfg.RunID == "" {
+		// The id the trigger would give it, given here so that the pin is
+		// this run's alone.
+		cfg.RunID = ident.NewRunID(time.Now())
+	}
 	pin, err := pinned(ctx, st, cfg)
 	if err != nil {
 		return Result{}, err
