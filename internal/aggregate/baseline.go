@@ -169,6 +169,9 @@ func (a *Aggregator) renderFiles(ctx context.Context, st store.RunState, m *mode
 // such run (the summary is kept after); storing the counts would need a
 // store field for a rare path.
 func (a *Aggregator) recount(ctx context.Context, st store.RunState, m *model) (*Compared, error) {
+	if st.Baseline == nil {
+		return nil, nil // nothing to count against: no render
+	}
 	log := a.log.With(slog.String("run_id", string(st.RunID)))
 	base, closer := a.openBaseline(ctx, st.Baseline, log)
 	out := report.Output{Workbook: io.Discard}
