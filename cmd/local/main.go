@@ -36,6 +36,14 @@ endpoints come from the SDK's standard configuration (AWS_PROFILE,
 AWS_ENDPOINT_URL, ...). Re-running with the same -run-id resumes an interrupted
 run, or re-renders a finished one without scanning.
 
+Beside the workbook goes its findings file,
+config-compliance-<run_id>.findings.jsonl.gz (JSON Lines: jq, Athena, a SIEM),
+and the workbook's Changes sheet lists what is NEW and RESOLVED since the
+baseline: by default the latest scheduled run (one without -account) whose
+report was written under the same -out; -baseline RUN_ID picks another such
+run, -baseline none compares with nothing. A run's baseline is fixed when its
+report is first rendered: resuming or re-rendering it keeps that one.
+
 Exit status: 0 when a report was written (failed accounts are in it), 1 when
 no report could be written (a full disk, under -out or TMPDIR, stops the run
 at once with one line naming the path), 2 for bad configuration.`
@@ -51,6 +59,7 @@ func main() {
 	var accounts cli.Strings
 	fs.Var(&accounts, "account", "scan only this account id, an ad-hoc run (repeatable, or comma-separated)")
 	runID := fs.String("run-id", "", "run id (default: a new ULID); an existing run's id resumes or re-renders it")
+	baseline := fs.String("baseline", "", `run to compare with: an emitted scheduled run id under -out, or "none" (default: the latest emitted scheduled run under -out)`)
 	genAt := fs.String("generated-at", "", "report's Generated at, RFC 3339 (default: when the run is first claimed), for reproducible output")
 	deadline := fs.Duration("deadline", events.DefaultDeadline, "after this long, accounts without a result are reported MISSING")
 	incAcc := fs.String("include-accounts", "", "comma-separated account ids to keep (default: all)")
@@ -67,7 +76,7 @@ func main() {
 		cli.Fail("local", err)
 	}
 	cfg := local.Config{Out: *out, OrgRoleARN: *orgRole, ReadRoleName: ident.RoleName(*readRole),
-		Concurrency: *conc, MaxFindings: *maxFindings, RunID: ident.RunID(*runID), Deadline: *deadline}
+		Concurrency: *conc, MaxFindings: *maxFindings, RunID: ident.RunID(*runID), Deadline: *deadline, Baseline: *baseline}
 	var errs []error
 	if cfg.Regions, err = ident.ParseRegions(*regions); err != nil {
 		errs = append(errs, fmt.Errorf("regions: %w", err))

@@ -174,3 +174,29 @@ func TestBadOwnerTags(t *testing.T) {
 		})
 	}
 }
+
+// A bad -baseline (or BASELINE) is configuration: exit 2, one line naming
+// the flag; a well-formed run id that is no baseline under -out stops the
+// run before any AWS call: exit 1, one line saying why.
+func TestBadBaseline(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		prefix string
+	}{
+		{"flag", nil, []string{"-baseline", "last week"}, 2, `local: baseline: "last week" is neither "none" nor a run id`},
+		{"environment", []string{"BASELINE=last-week!"}, nil, 2, `local: baseline: "last-week!" is neither "none" nor a run id`},
+		{"unknown run", nil, []string{"-baseline", "01KMZ8W4Y0NOSUCHRUN"}, 1, "local: no report: baseline 01KMZ8W4Y0NOSUCHRUN: no such run under "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
+			code, stdout, stderr, _ := runMain(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code != tt.code || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], tt.prefix) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q", code, stdout, stderr, tt.code, tt.prefix)
+			}
+		})
+	}
+}

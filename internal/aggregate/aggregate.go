@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -19,9 +18,6 @@ import (
 	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/store"
 )
-
-// Renderer writes a run's workbook; report.Render in production.
-type Renderer func(ctx context.Context, w io.Writer, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings) error
 
 // Config of an Aggregator.
 type Config struct {
@@ -73,6 +69,10 @@ type Config struct {
 	// of the first claim's time: local mode's -generated-at, so that the
 	// same run rendered twice, anywhere, gives the same bytes.
 	FixedGeneratedAt time.Time
+	// Baseline, when set, is pinned as its run's baseline before the first
+	// claim (store.PinBaseline): local mode's -baseline RUN_ID or none.
+	// Nil: the first claim fixes the latest emitted scheduled run.
+	Baseline *BaselinePin
 }
 
 func (c *Config) setDefaults() {
@@ -147,7 +147,7 @@ func (c Config) Validate() error {
 type Deps struct {
 	Store store.Store
 	Blob  blob.Store
-	// Renderer defaults to report.Render.
+	// Renderer defaults to report.RenderRun.
 	Renderer Renderer
 	// Notifier files the ticket; nil files none (local mode without Jira).
 	Notifier Notifier
@@ -235,7 +235,7 @@ func New(cfg Config, d Deps) (*Aggregator, error) {
 		return nil, err
 	}
 	if d.Renderer == nil {
-		d.Renderer = report.Render
+		d.Renderer = report.RenderRun
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

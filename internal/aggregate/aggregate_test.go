@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,12 +92,12 @@ func TestCompleteRunEmitsOnce(t *testing.T) {
 	}
 	checkRows(t, "Summary", summary[9:], want)
 	checkRows(t, "Non-compliant Resources", rows(t, data, report.SheetFindings), [][]string{
-		{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)"},
-		{"012345678901", "sandbox", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "logs", "NON_COMPLIANT", "from logs", "2026-11-23 00:00"},
-		{"111111111111", "payments-prod", "us-east-1", "custom-tags", "AWS::EC2::Instance", "i-0abc", "NON_COMPLIANT", "from i-0abc", "2026-11-23 00:00"},
-		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "=cmd|' /C calc'!A0", "NON_COMPLIANT", "from =cmd|' /C calc'!A0", "2026-11-23 00:00"},
-		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "alpha-bucket", "NON_COMPLIANT", "from alpha-bucket", "2026-11-23 00:00"},
-		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "zeta-bucket", "NON_COMPLIANT", "from zeta-bucket", "2026-11-23 00:00"},
+		{"Account ID", "Account Name", "Region", "Rule Name", "Resource Type", "Resource ID", "Compliance", "Annotation", "Last Evaluated (UTC)", "First Seen (UTC)"},
+		{"012345678901", "sandbox", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "logs", "NON_COMPLIANT", "from logs", "2026-11-23 00:00", "2026-11-23 01:05"},
+		{"111111111111", "payments-prod", "us-east-1", "custom-tags", "AWS::EC2::Instance", "i-0abc", "NON_COMPLIANT", "from i-0abc", "2026-11-23 00:00", "2026-11-23 01:05"},
+		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "=cmd|' /C calc'!A0", "NON_COMPLIANT", "from =cmd|' /C calc'!A0", "2026-11-23 00:00", "2026-11-23 01:05"},
+		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "alpha-bucket", "NON_COMPLIANT", "from alpha-bucket", "2026-11-23 00:00", "2026-11-23 01:05"},
+		{"111111111111", "payments-prod", "us-east-1", "s3-public-read", "AWS::S3::Bucket", "zeta-bucket", "NON_COMPLIANT", "from zeta-bucket", "2026-11-23 00:00", "2026-11-23 01:05"},
 	})
 	checkRows(t, "Errors", rows(t, data, report.SheetErrors), [][]string{
 		{"Account ID", "Account Name", "Region", "Stage", "Error Code", "Message", "Attempts"},
@@ -386,9 +385,9 @@ func TestTakeoverMidRender(t *testing.T) {
 	_, ref := emitOnce(t, allMessages(t))
 	ctx := context.Background()
 	e := newEnv(t)
-	crash := func(ctx context.Context, w io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
-		_, _ = w.Write([]byte("PK\x03\x04 half a zip"))
-		return errors.New("killed mid-render")
+	crash := func(ctx context.Context, out report.Output, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
+		_, _ = out.Workbook.Write([]byte("PK\x03\x04 half a zip"))
+		return report.ChangeCounts{}, errors.New("killed mid-render")
 	}
 	a := e.aggregator("replica-a", func(_ *Config, d *Deps) { d.Renderer = crash })
 	b := e.aggregator("replica-b")
@@ -630,7 +629,7 @@ func TestLeaseRenewedDuringLongRender(t *testing.T) {
 	t.Run("renewed", func(t *testing.T) {
 		e := newEnv(t)
 		var stolen error
-		slow := func(ctx context.Context, w io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
+		slow := func(ctx context.Context, out report.Output, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
 			// 400ms of fake time, past the 300ms lease; 800ms of real time,
 			// so that only a renewal missing for 600ms could let it lapse.
 			for range 8 {
@@ -638,7 +637,7 @@ func TestLeaseRenewedDuringLongRender(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			_, stolen = e.store.Claim(ctx, runID, "replica-b", e.clock.Now(), lease)
-			return report.Render(ctx, w, run, accts, errs, fs)
+			return report.RenderRun(ctx, out, run, accts, errs, fs, base)
 		}
 		a := e.aggregator("replica-a", func(c *Config, d *Deps) { c.Lease = lease; d.Renderer = slow })
 		handleAll(t, a, allMessages(t))
@@ -654,16 +653,16 @@ func TestLeaseRenewedDuringLongRender(t *testing.T) {
 	})
 	t.Run("lost", func(t *testing.T) {
 		e := newEnv(t)
-		stall := func(ctx context.Context, w io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
+		stall := func(ctx context.Context, out report.Output, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
 			e.clock.Add(time.Hour) // this replica stalls (GC, node pressure) past its lease
 			if _, err := e.store.Claim(ctx, runID, "replica-b", e.clock.Now(), lease); err != nil {
-				return fmt.Errorf("takeover: %w", err)
+				return report.ChangeCounts{}, fmt.Errorf("takeover: %w", err)
 			}
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return report.ChangeCounts{}, ctx.Err()
 			case <-time.After(10 * time.Second):
-				return errors.New("render not cancelled after the lease was lost")
+				return report.ChangeCounts{}, errors.New("render not cancelled after the lease was lost")
 			}
 		}
 		a := e.aggregator("replica-a", func(c *Config, d *Deps) { c.Lease = lease; d.Renderer = stall })

@@ -47,6 +47,10 @@ type Summary struct {
 	// WorstRules: most non-compliant accounts, then resources, then name (the
 	// Rules sheet's order); at most TopN, only non-compliant ones.
 	WorstRules []RuleSummary
+	// Compared is what the report's Changes sheet compared with and
+	// counted; nil when it has no baseline (none, or its findings file
+	// could not be used).
+	Compared *Compared
 }
 
 // model is the renderer's input for one run, less the findings, which a

@@ -132,7 +132,7 @@ func TestOwnerColumnsAndCoverageSheet(t *testing.T) {
 		{"222222222222", "locked-down", "Root/Prod", "", "", "", "", "", "FAILED", "", ""},
 		{"333333333333", "gone", "Root", "", "", "", "", "", "MISSING", "", "Ghosts"},
 	})
-	if f := rows(t, data, report.SheetFindings); len(f) < 2 || !slices.Equal(f[0][9:], []string{"Owner", "Team"}) || !slices.Equal(f[1][9:], []string{"sand@example.com"}) {
+	if f := rows(t, data, report.SheetFindings); len(f) < 2 || !slices.Equal(f[0][10:], []string{"Owner", "Team"}) || !slices.Equal(f[1][10:], []string{"sand@example.com"}) {
 		t.Errorf("findings owner columns: %q", f[:min(2, len(f))])
 	}
 	checkRows(t, "Errors", rows(t, data, report.SheetErrors), [][]string{

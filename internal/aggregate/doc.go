@@ -65,6 +65,25 @@
 // crashed emission renders the same bytes from the same recorded results.
 // A result recorded between the crash and the takeover is included.
 //
+// # The findings file and the baseline
+//
+// Every emission renders the workbook and the findings file
+// (FindingsKey: beside the workbook) in one pass into two temporary files,
+// compared with the run's baseline, fixed by the store at the first claim
+// (store.Claim.Baseline: the latest emitted scheduled run) or pinned before
+// it (Config.Baseline: local mode's -baseline). The baseline's findings
+// file is read as a stream from the blob store (Open when the store has
+// it). It uploads the findings file, then the workbook, then marks the run
+// emitted with both keys: a crash between them leaves objects that the
+// takeover rewrites with the same bytes, and a scheduled run marked with a
+// findings key becomes the next run's baseline. A baseline whose findings
+// file is gone, unreadable or corrupt (at its head, or mid-stream:
+// report.ErrBaseline, then the run is rendered again) gives a report
+// without a baseline and a warning, never a failed report. The ticket
+// gets the Changes counts (Summary.Compared); a ticket filed after a
+// restart, without the emission's summary, recounts them by rendering the
+// run again, to nowhere, against its stored baseline.
+//
 // # Tickets
 //
 // A failed emission (the upload, say) is retried by the loop on the same

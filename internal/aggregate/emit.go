@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -40,6 +39,10 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 
 	log := a.log.With(slog.String("run_id", string(id)))
 	start := a.cfg.Now()
+	if err := a.pinBaseline(ctx, id, log); err != nil {
+		a.metrics.emitFailures.WithLabelValues("claim").Inc()
+		return err
+	}
 	claim, err := a.store.Claim(ctx, id, a.cfg.Owner, start, a.cfg.Lease)
 	switch {
 	case errors.Is(err, store.ErrClaimed):
@@ -68,49 +71,53 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 		return nil
 	}
 	key := ReportKey(a.cfg.ReportPrefix, st.Started)
+	fkey := FindingsKey(key, id)
 	log = log.With(slog.String("report_key", key))
-	log.Info("emitting report", slog.Time("generated_at", claim.GeneratedAt), slog.Time("deadline", st.Started.Deadline), slog.Int("results", st.Results))
+	log.Info("emitting report", slog.Time("generated_at", claim.GeneratedAt), slog.Time("deadline", st.Started.Deadline),
+		slog.Int("results", st.Results), slog.String("baseline_run_id", claim.Baseline.String()))
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopLease := a.keepLease(rctx, cancel, id, log)
 	defer stopLease()
 
-	tmp, err := os.CreateTemp("", "config-compliance-*.xlsx")
-	if err != nil {
-		a.metrics.emitFailures.WithLabelValues("render").Inc()
-		return fmt.Errorf("run %s: create temporary workbook: %w", id, err)
-	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
 	m, err := a.build(rctx, st, claim.GeneratedAt)
 	if err != nil {
 		a.metrics.emitFailures.WithLabelValues("read").Inc()
 		return fmt.Errorf("run %s: %w", id, leaseCause(rctx, err))
 	}
 	chaos.Point(chaos.MidRender)
-	if err := a.render(rctx, tmp, m.run, m.accounts, m.errs, a.findings(rctx, st, m)); err != nil {
+	out, err := a.renderFiles(rctx, st, m, claim.Baseline, log)
+	defer out.remove()
+	if err != nil {
 		a.metrics.emitFailures.WithLabelValues("render").Inc()
 		return fmt.Errorf("render report of run %s: %w", id, leaseCause(rctx, err))
 	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
+	m.summary.Compared = out.compared
+	// The findings file first, then the workbook, then the mark: a crash
+	// between them leaves objects that the takeover rewrites with the same
+	// bytes (same Generated at, baseline and results), and a workbook is
+	// never out without its findings file.
+	fsize, err := size(out.findings)
 	if err == nil {
-		_, err = tmp.Seek(0, io.SeekStart)
+		err = a.blob.Put(rctx, fkey, out.findings, ContentTypeFindings)
 	}
 	if err != nil {
-		a.metrics.emitFailures.WithLabelValues("render").Inc()
-		return fmt.Errorf("run %s: rewind temporary workbook: %w", id, err)
+		a.metrics.emitFailures.WithLabelValues("upload").Inc()
+		return fmt.Errorf("upload findings file of run %s: %w", id, leaseCause(rctx, err))
 	}
-	if err := a.blob.Put(rctx, key, tmp, ContentTypeXLSX); err != nil {
+	wsize, err := size(out.workbook)
+	if err == nil {
+		err = a.blob.Put(rctx, key, out.workbook, ContentTypeXLSX)
+	}
+	if err != nil {
 		a.metrics.emitFailures.WithLabelValues("upload").Inc()
 		return fmt.Errorf("upload report of run %s: %w", id, leaseCause(rctx, err))
 	}
 	chaos.Point(chaos.AfterUpload)
 	stopLease()
 	emittedAt := a.cfg.Now()
-	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, "", emittedAt); err != nil {
+	if err := a.store.MarkEmitted(ctx, id, a.cfg.Owner, key, fkey, emittedAt); err != nil {
 		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrEmitted) {
 			// Another replica took the run over: it uploads the same bytes
 			// (same GeneratedAt, same results) and marks it.
@@ -123,14 +130,18 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 	a.metrics.reports.Inc()
 	a.metrics.reportEmitted(st.Started, id, &m.summary, emittedAt)
 	a.metrics.emitSeconds.Observe(a.cfg.Now().Sub(start).Seconds())
-	log.Info("report emitted", slog.Int64("bytes", size),
+	changes := []any{slog.String("baseline_run_id", "none")}
+	if c := out.compared; c != nil {
+		changes = []any{slog.String("baseline_run_id", string(c.RunID)), slog.Int("new", c.New), slog.Int("resolved", c.Resolved)}
+	}
+	log.Info("report emitted", append([]any{slog.Int64("bytes", wsize), slog.Int64("findings_bytes", fsize), slog.String("findings_key", fkey),
 		slog.Int("accounts_expected", m.summary.AccountsExpected), slog.Int("accounts_scanned", m.summary.AccountsScanned),
 		slog.Int("accounts_failed", m.summary.AccountsFailed), slog.Int("accounts_missing", m.summary.AccountsMissing),
-		slog.Int("noncompliant_accounts", m.summary.NonCompliantAccounts))
+		slog.Int("noncompliant_accounts", m.summary.NonCompliantAccounts)}, changes...)...)
 
 	if a.notifier != nil {
-		st.Emitted, st.ReportKey, st.GeneratedAt = true, key, claim.GeneratedAt
-		a.handTicket(ctx, st, &m.summary, fileAttachment(tmp.Name(), size))
+		st.Emitted, st.ReportKey, st.FindingsKey, st.GeneratedAt = true, key, fkey, claim.GeneratedAt
+		a.handTicket(ctx, st, &m.summary, fileAttachment(out.workbook.Name(), wsize))
 	}
 	return nil
 }
@@ -199,12 +210,13 @@ func (a *Aggregator) keepRenewing(ctx context.Context, log *slog.Logger, what st
 	}
 }
 
-// Rerender renders an emitted run's workbook again from the store, with its
-// first claim's Generated at, and uploads it to the run's report key: local
-// mode's re-run of a finished run, without scanning again. The bytes equal
-// the emitted ones unless results were recorded after the emission (late
-// results are kept in the store; only this explicit re-render shows them).
-// It files no ticket.
+// Rerender renders an emitted run's workbook and findings file again
+// from the store, with its first claim's Generated at and its stored
+// baseline, and uploads them to the run's keys: local mode's re-run of a
+// finished run, without scanning again. The bytes equal the emitted ones
+// unless results were recorded after the emission (late results are kept
+// in the store; only this explicit re-render shows them) or the
+// baseline's findings file has become unusable since. It files no ticket.
 func (a *Aggregator) Rerender(ctx context.Context, id ident.RunID) (string, error) {
 	st, err := a.store.Run(ctx, id)
 	if err != nil {
@@ -213,27 +225,33 @@ func (a *Aggregator) Rerender(ctx context.Context, id ident.RunID) (string, erro
 	if !st.Emitted || st.Started == nil {
 		return "", fmt.Errorf("run %s has not been emitted: nothing to re-render (the loop emits it)", id)
 	}
-	tmp, err := os.CreateTemp("", "config-compliance-*.xlsx")
-	if err != nil {
-		return "", fmt.Errorf("run %s: create temporary workbook: %w", id, err)
-	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
+	log := a.log.With(slog.String("run_id", string(id)), slog.String("report_key", st.ReportKey))
 	m, err := a.build(ctx, st, st.GeneratedAt)
 	if err != nil {
 		return "", fmt.Errorf("run %s: %w", id, err)
 	}
-	if err := a.render(ctx, tmp, m.run, m.accounts, m.errs, a.findings(ctx, st, m)); err != nil {
+	out, err := a.renderFiles(ctx, st, m, st.Baseline, log)
+	defer out.remove()
+	if err != nil {
 		return "", fmt.Errorf("render report of run %s: %w", id, err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("run %s: rewind temporary workbook: %w", id, err)
+	// A run emitted before findings files has no key stored: its file
+	// goes where it would have (the emitted mark cannot change).
+	fkey := st.FindingsKey
+	if fkey == "" {
+		fkey = FindingsKey(st.ReportKey, id)
 	}
-	if err := a.blob.Put(ctx, st.ReportKey, tmp, ContentTypeXLSX); err != nil {
-		return "", fmt.Errorf("upload report of run %s: %w", id, err)
+	for _, up := range []struct {
+		f        *os.File
+		key, typ string
+	}{{out.findings, fkey, ContentTypeFindings}, {out.workbook, st.ReportKey, ContentTypeXLSX}} {
+		if _, err := size(up.f); err != nil {
+			return "", fmt.Errorf("run %s: rewind temporary file: %w", id, err)
+		}
+		if err := a.blob.Put(ctx, up.key, up.f, up.typ); err != nil {
+			return "", fmt.Errorf("upload %s of run %s: %w", up.key, id, err)
+		}
 	}
-	a.log.Info("report re-rendered", slog.String("run_id", string(id)), slog.String("report_key", st.ReportKey))
+	log.Info("report re-rendered", slog.String("findings_key", fkey), slog.String("baseline_run_id", st.Baseline.String()))
 	return st.ReportKey, nil
 }

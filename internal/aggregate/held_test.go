@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -27,22 +26,22 @@ type rendered struct {
 }
 
 func capture(into map[string]*rendered) Renderer {
-	return func(ctx context.Context, w io.Writer, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings) error {
+	return func(ctx context.Context, out report.Output, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
 		r := &rendered{accounts: accounts, errs: errs}
 		for f, err := range findings {
 			if err != nil {
-				return err
+				return report.ChangeCounts{}, err
 			}
 			r.findings = append(r.findings, f)
 		}
 		into[run.RunID] = r
-		return report.Render(ctx, w, run, accounts, errs, func(yield func(report.Finding, error) bool) {
+		return report.RenderRun(ctx, out, run, accounts, errs, func(yield func(report.Finding, error) bool) {
 			for _, f := range r.findings {
 				if !yield(f, nil) {
 					return
 				}
 			}
-		})
+		}, base)
 	}
 }
 

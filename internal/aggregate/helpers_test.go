@@ -145,14 +145,17 @@ type upload struct {
 	body []byte
 }
 
-// recBlob records every Put and writes it through to a Folder; failPut
-// makes Put write the object and then return an error (a crash after the
-// upload, before the emitted mark).
+// recBlob records every Put and writes it through to a Folder: workbooks
+// in puts, findings files in findingsPuts, in order; failPut makes a
+// workbook's Put write the object and then return an error (a crash after
+// the upload, before the emitted mark).
 type recBlob struct {
 	blob.Folder
-	mu      sync.Mutex
-	puts    []upload
-	failPut int
+	mu           sync.Mutex
+	puts         []upload
+	findingsPuts []upload
+	order        []string // every key put, in order
+	failPut      int
 }
 
 func (b *recBlob) Put(ctx context.Context, key string, body io.ReadSeeker, ct string) error {
@@ -160,7 +163,7 @@ func (b *recBlob) Put(ctx context.Context, key string, body io.ReadSeeker, ct st
 	if err != nil {
 		return err
 	}
-	if ct != ContentTypeXLSX {
+	if ct != ContentTypeXLSX && ct != ContentTypeFindings {
 		return fmt.Errorf("content type %q", ct)
 	}
 	if err := b.Folder.Put(ctx, key, bytes.NewReader(data), ct); err != nil {
@@ -168,6 +171,11 @@ func (b *recBlob) Put(ctx context.Context, key string, body io.ReadSeeker, ct st
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.order = append(b.order, key)
+	if ct == ContentTypeFindings {
+		b.findingsPuts = append(b.findingsPuts, upload{key, data})
+		return nil
+	}
 	b.puts = append(b.puts, upload{key, data})
 	if b.failPut > 0 {
 		b.failPut--
@@ -180,6 +188,12 @@ func (b *recBlob) uploads() []upload {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]upload(nil), b.puts...)
+}
+
+func (b *recBlob) findingsUploads() []upload {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]upload(nil), b.findingsPuts...)
 }
 
 // fakeJira is a Notifier remembering tickets by run label.

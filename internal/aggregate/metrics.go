@@ -48,6 +48,9 @@ type Metrics struct {
 	promoted prometheus.Counter
 	// adhocJoined: ad-hoc runs that joined their account's open ad-hoc run.
 	adhocJoined prometheus.Counter
+	// baselineUnusable: renders whose baseline's findings file was gone,
+	// unreadable or corrupt, so the report went out without a baseline.
+	baselineUnusable prometheus.Counter
 
 	// lastScheduled: when this replica last emitted a scheduled report
 	// (0 before the first); the alert takes the max over replicas and
@@ -136,6 +139,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "configreport_aggregator_adhoc_runs_joined_total",
 			Help: "Ad-hoc runs that joined the open ad-hoc run of their account (no report or ticket of their own).",
 		}),
+		baselineUnusable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "configreport_aggregator_baseline_unusable_total",
+			Help: "Renders whose baseline findings file was gone, unreadable or corrupt: the report went out without a baseline (an empty Changes sheet).",
+		}),
 		lastScheduled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "configreport_aggregator_last_scheduled_report_timestamp_seconds",
 			Help: "Unix time this replica last emitted a scheduled run's report (0: none since it started).",
@@ -175,7 +182,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		var errs []error
 		for _, c := range []prometheus.Collector{m.events, m.reports, m.emitFailures, m.dropped, m.tickets, m.ticketFailures, m.emitSeconds,
-			m.held, m.heldCounted, m.promoted, m.adhocJoined,
+			m.held, m.heldCounted, m.promoted, m.adhocJoined, m.baselineUnusable,
 			m.lastScheduled, m.lastReport, m.runSeconds, m.openRuns, m.unticketed, m.runAccounts, m.runDeadline, m.runStarted} {
 			errs = append(errs, reg.Register(c))
 		}

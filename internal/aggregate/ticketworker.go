@@ -114,6 +114,11 @@ func (a *Aggregator) fileTicket(ctx context.Context, st store.RunState, wb Attac
 	a.mu.Unlock()
 	if !ok {
 		m, err := a.build(ctx, st, st.GeneratedAt)
+		if err == nil {
+			// The Changes counts are no part of build: recounted against
+			// the run's stored baseline, as the emission counted them.
+			m.summary.Compared, err = a.recount(ctx, st, m)
+		}
 		if err != nil {
 			a.ticketFailed(ctx, st.RunID, fmt.Errorf("rebuild the ticket summary: %w", err))
 			return

@@ -140,6 +140,22 @@ func (f Folder) Get(_ context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
+// Open streams the file: the caller reads and closes it.
+func (f Folder) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return nil, err
+	}
+	file, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	return file, nil
+}
+
 // GetLimit checks the file's size before reading it, and reads no more
 // than limit+1 bytes whatever the size said (the file may grow).
 func (f Folder) GetLimit(_ context.Context, key string, limit int64) ([]byte, error) {

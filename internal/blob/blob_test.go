@@ -3,6 +3,7 @@ package blob
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,5 +47,36 @@ func TestFolder(t *testing.T) {
 	}
 	if b, err := p.GetPayload(ctx, "claim/r/a.json", 2); err != nil || string(b) != "{}" {
 		t.Errorf("GetPayload = %q, %v", b, err)
+	}
+}
+
+func TestFolderOpen(t *testing.T) {
+	ctx := context.Background()
+	f := Folder{Dir: t.TempDir()}
+	if err := f.Put(ctx, "a/b.gz", strings.NewReader("streamed"), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key, want string
+		notFound  bool
+	}{
+		{key: "a/b.gz", want: "streamed"},
+		{key: "a/missing.gz", notFound: true},
+	} {
+		rc, err := f.Open(ctx, tc.key)
+		if tc.notFound {
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: %v, want ErrNotFound", tc.key, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		b, err := io.ReadAll(rc)
+		_ = rc.Close()
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.key, b, err, tc.want)
+		}
 	}
 }

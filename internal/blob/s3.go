@@ -99,6 +99,17 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
+// Open streams the object: the caller reads and closes the body (a
+// findings file of a million findings is tens of megabytes, read once as
+// a stream by the next run's report). NoSuchKey becomes ErrNotFound.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return out.Body, nil
+}
+
 // open starts reading an object for Get and GetLimit: NoSuchKey becomes
 // ErrNotFound. The caller closes the body.
 func (s *S3) open(ctx context.Context, key string) (*s3.GetObjectOutput, error) {

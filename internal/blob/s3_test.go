@@ -97,6 +97,25 @@ func TestStoreConformance(t *testing.T) {
 			if ok, err := st.Exists(ctx, key); err != nil || !ok {
 				t.Fatalf("Exists after Put = %v, %v; want true, nil", ok, err)
 			}
+			// Open streams (a baseline's findings file is read so).
+			o, ok := st.(interface {
+				Open(context.Context, string) (io.ReadCloser, error)
+			})
+			if !ok {
+				t.Fatalf("%T has no Open", st)
+			}
+			rc, err := o.Open(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = io.ReadAll(rc)
+			_ = rc.Close()
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("Open after Put: %d bytes, %v; want %d bytes", len(got), err, len(body))
+			}
+			if _, err := o.Open(ctx, key+".missing"); !errors.Is(err, blob.ErrNotFound) {
+				t.Fatalf("Open missing: %v; want ErrNotFound", err)
+			}
 			if n, err := st.Size(ctx, key); err != nil || n != int64(len(body)) {
 				t.Fatalf("Size after Put = %d, %v; want %d", n, err, len(body))
 			}

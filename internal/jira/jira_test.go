@@ -543,6 +543,29 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+func TestChangesLine(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		compared *aggregate.Compared
+		want     string
+	}{
+		{"baseline", &aggregate.Compared{RunID: "01KMZ8W4Y0RUN", GeneratedAt: time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC), New: 3, Resolved: 2},
+			"*Changes:* 3 new, 2 resolved since 2026-11-30 (run 01KMZ8W4Y0RUN; the workbook's Changes sheet lists them)."},
+		{"nothing moved", &aggregate.Compared{RunID: "01KMZ8W4Y0RUN", GeneratedAt: time.Date(2026, 12, 1, 1, 0, 0, 0, time.FixedZone("HKT", 8*3600))},
+			"*Changes:* 0 new, 0 resolved since 2026-11-30 (run 01KMZ8W4Y0RUN; the workbook's Changes sheet lists them)."},
+		{"none", nil, "*Changes:* no baseline, nothing compared (no earlier scheduled report, or its findings file could not be read)."},
+	} {
+		tk := ticket()
+		tk.Compared = tc.compared
+		if got := Changes(tk); got != tc.want {
+			t.Errorf("%s: Changes = %q, want %q", tc.name, got, tc.want)
+		}
+		if d := Description(tk, false, 0); !strings.Contains(d, "\n"+tc.want+"\n") {
+			t.Errorf("%s: the description lacks the line %q:\n%s", tc.name, tc.want, d)
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	good := Config{URL: "https://example.atlassian.net", Project: "SEC", Token: "tok-Zq9w"}
 	for _, tc := range []struct {

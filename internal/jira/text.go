@@ -51,6 +51,7 @@ func Description(t aggregate.Ticket, attached bool, size int64) string {
 	if t.AccountsFailed+t.AccountsMissing > 0 {
 		b.WriteString("Failed and missing accounts are listed on the workbook's Errors sheet.\n")
 	}
+	b.WriteString(Changes(t) + "\n")
 	b.WriteString("\nh3. Worst accounts\n")
 	if len(t.WorstAccounts) == 0 {
 		b.WriteString("None: every scanned account is compliant.\n")
@@ -70,6 +71,18 @@ func Description(t aggregate.Ticket, attached bool, size int64) string {
 		}
 	}
 	return b.String()
+}
+
+// Changes is the description's line on what moved since the baseline
+// (REPORT_FORMAT.md, 5. Changes): "N new, M resolved since <yyyy-mm-dd>",
+// the baseline's Generated at, or a line saying there is no baseline.
+func Changes(t aggregate.Ticket) string {
+	c := t.Compared
+	if c == nil {
+		return "*Changes:* no baseline, nothing compared (no earlier scheduled report, or its findings file could not be read)."
+	}
+	return fmt.Sprintf("*Changes:* %d new, %d resolved since %s (run %s; the workbook's Changes sheet lists them).",
+		c.New, c.Resolved, c.GeneratedAt.UTC().Format("2006-01-02"), esc(string(c.RunID)))
 }
 
 // esc escapes what Jira wiki markup would read as formatting, links,

@@ -174,16 +174,16 @@ func (s guardedStore) SetTicket(ctx context.Context, id ident.RunID, ticketKey s
 }
 
 // renderer watches the render: its temporary files under TMPDIR and the
-// aggregator's temporary workbook it writes into.
+// aggregator's temporary workbook and findings file it writes into.
 func (g *diskGuard) renderer(r aggregate.Renderer) aggregate.Renderer {
-	return func(ctx context.Context, w io.Writer, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings) error {
-		err := r(ctx, w, run, accounts, errs, findings)
+	return func(ctx context.Context, out report.Output, run report.Run, accounts []report.Account, errs []report.ErrorRow, findings report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
+		counts, err := r(ctx, out, run, accounts, errs, findings, base)
 		var pe *fs.PathError
 		if isDiskFull(err) && !errors.As(err, &pe) {
-			// A write to w: the aggregator's temporary workbook, in TMPDIR.
-			return g.check(os.TempDir(), err)
+			// A write to out: the aggregator's temporary files, in TMPDIR.
+			return counts, g.check(os.TempDir(), err)
 		}
-		return g.check("", err)
+		return counts, g.check("", err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
@@ -170,16 +170,15 @@ func TestLocalRunStopsOnFullRenderDisk(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	defer func(r func(context.Context, io.Writer, report.Run, []report.Account, []report.ErrorRow, report.Findings) error) {
-		renderer = r
-	}(renderer)
-	renderer = func(ctx context.Context, _ io.Writer, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings) error {
+	defer func(r aggregate.Renderer) { renderer = r }(renderer)
+	renderer = func(ctx context.Context, out report.Output, run report.Run, accts []report.Account, errs []report.ErrorRow, fs report.Findings, base *report.Baseline) (report.ChangeCounts, error) {
 		f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 		if err != nil {
-			return err
+			return report.ChangeCounts{}, err
 		}
 		defer f.Close()
-		return report.Render(ctx, f, run, accts, errs, fs)
+		out.Workbook = f
+		return report.RenderRun(ctx, out, run, accts, errs, fs, base)
 	}
 	e := newEnv(t, 10, 3, awssim.Config{})
 	checkStops(t, baseConfig(t), e, "/dev/full")

@@ -38,6 +38,9 @@ import (
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
+// BaselineNone is Config.Baseline turning the comparison off.
+const BaselineNone = "none"
+
 // Defaults of local mode's flags.
 const (
 	DefaultOut         = "./out"
@@ -80,6 +83,12 @@ type Config struct {
 	OwnerTags []events.OwnerTag
 	// ProgressInterval between progress lines; default 2s.
 	ProgressInterval time.Duration
+	// Baseline is the run the report compares with (REPORT_FORMAT.md, 5.
+	// Changes): "" for the latest emitted scheduled run under Out (fixed
+	// at the run's first claim), BaselineNone for no comparison, or the id
+	// of an emitted scheduled run of Out's store. A run whose baseline is
+	// fixed already (resumed, re-rendered) keeps its own.
+	Baseline string
 	// Waiting says what the AWS calls are waiting on
 	// (awsconf.RetryLog.Waiting), added to the progress lines; nil: not
 	// said.
@@ -129,6 +138,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("run-id: %w", err))
 		}
 	}
+	if c.Baseline != "" && c.Baseline != BaselineNone {
+		if _, err := ident.ParseRunID(c.Baseline); err != nil {
+			errs = append(errs, fmt.Errorf("baseline: %q is neither %q nor a run id: %w", c.Baseline, BaselineNone, err))
+		} else if ident.RunID(c.Baseline) == c.RunID {
+			errs = append(errs, fmt.Errorf("baseline: run %s cannot be its own baseline", c.Baseline))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -142,6 +158,9 @@ type Result struct {
 	Resumed, Rerendered bool
 	// Requested is how many scan requests this invocation published.
 	Requested int
+	// Baseline is the run the report compared with, as the store fixed
+	// it; nil when none.
+	Baseline *store.BaselineRef
 }
 
 // Run runs one report run to its workbook. hub is the AWS configuration
@@ -167,6 +186,15 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer db.Close()
 	st := guardedStore{Store: db, g: guard}
+	if cfg.Baseline != "" && cfg.RunID == "" {
+		// The id the trigger would give it, given here so that the pin is
+		// this run's alone.
+		cfg.RunID = ident.NewRunID(time.Now())
+	}
+	pin, err := pinned(ctx, st, cfg)
+	if err != nil {
+		return Result{}, err
+	}
 	folder := guardedBlob{Folder: blob.Folder{Dir: cfg.Out}, g: guard}
 	codec := app.Codec(folder, payloadPrefix)
 	a, err := app.NewAWS(hub, cfg.OrgRoleARN, "config-report-local")
@@ -183,6 +211,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		Aggregate: aggregate.Config{
 			ReportPrefix: ReportPrefix, ReportLocation: cfg.Out, Owner: owner,
 			CheckInterval: time.Second, FixedGeneratedAt: cfg.GeneratedAt, OwnerTags: cfg.OwnerTags,
+			Baseline: pin,
 		},
 		Router: app.RouterConfig{CloseTimeout: 5 * time.Second},
 	}, b, app.AggregatorDeps{Store: st, Blob: folder, Renderer: guard.renderer(renderer)}, codec, logger)
@@ -197,6 +226,12 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return res, fmt.Errorf("read run %s: %w", cfg.RunID, err)
+		case prior.BaselineFixed && pin != nil && !prior.Baseline.Equal(pin.Ref):
+			fmt.Fprintf(progress, "run %s: its baseline was fixed at its first claim (%s); -baseline %s ignored\n",
+				cfg.RunID, baselineText(prior.Baseline), cfg.Baseline)
+		}
+		switch {
+		case err != nil:
 		case prior.Emitted:
 			res.Resumed, res.Rerendered = true, true
 			key, err := agg.Rerender(ctx, cfg.RunID)
@@ -206,8 +241,8 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 				}
 				return res, fmt.Errorf("re-render run %s: %w", cfg.RunID, err)
 			}
-			fmt.Fprintf(progress, "run %s was emitted already: re-rendered from the store, nothing scanned\n", cfg.RunID)
-			res.Path = filepath.Join(cfg.Out, filepath.FromSlash(key))
+			fmt.Fprintf(progress, "run %s was emitted already: re-rendered from the store, nothing scanned, %s\n", cfg.RunID, baselineText(prior.Baseline))
+			res.Path, res.Baseline = filepath.Join(cfg.Out, filepath.FromSlash(key)), prior.Baseline
 			return res, nil
 		default:
 			res.Resumed = true
@@ -250,14 +285,18 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		return res, err
 	}
 	res.RunID, res.Requested = started.RunID, requested
-	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s\n",
-		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339))
-
-	key, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
+	expect, err := expectedBaseline(ctx, st, started.RunID, pin)
 	if err != nil {
 		return res, err
 	}
-	res.Path = filepath.Join(cfg.Out, filepath.FromSlash(key))
+	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s, %s\n",
+		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339), baselineText(expect))
+
+	done, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
+	if err != nil {
+		return res, err
+	}
+	res.Path, res.Baseline = filepath.Join(cfg.Out, filepath.FromSlash(done.ReportKey)), done.Baseline
 	return res, nil
 }
 
@@ -335,16 +374,16 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 }
 
 // renderer renders the workbooks; a variable for the tests.
-var renderer aggregate.Renderer = report.Render
+var renderer aggregate.Renderer = report.RenderRun
 
 // pollInterval is how often the store is read for the run's emission:
 // short, so the workbook's path comes as soon as it is written, whatever
 // the progress interval.
 const pollInterval = 100 * time.Millisecond
 
-// wait reports progress until the run's report is emitted, and returns its
-// key.
-func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (string, error) {
+// wait reports progress until the run's report is emitted, and returns
+// the emitted run's state.
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (store.RunState, error) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
@@ -355,7 +394,7 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 	for {
 		s, err := st.Run(ctx, follow)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("read run %s: %w", follow, err)
+			return s, fmt.Errorf("read run %s: %w", follow, err)
 		}
 		if s.JoinedTo != "" {
 			// An ad-hoc run that joined the account's open one: that run
@@ -365,8 +404,9 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 			continue
 		}
 		if s.Emitted {
-			fmt.Fprintf(progress, "run %s: report written, %d/%d accounts reported in %s\n", run.RunID, s.Results, total, time.Since(start).Round(100*time.Millisecond))
-			return s.ReportKey, nil
+			fmt.Fprintf(progress, "run %s: report written, %d/%d accounts reported in %s, %s\n", run.RunID, s.Results, total,
+				time.Since(start).Round(100*time.Millisecond), baselineText(s.Baseline))
+			return s, nil
 		}
 		if base < 0 {
 			base = s.Results // already recorded before this invocation
@@ -377,11 +417,11 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
+			return s, fmt.Errorf("run %s interrupted before its report (%d/%d accounts recorded; rerun with -run-id %s to resume): %w", run.RunID, s.Results, total, run.RunID, ctx.Err())
 		case err := <-svcErr:
-			return "", fmt.Errorf("run %s: %w", run.RunID, err)
+			return s, fmt.Errorf("run %s: %w", run.RunID, err)
 		case <-guard.full:
-			return "", guard.tripped()
+			return s, guard.tripped()
 		case <-t.C:
 		}
 	}

@@ -39,6 +39,12 @@ func newEnv(t *testing.T, accounts int, seed int64, cfg awssim.Config) env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOrg(t, org, cfg)
+}
+
+// newEnvOrg serves org (a week of a generated org, say) with cfg's faults.
+func newEnvOrg(t *testing.T, org *awssim.Org, cfg awssim.Config) env {
+	t.Helper()
 	cfg.Org = org
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim, err := awssim.New(cfg)
