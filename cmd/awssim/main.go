@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 const usage = `awssim: a simulated AWS organisation (Organizations, STS, Config, EC2

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cybsecops/configreport/internal/benchlocal"
 	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/testbed/benchlocal"
 )
 
 const summary = `benchlocal: local mode against the thread-pool peer, side by side.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 func serve(t *testing.T, cfg awssim.Config) (*awssim.Sim, string) {

@@ -17,13 +17,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
@@ -385,7 +385,7 @@ func TestConfigValidate(t *testing.T) {
 // skipped SUSPENDED account, a summary, and no secret anywhere.
 func TestProgressLogged(t *testing.T) {
 	f := newFixture(t, 1000)
-	var buf testharness.LockedBuffer
+	var buf harness.LockedBuffer
 	deps := f.deps()
 	deps.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rs, err := trigger.Run(ctx(t), trigger.Config{Regions: regions, ProgressInterval: time.Millisecond}, deps)

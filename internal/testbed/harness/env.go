@@ -1,0 +1,81 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cybsecops/configreport/internal/events"
+	"github.com/cybsecops/configreport/internal/testenv"
+)
+
+// The settings both suites run the services with.
+const (
+	Region        = "us-east-1"
+	ReportPrefix  = "reports"
+	PayloadPrefix = "claim-check"
+)
+
+// Regions are the regions scanned, in the order of the report.
+var Regions = []string{"us-east-1", "eu-west-1"}
+
+// OwnerTags is -owner-tags of every service, as the kustomize base sets it.
+const OwnerTags = "Owner|owner,Team"
+
+// OwnerTagEntries is OwnerTags parsed: the owner columns a report of the
+// services carries (reportcheck.Expect.OwnerTags).
+func OwnerTagEntries() []events.OwnerTag {
+	ts, err := events.ParseOwnerTags(OwnerTags)
+	if err != nil {
+		panic(err) // a constant
+	}
+	return ts
+}
+
+// Endpoints are the URLs of the emulators and of awssim.
+type Endpoints struct{ SQS, SNS, S3, DynamoDB, Sim string }
+
+// EmulatorEndpoints reads the emulators' endpoints (scripts/with-emulators.sh),
+// skipping or failing the test as testenv.Endpoint does. Sim is left for
+// the suite, which starts its own awssim.
+func EmulatorEndpoints(t testing.TB) Endpoints {
+	t.Helper()
+	return Endpoints{
+		SQS: testenv.Endpoint(t, "SQS_ENDPOINT"), SNS: testenv.Endpoint(t, "SNS_ENDPOINT"),
+		S3: testenv.Endpoint(t, "S3_ENDPOINT"), DynamoDB: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
+	}
+}
+
+// Resources are what CloudFormation makes in production and each suite
+// makes for itself (names and queue settings differ between the suites).
+type Resources struct {
+	ScanQueue, ScanDLQ, ResultsQueue, PoisonQueue, TopicARN, Bucket, Table string
+}
+
+// ServiceEnv is the configuration of every binary, by environment variable
+// (each flag's name upper-cased, '-' as '_'), without Jira's (Jira.Env):
+// endpoints come from the SDK's standard AWS_ENDPOINT_URL_<SERVICE>
+// variables, as they would for any emulator, never from flags of ours.
+// mgmt is the organisation's management account.
+func ServiceEnv(ep Endpoints, res Resources, mgmt string) []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + Region,
+		"AWS_ENDPOINT_URL_SQS=" + ep.SQS, "AWS_ENDPOINT_URL_SNS=" + ep.SNS,
+		"AWS_ENDPOINT_URL_S3=" + ep.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.DynamoDB,
+		"AWS_ENDPOINT_URL_STS=" + ep.Sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.Sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.Sim,
+		"AWS_ENDPOINT_URL_EC2=" + ep.Sim,
+		"LOG_FORMAT=json", "LOG_LEVEL=info",
+		// as the kustomize base: the trigger reads the owner tags
+		"OWNER_TAGS=" + OwnerTags,
+		// messaging (internal/msg flags)
+		"SCAN_QUEUE_URL=" + res.ScanQueue, "RESULTS_TOPIC_ARN=" + res.TopicARN,
+		"RESULTS_QUEUE_URL=" + res.ResultsQueue, "POISON_QUEUE_URL=" + res.PoisonQueue,
+		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
+		// storage
+		"REPORT_BUCKET=" + res.Bucket, "REPORT_PREFIX=" + ReportPrefix, "PAYLOAD_PREFIX=" + PayloadPrefix,
+		"DYNAMODB_TABLE=" + res.Table, "S3_PATH_STYLE=true",
+		"CHECK_INTERVAL=1s", "CONSUMERS=4",
+		// the run
+		"REGIONS=" + strings.Join(Regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
+		"ORG_ROLE_ARN=arn:aws:iam::" + mgmt + ":role/system-config-report-generator-list-org-role",
+	}
+}

@@ -1,0 +1,42 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestServiceEnv(t *testing.T) {
+	env := ServiceEnv(Endpoints{SQS: "http://sqs", SNS: "http://sns", S3: "http://s3", DynamoDB: "http://ddb", Sim: "http://sim"},
+		Resources{ScanQueue: "scanq", ScanDLQ: "dlq", ResultsQueue: "resq", PoisonQueue: "poisonq", TopicARN: "arn:topic", Bucket: "bkt", Table: "tbl"},
+		"111122223333")
+	got := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("%q is not KEY=VALUE", kv)
+		}
+		if _, dup := got[k]; dup {
+			t.Errorf("%s set twice", k)
+		}
+		got[k] = v
+	}
+	for k, want := range map[string]string{
+		"AWS_ENDPOINT_URL_SQS": "http://sqs", "AWS_ENDPOINT_URL_SNS": "http://sns", "AWS_ENDPOINT_URL_S3": "http://s3",
+		"AWS_ENDPOINT_URL_DYNAMODB": "http://ddb", "AWS_ENDPOINT_URL_STS": "http://sim",
+		"AWS_ENDPOINT_URL_ORGANIZATIONS": "http://sim", "AWS_ENDPOINT_URL_CONFIG_SERVICE": "http://sim", "AWS_ENDPOINT_URL_EC2": "http://sim",
+		"SCAN_QUEUE_URL": "scanq", "RESULTS_TOPIC_ARN": "arn:topic", "RESULTS_QUEUE_URL": "resq", "POISON_QUEUE_URL": "poisonq",
+		"REPORT_BUCKET": "bkt", "DYNAMODB_TABLE": "tbl", "REPORT_PREFIX": ReportPrefix, "PAYLOAD_PREFIX": PayloadPrefix,
+		"AWS_REGION": Region, "REGIONS": "us-east-1,eu-west-1", "OWNER_TAGS": "Owner|owner,Team",
+		"ORG_ROLE_ARN": "arn:aws:iam::111122223333:role/system-config-report-generator-list-org-role",
+	} {
+		if got[k] != want {
+			t.Errorf("%s=%q, want %q", k, got[k], want)
+		}
+	}
+	// The DLQ is the queue's redrive target, never a service setting.
+	for k, v := range got {
+		if v == "dlq" {
+			t.Errorf("%s is the DLQ", k)
+		}
+	}
+}
