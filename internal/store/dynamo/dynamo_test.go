@@ -19,12 +19,12 @@ import (
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/store/storetest"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 func client(t testing.TB) *dynamodb.Client {
 	t.Helper()
-	ep := testenv.Endpoint(t, "DYNAMODB_ENDPOINT")
+	ep := harness.Endpoint(t, "DYNAMODB_ENDPOINT")
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(ep),

@@ -1,11 +1,11 @@
 package harness
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/testenv"
 )
 
 // The settings both suites run the services with.
@@ -31,17 +31,33 @@ func OwnerTagEntries() []events.OwnerTag {
 	return ts
 }
 
+// Endpoint returns the value of the environment variable name (an
+// emulator's URL, exported by scripts/with-emulators.sh), skipping the test
+// when it is unset, or failing it under REQUIRE_EMULATORS=1 (make test), so
+// that an integration test can never pass by silently skipping in CI.
+func Endpoint(t testing.TB, name string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if os.Getenv("REQUIRE_EMULATORS") == "1" {
+		t.Fatalf("%s is not set but REQUIRE_EMULATORS=1: the emulator did not start (see scripts/with-emulators.sh)", name)
+	}
+	t.Skipf("%s not set: run under `make test` (scripts/with-emulators.sh) for this integration test", name)
+	return ""
+}
+
 // Endpoints are the URLs of the emulators and of awssim.
 type Endpoints struct{ SQS, SNS, S3, DynamoDB, Sim string }
 
 // EmulatorEndpoints reads the emulators' endpoints (scripts/with-emulators.sh),
-// skipping or failing the test as testenv.Endpoint does. Sim is left for
+// skipping or failing the test as Endpoint does. Sim is left for
 // the suite, which starts its own awssim.
 func EmulatorEndpoints(t testing.TB) Endpoints {
 	t.Helper()
 	return Endpoints{
-		SQS: testenv.Endpoint(t, "SQS_ENDPOINT"), SNS: testenv.Endpoint(t, "SNS_ENDPOINT"),
-		S3: testenv.Endpoint(t, "S3_ENDPOINT"), DynamoDB: testenv.Endpoint(t, "DYNAMODB_ENDPOINT"),
+		SQS: Endpoint(t, "SQS_ENDPOINT"), SNS: Endpoint(t, "SNS_ENDPOINT"),
+		S3: Endpoint(t, "S3_ENDPOINT"), DynamoDB: Endpoint(t, "DYNAMODB_ENDPOINT"),
 	}
 }
 
