@@ -47,7 +47,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/xuri/excelize/v2"
 
-	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 	testharness "github.com/cybsecops/configreport/internal/testbed/harness"
@@ -921,7 +920,7 @@ func (h *harness) checkSecrets() {
 // simStats reads awssim's call counters.
 func (h *harness) simStats() awssim.Stats {
 	h.t.Helper()
-	st, err := simrate.FetchStats(h.ctx, http.DefaultClient, h.direct.Sim)
+	st, err := awssim.FetchStats(h.ctx, http.DefaultClient, h.direct.Sim)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
@@ -96,12 +95,12 @@ func (p *simProc) Stop() {
 
 // Stats reads awssim's counters.
 func (p *simProc) Stats(ctx context.Context) (awssim.Stats, error) {
-	return simrate.FetchStats(ctx, p.client, p.Endpoint)
+	return awssim.FetchStats(ctx, p.client, p.Endpoint)
 }
 
 // ResetStats zeroes them.
 func (p *simProc) ResetStats(ctx context.Context) error {
-	return simrate.ResetStats(ctx, p.client, p.Endpoint)
+	return awssim.ResetStats(ctx, p.client, p.Endpoint)
 }
 
 // simEnv is the environment of a client of p: the hub identity

@@ -18,7 +18,6 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
-	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
@@ -276,7 +275,7 @@ func pickLimit(t [3]time.Duration) (time.Duration, string) {
 }
 
 // measureRate is R: awssim's own throughput at zero latency on this
-// machine, now, measured (internal/simrate) on a second awssim with the
+// machine, now, measured (awssim.MeasureRate) on a second awssim with the
 // same org and no latency, throttling or faults.
 func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.Org) (float64, error) {
 	args := []string{"-accounts", strconv.Itoa(cfg.Accounts), "-seed", strconv.FormatInt(cfg.Seed, 10), "-regions", strings.Join(cfg.Regions, ",")}
@@ -285,7 +284,7 @@ func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.
 		return 0, err
 	}
 	defer sim.terminate(10 * time.Second)
-	r, err := simrate.Measure(ctx, simrate.Config{Endpoint: url, Org: org, Regions: cfg.Regions, Workers: cfg.RateWorkers, Window: cfg.RateDuration})
+	r, err := awssim.MeasureRate(ctx, awssim.RateConfig{Endpoint: url, Org: org, Regions: cfg.Regions, Workers: cfg.RateWorkers, Window: cfg.RateDuration})
 	if err != nil {
 		return 0, fmt.Errorf("%w (see %s)", err, sim.log)
 	}

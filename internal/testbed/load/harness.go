@@ -27,7 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/cybsecops/configreport/internal/simrate"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
@@ -367,7 +366,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	} else {
 		return res, err
 	}
-	if res.Sim, err = simrate.FetchStats(ctx, http.DefaultClient, simURL); err != nil {
+	if res.Sim, err = awssim.FetchStats(ctx, http.DefaultClient, simURL); err != nil {
 		return res, err
 	}
 

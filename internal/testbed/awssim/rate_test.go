@@ -1,4 +1,4 @@
-package simrate
+package awssim_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
-func serve(t *testing.T, cfg awssim.Config) (*awssim.Sim, string) {
+func serveRate(t *testing.T, cfg awssim.Config) (*awssim.Sim, string) {
 	t.Helper()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := awssim.New(cfg)
@@ -31,9 +31,9 @@ func TestMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, url := serve(t, awssim.Config{Org: org})
+	sim, url := serveRate(t, awssim.Config{Org: org})
 	reset := false
-	r, err := Measure(context.Background(), Config{Endpoint: url, Org: org, Regions: regions, Workers: 4, Window: 200 * time.Millisecond,
+	r, err := awssim.MeasureRate(context.Background(), awssim.RateConfig{Endpoint: url, Org: org, Regions: regions, Workers: 4, Window: 200 * time.Millisecond,
 		BeforeWindow: func(context.Context) error { reset = true; return nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +71,11 @@ func TestMeasureRefusals(t *testing.T) {
 			members++
 		}
 	}
-	_, url := serve(t, awssim.Config{Org: org, Deny: members})
-	if _, err := Measure(context.Background(), Config{Endpoint: url, Org: org, Regions: regions, Workers: 2, Window: 50 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "assume the read role") {
+	_, url := serveRate(t, awssim.Config{Org: org, Deny: members})
+	if _, err := awssim.MeasureRate(context.Background(), awssim.RateConfig{Endpoint: url, Org: org, Regions: regions, Workers: 2, Window: 50 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "assume the read role") {
 		t.Errorf("err = %v, want the refused AssumeRole", err)
 	}
-	if _, err := Measure(context.Background(), Config{Endpoint: url, Regions: regions}); err == nil {
+	if _, err := awssim.MeasureRate(context.Background(), awssim.RateConfig{Endpoint: url, Regions: regions}); err == nil {
 		t.Error("no org: accepted")
 	}
 }
@@ -86,22 +86,22 @@ func TestFetchAndResetStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, url := serve(t, awssim.Config{Org: org})
+	_, url := serveRate(t, awssim.Config{Org: org})
 	ctx := context.Background()
-	if _, err := Measure(ctx, Config{Endpoint: url, Org: org, Regions: regions, Workers: 1, Window: 20 * time.Millisecond}); err != nil {
+	if _, err := awssim.MeasureRate(ctx, awssim.RateConfig{Endpoint: url, Org: org, Regions: regions, Workers: 1, Window: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := FetchStats(ctx, http.DefaultClient, url)
+	st, err := awssim.FetchStats(ctx, http.DefaultClient, url)
 	if err != nil || st.Total == 0 || st.OpCalls("AssumeRole") == 0 || st.ConfigCalls() == 0 {
 		t.Fatalf("stats after a measurement: %+v, %v", st, err)
 	}
-	if err := ResetStats(ctx, http.DefaultClient, url); err != nil {
+	if err := awssim.ResetStats(ctx, http.DefaultClient, url); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := FetchStats(ctx, http.DefaultClient, url); err != nil || st.Total != 0 {
+	if st, err := awssim.FetchStats(ctx, http.DefaultClient, url); err != nil || st.Total != 0 {
 		t.Errorf("stats after reset: total %d, %v", st.Total, err)
 	}
-	if _, err := FetchStats(ctx, http.DefaultClient, url+"/nope"); err == nil {
+	if _, err := awssim.FetchStats(ctx, http.DefaultClient, url+"/nope"); err == nil {
 		t.Error("a wrong endpoint gave no error")
 	}
 }

@@ -1,16 +1,19 @@
-// Package simrate measures R, awssim's own throughput at zero latency on
-// this machine, now: a term of issue 10's limit, shared by the local-mode
-// benchmark (internal/benchlocal) and the load harness (internal/loadtest).
+// This file is awssim's client side for the harnesses. MeasureRate
+// measures R, awssim's own throughput at zero latency on this
+// machine, now: a term of the limit the local-mode benchmark
+// (internal/testbed/benchlocal) and the load harness (internal/testbed/load)
+// report. FetchStats and ResetStats are the harnesses' one client of
+// awssim's counters (/_sim/stats).
 //
-// It signs the Config calls a scan makes once, with read-role sessions
-// awssim issued, and replays them over keep-alive connections from many
-// goroutines. Replaying (no re-signing, no SDK deserialisation) keeps the
-// client's CPU small, so on a machine shared by client and server the
+// MeasureRate signs the Config calls a scan makes once, with read-role
+// sessions awssim issued, and replays them over keep-alive connections from
+// many goroutines. Replaying (no re-signing, no SDK deserialisation) keeps
+// the client's CPU small, so on a machine shared by client and server the
 // figure is close to what awssim alone can answer: the method of
-// internal/awssim's BenchmarkServeRawHTTP. A SigV4 signature is valid for
-// 15 minutes, far longer than a window. FetchStats and ResetStats are the
-// harnesses' one client of awssim's counters.
-package simrate
+// BenchmarkServeRawHTTP. A SigV4 signature is valid for 15 minutes, far
+// longer than a window.
+
+package awssim
 
 import (
 	"bytes"
@@ -31,20 +34,18 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
-// ReadRole is the role a scan assumes in each account.
-const ReadRole = "system-config-report-generator-read-role"
+// rateReadRole is the role a scan assumes in each account.
+const rateReadRole = "system-config-report-generator-read-role"
 
-// maxAccounts bounds the sessions made: the calls cycle over them.
-const maxAccounts = 10
+// rateMaxAccounts bounds the sessions made: the calls cycle over them.
+const rateMaxAccounts = 10
 
-// Config says what to measure against.
-type Config struct {
-	Endpoint string      // awssim's base URL, serving nobody else
-	Org      *awssim.Org // the org it serves (its ACTIVE accounts and their rules)
+// RateConfig says what to measure against.
+type RateConfig struct {
+	Endpoint string // awssim's base URL, serving nobody else
+	Org      *Org   // the org it serves (its ACTIVE accounts and their rules)
 	Regions  []string
 	Workers  int           // goroutines replaying calls (default 64)
 	Window   time.Duration // how long the window lasts (default 5s)
@@ -53,8 +54,8 @@ type Config struct {
 	BeforeWindow func(context.Context) error
 }
 
-// Result is one measurement.
-type Result struct {
+// RateResult is one measurement.
+type RateResult struct {
 	Calls   int64         // answered 200 during the window
 	Failed  int64         // any other outcome
 	Elapsed time.Duration // the window
@@ -62,7 +63,7 @@ type Result struct {
 }
 
 // PerSecond is R.
-func (r Result) PerSecond() float64 {
+func (r RateResult) PerSecond() float64 {
 	if r.Elapsed <= 0 {
 		return 0
 	}
@@ -74,11 +75,11 @@ type signedCall struct {
 	body   []byte
 }
 
-// Measure signs the calls, warms awssim (every call once: connections,
+// MeasureRate signs the calls, warms awssim (every call once: connections,
 // its per-account-region caches) and replays them for the window. A call
 // refused during warm-up is an error (a broken setup); during the window
 // it is counted in Failed, for the caller to judge.
-func Measure(ctx context.Context, cfg Config) (Result, error) {
+func MeasureRate(ctx context.Context, cfg RateConfig) (RateResult, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
@@ -86,11 +87,11 @@ func Measure(ctx context.Context, cfg Config) (Result, error) {
 		cfg.Window = 5 * time.Second
 	}
 	if cfg.Org == nil || len(cfg.Regions) == 0 {
-		return Result{}, errors.New("rate: an org and at least one region are required")
+		return RateResult{}, errors.New("rate: an org and at least one region are required")
 	}
-	calls, err := sign(ctx, cfg)
+	calls, err := signRateCalls(ctx, cfg)
 	if err != nil {
-		return Result{}, err
+		return RateResult{}, err
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Workers, MaxConnsPerHost: cfg.Workers}
 	defer tr.CloseIdleConnections()
@@ -111,12 +112,12 @@ func Measure(ctx context.Context, cfg Config) (Result, error) {
 	}
 	for _, c := range calls {
 		if !do(c) {
-			return Result{}, fmt.Errorf("rate: a signed Config call (%s) was refused during warm-up (see awssim's log)", c.header.Get("X-Amz-Target"))
+			return RateResult{}, fmt.Errorf("rate: a signed Config call (%s) was refused during warm-up (see awssim's log)", c.header.Get("X-Amz-Target"))
 		}
 	}
 	if cfg.BeforeWindow != nil {
 		if err := cfg.BeforeWindow(ctx); err != nil {
-			return Result{}, err
+			return RateResult{}, err
 		}
 	}
 	var ok, failed, next atomic.Int64
@@ -145,7 +146,7 @@ func Measure(ctx context.Context, cfg Config) (Result, error) {
 	}
 	close(stop)
 	wg.Wait()
-	res := Result{Calls: ok.Load(), Failed: failed.Load(), Elapsed: time.Since(start), Workers: cfg.Workers}
+	res := RateResult{Calls: ok.Load(), Failed: failed.Load(), Elapsed: time.Since(start), Workers: cfg.Workers}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -155,26 +156,26 @@ func Measure(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// sign assumes the read role in up to maxAccounts ACTIVE accounts (as any
+// signRateCalls assumes the read role in up to rateMaxAccounts ACTIVE accounts (as any
 // hub key: awssim accepts a non-ASIA key as the hub) and signs, per account
 // and region, the three Config calls of a scan.
-func sign(ctx context.Context, cfg Config) ([]signedCall, error) {
+func signRateCalls(ctx context.Context, cfg RateConfig) ([]signedCall, error) {
 	hub := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
 	stsc := sts.NewFromConfig(hub, func(o *sts.Options) { o.BaseEndpoint = aws.String(cfg.Endpoint) })
 	signer := v4.NewSigner()
 	var calls []signedCall
 	accounts := 0
 	for _, a := range cfg.Org.Accounts {
-		if a.Status != awssim.StatusActive {
+		if a.Status != StatusActive {
 			continue
 		}
-		if accounts == maxAccounts {
+		if accounts == rateMaxAccounts {
 			break
 		}
 		accounts++
 		out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{
-			RoleArn:         aws.String("arn:aws:iam::" + a.ID + ":role/" + ReadRole),
-			RoleSessionName: aws.String("simrate"),
+			RoleArn:         aws.String("arn:aws:iam::" + a.ID + ":role/" + rateReadRole),
+			RoleSessionName: aws.String("measure-rate"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("rate: assume the read role in %s: %w", a.ID, err)
@@ -213,8 +214,8 @@ func sign(ctx context.Context, cfg Config) ([]signedCall, error) {
 }
 
 // FetchStats reads awssim's counters (GET /_sim/stats).
-func FetchStats(ctx context.Context, c *http.Client, endpoint string) (awssim.Stats, error) {
-	var s awssim.Stats
+func FetchStats(ctx context.Context, c *http.Client, endpoint string) (Stats, error) {
+	var s Stats
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/_sim/stats", nil)
 	if err != nil {
 		return s, err
