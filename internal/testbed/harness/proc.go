@@ -1,8 +1,11 @@
-// Package testharness is what the two end-to-end suites (test/e2e and the
-// chaos suite, test/chaos) share: starting the binaries under test as OS
-// processes and stopping or killing them, polling, a Prometheus /metrics
-// reader, the services' environment (endpoints by the SDK's
-// AWS_ENDPOINT_URL_<SERVICE> variables) and a fake Jira.
+// Package harness is what the end-to-end suites (test/e2e, test/chaos)
+// and the load harness (internal/testbed/load) share: the emulators'
+// endpoints, the binaries under test as OS processes (started, stopped,
+// killed, measured), the resources CloudFormation makes in production,
+// the services' environment (endpoints by the SDK's
+// AWS_ENDPOINT_URL_<SERVICE> variables), polling, a Prometheus /metrics
+// reader and a fake Jira. What the load harness calls returns errors
+// rather than taking a testing.TB.
 //
 // It is a normal package, free of build tags, because _test files of two
 // packages cannot share code and the chaos suite is built with -tags chaos.
@@ -11,6 +14,8 @@
 package harness
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,19 +24,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Proc is one OS process of a suite: a service, the trigger or awssim.
+// Proc is one OS process of a suite or of the load harness: a service,
+// the trigger or awssim.
 type Proc struct {
 	Name string
 	Log  string // the file its stdout and stderr go to
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // set before done is closed
+	// Health is the host:port of its health server (and /debug/pprof with
+	// -pprof), when the caller learnt it; empty otherwise.
+	Health string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error // set before done is closed
+
+	mu      sync.Mutex
+	peakRSS int64 // bytes: the largest VmHWM sampled while alive
 }
 
 // Start runs bin with env (added to BaseEnv) and args, its output appended
@@ -39,9 +53,7 @@ type Proc struct {
 // test's cleanup kills it if still running.
 func Start(t testing.TB, logs, name, bin string, env []string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(BaseEnv(), env...)
-	return StartCmd(t, logs, name, cmd)
+	return StartCmd(t, logs, name, Command(bin, env, args...))
 }
 
 // StartCmd is Start for a command the caller made (one run from an
@@ -49,15 +61,34 @@ func Start(t testing.TB, logs, name, bin string, env []string, args ...string) *
 // and cleanup.
 func StartCmd(t testing.TB, logs, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
+	p, err := Spawn(logs, name, cmd)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Command is bin with args, in BaseEnv plus env.
+func Command(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(BaseEnv(), env...)
+	return cmd
+}
+
+// Spawn starts cmd with its stdout and stderr appended to logs/<name>.log.
+// Nothing stops it but the caller (Start and StartCmd are it for a test):
+// the load harness, not a test, stops its processes itself.
+func Spawn(logs, name string, cmd *exec.Cmd) (*Proc, error) {
 	logPath := filepath.Join(logs, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		t.Fatalf("start %s: %v", name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Proc{Name: name, cmd: cmd, Log: logPath, done: make(chan struct{})}
 	go func() {
@@ -65,8 +96,7 @@ func StartCmd(t testing.TB, logs, name string, cmd *exec.Cmd) *Proc {
 		f.Close()
 		close(p.done)
 	}()
-	t.Cleanup(p.Kill)
-	return p
+	return p, nil
 }
 
 // BaseEnv keeps a child from reading the developer's AWS profile or asking
@@ -114,8 +144,28 @@ func (p *Proc) Signal(sig os.Signal) error {
 // for the process to be gone.
 func (p *Proc) Kill() {
 	if !p.Exited() {
+		p.SampleRSS()
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// Terminate sends SIGTERM, then SIGKILL after grace, as Kubernetes stops a
+// pod; it returns once the process is gone, and whether it had to be
+// killed.
+func (p *Proc) Terminate(grace time.Duration) (killed bool) {
+	if p.Exited() {
+		return false
+	}
+	p.SampleRSS()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return false
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return true
 	}
 }
 
@@ -149,17 +199,65 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	if p.Exited() {
 		return fmt.Errorf("%s had already exited: %v (see %s)", p.Name, p.err, p.Log)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("%s exited with %v after SIGTERM (see %s)", p.Name, p.err, p.Log)
-		}
-		return nil
-	case <-time.After(timeout):
-		p.Kill()
+	if p.Terminate(timeout) {
 		return fmt.Errorf("%s did not exit within %s of SIGTERM (see %s)", p.Name, timeout, p.Log)
 	}
+	if p.err != nil {
+		return fmt.Errorf("%s exited with %v after SIGTERM (see %s)", p.Name, p.err, p.Log)
+	}
+	return nil
+}
+
+// SampleRSS records VmHWM (the kernel's peak resident set) while the
+// process lives; after exit /proc has nothing, so a caller wanting the
+// peak samples it often (Kill and Terminate sample once more).
+func (p *Proc) SampleRSS() {
+	if p.Exited() {
+		return
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return
+	}
+	if v, ok := parseVmHWM(b); ok {
+		p.mu.Lock()
+		p.peakRSS = max(p.peakRSS, v)
+		p.mu.Unlock()
+	}
+}
+
+// PeakRSS is the largest VmHWM sampled, in bytes (0 if never sampled).
+func (p *Proc) PeakRSS() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peakRSS
+}
+
+// parseVmHWM returns /proc/<pid>/status's VmHWM in bytes.
+func parseVmHWM(status []byte) (int64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "VmHWM:") {
+			continue
+		}
+		f := strings.Fields(strings.TrimPrefix(line, "VmHWM:"))
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		return n * 1024, err == nil
+	}
+	return 0, false
+}
+
+// CPUTime is the process's user + system CPU over its life, once it
+// exited (0 before).
+func (p *Proc) CPUTime() time.Duration {
+	if !p.Exited() || p.cmd.ProcessState == nil {
+		return 0
+	}
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
 }
 
 // Alive fails the test when p has exited, with the end of its log.

@@ -218,3 +218,73 @@ func TestStartCmdKeepsTheCommand(t *testing.T) {
 		t.Errorf("log %q, want %q", got, want)
 	}
 }
+
+func TestParseVmHWM(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"Name:\tscanner\nVmPeak:\t 1000 kB\nVmHWM:\t   38912 kB\nVmRSS:\t 30000 kB\n", 38912 * 1024, true},
+		{"Name:\tscanner\nVmRSS:\t 30000 kB\n", 0, false},
+		{"VmHWM:\t 12 MB\n", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseVmHWM([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseVmHWM(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// Terminate is how the load harness stops a pod: SIGTERM, then SIGKILL
+// after the grace period; it reports whether the kill was needed, and the
+// process's peak RSS and CPU time are readable afterwards.
+func TestTerminate(t *testing.T) {
+	logs := t.TempDir()
+	for _, tc := range []struct {
+		name       string
+		script     string
+		wantKilled bool
+	}{
+		{"sigterm obeyed", `trap 'exit 0' TERM; while :; do sleep 0.05; done`, false},
+		{"sigterm ignored", `trap '' TERM; while :; do sleep 0.05; done`, true},
+		{"already exited", "exit 0", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Spawn(logs, strings.ReplaceAll(tc.name, " ", "-"), Command("/bin/sh", nil, "-c",
+				// some CPU first, so that CPUTime has something to count
+				`i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo ready; `+tc.script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Kill)
+			if err := Poll(t.Context(), 30*time.Second, 10*time.Millisecond, func() (bool, error) {
+				b, _ := os.ReadFile(p.Log)
+				return strings.Contains(string(b), "ready"), nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "already exited" {
+				if err := p.Wait(10 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				time.Sleep(100 * time.Millisecond) // the trap is set
+				p.SampleRSS()
+				if p.PeakRSS() <= 0 {
+					t.Errorf("peak RSS %d after a sample of a live process", p.PeakRSS())
+				}
+			}
+			if got := p.Terminate(300 * time.Millisecond); got != tc.wantKilled {
+				t.Errorf("Terminate killed = %v, want %v", got, tc.wantKilled)
+			}
+			if !p.Exited() || p.KilledBySignal() != tc.wantKilled {
+				t.Errorf("exited %v, killed by signal %v", p.Exited(), p.KilledBySignal())
+			}
+			if p.CPUTime() <= 0 {
+				t.Errorf("CPU time %s after exit", p.CPUTime())
+			}
+		})
+	}
+}

@@ -79,11 +79,3 @@ func (m MachineCPU) Floor() time.Duration {
 	}
 	return m.Busy / time.Duration(m.Cores)
 }
-
-// cpuTime is a process's user + system CPU over its life, once it exited.
-func (p *proc) cpuTime() time.Duration {
-	if !p.exited() || p.cmd.ProcessState == nil {
-		return 0
-	}
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
-}

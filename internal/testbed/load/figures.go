@@ -283,10 +283,10 @@ func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.
 	if err != nil {
 		return 0, err
 	}
-	defer sim.terminate(10 * time.Second)
+	defer sim.Terminate(10 * time.Second)
 	r, err := awssim.MeasureRate(ctx, awssim.RateConfig{Endpoint: url, Org: org, Regions: cfg.Regions, Workers: cfg.RateWorkers, Window: cfg.RateDuration})
 	if err != nil {
-		return 0, fmt.Errorf("%w (see %s)", err, sim.log)
+		return 0, fmt.Errorf("%w (see %s)", err, sim.Log)
 	}
 	return math.Round(r.PerSecond()), nil
 }

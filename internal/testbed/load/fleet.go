@@ -35,8 +35,8 @@ func (f *fleet) Scale(n int) error {
 	defer f.mu.Unlock()
 	var crashed error
 	for _, p := range f.running {
-		if p.exited() && crashed == nil {
-			crashed = fmt.Errorf("scanner %s exited by itself: %v (see %s)", p.name, p.err, p.log)
+		if p.Exited() && crashed == nil {
+			crashed = fmt.Errorf("scanner %s exited by itself: %v (see %s)", p.Name, p.Err(), p.Log)
 		}
 	}
 	if crashed != nil && n > 0 {
@@ -57,19 +57,19 @@ func (f *fleet) Scale(n int) error {
 		f.stopping.Add(1)
 		if f.killAtOnce {
 			f.Kills++
-			go func() { defer f.stopping.Done(); p.kill() }()
+			go func() { defer f.stopping.Done(); p.Kill() }()
 			continue
 		}
 		f.Terms++
 		go func() {
 			defer f.stopping.Done()
-			if p.terminate(f.grace) {
+			if p.Terminate(f.grace) {
 				f.mu.Lock()
 				f.GraceKills++
 				f.mu.Unlock()
-				f.log.Warn("scanner killed after the grace period", slog.String("scanner", p.name), slog.Duration("grace", f.grace))
-			} else if p.err != nil {
-				f.log.Warn("scanner exited non-zero after SIGTERM", slog.String("scanner", p.name), slog.Any("err", p.err))
+				f.log.Warn("scanner killed after the grace period", slog.String("scanner", p.Name), slog.Duration("grace", f.grace))
+			} else if p.Err() != nil {
+				f.log.Warn("scanner exited non-zero after SIGTERM", slog.String("scanner", p.Name), slog.Any("err", p.Err()))
 			}
 		}()
 	}
@@ -81,7 +81,7 @@ func (f *fleet) sampleRSS() {
 	procs := append([]*proc(nil), f.running...)
 	f.mu.Unlock()
 	for _, p := range procs {
-		p.sampleRSS()
+		p.SampleRSS()
 	}
 }
 
@@ -109,7 +109,7 @@ func (f *fleet) cpuTime() time.Duration {
 	defer f.mu.Unlock()
 	var d time.Duration
 	for _, p := range f.all {
-		d += p.cpuTime()
+		d += p.CPUTime()
 	}
 	return d
 }
@@ -119,7 +119,7 @@ func (f *fleet) anyRunning() *proc {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, p := range f.running {
-		if !p.exited() {
+		if !p.Exited() {
 			return p
 		}
 	}

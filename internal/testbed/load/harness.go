@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sim.terminate(10 * time.Second)
+	defer sim.Terminate(10 * time.Second)
 
 	hub := aws.Config{Region: hubRegion, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -186,12 +186,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer agg.terminate(30 * time.Second)
+	defer agg.Terminate(30 * time.Second)
 	aggAddr, err := listenAddr(ctx, agg, time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	agg.health = aggAddr
+	agg.Health = aggAddr
 	if err := waitReady(ctx, agg, "http://"+aggAddr+"/readyz", time.Minute); err != nil {
 		return nil, err
 	}
@@ -244,8 +244,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			case <-sampleCtx.Done():
 				return
 			case <-t.C:
-				agg.sampleRSS()
-				trig.sampleRSS()
+				agg.SampleRSS()
+				trig.SampleRSS()
 				fl.sampleRSS()
 			}
 		}
@@ -293,15 +293,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		if loopErr != nil {
 			break
 		}
-		if !trigDone && trig.exited() {
-			if err := trig.wait(0); err != nil {
-				loopErr = fmt.Errorf("trigger: %w", err)
+		if !trigDone && trig.Exited() {
+			if err := trig.Err(); err != nil {
+				loopErr = fmt.Errorf("trigger: %w (see %s)", err, trig.Log)
 				break
 			}
 			trigDone = true
 		}
-		if agg.exited() {
-			loopErr = fmt.Errorf("aggregator exited: %v (see %s)", agg.err, agg.log)
+		if agg.Exited() {
+			loopErr = fmt.Errorf("aggregator exited: %v (see %s)", agg.Err(), agg.Log)
 			break
 		}
 		d, err := queueDepth(ctx, q, rs.scanQueue)
@@ -347,15 +347,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	res.Terms, res.Kills, res.GraceKills = fl.Terms, fl.Kills, fl.GraceKills
 	res.PeakRSS["scanner"], res.ScannersRun = fl.peak()
 	res.PeakRSS["aggregator"], res.PeakRSS["trigger"] = agg.PeakRSS(), trig.PeakRSS()
-	res.ProcCPU["scanners"], res.ProcCPU["trigger"] = fl.cpuTime(), trig.cpuTime()
+	res.ProcCPU["scanners"], res.ProcCPU["trigger"] = fl.cpuTime(), trig.CPUTime()
 	res.Ramp = ramp(res.Samples)
 
 	// What the services say, then stop them.
-	if res.Duplicates, res.DuplicatesFrom, err = duplicates(ctx, "http://"+aggAddr+"/metrics", agg.log); err != nil {
+	if res.Duplicates, res.DuplicatesFrom, err = duplicates(ctx, "http://"+aggAddr+"/metrics", agg.Log); err != nil {
 		return res, err
 	}
-	agg.terminate(30 * time.Second)
-	res.ProcCPU["aggregator"] = agg.cpuTime()
+	agg.Terminate(30 * time.Second)
+	res.ProcCPU["aggregator"] = agg.CPUTime()
 	var sl scanLog
 	if sl, err = scannerLogs(logs); err != nil {
 		return res, err
@@ -383,8 +383,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 
 	// The limit, with R measured now on a second awssim at zero latency.
-	sim.terminate(10 * time.Second)
-	res.ProcCPU["awssim"] = sim.cpuTime()
+	sim.Terminate(10 * time.Second)
+	res.ProcCPU["awssim"] = sim.CPUTime()
 	res.Rate, err = measureRate(ctx, logs, filepath.Join(cfg.Bin, "awssim"), cfg, org)
 	if err != nil {
 		return res, err
@@ -491,17 +491,17 @@ func startSim(logs, name, bin string, args []string) (*proc, string, error) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(p.log)
+		b, _ := os.ReadFile(p.Log)
 		if m := endpointRE.FindSubmatch(b); m != nil {
 			return p, string(m[1]), nil
 		}
-		if p.exited() {
-			return nil, "", fmt.Errorf("awssim exited before ready: %v (see %s)", p.err, p.log)
+		if p.Exited() {
+			return nil, "", fmt.Errorf("awssim exited before ready: %v (see %s)", p.Err(), p.Log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.kill()
-	return nil, "", fmt.Errorf("awssim not ready within 60s (see %s)", p.log)
+	p.Kill()
+	return nil, "", fmt.Errorf("awssim not ready within 60s (see %s)", p.Log)
 }
 
 // listenAddr waits (bounded) for p's "health server listening" log line
@@ -510,14 +510,14 @@ func startSim(logs, name, bin string, args []string) (*proc, string, error) {
 func listenAddr(ctx context.Context, p *proc, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if addr, ok := findListenAddr(p.log); ok {
+		if addr, ok := findListenAddr(p.Log); ok {
 			return addr, nil
 		}
-		if p.exited() {
-			return "", fmt.Errorf("%s exited before listening: %v (see %s)", p.name, p.exitErr(), p.log)
+		if p.Exited() {
+			return "", fmt.Errorf("%s exited before listening: %v (see %s)", p.Name, p.Err(), p.Log)
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s: no health address in its log within %s (see %s)", p.name, timeout, p.log)
+			return "", fmt.Errorf("%s: no health address in its log within %s (see %s)", p.Name, timeout, p.Log)
 		}
 		select {
 		case <-ctx.Done():
@@ -551,8 +551,8 @@ func waitReady(ctx context.Context, p *proc, url string, timeout time.Duration) 
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s exited: %v (see %s)", p.name, p.err, p.log)
+		if p.Exited() {
+			return fmt.Errorf("%s exited: %v (see %s)", p.Name, p.Err(), p.Log)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := c.Do(req); err == nil {
@@ -562,7 +562,7 @@ func waitReady(ctx context.Context, p *proc, url string, timeout time.Duration) 
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s: %s not ready within %s (see %s)", p.name, url, timeout, p.log)
+			return fmt.Errorf("%s: %s not ready within %s (see %s)", p.Name, url, timeout, p.Log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

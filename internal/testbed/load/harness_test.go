@@ -19,24 +19,6 @@ import (
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
-func TestParseVmHWM(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"Name:\tscanner\nVmPeak:\t 1000 kB\nVmHWM:\t   38912 kB\nVmRSS:\t 30000 kB\n", 38912 * 1024, true},
-		{"Name:\tscanner\nVmRSS:\t 30000 kB\n", 0, false},
-		{"VmHWM:\t 12 MB\n", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseVmHWM([]byte(tt.in))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseVmHWM(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestSumMetric(t *testing.T) {
 	text := `# HELP configreport_aggregator_events_total Events handled.
 # TYPE configreport_aggregator_events_total counter
@@ -251,8 +233,8 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("stopAll with a crashed scanner: %v", err)
 	}
 	for _, p := range f.all {
-		if !p.exited() {
-			t.Errorf("%s still running after stopAll", p.name)
+		if !p.Exited() {
+			t.Errorf("%s still running after stopAll", p.Name)
 		}
 	}
 }
@@ -346,8 +328,9 @@ func TestProfileRun(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	agg := &proc{name: "aggregator", health: addr, done: make(chan struct{})}
-	fl := &fleet{running: []*proc{{name: "scanner-1", health: "127.0.0.1:1", done: make(chan struct{})}}}
+	agg, scanner := running(t, "aggregator"), running(t, "scanner-1")
+	agg.Health, scanner.Health = addr, "127.0.0.1:1"
+	fl := &fleet{running: []*proc{scanner}}
 	out := t.TempDir()
 	cfg := Config{Out: out, ProfileAt: time.Millisecond, ProfileFor: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -363,22 +346,42 @@ func TestProfileRun(t *testing.T) {
 
 func TestListenAddr(t *testing.T) {
 	dir := t.TempDir()
-	log := filepath.Join(dir, "svc.log")
-	if err := os.WriteFile(log, []byte(`{"msg":"starting"}
+	// The service's log as it would be, before the process appends to it.
+	if err := os.WriteFile(filepath.Join(dir, "svc.log"), []byte(`{"msg":"starting"}
 not json
 {"msg":"health server listening","addr":"127.0.0.1:41234"}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: "svc", log: log, done: make(chan struct{})}
+	p, err := startProc(dir, "svc", "/bin/sh", nil, "-c", "exec sleep 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
 	if addr, err := listenAddr(context.Background(), p, time.Second); err != nil || addr != "127.0.0.1:41234" {
 		t.Fatalf("listenAddr = %q, %v", addr, err)
 	}
 	// A process that exits without the line fails at once, not at the timeout.
-	quiet := &proc{name: "quiet", log: filepath.Join(dir, "none.log"), done: make(chan struct{})}
-	close(quiet.done)
+	quiet, err := startProc(dir, "quiet", "/bin/sh", nil, "-c", "exit 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	if _, err := listenAddr(context.Background(), quiet, time.Minute); err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("exited process: %v after %s", err, time.Since(start))
 	}
+}
+
+// running starts a process that sleeps until the test's end.
+func running(t *testing.T, name string) *proc {
+	t.Helper()
+	p, err := startProc(t.TempDir(), name, "/bin/sh", nil, "-c", "exec sleep 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	return p
 }

@@ -35,15 +35,15 @@ func profileRun(ctx context.Context, cfg Config, started time.Time, agg *proc, f
 	for name, p := range targets {
 		wg.Go(func() {
 			path := filepath.Join(cfg.Out, name+".pprof")
-			addr := p.health
+			addr := p.Health
 			if addr == "" {
-				addr, _ = findListenAddr(p.log)
+				addr, _ = findListenAddr(p.Log)
 			}
 			if err := fetchProfile(ctx, addr, cfg.ProfileFor, path); err != nil {
-				log.Warn("CPU profile not taken", slog.String("process", p.name), slog.Any("error", err))
+				log.Warn("CPU profile not taken", slog.String("process", p.Name), slog.Any("error", err))
 				return
 			}
-			log.Info("CPU profile taken", slog.String("process", p.name), slog.String("path", path))
+			log.Info("CPU profile taken", slog.String("process", p.Name), slog.String("path", path))
 			mu.Lock()
 			paths = append(paths, path)
 			mu.Unlock()
