@@ -22,16 +22,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/runstatus"
-	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
@@ -345,57 +342,17 @@ func TestPipeline(t *testing.T) {
 	_ = sim.Stop(10 * time.Second)
 }
 
-// provision makes the queues (the scan queue with its DLQ and redrive
-// policy), the topic and the aggregator's raw-delivery subscription, the
-// bucket and the table: what CloudFormation makes in production, made here
-// with the SDK before any service starts (the services run without
-// -create-resources: the production path).
+// provision makes what CloudFormation makes in production
+// (harness.Provision) before any service starts: the services run without
+// -create-resources, the production path. The scan queue's visibility is
+// short, so that the killed scanner's messages come back in seconds.
 func provision(ctx context.Context, t *testing.T, hub aws.Config, ep harness.Endpoints, suffix string) harness.Resources {
 	t.Helper()
-	q := sqs.New(sqs.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
-	n := sns.New(sns.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SNS)})
-	mk := func(name string, attrs map[string]string) string {
-		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			t.Fatalf("create queue %s: %v", name, err)
-		}
-		return aws.ToString(out.QueueUrl)
-	}
-	arn := func(url string) string {
-		a, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a.Attributes["QueueArn"]
-	}
-	var r harness.Resources
-	r.ScanDLQ = mk("config-report-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ScanQueue = mk("config-report-scan-"+suffix, map[string]string{
-		// Short, so that the killed scanner's messages come back in seconds.
-		"VisibilityTimeout": "10",
-		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, arn(r.ScanDLQ)),
+	r, err := harness.Provision(ctx, ep, hub.Credentials, harness.ProvisionConfig{
+		Prefix: "config-report", Suffix: suffix, Bucket: "config-report-e2e-" + suffix,
+		ScanVisibility: 10 * time.Second, ScanMaxReceives: 3, ResultsVisibility: 60 * time.Second, OtherVisibility: 30 * time.Second,
 	})
-	r.PoisonQueue = mk("config-report-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ResultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "60"})
-	topic, err := n.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("config-report-results-" + suffix)})
 	if err != nil {
-		t.Fatal(err)
-	}
-	r.TopicARN = aws.ToString(topic.TopicArn)
-	// The queue policy letting the topic send is not set: goaws does not
-	// enforce policies (docs/EMULATORS.md); CloudFormation sets it on AWS.
-	if _, err := n.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(arn(r.ResultsQueue)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-		t.Fatal(err)
-	}
-	r.Bucket = "config-report-e2e-" + suffix
-	s3c := s3.New(s3.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.Bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	r.Table = "config-report-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.DynamoDB)})
-	if err := dynamo.CreateTable(ctx, ddb, r.Table); err != nil {
 		t.Fatal(err)
 	}
 	return r

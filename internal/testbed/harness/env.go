@@ -2,8 +2,10 @@ package harness
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cybsecops/configreport/internal/events"
 )
@@ -62,36 +64,69 @@ func EmulatorEndpoints(t testing.TB) Endpoints {
 }
 
 // Resources are what CloudFormation makes in production and each suite
-// makes for itself (names and queue settings differ between the suites).
+// makes for itself with Provision (names and queue settings differ between
+// the suites).
 type Resources struct {
 	ScanQueue, ScanDLQ, ResultsQueue, PoisonQueue, TopicARN, Bucket, Table string
+	Taps                                                                   []string // URLs of ProvisionConfig.Taps, in order
 }
 
-// ServiceEnv is the configuration of every binary, by environment variable
-// (each flag's name upper-cased, '-' as '_'), without Jira's (Jira.Env):
-// endpoints come from the SDK's standard AWS_ENDPOINT_URL_<SERVICE>
-// variables, as they would for any emulator, never from flags of ours.
-// mgmt is the organisation's management account.
+// Settings are how a suite runs the services, besides its resources: the
+// environment variables ServiceEnvWith sets. A zero field is left unset
+// (the service's default).
+type Settings struct {
+	Regions         []string
+	Deadline        time.Duration
+	Concurrency     int
+	Consumers       int
+	OwnerTags       string
+	ShutdownTimeout time.Duration
+}
+
+// SuiteSettings are the end-to-end suites' (test/e2e, test/chaos).
+var SuiteSettings = Settings{Regions: Regions, Deadline: 10 * time.Minute, Concurrency: 8, Consumers: 4,
+	OwnerTags: OwnerTags, ShutdownTimeout: 10 * time.Second}
+
+// ServiceEnv is ServiceEnvWith the suites' settings.
 func ServiceEnv(ep Endpoints, res Resources, mgmt string) []string {
-	return []string{
+	return ServiceEnvWith(ep, res, mgmt, SuiteSettings)
+}
+
+// ServiceEnvWith is the configuration of every binary, by environment
+// variable (each flag's name upper-cased, '-' as '_'), without Jira's
+// (Jira.Env) and BaseEnv's: endpoints come from the SDK's standard
+// AWS_ENDPOINT_URL_<SERVICE> variables, as they would for any emulator,
+// never from flags of ours. mgmt is the organisation's management account.
+func ServiceEnvWith(ep Endpoints, res Resources, mgmt string, s Settings) []string {
+	env := []string{
 		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + Region,
 		"AWS_ENDPOINT_URL_SQS=" + ep.SQS, "AWS_ENDPOINT_URL_SNS=" + ep.SNS,
 		"AWS_ENDPOINT_URL_S3=" + ep.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + ep.DynamoDB,
 		"AWS_ENDPOINT_URL_STS=" + ep.Sim, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + ep.Sim, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + ep.Sim,
 		"AWS_ENDPOINT_URL_EC2=" + ep.Sim,
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
-		// as the kustomize base: the trigger reads the owner tags
-		"OWNER_TAGS=" + OwnerTags,
 		// messaging (internal/msg flags)
 		"SCAN_QUEUE_URL=" + res.ScanQueue, "RESULTS_TOPIC_ARN=" + res.TopicARN,
 		"RESULTS_QUEUE_URL=" + res.ResultsQueue, "POISON_QUEUE_URL=" + res.PoisonQueue,
-		"RECEIVE_WAIT=1s", "SHUTDOWN_TIMEOUT=10s",
+		"RECEIVE_WAIT=1s",
 		// storage
 		"REPORT_BUCKET=" + res.Bucket, "REPORT_PREFIX=" + ReportPrefix, "PAYLOAD_PREFIX=" + PayloadPrefix,
 		"DYNAMODB_TABLE=" + res.Table, "S3_PATH_STYLE=true",
-		"CHECK_INTERVAL=1s", "CONSUMERS=4",
-		// the run
-		"REGIONS=" + strings.Join(Regions, ","), "DEADLINE=10m", "CONCURRENCY=8",
+		"CHECK_INTERVAL=1s",
 		"ORG_ROLE_ARN=arn:aws:iam::" + mgmt + ":role/system-config-report-generator-list-org-role",
 	}
+	set := func(name, v string, ok bool) {
+		if ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	// the kustomize base has the trigger read the owner tags
+	set("OWNER_TAGS", s.OwnerTags, s.OwnerTags != "")
+	set("SHUTDOWN_TIMEOUT", s.ShutdownTimeout.String(), s.ShutdownTimeout > 0)
+	set("CONSUMERS", strconv.Itoa(s.Consumers), s.Consumers > 0)
+	// the run
+	set("REGIONS", strings.Join(s.Regions, ","), len(s.Regions) > 0)
+	set("DEADLINE", s.Deadline.String(), s.Deadline > 0)
+	set("CONCURRENCY", strconv.Itoa(s.Concurrency), s.Concurrency > 0)
+	return env
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServiceEnv(t *testing.T) {
@@ -38,5 +39,40 @@ func TestServiceEnv(t *testing.T) {
 		if v == "dlq" {
 			t.Errorf("%s is the DLQ", k)
 		}
+	}
+}
+
+func TestServiceEnvWithSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Settings
+		want map[string]string // "" for unset
+	}{
+		{"zero: the services' defaults", Settings{}, map[string]string{
+			"REGIONS": "", "DEADLINE": "", "CONCURRENCY": "", "CONSUMERS": "", "OWNER_TAGS": "", "SHUTDOWN_TIMEOUT": ""}},
+		{"the suites'", SuiteSettings, map[string]string{
+			"REGIONS": "us-east-1,eu-west-1", "DEADLINE": "10m0s", "CONCURRENCY": "8", "CONSUMERS": "4",
+			"OWNER_TAGS": OwnerTags, "SHUTDOWN_TIMEOUT": "10s"}},
+		{"the load harness's", Settings{Regions: []string{"us-east-1"}, Deadline: 45 * time.Minute, Concurrency: 32, ShutdownTimeout: 16 * time.Second},
+			map[string]string{"REGIONS": "us-east-1", "DEADLINE": "45m0s", "CONCURRENCY": "32", "CONSUMERS": "", "OWNER_TAGS": "", "SHUTDOWN_TIMEOUT": "16s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, kv := range ServiceEnvWith(Endpoints{}, Resources{Table: "tbl"}, "111122223333", tc.s) {
+				k, v, _ := strings.Cut(kv, "=")
+				if _, dup := got[k]; dup {
+					t.Errorf("%s set twice", k)
+				}
+				got[k] = v
+			}
+			for k, want := range tc.want {
+				if v, ok := got[k]; v != want || ok != (want != "") {
+					t.Errorf("%s=%q (set %v), want %q", k, v, ok, want)
+				}
+			}
+			if got["DYNAMODB_TABLE"] != "tbl" {
+				t.Errorf("DYNAMODB_TABLE=%q", got["DYNAMODB_TABLE"])
+			}
+		})
 	}
 }

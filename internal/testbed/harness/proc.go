@@ -9,8 +9,9 @@
 //
 // It is a normal package, free of build tags, because _test files of two
 // packages cannot share code and the chaos suite is built with -tags chaos.
-// It is not a test framework: each suite keeps its own checks, resources
-// and scenarios; only what is the same logic in both lives here.
+// It is not a test framework: each suite keeps its own checks and
+// scenarios, and names and sizes its own resources; only what is the same
+// logic in several lives here.
 package harness
 
 import (

@@ -21,20 +21,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 const (
-	hubRegion     = "us-east-1"
-	reportPrefix  = "reports"
-	payloadPrefix = "claim-check"
 	// hub.yaml's scan queue: maxReceiveCount 5. Its visibility timeout
 	// (900 s) and the results queue's (300 s) are not shortened by the
 	// ratio: they bound real work (one account's scan, one result's
@@ -165,14 +160,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	defer sim.Terminate(10 * time.Second)
 
-	hub := aws.Config{Region: hubRegion, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
+	hub := aws.Config{Region: harness.Region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	rs, err := provision(ctx, hub, cfg, suffix, pol)
+	rs, err := provision(ctx, hub, cfg, suffix)
 	if err != nil {
 		return nil, err
 	}
-	env := serviceEnv(cfg, rs, simURL, org.ManagementAccountID)
-	env = append(env, "SHUTDOWN_TIMEOUT="+min(shutdownTimeout, pol.TerminationGrace*4/5).String())
+	env := harness.ServiceEnvWith(endpoints(cfg, simURL), rs, org.ManagementAccountID, harness.Settings{
+		Regions: cfg.Regions, Deadline: 45 * time.Minute, Concurrency: cfg.Concurrency,
+		ShutdownTimeout: min(shutdownTimeout, pol.TerminationGrace*4/5),
+	})
 
 	// Debug: its "duplicate result ignored" lines count the duplicates it
 	// absorbed when its /metrics does not expose them.
@@ -208,8 +205,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		}}
 	defer fl.stopAll()
 
-	q := sqs.New(sqs.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.SQS)})
-	s3c := s3.New(s3.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.S3), UsePathStyle: true})
+	q := sqs.New(sqs.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.SQS)})
+	s3c := s3.New(s3.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.S3), UsePathStyle: true})
 
 	// The trigger: the run starts here.
 	res.RunID = "load-" + suffix
@@ -226,7 +223,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	// The autoscaler loop, the RSS sampler and the report watcher run until
 	// the fleet is back at zero after the report, or the context ends.
 	scaler := NewAutoscaler(pol, started)
-	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", reportPrefix, started.UTC().Format("2006/01/02"), res.RunID)
+	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", harness.ReportPrefix, started.UTC().Format("2006/01/02"), res.RunID)
 	var (
 		mu                      sync.Mutex
 		reportAt                time.Time
@@ -254,7 +251,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	go func() { // the report
 		defer wg.Done()
 		for {
-			if _, err := s3c.HeadObject(sampleCtx, &s3.HeadObjectInput{Bucket: aws.String(rs.bucket), Key: aws.String(key)}); err == nil {
+			if _, err := s3c.HeadObject(sampleCtx, &s3.HeadObjectInput{Bucket: aws.String(rs.Bucket), Key: aws.String(key)}); err == nil {
 				cpuTo, cerr := readCPUStat()
 				mu.Lock()
 				reportAt = time.Now()
@@ -304,7 +301,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			loopErr = fmt.Errorf("aggregator exited: %v (see %s)", agg.Err(), agg.Log)
 			break
 		}
-		d, err := queueDepth(ctx, q, rs.scanQueue)
+		d, err := queueDepth(ctx, q, rs.ScanQueue)
 		if err != nil {
 			loopErr = err
 			break
@@ -361,7 +358,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return res, err
 	}
 	res.Rescans, res.Nacked, res.Released, res.DeletedAtStop = sl.Rescans, sl.Nacked, sl.Released, sl.Deleted
-	if dlq, err := queueDepth(ctx, q, rs.scanDLQ); err == nil {
+	if dlq, err := queueDepth(ctx, q, rs.ScanDLQ); err == nil {
 		res.DLQ = dlq.Visible + dlq.NotVisible
 	} else {
 		return res, err
@@ -371,11 +368,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 
 	// The report: how many objects, then the one workbook against the truth.
-	if res.Reports, err = countReports(ctx, s3c, rs.bucket, res.RunID); err != nil {
+	if res.Reports, err = countReports(ctx, s3c, rs.Bucket, res.RunID); err != nil {
 		return res, err
 	}
 	res.Workbook = filepath.Join(cfg.Out, filepath.Base(key))
-	if err := download(ctx, s3c, rs.bucket, key, res.Workbook); err != nil {
+	if err := download(ctx, s3c, rs.Bucket, key, res.Workbook); err != nil {
 		return res, err
 	}
 	if err := judge(res, org, cfg.Regions); err != nil {
@@ -400,84 +397,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	return res, nil
 }
 
-type resources struct{ scanQueue, scanDLQ, resultsQueue, poisonQueue, topicARN, bucket, table string }
-
-// provision makes what CloudFormation makes in production; the services
-// run without -create-resources.
-func provision(ctx context.Context, hub aws.Config, cfg Config, suffix string, pol Policy) (resources, error) {
-	q := sqs.New(sqs.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.SQS)})
-	n := sns.New(sns.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.SNS)})
-	var errs []error
-	mk := func(name string, attrs map[string]string) string {
-		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("create queue %s: %w", name, err))
-			return ""
-		}
-		return aws.ToString(out.QueueUrl)
-	}
-	arn := func(url string) string {
-		a, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("queue arn of %s: %w", url, err))
-			return ""
-		}
-		return a.Attributes["QueueArn"]
-	}
-	var r resources
-	r.scanDLQ = mk("config-report-scan-dlq-"+suffix, nil)
-	r.scanQueue = mk("config-report-scan-"+suffix, map[string]string{
-		"VisibilityTimeout": strconv.Itoa(int(cfg.ScanVisibility.Seconds())),
-		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, arn(r.scanDLQ), scanMaxReceives),
+// provision makes what CloudFormation makes in production
+// (harness.Provision); the services run without -create-resources.
+func provision(ctx context.Context, hub aws.Config, cfg Config, suffix string) (harness.Resources, error) {
+	return harness.Provision(ctx, endpoints(cfg, ""), hub.Credentials, harness.ProvisionConfig{
+		Prefix: "config-report", Suffix: suffix, Bucket: "config-report-load-" + suffix,
+		ScanVisibility: cfg.ScanVisibility, ScanMaxReceives: scanMaxReceives, ResultsVisibility: resultsVisibility,
 	})
-	r.poisonQueue = mk("config-report-poison-"+suffix, nil)
-	r.resultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": strconv.Itoa(int(resultsVisibility.Seconds()))})
-	if err := errors.Join(errs...); err != nil {
-		return r, err
-	}
-	topic, err := n.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("config-report-results-" + suffix)})
-	if err != nil {
-		return r, fmt.Errorf("create topic: %w", err)
-	}
-	r.topicARN = aws.ToString(topic.TopicArn)
-	if _, err := n.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(arn(r.resultsQueue)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-		return r, fmt.Errorf("subscribe: %w", err)
-	}
-	r.bucket = "config-report-load-" + suffix
-	s3c := s3.New(s3.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.S3), UsePathStyle: true})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}); err != nil {
-		return r, fmt.Errorf("create bucket: %w", err)
-	}
-	r.table = "config-report-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: hubRegion, Credentials: hub.Credentials, BaseEndpoint: aws.String(cfg.DynamoDB)})
-	if err := dynamo.CreateTable(ctx, ddb, r.table); err != nil {
-		return r, fmt.Errorf("create table: %w", err)
-	}
-	return r, nil
 }
 
-// serviceEnv configures every binary by environment variable, endpoints
-// through the SDK's AWS_ENDPOINT_URL_<SERVICE>, as test/e2e does.
-func serviceEnv(cfg Config, r resources, simURL, mgmt string) []string {
-	return []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_REGION=" + hubRegion,
-		"AWS_ENDPOINT_URL_SQS=" + cfg.SQS, "AWS_ENDPOINT_URL_SNS=" + cfg.SNS,
-		"AWS_ENDPOINT_URL_S3=" + cfg.S3, "AWS_ENDPOINT_URL_DYNAMODB=" + cfg.DynamoDB,
-		"AWS_ENDPOINT_URL_STS=" + simURL, "AWS_ENDPOINT_URL_ORGANIZATIONS=" + simURL, "AWS_ENDPOINT_URL_CONFIG_SERVICE=" + simURL,
-		"AWS_ENDPOINT_URL_EC2=" + simURL,
-		"LOG_FORMAT=json", "LOG_LEVEL=info",
-		"SCAN_QUEUE_URL=" + r.scanQueue, "RESULTS_TOPIC_ARN=" + r.topicARN,
-		"RESULTS_QUEUE_URL=" + r.resultsQueue, "POISON_QUEUE_URL=" + r.poisonQueue,
-		"RECEIVE_WAIT=1s",
-		"REPORT_BUCKET=" + r.bucket, "REPORT_PREFIX=" + reportPrefix, "PAYLOAD_PREFIX=" + payloadPrefix,
-		"DYNAMODB_TABLE=" + r.table, "S3_PATH_STYLE=true", "CHECK_INTERVAL=1s",
-		"REGIONS=" + strings.Join(cfg.Regions, ","), "DEADLINE=45m",
-		"CONCURRENCY=" + strconv.Itoa(cfg.Concurrency),
-		"ORG_ROLE_ARN=arn:aws:iam::" + mgmt + ":role/system-config-report-generator-list-org-role",
-	}
+// endpoints are the emulators' (cfg) and awssim's.
+func endpoints(cfg Config, simURL string) harness.Endpoints {
+	return harness.Endpoints{SQS: cfg.SQS, SNS: cfg.SNS, S3: cfg.S3, DynamoDB: cfg.DynamoDB, Sim: simURL}
 }
 
 var endpointRE = regexp.MustCompile(`endpoint=(http://127\.0\.0\.1:\d+)`)
@@ -485,7 +416,7 @@ var endpointRE = regexp.MustCompile(`endpoint=(http://127\.0\.0\.1:\d+)`)
 // startSim starts awssim on a free port and waits (bounded) for its ready
 // line naming the endpoint.
 func startSim(logs, name, bin string, args []string) (*proc, string, error) {
-	p, err := startProc(logs, name, bin, os.Environ(), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	p, err := startProc(logs, name, bin, nil, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -606,7 +537,7 @@ func goawsDepth(attrs map[string]string) (Depth, error) {
 
 func countReports(ctx context.Context, c *s3.Client, bucket, runID string) (int, error) {
 	n := 0
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(reportPrefix + "/")})
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(harness.ReportPrefix + "/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
