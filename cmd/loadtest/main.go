@@ -1,6 +1,6 @@
 // Command loadtest is `make load`: the trigger, the aggregator and a fleet
 // of scanner processes over the emulators and awssim, the scanners scaled by
-// the rules of the rendered ScaledObject. See internal/loadtest.
+// the rules of the rendered ScaledObject. See internal/testbed/load.
 package main
 
 import (
