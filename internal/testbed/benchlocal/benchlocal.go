@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -172,11 +173,10 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return res, err
 	}
-	logf, err := os.Create(filepath.Join(cfg.Out, "awssim.log"))
-	if err != nil {
+	// Both awssims of the run append to awssim.log: this run's only.
+	if err := os.Remove(filepath.Join(cfg.Out, "awssim.log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, err
 	}
-	defer logf.Close()
 	truthFull, err := groundTruth(cfg.Accounts, cfg.Seed, cfg.Regions)
 	if err != nil {
 		return res, err
@@ -192,8 +192,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 	if err != nil {
 		return res, err
 	}
-	rsim, err := startSim(ctx, cfg.AwssimBin, []string{"-accounts", strconv.Itoa(rateAccounts), "-seed", strconv.FormatInt(cfg.Seed, 10),
-		"-regions", regions, "-latency", "0"}, logf)
+	rsim, err := startSim(ctx, cfg.Out, cfg.AwssimBin, []string{"-accounts", strconv.Itoa(rateAccounts), "-seed", strconv.FormatInt(cfg.Seed, 10),
+		"-regions", regions, "-latency", "0"})
 	if err != nil {
 		return res, err
 	}
@@ -211,7 +211,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 
 	simArgs := []string{"-accounts", strconv.Itoa(cfg.Accounts), "-seed", strconv.FormatInt(cfg.Seed, 10),
 		"-regions", regions, "-latency", cfg.Latency.String()}
-	sim, err := startSim(ctx, cfg.AwssimBin, simArgs, logf)
+	sim, err := startSim(ctx, cfg.Out, cfg.AwssimBin, simArgs)
 	if err != nil {
 		return res, err
 	}

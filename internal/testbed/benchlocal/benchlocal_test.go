@@ -17,22 +17,6 @@ import (
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
-func TestParseEndpoint(t *testing.T) {
-	for _, tc := range []struct {
-		line, want string
-		ok         bool
-	}{
-		{`time=2026-11-25T13:12:18.309Z level=INFO msg="awssim ready" addr=127.0.0.1:39427 endpoint=http://127.0.0.1:39427 org_id=o-x`, "http://127.0.0.1:39427", true},
-		{`time=2026-11-25T13:12:18.309Z level=INFO msg="awssim stopped"`, "", false},
-		{`msg="awssim ready" addr=0.0.0.0:1 endpoint=http://0.0.0.0:1`, "", false},
-	} {
-		got, ok := parseEndpoint(tc.line)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseEndpoint(%q) = %q, %v; want %q, %v", tc.line, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestMedian(t *testing.T) {
 	s := time.Second
 	for _, tc := range []struct {

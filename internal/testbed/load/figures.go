@@ -19,6 +19,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
@@ -279,7 +280,7 @@ func pickLimit(t [3]time.Duration) (time.Duration, string) {
 // same org and no latency, throttling or faults.
 func measureRate(ctx context.Context, logs, bin string, cfg Config, org *awssim.Org) (float64, error) {
 	args := []string{"-accounts", strconv.Itoa(cfg.Accounts), "-seed", strconv.FormatInt(cfg.Seed, 10), "-regions", strings.Join(cfg.Regions, ",")}
-	sim, url, err := startSim(logs, "awssim-rate", bin, args)
+	sim, url, err := harness.StartSim(ctx, logs, "awssim-rate", bin, args, time.Minute)
 	if err != nil {
 		return 0, err
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -154,7 +153,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			res.Expected++
 		}
 	}
-	sim, simURL, err := startSim(logs, "awssim", filepath.Join(cfg.Bin, "awssim"), res.SimArgs)
+	sim, simURL, err := harness.StartSim(ctx, logs, "awssim", filepath.Join(cfg.Bin, "awssim"), res.SimArgs, time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -409,30 +408,6 @@ func provision(ctx context.Context, hub aws.Config, cfg Config, suffix string) (
 // endpoints are the emulators' (cfg) and awssim's.
 func endpoints(cfg Config, simURL string) harness.Endpoints {
 	return harness.Endpoints{SQS: cfg.SQS, SNS: cfg.SNS, S3: cfg.S3, DynamoDB: cfg.DynamoDB, Sim: simURL}
-}
-
-var endpointRE = regexp.MustCompile(`endpoint=(http://127\.0\.0\.1:\d+)`)
-
-// startSim starts awssim on a free port and waits (bounded) for its ready
-// line naming the endpoint.
-func startSim(logs, name, bin string, args []string) (*proc, string, error) {
-	p, err := startProc(logs, name, bin, nil, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	if err != nil {
-		return nil, "", err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(p.Log)
-		if m := endpointRE.FindSubmatch(b); m != nil {
-			return p, string(m[1]), nil
-		}
-		if p.Exited() {
-			return nil, "", fmt.Errorf("awssim exited before ready: %v (see %s)", p.Err(), p.Log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.Kill()
-	return nil, "", fmt.Errorf("awssim not ready within 60s (see %s)", p.Log)
 }
 
 // listenAddr waits (bounded) for p's "health server listening" log line
