@@ -1,5 +1,5 @@
-// Package benchlocal is the side-by-side speed benchmark of issue 10's
-// "Targets 1": local mode (bin/local) against the thread-pool peer
+// Package benchlocal is the side-by-side speed benchmark of local mode
+// (bin/local) against the thread-pool peer
 // (bench/peer/peer.py, the old script's design on boto3) scanning the same
 // awssim organisation, 1,000 accounts × 2 regions at 20 ms per call.
 //

@@ -1,4 +1,4 @@
-// Package loadtest is the fleet load harness of `make load` (issue 10): it
+// Package load is the fleet load harness of `make load`: it
 // runs the trigger, the aggregator and a fleet of scanner processes over the
 // emulators and awssim, and scales the scanners with an Autoscaler that
 // applies the rules KEDA and the HorizontalPodAutoscaler would apply to the
