@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +74,58 @@ func TestServiceEnvWithSettings(t *testing.T) {
 			}
 			if got["DYNAMODB_TABLE"] != "tbl" {
 				t.Errorf("DYNAMODB_TABLE=%q", got["DYNAMODB_TABLE"])
+			}
+		})
+	}
+}
+
+// skipFatalTB records Skipf and Fatalf instead of ending the real test;
+// run it in its own goroutine (both end it with runtime.Goexit).
+type skipFatalTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (s *skipFatalTB) Skipf(format string, args ...any) {
+	s.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (s *skipFatalTB) Fatalf(format string, args ...any) {
+	s.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name, value, require string
+		want, wantSkip       string
+		wantFatal            string
+	}{
+		{"set", "http://127.0.0.1:4566", "", "http://127.0.0.1:4566", "", ""},
+		{"set, required", "http://127.0.0.1:4566", "1", "http://127.0.0.1:4566", "", ""},
+		{"unset: skipped on a laptop", "", "", "", "HARNESS_TEST_ENDPOINT not set", ""},
+		{"unset under make test: failed", "", "1", "", "", "HARNESS_TEST_ENDPOINT is not set but REQUIRE_EMULATORS=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HARNESS_TEST_ENDPOINT", tc.value)
+			t.Setenv("REQUIRE_EMULATORS", tc.require)
+			tb := &skipFatalTB{TB: t}
+			var got string
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				got = Endpoint(tb, "HARNESS_TEST_ENDPOINT")
+			}()
+			<-done
+			if got != tc.want {
+				t.Errorf("Endpoint = %q, want %q", got, tc.want)
+			}
+			if !strings.HasPrefix(tb.skipped, tc.wantSkip) || (tc.wantSkip == "") != (tb.skipped == "") {
+				t.Errorf("skipped %q, want %q", tb.skipped, tc.wantSkip)
+			}
+			if !strings.HasPrefix(tb.fatal, tc.wantFatal) || (tc.wantFatal == "") != (tb.fatal == "") {
+				t.Errorf("fatal %q, want %q", tb.fatal, tc.wantFatal)
 			}
 		})
 	}
