@@ -297,21 +297,38 @@ func FreeAddr(t testing.TB) string {
 // when p dies first or timeout passes.
 func WaitHTTP(t testing.TB, p *Proc, url string, timeout, interval time.Duration) {
 	t.Helper()
+	if err := WaitReady(context.Background(), p, url, timeout, interval); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// WaitReady polls url every interval until it answers 200; the error,
+// with the end of p's log, says whether p died first or timeout passed.
+func WaitReady(ctx context.Context, p *Proc, url string, timeout, interval time.Duration) error {
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
-		p.Alive(t)
-		resp, err := c.Get(url)
+		if p.Exited() {
+			return fmt.Errorf("%s exited: %v; last lines of %s:\n%s", p.Name, p.err, p.Log, Tail(p.Log, 30))
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s not 200 within %s (last: %v); last lines of %s:\n%s", p.Name, url, timeout, err, p.Log, Tail(p.Log, 30))
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s: %s not 200 within %s (last: %v); last lines of %s:\n%s", p.Name, url, timeout, err, p.Log, Tail(p.Log, 30))
 		}
-		time.Sleep(interval)
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
 	}
 }
 

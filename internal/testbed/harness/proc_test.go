@@ -168,6 +168,14 @@ func TestWaitHTTP(t *testing.T) {
 		t.Errorf("nothing listening: %q", msg)
 	}
 
+	// The load harness's way: an error, and a cancelled context ends the
+	// wait before its timeout.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := WaitReady(ctx, p, never, time.Hour, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "not 200") {
+		t.Errorf("cancelled: %v", err)
+	}
+
 	dead := sh(t, logs, "dead", "echo dying words; exit 1")
 	_ = dead.Wait(10 * time.Second)
 	if msg := fatalOf(t, func(tb testing.TB) { WaitHTTP(tb, dead, srv.URL, 10*time.Second, 10*time.Millisecond) }); !strings.Contains(msg, "dead exited") || !strings.Contains(msg, "dying words") {

@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, err
 	}
 	agg.Health = aggAddr
-	if err := waitReady(ctx, agg, "http://"+aggAddr+"/readyz", time.Minute); err != nil {
+	if err := harness.WaitReady(ctx, agg, "http://"+aggAddr+"/readyz", time.Minute, 200*time.Millisecond); err != nil {
 		return nil, err
 	}
 
@@ -451,27 +451,6 @@ func findListenAddr(path string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func waitReady(ctx context.Context, p *proc, url string, timeout time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("%s exited: %v (see %s)", p.Name, p.Err(), p.Log)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := c.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s: %s not ready within %s (see %s)", p.Name, url, timeout, p.Log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // queueDepth is what KEDA's aws-sqs-queue scaler asks for.
