@@ -1,4 +1,4 @@
-# awssim, the simulated AWS organisation (internal/awssim, cmd/awssim).
+# awssim, the simulated AWS organisation (internal/testbed/awssim, cmd/awssim).
 #   make sim           runs it in the foreground with the demo-sized defaults
 #                      (50 generated accounts, seed 1, us-east-1 + ap-east-1) on
 #                      SIM_ADDR; any flag can be added with SIM_FLAGS, e.g.
@@ -23,8 +23,8 @@ sim:
 bench-awssim:
 	@mkdir -p bin out
 	go build -o bin/awssim ./cmd/awssim
-	go test -c -o $(AWSSIM_BENCH_BIN) ./internal/awssim
-	cd internal/awssim && ../../$(AWSSIM_BENCH_BIN) -test.run '^$$' \
+	go test -c -o $(AWSSIM_BENCH_BIN) ./internal/testbed/awssim
+	cd internal/testbed/awssim && ../../../$(AWSSIM_BENCH_BIN) -test.run '^$$' \
 		-test.bench '^Benchmark(Handler|ServeRawHTTP|ServeSDK|Generate5000x4|Rules5000x4)$$' \
 		-test.benchtime 5s -test.benchmem
 	@bin/awssim -addr 127.0.0.1:0 -accounts 5000 -regions $(AWSSIM_BENCH_REGIONS) > out/awssim-bench.log 2>&1 & pid=$$!; \
@@ -32,5 +32,5 @@ bench-awssim:
 	for i in $$(seq 50); do grep -q 'awssim ready' out/awssim-bench.log && break; sleep 0.1; done; \
 	addr=$$(sed -n 's/.*awssim ready" addr=\([0-9.:]*\).*/\1/p' out/awssim-bench.log); \
 	test -n "$$addr" || { cat out/awssim-bench.log; exit 1; }; \
-	cd internal/awssim && AWSSIM_BENCH_URL=http://$$addr AWSSIM_BENCH_PID=$$pid \
-		../../$(AWSSIM_BENCH_BIN) -test.run '^$$' -test.bench '^BenchmarkServeExternal$$' -test.benchtime 20000x -test.count 3
+	cd internal/testbed/awssim && AWSSIM_BENCH_URL=http://$$addr AWSSIM_BENCH_PID=$$pid \
+		../../../$(AWSSIM_BENCH_BIN) -test.run '^$$' -test.bench '^BenchmarkServeExternal$$' -test.benchtime 20000x -test.count 3

@@ -1,4 +1,4 @@
-# The chaos suite of issue 11 (test/chaos, internal/chaos, internal/faultproxy).
+# The chaos suite of issue 11 (test/chaos, internal/chaos, internal/testbed/faultproxy).
 #   make chaos                       the whole matrix on a generated org of
 #                                    CHAOS_ACCOUNTS accounts x 2 regions (3 in
 #                                    scenarios 1 and 6: the opt-in ap-east-1,

@@ -4,7 +4,7 @@
 # (fuzz-short); `make fuzz` runs each for FUZZTIME.
 FUZZTIME ?= 60s
 FUZZ_SHORT ?= 4s
-FUZZ_TARGETS := internal/events:FuzzDecode internal/ident:FuzzParse internal/ident:FuzzParseRoleARN internal/awssim:FuzzParseOrg
+FUZZ_TARGETS := internal/events:FuzzDecode internal/ident:FuzzParse internal/ident:FuzzParseRoleARN internal/testbed/awssim:FuzzParseOrg
 .PHONY: fuzz fuzz-short
 define run_fuzz
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

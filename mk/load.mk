@@ -8,7 +8,7 @@
 #                                   full size
 #   make load LOAD_FLAGS='-scenario sigkill'
 #                                   scale-down by SIGKILL at once
-#   make load-testdata              refresh internal/loadtest/testdata/prod.yaml, the
+#   make load-testdata              refresh internal/testbed/load/testdata/prod.yaml, the
 #                                   rendered prod overlay the Autoscaler's tests
 #                                   read (a test fails when it differs from a
 #                                   fresh render)
@@ -37,4 +37,4 @@ load-check:
 TEST_EXTRA += load-check
 
 load-testdata: deploy-tools
-	kustomize build deploy/kustomize/overlays/prod > internal/loadtest/testdata/prod.yaml
+	kustomize build deploy/kustomize/overlays/prod > internal/testbed/load/testdata/prod.yaml

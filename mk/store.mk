@@ -13,3 +13,12 @@ test-store:
 
 bench-store:
 	REQUIRE_EMULATORS=1 scripts/with-emulators.sh go test -run '^$$' -bench . -benchtime 1s -count 3 ./internal/store/sqlite/ ./internal/store/dynamo/
+
+# The proof that the conformance suite can fail (first-write-wins switched
+# off through store.Unsafe) needs the chaos tag: store.Unsafe is not in the
+# shipped build, which must not link the package testing (test/deps).
+.PHONY: test-store-unsafe
+test-store-unsafe:
+	REQUIRE_EMULATORS=1 scripts/with-emulators.sh go test -tags chaos $(GO_TEST_FLAGS) -run 'Unsafe' ./internal/store/...
+
+TEST_EXTRA += test-store-unsafe

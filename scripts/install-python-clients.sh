@@ -5,7 +5,7 @@
 #   python3-openpyxl  internal/report's reader test opens the workbooks in
 #                     openpyxl's read-only mode, which trusts each sheet's
 #                     <dimension>
-#   python3-boto3     internal/awssim's client test reads every simulated API
+#   python3-boto3     internal/testbed/awssim's client test reads every simulated API
 #                     with boto3
 # Installed here when missing (CI runs as root on a clean machine; Debian's
 # archive is reachable).

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 func TestParse(t *testing.T) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The thread-pool peer: scans an AWS Organization's Config compliance the way
 the old script's design would at scale, for side-by-side timing against local
-mode (internal/benchlocal, `make bench-local`).
+mode (internal/testbed/benchlocal, `make bench-local`).
 
 The design, kept as it is (it is the baseline, not something to tune):
 - discovery: organizations list_accounts paginator as the ambient (hub)

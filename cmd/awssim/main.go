@@ -1,6 +1,6 @@
 // Command awssim serves a simulated AWS Organizations, STS, Config and EC2
 // DescribeRegions for the demo, the integration tests and the benchmarks.
-// See internal/awssim/README.md.
+// See internal/testbed/awssim/README.md.
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 const usage = `awssim: a simulated AWS organisation (Organizations, STS, Config, EC2

@@ -1,6 +1,6 @@
 // Command benchlocal times local mode against the thread-pool peer on the
 // same awssim organisation and prints the table and issue 10's "Targets 1".
-// See internal/benchlocal; `make bench-local` builds and runs it.
+// See internal/testbed/benchlocal; `make bench-local` builds and runs it.
 package main
 
 import (
@@ -12,8 +12,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cybsecops/configreport/internal/benchlocal"
 	"github.com/cybsecops/configreport/internal/cli"
+	"github.com/cybsecops/configreport/internal/testbed/benchlocal"
 )
 
 const summary = `benchlocal: local mode against the thread-pool peer, side by side.

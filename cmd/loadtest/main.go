@@ -1,6 +1,6 @@
 // Command loadtest is `make load`: the trigger, the aggregator and a fleet
 // of scanner processes over the emulators and awssim, the scanners scaled by
-// the rules of the rendered ScaledObject. See internal/loadtest.
+// the rules of the rendered ScaledObject. See internal/testbed/load.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/cli"
-	"github.com/cybsecops/configreport/internal/loadtest"
+	"github.com/cybsecops/configreport/internal/testbed/load"
 )
 
 const summary = `loadtest: the services under load, scanners autoscaled as KEDA would.
@@ -33,7 +33,7 @@ replica and back to zero (timings are printed, never asserted); 1 otherwise;
 
 func main() {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	var cfg loadtest.Config
+	var cfg load.Config
 	fs.StringVar(&cfg.Bin, "bin", "out/load/bin", "folder of the built awssim, trigger, scanner and aggregator")
 	fs.StringVar(&cfg.Manifest, "manifest", "out/deploy/prod.yaml", "rendered prod overlay (make render-deploy)")
 	fs.StringVar(&cfg.Out, "out", "out/load", "output folder: logs, workbook, awssim.args, plot")
@@ -53,7 +53,7 @@ func main() {
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 30*time.Second, "length of those profiles")
 	cli.Run("loadtest", summary, fs, os.Args[1:])
 	cfg.Regions = strings.Split(*regions, ",")
-	cfg.Scenario = loadtest.Scenario(*scenario)
+	cfg.Scenario = load.Scenario(*scenario)
 	cfg.SQS, cfg.SNS = os.Getenv("SQS_ENDPOINT"), os.Getenv("SNS_ENDPOINT")
 	cfg.S3, cfg.DynamoDB = os.Getenv("S3_ENDPOINT"), os.Getenv("DYNAMODB_ENDPOINT")
 
@@ -63,7 +63,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := loadtest.Run(ctx, cfg, logger)
+	res, err := load.Run(ctx, cfg, logger)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadtest: %s\n", cli.OneLine(err))
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // TestMain runs main itself when the test binary is started by runMain,

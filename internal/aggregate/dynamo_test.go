@@ -20,7 +20,7 @@ import (
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // dynamoStores returns n stores over one fresh table of the DynamoDB
@@ -38,7 +38,7 @@ func dynamoStores(t *testing.T, n int) []*dynamo.Store {
 // fault injected between two of its writes).
 func dynamoStoresWith(t *testing.T, wraps ...func(dynamo.API) dynamo.API) []*dynamo.Store {
 	t.Helper()
-	ep := testenv.Endpoint(t, "DYNAMODB_ENDPOINT")
+	ep := harness.Endpoint(t, "DYNAMODB_ENDPOINT")
 	newClient := func() *dynamodb.Client {
 		return dynamodb.New(dynamodb.Options{
 			Region: "us-east-1", BaseEndpoint: aws.String(ep),

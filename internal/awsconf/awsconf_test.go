@@ -23,8 +23,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cybsecops/configreport/internal/awsconf/awserr"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 func TestOptionsValidate(t *testing.T) {

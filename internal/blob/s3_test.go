@@ -19,7 +19,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 var bucketSeq atomic.Int64
@@ -28,7 +28,7 @@ var bucketSeq atomic.Int64
 // credentials) and a fresh bucket.
 func newEmulatorS3(t *testing.T) (*s3.Client, string) {
 	t.Helper()
-	endpoint := testenv.Endpoint(t, "S3_ENDPOINT")
+	endpoint := harness.Endpoint(t, "S3_ENDPOINT")
 	client := s3.New(s3.Options{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
@@ -270,7 +270,7 @@ func TestS3Flags(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := f.Store(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(testenv.Endpoint(t, "S3_ENDPOINT"))})
+		BaseEndpoint: aws.String(harness.Endpoint(t, "S3_ENDPOINT"))})
 	if err != nil {
 		t.Fatal(err)
 	}

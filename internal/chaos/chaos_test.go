@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/chaos"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // TestHelperProcess is the child of TestCrash: it hits the point named by
@@ -162,7 +162,7 @@ func TestHold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(tc.bin, "-test.run=^TestHoldHelperProcess$", "-test.v")
 			cmd.Env = append(os.Environ(), append(tc.env, "CHAOS_TEST_CHILD=1")...)
-			var stdout, stderr testharness.LockedBuffer
+			var stdout, stderr harness.LockedBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

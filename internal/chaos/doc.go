@@ -10,7 +10,7 @@
 // compiler inlines away: no environment variable can make a production
 // process kill itself or stop working. It is not a fault-injection framework: faults that
 // can come from outside the code (signals, awssim's switches, the fault
-// proxy of internal/faultproxy) come from outside.
+// proxy of internal/testbed/faultproxy) come from outside.
 package chaos
 
 // The crash points the aggregator declares (internal/aggregate), named here

@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/cybsecops/configreport/internal/awsconf"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 var _ discover.Assumer = (*awsconf.Roles)(nil)

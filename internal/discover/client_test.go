@@ -8,10 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // assumer does what *awsconf.Roles does, against awssim.

@@ -4,15 +4,15 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // TestAgainstHarnessJira: the Notifier against the fake Jira the e2e and
-// chaos suites run the aggregator with (testharness.Jira), so that the two
+// chaos suites run the aggregator with (harness.Jira), so that the two
 // fakes agree on creators and GET myself: a planted ticket is ignored, our
 // own is found.
 func TestAgainstHarnessJira(t *testing.T) {
-	fj := testharness.NewJira(t, testharness.JiraConfig{Project: "SEC", User: user, Token: token, FindByLabel: true})
+	fj := harness.NewJira(t, harness.JiraConfig{Project: "SEC", User: user, Token: token, FindByLabel: true})
 	n := newNotifier(t, fj.URL, nil)
 	ctx := context.Background()
 	planted := fj.FileAs("mallory@example.com", "planted", RunLabel("01KMZ8W4Y0RUN"))

@@ -10,12 +10,12 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 func TestBaselineFlagValidate(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"io"
 	"testing"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/reportcheck"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 // TestLocalCoverageAndOwners: an org with every fault awssim has (denied

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/aggregate"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // sqliteFull returns a real SQLITE_FULL: a database capped by

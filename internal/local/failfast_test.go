@@ -17,7 +17,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/awsconf/awserr"
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // syncBuffer is a progress writer safe for the progress goroutines.

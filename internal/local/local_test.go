@@ -19,11 +19,11 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cybsecops/configreport/internal/awsconf"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
-	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 var regions = []string{"us-east-1", "ap-east-1"}

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/store/sqlite"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // Local mode's -owner-tags reaches the trigger: the run's RunStarted (in

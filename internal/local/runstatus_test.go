@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/runstatus"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // runsCmd runs `configreport runs ...` in process, with its real opener.

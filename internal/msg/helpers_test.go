@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cybsecops/configreport/internal/msg"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 var nameSeq atomic.Int64
@@ -81,8 +81,8 @@ type emu struct {
 // goaws checks none) with an operation recorder on both clients.
 func goaws(t testing.TB) emu {
 	t.Helper()
-	sqsEP := testenv.Endpoint(t, "SQS_ENDPOINT")
-	if sns := testenv.Endpoint(t, "SNS_ENDPOINT"); sns != sqsEP {
+	sqsEP := harness.Endpoint(t, "SQS_ENDPOINT")
+	if sns := harness.Endpoint(t, "SNS_ENDPOINT"); sns != sqsEP {
 		t.Fatalf("SNS_ENDPOINT %s differs from SQS_ENDPOINT %s: goaws serves both on one port", sns, sqsEP)
 	}
 	rec := &opRecorder{}

@@ -21,7 +21,7 @@ import (
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
-	"github.com/cybsecops/configreport/internal/testenv"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 var t0 = time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -414,7 +414,7 @@ func TestDeadLetterQueue(t *testing.T) {
 // back whole.
 func TestClaimCheckOverS3(t *testing.T) {
 	e := goaws(t)
-	s3ep := testenv.Endpoint(t, "S3_ENDPOINT")
+	s3ep := harness.Endpoint(t, "S3_ENDPOINT")
 	ctx := context.Background()
 	s3c := s3.New(s3.Options{Region: "us-east-1", Credentials: e.aws.Credentials, BaseEndpoint: aws.String(s3ep), UsePathStyle: true})
 	bucket := strings.ToLower(uniqueName(t, "claims"))

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // BenchmarkScanOrg scans a generated organisation of 1,000 member accounts

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // TestFindingsCap scans the payments account of orgFile (251 NON_COMPLIANT

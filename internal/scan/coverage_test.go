@@ -10,9 +10,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // TestScanCoverage pins the region-enabled and recorder rules

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cybsecops/configreport/internal/awsconf"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

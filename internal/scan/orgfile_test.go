@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // orgFile builds the explicit organisation of TestOrgFile and the handler

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // scanAll scans every ACTIVE account of the sim's org concurrently, as a

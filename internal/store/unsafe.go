@@ -1,3 +1,5 @@
+//go:build chaos
+
 package store
 
 import (
@@ -9,11 +11,12 @@ import (
 // the conformance suite (and the chaos suite) notice when they are broken: a
 // suite that passes against a store without first-write-wins is worthless.
 //
-// It cannot be on in production: it is switched on only through a
+// It exists only in builds with the chaos tag (unsafe_off.go is the shipped
+// one, without the package testing), is switched on only through a
 // testing.TB, and Overwrite reports false unless the process is a test
-// binary (testing.Testing), so even a Config that carries one is inert in
-// cmd/*. Implementations take a *Unsafe in their Config and consult it on
-// every conditional write; a nil *Unsafe is off.
+// binary (testing.Testing), so even a chaos-built cmd/* is unaffected.
+// Implementations take a *Unsafe in their Config and consult it on every
+// conditional write; a nil *Unsafe is off.
 type Unsafe struct {
 	overwrite atomic.Bool
 }

@@ -17,13 +17,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/discover"
 	"github.com/cybsecops/configreport/internal/discover/discovertest"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/trigger"
 )
 
@@ -398,7 +398,7 @@ func TestConfigValidate(t *testing.T) {
 // skipped SUSPENDED account, a summary, and no secret anywhere.
 func TestProgressLogged(t *testing.T) {
 	f := newFixture(t, 1000)
-	var buf testharness.LockedBuffer
+	var buf harness.LockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	deps := f.deps(t, discover.Config{Logger: logger})
 	deps.Logger = logger

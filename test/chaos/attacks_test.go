@@ -19,8 +19,8 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cybsecops/configreport/internal/events"
-	"github.com/cybsecops/configreport/internal/reportcheck"
-	"github.com/cybsecops/configreport/internal/testharness"
+	testharness "github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 // Scenarios 11 to 13 (issue 15) are attacks by someone who may send on the

@@ -39,7 +39,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -47,11 +46,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/xuri/excelize/v2"
 
-	"github.com/cybsecops/configreport/internal/awssim"
-	"github.com/cybsecops/configreport/internal/reportcheck"
-	"github.com/cybsecops/configreport/internal/simrate"
-	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	testharness "github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 const (
@@ -332,58 +329,23 @@ func newHarness(t *testing.T, sc scenario) *harness {
 // provision makes the scenario's queues, topic (with the aggregator's
 // subscription and the test's tap), bucket and table.
 func (h *harness) provision(suffix string) resources {
-	t, ctx := h.t, h.ctx
-	mk := func(name string, attrs map[string]string) string {
-		out, err := h.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			t.Fatalf("create queue %s: %v", name, err)
-		}
-		return aws.ToString(out.QueueUrl)
-	}
-	arn := func(url string) string {
-		a, err := h.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a.Attributes["QueueArn"]
-	}
-	var r resources
-	r.ScanDLQ = mk("chaos-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ScanQueue = mk("chaos-scan-"+suffix, map[string]string{
+	r, err := testharness.Provision(h.ctx, h.direct, hubCreds, testharness.ProvisionConfig{
+		Prefix: "chaos", Suffix: suffix, Bucket: "chaos-" + strings.ReplaceAll(suffix, "_", "-"),
 		// Short, so that a killed scanner's messages come back in seconds;
 		// 5 receives, so that a message caught by several kills in a row is
 		// not dead-lettered by the test's own violence.
-		"VisibilityTimeout": strconv.Itoa(int(h.sc.visibility.Seconds())),
+		ScanVisibility: h.sc.visibility, ScanMaxReceives: 5,
 		// SQS accepts bodies up to 1 MiB (the 256 KiB contract is ours):
 		// a too-large hand-written message must reach the scanner to be
 		// poisoned with its reason.
-		"MaximumMessageSize": "1048576",
-		"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, arn(r.ScanDLQ)),
+		ScanMaxMessageSize: 1 << 20,
+		ResultsVisibility:  20 * time.Second, OtherVisibility: 30 * time.Second,
+		Taps: []string{"tap"},
 	})
-	r.PoisonQueue = mk("chaos-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ResultsQueue = mk("chaos-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "20"})
-	r.tapQueue = mk("chaos-tap-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	topic, err := h.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("chaos-results-" + suffix)})
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	r.TopicARN = aws.ToString(topic.TopicArn)
-	for _, q := range []string{r.ResultsQueue, r.tapQueue} {
-		if _, err := h.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-			Endpoint: aws.String(arn(q)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.Bucket = "chaos-" + strings.ReplaceAll(suffix, "_", "-")
-	if _, err := h.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.Bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	r.Table = "chaos-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hubCreds, BaseEndpoint: aws.String(h.direct.DynamoDB)})
-	if err := dynamo.CreateTable(ctx, ddb, r.Table); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return resources{Resources: r, tapQueue: r.Taps[0]}
 }
 
 // startTap drains the test's own subscription to the results topic for the
@@ -946,7 +908,7 @@ func (h *harness) checkSecrets() {
 // simStats reads awssim's call counters.
 func (h *harness) simStats() awssim.Stats {
 	h.t.Helper()
-	st, err := simrate.FetchStats(h.ctx, http.DefaultClient, h.direct.Sim)
+	st, err := awssim.FetchStats(h.ctx, http.DefaultClient, h.direct.Sim)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/chaos"
-	"github.com/cybsecops/configreport/internal/faultproxy"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/faultproxy"
+	testharness "github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // matrix is the chaos suite, in the numbering of issue 11.

@@ -24,7 +24,7 @@ import (
 	"github.com/cybsecops/configreport/internal/msg"
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testharness"
+	testharness "github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // TestUnsafeStoreFailsDuplicates proves the suite can fail: scenario 4

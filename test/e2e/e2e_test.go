@@ -22,25 +22,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
-	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/runstatus"
-	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 func TestPipeline(t *testing.T) {
 	if os.Getenv("E2E") != "1" {
 		t.Skip("the end-to-end run is `make e2e` (E2E=1 with the emulators up)")
 	}
-	ep := testharness.EmulatorEndpoints(t)
+	ep := harness.EmulatorEndpoints(t)
 	awsCLI := os.Getenv("AWS_CLI")
 	if awsCLI == "" {
 		awsCLI = "/usr/bin/aws" // Debian's awscli package: a real client, not ours
@@ -99,7 +96,7 @@ func TestPipeline(t *testing.T) {
 		"scanner":    {"-regions", "-scan-queue-url is required", "-poison-queue-url is required", "-report-bucket"},
 		"aggregator": {"-results-queue-url is required", "-report-bucket", "table name is required"},
 	} {
-		cmd := svc.command(name, []string{"AWS_REGION=" + testharness.Region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret"})
+		cmd := svc.command(name, []string{"AWS_REGION=" + harness.Region, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret"})
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -124,55 +121,55 @@ func TestPipeline(t *testing.T) {
 	// The regions with the opt-in one, which two accounts never enabled
 	// (writeOrg): awssim serves the file's regions, the services scan
 	// these.
-	regions := testharness.RegionsWithOptIn()
+	regions := harness.RegionsWithOptIn()
 	oc := writeOrg(t, filepath.Join(out, "org.json"), 14, heavyFindings, regions)
-	simAddr := testharness.FreeAddr(t)
+	simAddr := harness.FreeAddr(t)
 	ep.Sim = "http://" + simAddr
 	// Some latency, as AWS has: scans take long enough to be caught in
 	// flight.
-	sim := testharness.Start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr, "-latency", "100ms")
-	testharness.WaitHTTP(t, sim, ep.Sim+"/", 30*time.Second, 200*time.Millisecond)
+	sim := harness.Start(t, logs, "awssim", filepath.Join(bin, "awssim"), nil, "-org", filepath.Join(out, "org.json"), "-addr", simAddr, "-latency", "100ms")
+	harness.WaitHTTP(t, sim, ep.Sim+"/", 30*time.Second, 200*time.Millisecond)
 
-	hub := aws.Config{Region: testharness.Region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
+	hub := aws.Config{Region: harness.Region, Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")}
 	suffix := fmt.Sprintf("%d", time.Now().Unix())
 	res := provision(ctx, t, hub, ep, suffix)
 	// A blind search: one ticket from two replicas then rests on the
 	// ticket lease alone.
-	jira := testharness.NewJira(t, testharness.JiraConfig{Project: "SEC", User: "e2e@example.com", Token: "e2e-token"})
+	jira := harness.NewJira(t, harness.JiraConfig{Project: "SEC", User: "e2e@example.com", Token: "e2e-token"})
 
-	env := append(testharness.ServiceEnv(ep, res, oc.org.ManagementAccountID, regions), jira.Env("config-compliance,e2e")...)
+	env := append(harness.ServiceEnv(ep, res, oc.org.ManagementAccountID, regions), jira.Env("config-compliance,e2e")...)
 	health := map[string]string{}
-	startService := func(name, binary string) *testharness.Proc {
-		addr := testharness.FreeAddr(t)
+	startService := func(name, binary string) *harness.Proc {
+		addr := harness.FreeAddr(t)
 		health[name] = "http://" + addr
-		p := testharness.StartCmd(t, logs, name, svc.command(binary, append(env, "HEALTH_ADDR="+addr, "OWNER="+name)))
+		p := harness.StartCmd(t, logs, name, svc.command(binary, append(env, "HEALTH_ADDR="+addr, "OWNER="+name)))
 		return p
 	}
 	// Two aggregator replicas, as deployed: one report and one ticket
 	// all the same.
-	aggs := []*testharness.Proc{startService("aggregator-1", "aggregator"), startService("aggregator-2", "aggregator")}
-	scanners := []*testharness.Proc{startService("scanner-1", "scanner"), startService("scanner-2", "scanner")}
-	for _, p := range append(append([]*testharness.Proc{}, aggs...), scanners...) {
-		testharness.WaitHTTP(t, p, health[p.Name]+"/readyz", 60*time.Second, 200*time.Millisecond)
-		testharness.WaitHTTP(t, p, health[p.Name]+"/healthz", time.Second, 200*time.Millisecond)
+	aggs := []*harness.Proc{startService("aggregator-1", "aggregator"), startService("aggregator-2", "aggregator")}
+	scanners := []*harness.Proc{startService("scanner-1", "scanner"), startService("scanner-2", "scanner")}
+	for _, p := range append(append([]*harness.Proc{}, aggs...), scanners...) {
+		harness.WaitHTTP(t, p, health[p.Name]+"/readyz", 60*time.Second, 200*time.Millisecond)
+		harness.WaitHTTP(t, p, health[p.Name]+"/healthz", time.Second, 200*time.Millisecond)
 	}
 	pass("4 services ready (/readyz) as separate processes: 2 aggregators, 2 scanners")
-	if what := svc.verify(t, append(append([]*testharness.Proc{}, aggs...), scanners...)...); what != "" && !t.Failed() {
+	if what := svc.verify(t, append(append([]*harness.Proc{}, aggs...), scanners...)...); what != "" && !t.Failed() {
 		pass("%s", what)
 	}
 
 	// The scheduled run.
 	runID := "e2e-" + suffix
 	started := time.Now().UTC()
-	trig := testharness.StartCmd(t, logs, "trigger", svc.command("trigger", append(env, "RUN_ID="+runID)))
+	trig := harness.StartCmd(t, logs, "trigger", svc.command("trigger", append(env, "RUN_ID="+runID)))
 
 	// A scanner dies mid-run (SIGKILL: no shutdown, no ack) while it holds
 	// messages: they come back after the scan queue's visibility timeout
 	// and the other scanner finishes the run.
 	var held float64
-	err := testharness.Poll(ctx, time.Minute, 20*time.Millisecond, func() (bool, error) {
+	err := harness.Poll(ctx, time.Minute, 20*time.Millisecond, func() (bool, error) {
 		scanners[1].Alive(t)
-		held = testharness.Gauge(health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
+		held = harness.Gauge(health["scanner-2"]+"/metrics", "configreport_messages_in_flight")
 		return held >= 1, nil
 	})
 	if err != nil {
@@ -182,27 +179,27 @@ func TestPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = scanners[1].Wait(10 * time.Second)
-	live := append([]*testharness.Proc{scanners[0]}, aggs...)
+	live := append([]*harness.Proc{scanners[0]}, aggs...)
 
 	if err := trig.Wait(2 * time.Minute); err != nil {
-		t.Fatalf("trigger: %v; last lines of %s:\n%s", err, trig.Log, testharness.Tail(trig.Log, 30))
+		t.Fatalf("trigger: %v; last lines of %s:\n%s", err, trig.Log, harness.Tail(trig.Log, 30))
 	}
 	pass("trigger opened run %s and exited 0", runID)
 
-	s3c := s3.New(s3.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
-	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, started.Format("2006/01/02"), runID)
+	s3c := s3.New(s3.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
+	key := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", harness.ReportPrefix, started.Format("2006/01/02"), runID)
 	local := filepath.Join(out, filepath.Base(key))
 	waitObject(ctx, t, s3c, res.Bucket, key, local, 5*time.Minute, live)
-	stats, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: regions, RunID: runID, Trigger: "scheduled"})
+	stats, err := reportcheck.Check(local, reportcheck.Expect{OwnerTags: harness.OwnerTagEntries(), Org: oc.org, Regions: regions, RunID: runID, Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report %s differs from the organisation's ground truth:\n%v", local, err)
 	}
 	pass("scanner-2 killed (SIGKILL) holding %.0f message(s) mid-scan; nothing lost", held)
 	pass("report s3://%s/%s matches ground truth (%d accounts, %d findings, %d errors, %d rules, %d Coverage rows)", res.Bucket, key, stats.Accounts, stats.Findings, stats.Errors, stats.Rules, stats.Coverage)
 	pass("Coverage: opt-in %s skipped in %d accounts that never enabled it (Region Enabled no, no Errors row, not PARTIAL); %s fails in account %s: an Errors row",
-		testharness.OptInRegion, len(oc.disabled), oc.failedRegion, oc.failed)
+		harness.OptInRegion, len(oc.disabled), oc.failedRegion, oc.failed)
 
-	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(testharness.PayloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
+	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(harness.PayloadPrefix + "/" + runID + "/" + oc.heavy + "/")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +218,7 @@ func TestPipeline(t *testing.T) {
 	cli := func(args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", ep.SQS, "--output", "json"}, args...)...)
-		cmd.Env = append(testharness.BaseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_DEFAULT_REGION="+testharness.Region, "AWS_PAGER=")
+		cmd.Env = append(harness.BaseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret", "AWS_DEFAULT_REGION="+harness.Region, "AWS_PAGER=")
 		b, err := cmd.Output()
 		if err != nil {
 			var stderr []byte
@@ -237,13 +234,13 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("send-message output: %v", err)
 	}
 	adhocRun := "adhoc-" + sent.MessageId
-	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
+	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", harness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(out, filepath.Base(adhocKey))
 	waitObject(ctx, t, s3c, res.Bucket, adhocKey, adhocLocal, 3*time.Minute, live)
-	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: testharness.OwnerTagEntries(), Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{OwnerTags: harness.OwnerTagEntries(), Org: oc.org, Regions: regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report %s:\n%v", adhocLocal, err)
 	}
-	pass("ad-hoc message from the AWS CLI gave the one-account report %s (account %s, %s skipped: never enabled)", adhocKey, adhocAcct, testharness.OptInRegion)
+	pass("ad-hoc message from the AWS CLI gave the one-account report %s (account %s, %s skipped: never enabled)", adhocKey, adhocAcct, harness.OptInRegion)
 
 	// A malformed one goes to the poison queue with its reason.
 	const malformed = `{"account_id": 12345` // truncated JSON
@@ -254,7 +251,7 @@ func TestPipeline(t *testing.T) {
 			MessageAttributes map[string]struct{ StringValue string }
 		}
 	}
-	err = testharness.Poll(ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
+	err = harness.Poll(ctx, time.Minute, 500*time.Millisecond, func() (bool, error) {
 		if err := json.Unmarshal(cli("sqs", "receive-message", "--queue-url", res.PoisonQueue, "--message-attribute-names", "All",
 			"--max-number-of-messages", "10", "--wait-time-seconds", "1"), &got); err != nil {
 			return false, nil // empty output when there is no message
@@ -282,7 +279,7 @@ func TestPipeline(t *testing.T) {
 	pass("malformed message from the AWS CLI is on the poison queue with poison_reason=malformed")
 
 	// Nothing left behind: the scan queue and its DLQ are empty.
-	sqsc := sqs.New(sqs.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
+	sqsc := sqs.New(sqs.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
 	for _, q := range []string{res.ScanQueue, res.ScanDLQ} {
 		a, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
 			AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
@@ -303,8 +300,8 @@ func TestPipeline(t *testing.T) {
 	}
 	// And their /metrics agree: the two replicas emitted two reports in
 	// all (the scheduled run and the ad-hoc one), never one twice.
-	emitted := testharness.Gauge(health["aggregator-1"]+"/metrics", "configreport_aggregator_reports_emitted_total") +
-		testharness.Gauge(health["aggregator-2"]+"/metrics", "configreport_aggregator_reports_emitted_total")
+	emitted := harness.Gauge(health["aggregator-1"]+"/metrics", "configreport_aggregator_reports_emitted_total") +
+		harness.Gauge(health["aggregator-2"]+"/metrics", "configreport_aggregator_reports_emitted_total")
 	if emitted != 2 {
 		t.Errorf("aggregators' /metrics count %v reports emitted, want 2 (scheduled + ad hoc)", emitted)
 	} else {
@@ -346,57 +343,17 @@ func TestPipeline(t *testing.T) {
 	_ = sim.Stop(10 * time.Second)
 }
 
-// provision makes the queues (the scan queue with its DLQ and redrive
-// policy), the topic and the aggregator's raw-delivery subscription, the
-// bucket and the table: what CloudFormation makes in production, made here
-// with the SDK before any service starts (the services run without
-// -create-resources: the production path).
-func provision(ctx context.Context, t *testing.T, hub aws.Config, ep testharness.Endpoints, suffix string) testharness.Resources {
+// provision makes what CloudFormation makes in production
+// (harness.Provision) before any service starts: the services run without
+// -create-resources, the production path. The scan queue's visibility is
+// short, so that the killed scanner's messages come back in seconds.
+func provision(ctx context.Context, t *testing.T, hub aws.Config, ep harness.Endpoints, suffix string) harness.Resources {
 	t.Helper()
-	q := sqs.New(sqs.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SQS)})
-	n := sns.New(sns.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.SNS)})
-	mk := func(name string, attrs map[string]string) string {
-		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			t.Fatalf("create queue %s: %v", name, err)
-		}
-		return aws.ToString(out.QueueUrl)
-	}
-	arn := func(url string) string {
-		a, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a.Attributes["QueueArn"]
-	}
-	var r testharness.Resources
-	r.ScanDLQ = mk("config-report-scan-dlq-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ScanQueue = mk("config-report-scan-"+suffix, map[string]string{
-		// Short, so that the killed scanner's messages come back in seconds.
-		"VisibilityTimeout": "10",
-		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, arn(r.ScanDLQ)),
+	r, err := harness.Provision(ctx, ep, hub.Credentials, harness.ProvisionConfig{
+		Prefix: "config-report", Suffix: suffix, Bucket: "config-report-e2e-" + suffix,
+		ScanVisibility: 10 * time.Second, ScanMaxReceives: 3, ResultsVisibility: 60 * time.Second, OtherVisibility: 30 * time.Second,
 	})
-	r.PoisonQueue = mk("config-report-poison-"+suffix, map[string]string{"VisibilityTimeout": "30"})
-	r.ResultsQueue = mk("config-report-aggregator-"+suffix, map[string]string{"VisibilityTimeout": "60"})
-	topic, err := n.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("config-report-results-" + suffix)})
 	if err != nil {
-		t.Fatal(err)
-	}
-	r.TopicARN = aws.ToString(topic.TopicArn)
-	// The queue policy letting the topic send is not set: goaws does not
-	// enforce policies (docs/EMULATORS.md); CloudFormation sets it on AWS.
-	if _, err := n.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(arn(r.ResultsQueue)), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-		t.Fatal(err)
-	}
-	r.Bucket = "config-report-e2e-" + suffix
-	s3c := s3.New(s3.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(r.Bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	r.Table = "config-report-runs-" + suffix
-	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.DynamoDB)})
-	if err := dynamo.CreateTable(ctx, ddb, r.Table); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -404,10 +361,10 @@ func provision(ctx context.Context, t *testing.T, hub aws.Config, ep testharness
 
 // waitObject waits for key in bucket and downloads it to local, failing
 // early when a service dies.
-func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, local string, timeout time.Duration, procs []*testharness.Proc) {
+func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, local string, timeout time.Duration, procs []*harness.Proc) {
 	t.Helper()
 	var body []byte
-	err := testharness.Poll(ctx, timeout, time.Second, func() (bool, error) {
+	err := harness.Poll(ctx, timeout, time.Second, func() (bool, error) {
 		for _, p := range procs {
 			p.Alive(t)
 		}
@@ -423,7 +380,7 @@ func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, lo
 		msg := fmt.Sprintf("s3://%s/%s not there within %s", bucket, key, timeout)
 		if len(procs) > 0 {
 			last := procs[len(procs)-1]
-			msg += fmt.Sprintf("; last lines of %s:\n%s", last.Log, testharness.Tail(last.Log, 40))
+			msg += fmt.Sprintf("; last lines of %s:\n%s", last.Log, harness.Tail(last.Log, 40))
 		}
 		t.Fatal(msg)
 	}
@@ -434,10 +391,10 @@ func waitObject(ctx context.Context, t *testing.T, c *s3.Client, bucket, key, lo
 
 // waitIssue waits for the one issue labelled with the run id, with an
 // attachment, and checks no second one was filed for it.
-func waitIssue(t *testing.T, jira *testharness.Jira, runID string, timeout time.Duration) testharness.JiraIssue {
+func waitIssue(t *testing.T, jira *harness.Jira, runID string, timeout time.Duration) harness.JiraIssue {
 	t.Helper()
-	var found testharness.JiraIssue
-	err := testharness.Poll(context.Background(), timeout, 500*time.Millisecond, func() (bool, error) {
+	var found harness.JiraIssue
+	err := harness.Poll(context.Background(), timeout, 500*time.Millisecond, func() (bool, error) {
 		n := 0
 		for _, is := range jira.Issues() {
 			for _, l := range is.Labels {
@@ -459,7 +416,7 @@ func waitIssue(t *testing.T, jira *testharness.Jira, runID string, timeout time.
 }
 
 // countIssues is the number of issues labelled with the run's id.
-func countIssues(jira *testharness.Jira, runID string) int {
+func countIssues(jira *harness.Jira, runID string) int {
 	n := 0
 	for _, is := range jira.Issues() {
 		for _, l := range is.Labels {

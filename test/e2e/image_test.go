@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/cybsecops/configreport/internal/ociimage"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // services is where the run's trigger, scanners and aggregators come
@@ -58,18 +58,18 @@ func servicesFrom(t *testing.T, root, bin, out string) services {
 func (s services) command(name string, env []string, args ...string) *exec.Cmd {
 	if s.img == nil {
 		cmd := exec.Command(filepath.Join(s.bin, name), args...)
-		cmd.Env = append(testharness.BaseEnv(), env...)
+		cmd.Env = append(harness.BaseEnv(), env...)
 		return cmd
 	}
 	if !s.chroot {
 		cmd := exec.Command(filepath.Join(s.img.Root, ociimage.BinDir, name), args...)
-		cmd.Env = append(testharness.BaseEnv(), env...)
+		cmd.Env = append(harness.BaseEnv(), env...)
 		return cmd
 	}
 	// The path is resolved inside the new root.
 	cmd := exec.Command("/"+ociimage.BinDir+"/"+name, args...)
 	cmd.Dir = "/"
-	cmd.Env = append(append(append(testharness.BaseEnv(), s.img.Config.Config.Env...), "HOME=/home/nonroot", "TMPDIR=/tmp"), env...)
+	cmd.Env = append(append(append(harness.BaseEnv(), s.img.Config.Config.Env...), "HOME=/home/nonroot", "TMPDIR=/tmp"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: s.img.Root, Credential: &syscall.Credential{Uid: s.uid, Gid: s.gid}}
 	return cmd
 }
@@ -89,7 +89,7 @@ func (s services) String() string {
 // verify checks, from /proc, that a running service is what command made
 // it: chrooted into the image's root, as the image's user. It says what it
 // checked ("" when the services do not come from a chrooted image).
-func (s services) verify(t *testing.T, procs ...*testharness.Proc) string {
+func (s services) verify(t *testing.T, procs ...*harness.Proc) string {
 	t.Helper()
 	if s.img == nil || !s.chroot {
 		return ""

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cybsecops/configreport/internal/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
 )
 
 // heavyFindings makes one account's result far over the 256 KiB message

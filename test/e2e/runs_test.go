@@ -18,17 +18,17 @@ import (
 	"github.com/cybsecops/configreport/internal/runstatus"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/store/storetest"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // runStatus runs `configreport` (the operator's binary, built beside the
 // others: it is not in the image) against dynalite and returns its
 // stdout, stderr and exit status.
-func runStatus(t *testing.T, bin string, ep testharness.Endpoints, args ...string) (string, string, int) {
+func runStatus(t *testing.T, bin string, ep harness.Endpoints, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(testharness.BaseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret",
-		"AWS_REGION="+testharness.Region, "AWS_ENDPOINT_URL_DYNAMODB="+ep.DynamoDB)
+	cmd.Env = append(harness.BaseEnv(), "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret",
+		"AWS_REGION="+harness.Region, "AWS_ENDPOINT_URL_DYNAMODB="+ep.DynamoDB)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -51,13 +51,13 @@ type wantRun struct {
 // there with its counts, report key and ticket (the ticket key is stored
 // by the aggregator's ticket worker after the ticket is filed, so it may
 // lag a little), then checks the aligned table says the same.
-func checkRunsList(t *testing.T, bin string, ep testharness.Endpoints, table string, want []wantRun) {
+func checkRunsList(t *testing.T, bin string, ep harness.Endpoints, table string, want []wantRun) {
 	t.Helper()
 	var (
 		rows     []runstatus.Row
 		problems []string
 	)
-	err := testharness.Poll(context.Background(), time.Minute, time.Second, func() (bool, error) {
+	err := harness.Poll(context.Background(), time.Minute, time.Second, func() (bool, error) {
 		stdout, stderr, code := runStatus(t, bin, ep, "runs", "-dynamodb-table", table, "-format", "json")
 		if code != 0 {
 			return false, fmt.Errorf("configreport runs: exit %d: %s", code, stderr)
@@ -117,10 +117,10 @@ func checkRunsList(t *testing.T, bin string, ep testharness.Endpoints, table str
 // accounts with one failed result in the aggregators' table, as an
 // unfinished run would leave it, and checks `runs show` lists the two not
 // yet reported; then that an unknown run id is one line and exit 1.
-func checkRunsShow(t *testing.T, bin string, ep testharness.Endpoints, hub aws.Config, table, suffix string) {
+func checkRunsShow(t *testing.T, bin string, ep harness.Endpoints, hub aws.Config, table, suffix string) {
 	t.Helper()
 	ctx := context.Background()
-	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.DynamoDB)})
+	ddb := dynamodb.New(dynamodb.Options{Region: harness.Region, Credentials: hub.Credentials, BaseEndpoint: aws.String(ep.DynamoDB)})
 	st, err := dynamo.New(dynamo.Config{Table: table}, ddb, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -21,15 +21,15 @@ import (
 
 	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/app"
-	"github.com/cybsecops/configreport/internal/awssim"
 	"github.com/cybsecops/configreport/internal/blob"
 	"github.com/cybsecops/configreport/internal/iampolicy"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/msg"
-	"github.com/cybsecops/configreport/internal/reportcheck"
 	"github.com/cybsecops/configreport/internal/scan"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
-	"github.com/cybsecops/configreport/internal/testharness"
+	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
 )
 
 // TestServicesOverEmulators wires the scanner, the aggregator and the
@@ -40,11 +40,11 @@ import (
 // (with a result over the message limit, a denied account, a failing
 // region) must give the report of the ground truth.
 func TestServicesOverEmulators(t *testing.T) {
-	ep := testharness.EmulatorEndpoints(t)
+	ep := harness.EmulatorEndpoints(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	oc := writeOrg(t, filepath.Join(dir, "org.json"), 5, heavyFindingsQuick, testharness.Regions)
+	oc := writeOrg(t, filepath.Join(dir, "org.json"), 5, heavyFindingsQuick, harness.Regions)
 	sim, err := awssim.New(awssim.Config{Org: oc.org, SessionTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -55,21 +55,21 @@ func TestServicesOverEmulators(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	creds := credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", "")
 	suffix := fmt.Sprintf("svc%d", time.Now().UnixNano()%1e9)
-	res := provision(ctx, t, aws.Config{Region: testharness.Region, Credentials: creds}, ep, suffix)
+	res := provision(ctx, t, aws.Config{Region: harness.Region, Credentials: creds}, ep, suffix)
 
 	// Every client of the code under test records what it sends, to be
 	// checked against internal/iampolicy's table at the end; the test's own
 	// calls (set-up, checks) use clients without the recorder.
 	rec := iampolicy.NewRecorder()
 	recording := []func(*middleware.Stack) error{rec.AddTo}
-	hub := aws.Config{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(simSrv.URL), APIOptions: recording}
+	hub := aws.Config{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(simSrv.URL), APIOptions: recording}
 	orgRole := "arn:aws:iam::" + oc.org.ManagementAccountID + ":role/system-config-report-generator-list-org-role"
 	a, err := app.NewAWS(hub, orgRole, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr, err := msg.New(ctx, msg.Config{
-		AWS:          aws.Config{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.SQS), APIOptions: recording},
+		AWS:          aws.Config{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.SQS), APIOptions: recording},
 		ScanQueue:    res.ScanQueue,
 		ResultsTopic: res.TopicARN, ResultsQueue: res.ResultsQueue, PoisonQueue: res.PoisonQueue,
 		WaitTime: time.Second, Logger: logger,
@@ -77,20 +77,20 @@ func TestServicesOverEmulators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3c := s3.New(s3.Options{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
-	bs, err := blob.NewS3(s3.New(s3.Options{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true, APIOptions: recording}),
+	s3c := s3.New(s3.Options{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true})
+	bs, err := blob.NewS3(s3.New(s3.Options{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.S3), UsePathStyle: true, APIOptions: recording}),
 		blob.S3Config{Bucket: res.Bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ddb := dynamodb.New(dynamodb.Options{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.DynamoDB), APIOptions: recording})
+	ddb := dynamodb.New(dynamodb.Options{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.DynamoDB), APIOptions: recording})
 	st, err := dynamo.New(dynamo.Config{Table: res.Table}, ddb, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec := app.Codec(bs, testharness.PayloadPrefix)
-	rids := make([]ident.Region, len(testharness.Regions))
-	for i, r := range testharness.Regions {
+	codec := app.Codec(bs, harness.PayloadPrefix)
+	rids := make([]ident.Region, len(harness.Regions))
+	for i, r := range harness.Regions {
 		rids[i] = ident.Region(r)
 	}
 	rc := app.RouterConfig{CloseTimeout: 5 * time.Second}
@@ -99,7 +99,7 @@ func TestServicesOverEmulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	aggSvc, _, err := app.NewAggregator(app.AggregatorConfig{
-		Aggregate: aggregate.Config{ReportPrefix: testharness.ReportPrefix, ReportLocation: "s3://" + res.Bucket, Owner: "e2e-0", CheckInterval: time.Second},
+		Aggregate: aggregate.Config{ReportPrefix: harness.ReportPrefix, ReportLocation: "s3://" + res.Bucket, Owner: "e2e-0", CheckInterval: time.Second},
 		Consumers: 2, Router: rc,
 	}, tr, app.AggregatorDeps{Store: st, Blob: bs}, codec, logger)
 	if err != nil {
@@ -131,8 +131,8 @@ func TestServicesOverEmulators(t *testing.T) {
 		}
 	}
 
-	tcfg, err := (app.TriggerFlags{Regions: strings.Join(testharness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute,
-		OwnerTags: testharness.OwnerTags}).Config()
+	tcfg, err := (app.TriggerFlags{Regions: strings.Join(harness.Regions, ","), RunID: "svc-" + suffix, Deadline: 10 * time.Minute,
+		OwnerTags: harness.OwnerTags}).Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +140,14 @@ func TestServicesOverEmulators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := aggregate.ReportKey(testharness.ReportPrefix, &run)
+	key := aggregate.ReportKey(harness.ReportPrefix, &run)
 	local := filepath.Join(dir, filepath.Base(key))
 	waitObject(ctx, t, s3c, res.Bucket, key, local, 2*time.Minute, nil)
-	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, RunID: string(run.RunID), Trigger: "scheduled"})
+	stats, err := reportcheck.Check(local, reportcheck.Expect{Org: oc.org, Regions: harness.Regions, RunID: string(run.RunID), Trigger: "scheduled"})
 	if err != nil {
 		t.Fatalf("report differs from the ground truth:\n%v", err)
 	}
-	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(testharness.PayloadPrefix + "/" + string(run.RunID) + "/" + oc.heavy + "/")})
+	claims, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(res.Bucket), Prefix: aws.String(harness.PayloadPrefix + "/" + string(run.RunID) + "/" + oc.heavy + "/")})
 	if err != nil || len(claims.Contents) == 0 {
 		t.Errorf("no claim-check object for the %d-finding account %s: %v", heavyFindingsQuick, oc.heavy, err)
 	}
@@ -155,7 +155,7 @@ func TestServicesOverEmulators(t *testing.T) {
 
 	// A hand-written ad-hoc message, and a malformed one, straight on the
 	// scan queue.
-	sqsc := sqs.New(sqs.Options{Region: testharness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.SQS)})
+	sqsc := sqs.New(sqs.Options{Region: harness.Region, Credentials: creds, BaseEndpoint: aws.String(ep.SQS)})
 	adhocAcct := oc.heavy
 	adhocMsg, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(res.ScanQueue), MessageBody: aws.String(`{"account_id": "` + adhocAcct + `"}`)})
 	if err != nil {
@@ -166,14 +166,14 @@ func TestServicesOverEmulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	adhocRun := scan.AdhocPrefix + aws.ToString(adhocMsg.MessageId)
-	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", testharness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
+	adhocKey := fmt.Sprintf("%s/%s/config-compliance-%s.xlsx", harness.ReportPrefix, time.Now().UTC().Format("2006/01/02"), adhocRun)
 	adhocLocal := filepath.Join(dir, filepath.Base(adhocKey))
 	waitObject(ctx, t, s3c, res.Bucket, adhocKey, adhocLocal, time.Minute, nil)
-	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: testharness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
+	if _, err := reportcheck.Check(adhocLocal, reportcheck.Expect{Org: oc.org, Regions: harness.Regions, Accounts: []string{adhocAcct}, RunID: adhocRun, Trigger: "adhoc"}); err != nil {
 		t.Fatalf("ad-hoc report:\n%v", err)
 	}
 	var poisoned *sqstypes.Message
-	err = testharness.Poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+	err = harness.Poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
 		out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(res.PoisonQueue), MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
 		if err != nil {
 			return false, err

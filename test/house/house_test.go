@@ -69,6 +69,9 @@ func TestNoLongSourceFile(t *testing.T) {
 func TestNoMachinePath(t *testing.T) {
 	root, files := trackedFiles(t)
 	for _, f := range files {
+		if f == "test/house/house_test.go" {
+			continue // its own table of examples
+		}
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			if os.IsNotExist(err) {

@@ -1,0 +1,137 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Scenario says how scale-down stops a scanner.
+type Scenario string
+
+const (
+	// ScenarioTerm: SIGTERM, then SIGKILL after terminationGracePeriodSeconds
+	// (÷ ratio), as Kubernetes does.
+	ScenarioTerm Scenario = "sigterm"
+	// ScenarioKill: SIGKILL at once (a lost node, an OOM kill): messages in
+	// hand come back only after the queue's visibility timeout.
+	ScenarioKill Scenario = "sigkill"
+)
+
+// Config is what cmd/loadtest's flags say.
+type Config struct {
+	Bin      string // folder holding awssim, trigger, scanner, aggregator
+	Manifest string // rendered prod overlay (make render-deploy)
+	Out      string // out/load: logs, workbook, awssim.args, plot
+
+	// Emulator endpoints (scripts/with-emulators.sh exports them).
+	SQS, SNS, S3, DynamoDB string
+
+	// The organisation and awssim's faults.
+	Accounts    int
+	Regions     []string
+	Seed        int64
+	Latency     time.Duration
+	ThrottleRPS float64
+	ErrorRate   float64
+
+	Concurrency int     // each scanner's -concurrency (prod: 16)
+	Consumers   int     // each scanner's -consumers, accounts in hand (0: its default)
+	Ratio       float64 // every time constant of the policy ÷ this
+	// ScanVisibility is the scan queue's visibility timeout: longer than
+	// one account's scan on this machine under this load (not shortened:
+	// the scan is real) and than the shortened grace period.
+	ScanVisibility time.Duration
+	Scenario       Scenario // how scale-down stops scanners
+	// Timeout bounds the whole run; the report must be in S3 well before.
+	Timeout time.Duration
+	// RateDuration is how long R (awssim's own throughput at zero
+	// latency) is measured, after the run, on a second awssim.
+	RateDuration time.Duration
+	RateWorkers  int
+	// ProfileAt, when > 0, takes a CPU profile of the aggregator and of one
+	// running scanner (their -pprof endpoint) ProfileAt after the trigger
+	// starts, for ProfileFor (default 30s), into Out/*.pprof.
+	ProfileAt  time.Duration
+	ProfileFor time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Bin == "" {
+		c.Bin = "out/load/bin"
+	}
+	if c.Manifest == "" {
+		c.Manifest = "out/deploy/prod.yaml"
+	}
+	if c.Out == "" {
+		c.Out = "out/load"
+	}
+	if c.Accounts == 0 {
+		c.Accounts = 1000
+	}
+	if len(c.Regions) == 0 {
+		c.Regions = []string{"us-east-1", "eu-west-1"}
+	}
+	if c.Seed == 0 {
+		c.Seed = 10
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 16
+	}
+	if c.Ratio == 0 {
+		c.Ratio = 60
+	}
+	if c.ScanVisibility == 0 {
+		c.ScanVisibility = 60 * time.Second
+	}
+	if c.Scenario == "" {
+		c.Scenario = ScenarioTerm
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 20 * time.Minute
+	}
+	if c.RateDuration == 0 {
+		c.RateDuration = 3 * time.Second
+	}
+	if c.RateWorkers == 0 {
+		c.RateWorkers = 32
+	}
+	if c.ProfileFor == 0 {
+		c.ProfileFor = 30 * time.Second
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	for name, v := range map[string]string{"SQS_ENDPOINT": c.SQS, "SNS_ENDPOINT": c.SNS, "S3_ENDPOINT": c.S3, "DYNAMODB_ENDPOINT": c.DynamoDB} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s unset: run under scripts/with-emulators.sh", name))
+		}
+	}
+	if c.Accounts < 1 {
+		errs = append(errs, fmt.Errorf("accounts %d: want >= 1", c.Accounts))
+	}
+	if c.Latency < 0 || c.ThrottleRPS < 0 || c.ErrorRate < 0 || c.ErrorRate >= 1 {
+		errs = append(errs, fmt.Errorf("latency %s, throttle %g rps, error rate %g: want >= 0 (error rate < 1)", c.Latency, c.ThrottleRPS, c.ErrorRate))
+	}
+	if c.Consumers < 0 {
+		errs = append(errs, fmt.Errorf("consumers %d: want >= 0", c.Consumers))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want >= 1", c.Concurrency))
+	}
+	if !(c.Ratio >= 1) {
+		errs = append(errs, fmt.Errorf("ratio %g: want >= 1", c.Ratio))
+	}
+	if c.Scenario != ScenarioTerm && c.Scenario != ScenarioKill {
+		errs = append(errs, fmt.Errorf("scenario %q: want %s or %s", c.Scenario, ScenarioTerm, ScenarioKill))
+	}
+	if c.ProfileAt < 0 || c.ProfileFor < time.Second {
+		errs = append(errs, fmt.Errorf("profile at %s for %s: want at >= 0, for >= 1s", c.ProfileAt, c.ProfileFor))
+	}
+	if c.Timeout <= 0 || c.RateDuration < 0 || c.RateWorkers < 1 {
+		errs = append(errs, errors.New("timeout, rate duration and rate workers must be positive"))
+	}
+	return errors.Join(errs...)
+}
