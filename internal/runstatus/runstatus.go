@@ -259,7 +259,20 @@ type Row struct {
 // Detail is one run with the accounts not yet reported (runs show).
 type Detail struct {
 	Row
-	Unreported []events.Account `json:"unreported"`
+	// FindingsKey is where the run's findings file is, once emitted.
+	FindingsKey string `json:"findings_key"`
+	// Baseline is the run its Changes sheet compares with: nil while not
+	// fixed (before the first claim) or fixed to none (BaselineFixed).
+	Baseline      *Baseline        `json:"baseline"`
+	BaselineFixed bool             `json:"baseline_fixed"`
+	Unreported    []events.Account `json:"unreported"`
+}
+
+// Baseline is the run a report compares with.
+type Baseline struct {
+	RunID       ident.RunID `json:"run_id"`
+	GeneratedAt *time.Time  `json:"generated_at"`
+	FindingsKey string      `json:"findings_key"`
 }
 
 // States of a run, as listed.
@@ -303,7 +316,10 @@ func rowOf(sum store.RunSummary, now time.Time) Row {
 }
 
 func detailOf(sum store.RunSummary, now time.Time) Detail {
-	d := Detail{Row: rowOf(sum, now), Unreported: sum.Unreported}
+	d := Detail{Row: rowOf(sum, now), FindingsKey: sum.FindingsKey, BaselineFixed: sum.BaselineFixed, Unreported: sum.Unreported}
+	if b := sum.Baseline; b != nil {
+		d.Baseline = &Baseline{RunID: b.RunID, GeneratedAt: timePtr(b.GeneratedAt), FindingsKey: b.FindingsKey}
+	}
 	if d.Unreported == nil {
 		d.Unreported = []events.Account{}
 	}
@@ -351,6 +367,18 @@ func writeTable(w io.Writer, rows []Row, src Source) error {
 	return tw.Flush()
 }
 
+// baseline says what the run compares with, as runs show prints it.
+func (d Detail) baseline() string {
+	switch {
+	case d.Baseline != nil:
+		return fmt.Sprintf("%s (generated %s)", d.Baseline.RunID, fmtTime(d.Baseline.GeneratedAt))
+	case d.BaselineFixed:
+		return "none"
+	default:
+		return "not fixed yet (fixed when the report is first claimed)"
+	}
+}
+
 func writeShow(w io.Writer, d Detail) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, kv := range [][2]string{
@@ -365,6 +393,8 @@ func writeShow(w io.Writer, d Detail) error {
 		{"missing", fmt.Sprint(d.Missing)},
 		{"emitted at", fmtTime(d.EmittedAt)},
 		{"report key", orDash(d.ReportKey)},
+		{"findings key", orDash(d.FindingsKey)},
+		{"baseline", d.baseline()},
 		{"ticket", orDash(d.Ticket)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])

@@ -71,11 +71,14 @@ func fixture() *fakeLister {
 		{RunState: store.RunState{RunID: "2026-11-29-late", Started: started("2026-11-29-late", events.TriggerScheduled, t0.Add(-24*time.Hour), a1, a2)},
 			Expected: 2, Reported: 1, Missing: 1, Unreported: []events.Account{a2}},
 		{RunState: store.RunState{RunID: "2026-11-23-weekly", Started: started("2026-11-23-weekly", events.TriggerScheduled, t0.Add(-7*24*time.Hour), a1, a2),
-			Emitted: true, EmittedAt: t0.Add(-7*24*time.Hour + 20*time.Minute), ReportKey: "reports/2026/11/23/config-compliance-2026-11-23-weekly.xlsx", TicketKey: "SEC-42"},
+			Emitted: true, EmittedAt: t0.Add(-7*24*time.Hour + 20*time.Minute), ReportKey: "reports/2026/11/23/config-compliance-2026-11-23-weekly.xlsx", TicketKey: "SEC-42",
+			FindingsKey: "reports/2026/11/23/config-compliance-2026-11-23-weekly.findings.jsonl.gz", BaselineFixed: true,
+			Baseline: &store.BaselineRef{RunID: "2026-11-16-weekly", GeneratedAt: t0.Add(-14*24*time.Hour + 20*time.Minute),
+				FindingsKey: "reports/2026/11/16/config-compliance-2026-11-16-weekly.findings.jsonl.gz"}},
 			Expected: 2, Reported: 2, Failed: 1},
 		{RunState: store.RunState{RunID: "orphan"}, Reported: 1},
 		{RunState: store.RunState{RunID: "2026-11-22-missing", Started: started("2026-11-22-missing", events.TriggerScheduled, t0.Add(-8*24*time.Hour), a1, a3),
-			Emitted: true, EmittedAt: t0.Add(-8*24*time.Hour + 2*time.Hour), ReportKey: "reports/x.xlsx"},
+			Emitted: true, EmittedAt: t0.Add(-8*24*time.Hour + 2*time.Hour), ReportKey: "reports/x.xlsx", BaselineFixed: true},
 			Expected: 2, Reported: 1, Missing: 1, Unreported: []events.Account{a3}},
 	}}
 }
