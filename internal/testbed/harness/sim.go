@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 )
@@ -23,8 +24,14 @@ func simEndpoint(log []byte) (string, bool) {
 // StartSim starts the awssim binary bin with args on a free loopback port
 // (the kernel's choice: no race between choosing a port and binding it)
 // and waits, at most timeout, for its ready line naming the endpoint. The
-// caller stops it (Terminate or Kill). Its log is logs/<name>.log.
+// caller stops it (Terminate or Kill). Its log is logs/<name>.log,
+// appended to: only the lines written after the start are searched, so a
+// second awssim of the same name never reads the first one's endpoint.
 func StartSim(ctx context.Context, logs, name, bin string, args []string, timeout time.Duration) (*Proc, string, error) {
+	var from int64
+	if fi, err := os.Stat(filepath.Join(logs, name+".log")); err == nil {
+		from = fi.Size()
+	}
 	p, err := Spawn(logs, name, Command(bin, nil, append([]string{"-addr", "127.0.0.1:0"}, args...)...))
 	if err != nil {
 		return nil, "", err
@@ -32,6 +39,9 @@ func StartSim(ctx context.Context, logs, name, bin string, args []string, timeou
 	deadline := time.Now().Add(timeout)
 	for {
 		b, _ := os.ReadFile(p.Log)
+		if int64(len(b)) >= from {
+			b = b[from:]
+		}
 		if ep, ok := simEndpoint(b); ok {
 			return p, ep, nil
 		}

@@ -44,8 +44,17 @@ func TestStartSim(t *testing.T) {
 		{"ready", `echo "level=INFO msg=\"awssim ready\" endpoint=http://127.0.0.1:4242 args=$*" >&2; exec sleep 30`, "http://127.0.0.1:4242", ""},
 		{"exits", "echo bad flag >&2; exit 2", "", "exited before ready"},
 		{"silent", "exec sleep 30", "", "not ready within"},
+		// A second awssim of the same name appends to the first one's log:
+		// the first one's ready line must not be taken for its own.
+		{"stale", "exec sleep 30", "", "not ready within"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "stale" {
+				old := "level=INFO msg=\"awssim ready\" endpoint=http://127.0.0.1:4343\n"
+				if err := os.WriteFile(filepath.Join(dir, "stale.log"), []byte(old), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			p, ep, err := StartSim(context.Background(), dir, tc.name, script(tc.name+".sh", tc.body), []string{"-seed", "1"}, time.Second)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
