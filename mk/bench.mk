@@ -9,6 +9,11 @@
 #                                             against its own latency limit,
 #                                             calls x 20 ms / 64 (issue 16:
 #                                             <= 1.25x)
+#                                             Every run also runs bench/floor (a plain
+#                                             aws-sdk-go-v2 program making the same calls)
+#                                             at -concurrency 64 and prints local mode's
+#                                             CPU per call as a ratio of its (issue 20:
+#                                             <= 1.25x)
 #   make bench-local BENCH_LOCAL_FLAGS='-cpuprofile out/bench-local/local.pprof'
 #                                             also profiles one in-process run
 # Builds awssim, local and the harness from the same tree (the harness checks
@@ -32,6 +37,7 @@ ifneq ($(BENCH_LOCAL_PEER),0)
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-boto3)
 endif
 	@mkdir -p $(BENCH_LOCAL_BIN)
-	go build -o $(BENCH_LOCAL_BIN)/ ./cmd/awssim ./cmd/local ./cmd/benchlocal
+	go build -o $(BENCH_LOCAL_BIN)/ ./cmd/awssim ./cmd/local ./cmd/benchlocal ./bench/floor
 	$(BENCH_LOCAL_BIN)/benchlocal -accounts $(BENCH_LOCAL_ACCOUNTS) -peer=$(if $(filter 0,$(BENCH_LOCAL_PEER)),false,true) \
-		-peer-python $(BENCH_PYTHON) -awssim-bin $(BENCH_LOCAL_BIN)/awssim -local-bin $(BENCH_LOCAL_BIN)/local $(BENCH_LOCAL_FLAGS)
+		-peer-python $(BENCH_PYTHON) -awssim-bin $(BENCH_LOCAL_BIN)/awssim -local-bin $(BENCH_LOCAL_BIN)/local \
+		-floor-bin $(BENCH_LOCAL_BIN)/floor $(BENCH_LOCAL_FLAGS)

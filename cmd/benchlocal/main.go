@@ -34,6 +34,7 @@ func main() {
 	var cfg benchlocal.Config
 	fs.StringVar(&cfg.AwssimBin, "awssim-bin", "bin/awssim", "built cmd/awssim")
 	fs.StringVar(&cfg.LocalBin, "local-bin", "bin/local", "built cmd/local")
+	fs.StringVar(&cfg.FloorBin, "floor-bin", "", "built bench/floor: also run it at -high-concurrency and print local mode's CPU per call as a ratio of its (empty: not run)")
 	fs.StringVar(&cfg.Python, "peer-python", "/usr/bin/python3", "python with Debian's python3-boto3")
 	fs.StringVar(&cfg.PeerPy, "peer-script", "bench/peer/peer.py", "the thread-pool peer")
 	fs.StringVar(&cfg.Out, "out", "out/bench-local", "working folder (logs, workbooks, summaries)")

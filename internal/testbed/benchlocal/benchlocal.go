@@ -37,9 +37,13 @@ import (
 type Config struct {
 	AwssimBin string // built cmd/awssim
 	LocalBin  string // built cmd/local
-	Python    string // the interpreter with Debian's python3-boto3
-	PeerPy    string // bench/peer/peer.py
-	Out       string // working folder: logs, workbooks, summaries, profile
+	// FloorBin is the built bench/floor, the plain-SDK program making a
+	// scan's calls: when set, it runs at HighConcurrency beside local mode
+	// and local mode's CPU per call is printed as a ratio of its.
+	FloorBin string
+	Python   string // the interpreter with Debian's python3-boto3
+	PeerPy   string // bench/peer/peer.py
+	Out      string // working folder: logs, workbooks, summaries, profile
 
 	Accounts int
 	Seed     int64
@@ -117,6 +121,9 @@ func (c Config) Validate() error {
 	files := []struct{ name, path string }{{"awssim", c.AwssimBin}, {"local", c.LocalBin}}
 	if !c.NoPeer {
 		files = append(files, []struct{ name, path string }{{"python", c.Python}, {"peer", c.PeerPy}}...)
+	}
+	if c.FloorBin != "" {
+		files = append(files, struct{ name, path string }{"floor", c.FloorBin})
 	}
 	for _, f := range files {
 		if _, err := os.Stat(f.path); err != nil {
@@ -239,6 +246,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 	if cfg.NoPeer {
 		cs = []contender{high}
 	}
+	if cfg.FloorBin != "" {
+		cs = append(cs, contender{fmt.Sprintf("floor -concurrency %d", cfg.HighConcurrency), cfg.HighConcurrency, floorRunner(cfg, truthFull)})
+	}
 	samples := make([][]sample, len(cs))
 	for round := 1; round <= cfg.Runs; round++ {
 		for i, c := range cs {
@@ -275,6 +285,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer, logger *slog.Logger) (Res
 			res.Targets = localTargets(res.Rows[0])
 		} else {
 			res.Targets = targets(res.Rows[0], res.Rows[1], res.Rows[2])
+		}
+		if cfg.FloorBin != "" {
+			res.Targets = append(res.Targets, floorTarget(res.Rows[len(res.Rows)-2], res.Rows[len(res.Rows)-1]))
 		}
 		fmt.Fprintln(w)
 		printTable(w, res.Rows, res.Targets)
@@ -319,6 +332,22 @@ func localRunner(cfg Config, conc int, t truth) func(context.Context, *simProc, 
 			return s, err
 		}
 		return s, nil
+	}
+}
+
+// floorRunner runs bench/floor, checking that it read every finding the
+// org has, so that its CPU per call is for the same work.
+func floorRunner(cfg Config, t truth) func(context.Context, *simProc, string) (sample, error) {
+	return func(ctx context.Context, sim *simProc, dir string) (sample, error) {
+		cmd := exec.CommandContext(ctx, cfg.FloorBin, "-regions", strings.Join(cfg.Regions, ","),
+			"-concurrency", strconv.Itoa(cfg.HighConcurrency))
+		cmd.Env = simEnv(os.Environ(), sim.Endpoint)
+		var stdout bytes.Buffer
+		s, err := timed(cmd, &stdout, filepath.Join(dir, "floor.log"))
+		if err != nil {
+			return s, err
+		}
+		return s, checkFloor(lastLine(stdout.String()), t)
 	}
 }
 

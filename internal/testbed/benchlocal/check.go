@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 
@@ -132,4 +133,22 @@ func checkWorkbook(path string, t truth) error {
 		errs = append(errs, fmt.Errorf("workbook: %d findings rows, the org has %d findings (bin/awssim built from another tree than this harness? make bench-local builds both)", n, t.Findings))
 	}
 	return errors.Join(errs...)
+}
+
+// floorLine is the last line bench/floor prints.
+var floorLine = regexp.MustCompile(`^floor: \d+ calls \(\d+ attempts, \d+ throttled\), (\d+) findings, (\d+) accounts,`)
+
+// checkFloor checks that the floor read every finding of every ACTIVE
+// account: its CPU per call is only comparable for the same work.
+func checkFloor(line string, t truth) error {
+	m := floorLine.FindStringSubmatch(line)
+	if m == nil {
+		return fmt.Errorf("floor: unexpected last line %q", line)
+	}
+	findings, _ := strconv.Atoi(m[1])
+	accounts, _ := strconv.Atoi(m[2])
+	if findings != t.Findings || accounts != len(t.Active) {
+		return fmt.Errorf("floor read %d findings of %d accounts, want %d of %d", findings, accounts, t.Findings, len(t.Active))
+	}
+	return nil
 }

@@ -134,6 +134,22 @@ func localTargets(local64 row) []verdict {
 	}
 }
 
+// floorTarget checks local mode's CPU per AWS call against the plain
+// SDK's (bench/floor) at the same concurrency, in the same run (issue 20:
+// ≤ 1.25×).
+func floorTarget(local, floor row) verdict {
+	per := func(r row) time.Duration {
+		if r.Calls <= 0 {
+			return 0
+		}
+		return r.CPU / time.Duration(r.Calls)
+	}
+	l, f := per(local), per(floor)
+	r := ratio(l, f)
+	return verdict{"CPU per call, " + local.Name + " vs " + floor.Name,
+		fmt.Sprintf("%.2f× (%d µs vs %d µs)", r, l.Microseconds(), f.Microseconds()), "≤ 1.25×", f > 0 && r <= 1.25}
+}
+
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 // printTable writes the medians as a Markdown table, then the targets.
