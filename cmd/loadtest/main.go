@@ -51,6 +51,7 @@ func main() {
 	fs.DurationVar(&cfg.Timeout, "timeout", 20*time.Minute, "bound of the whole run")
 	fs.DurationVar(&cfg.ProfileAt, "profile-at", 0, "take CPU profiles of the aggregator and one scanner this long after the trigger starts (0: none), into <out>/*.pprof")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 30*time.Second, "length of those profiles")
+	fs.BoolVar(&cfg.Floor, "floor", false, "after the report, run <bin>/floor (bench/floor, the plain SDK) against the same awssim at the fleet's concurrency and print the scanners' CPU per call as a ratio of its")
 	cli.Run("loadtest", summary, fs, os.Args[1:])
 	cfg.Regions = strings.Split(*regions, ",")
 	cfg.Scenario = load.Scenario(*scenario)

@@ -54,6 +54,10 @@ type Config struct {
 	// starts, for ProfileFor (default 30s), into Out/*.pprof.
 	ProfileAt  time.Duration
 	ProfileFor time.Duration
+	// Floor runs Bin/floor (bench/floor) against the same awssim after the
+	// report, at the fleet's concurrency, and prints the scanners' CPU per
+	// call as a ratio of its.
+	Floor bool
 }
 
 func (c *Config) setDefaults() {

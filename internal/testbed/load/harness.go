@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
 	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
@@ -68,6 +70,7 @@ type Result struct {
 	Terms, Kills, GraceKills int
 
 	Reported, Lost, DuplicateRows, Reports int
+	FindingsFiles                          int   // the run's findings files beside its workbook
 	CheckErr                               error // reportcheck's verdict against the ground truth
 	ErrorRows, Findings                    int   // the workbook's Errors and Non-compliant Resources rows
 
@@ -98,6 +101,8 @@ type Result struct {
 	ProcCPU map[string]time.Duration
 	// Profiles are the CPU profiles taken mid-run (-profile-at).
 	Profiles []string
+	// Floor is bench/floor's run (-floor), nil when not run.
+	Floor *FloorRun
 }
 
 // Run does one load run; the error is for a harness failure (a service that
@@ -367,7 +372,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 
 	// The report: how many objects, then the one workbook against the truth.
-	if res.Reports, err = countReports(ctx, s3c, rs.Bucket, res.RunID); err != nil {
+	if res.Reports, res.FindingsFiles, err = countReports(ctx, s3c, rs.Bucket, res.RunID); err != nil {
 		return res, err
 	}
 	res.Workbook = filepath.Join(cfg.Out, filepath.Base(key))
@@ -376,6 +381,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	if err := judge(res, org, cfg.Regions); err != nil {
 		return res, err
+	}
+	if cfg.Floor {
+		fr, err := runFloor(ctx, filepath.Join(cfg.Bin, "floor"), simURL, cfg.Regions, cfg.Concurrency*int(pol.MaxReplicas), logs)
+		if err != nil {
+			return res, err
+		}
+		res.Floor = &fr
 	}
 
 	// The limit, with R measured now on a second awssim at zero latency.
@@ -489,21 +501,25 @@ func goawsDepth(attrs map[string]string) (Depth, error) {
 	return d, errors.Join(errs...)
 }
 
-func countReports(ctx context.Context, c *s3.Client, bucket, runID string) (int, error) {
-	n := 0
+// countReports counts the run's workbooks and findings files in the
+// bucket (by their names, report.FileName and report.FindingsFileName).
+func countReports(ctx context.Context, c *s3.Client, bucket, runID string) (workbooks, findings int, err error) {
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(harness.ReportPrefix + "/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("list reports: %w", err)
+			return 0, 0, fmt.Errorf("list reports: %w", err)
 		}
 		for _, o := range page.Contents {
-			if strings.Contains(aws.ToString(o.Key), runID) {
-				n++
+			switch path.Base(aws.ToString(o.Key)) {
+			case report.FileName(runID):
+				workbooks++
+			case report.FindingsFileName(runID):
+				findings++
 			}
 		}
 	}
-	return n, nil
+	return workbooks, findings, nil
 }
 
 func download(ctx context.Context, c *s3.Client, bucket, key, local string) error {

@@ -148,14 +148,14 @@ not json
 }
 
 func TestInvariants(t *testing.T) {
-	good := Result{Expected: 10, Reported: 10, Reports: 1, MaxReplica: 3, Samples: []Sample{{Replicas: 3}, {Replicas: 0}}}
+	good := Result{Expected: 10, Reported: 10, Reports: 1, FindingsFiles: 1, MaxReplica: 3, Samples: []Sample{{Replicas: 3}, {Replicas: 0}}}
 	if err := good.Invariants(); err != nil {
 		t.Fatalf("good run: %v", err)
 	}
 	bad := Result{Expected: 10, Reported: 9, Lost: 1, DuplicateRows: 1, Reports: 2, MaxReplica: 1, DLQ: 1,
 		CheckErr: errors.New("row 3 differs"), Samples: []Sample{{Replicas: 1}}}
 	err := bad.Invariants()
-	for _, want := range []string{"1 lost", "1 duplicate rows", "2 report objects", "row 3 differs", "never scaled past 1", "back to zero", "scan DLQ"} {
+	for _, want := range []string{"1 lost", "1 duplicate rows", "2 report objects", "0 findings files", "row 3 differs", "never scaled past 1", "back to zero", "scan DLQ"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("invariants %v: no %q", err, want)
 		}

@@ -26,6 +26,9 @@ func (r *Result) Invariants() error {
 	if r.Reports != 1 {
 		errs = append(errs, fmt.Errorf("%d report objects for run %s, want 1", r.Reports, r.RunID))
 	}
+	if r.FindingsFiles != r.Reports {
+		errs = append(errs, fmt.Errorf("%d findings files for run %s beside %d workbooks, want one each", r.FindingsFiles, r.RunID, r.Reports))
+	}
 	if r.CheckErr != nil {
 		errs = append(errs, fmt.Errorf("report differs from the ground truth: %w", r.CheckErr))
 	}
@@ -88,6 +91,14 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 		fmt.Fprintf(w, "CPU: the machine's %d cores were %.0f%% busy from trigger to report, %.1f CPU-s in all: at that cost the run cannot end in under %.1f s here; over their lives, scanners %.1f s (%.2f ms per awssim call), awssim %.1f s, aggregator %.1f s, trigger %.1f s (the emulators and the harness are the rest)\n",
 			m.Cores, 100*m.Share, m.Busy.Seconds(), m.Floor().Seconds(), r.ProcCPU["scanners"].Seconds(), perCallMS(r.ProcCPU["scanners"], r.Sim.Total),
 			r.ProcCPU["awssim"].Seconds(), r.ProcCPU["aggregator"].Seconds(), r.ProcCPU["trigger"].Seconds())
+	}
+	if f := r.Floor; f != nil {
+		scanners := time.Duration(0)
+		if r.Sim.Total > 0 {
+			scanners = r.ProcCPU["scanners"] / time.Duration(r.Sim.Total)
+		}
+		fmt.Fprintf(w, "floor (bench/floor, the plain SDK, -concurrency %d, same awssim after the run): %d calls, wall %.1f s, CPU %.1f s, %d µs per call; scanners %d µs per call, %.2f× the floor (%s)\n",
+			f.C, f.Calls, f.Wall.Seconds(), f.CPU.Seconds(), f.PerCall().Microseconds(), scanners.Microseconds(), ratio(scanners, f.PerCall()), f.Line)
 	}
 	if len(r.Profiles) > 0 {
 		fmt.Fprintf(w, "CPU profiles (go tool pprof -top): %s\n", strings.Join(r.Profiles, ", "))
