@@ -33,7 +33,7 @@
 //     the bucket's rate, attempts start at that rate, and a throttled
 //     attempt is retried after the rate's interval, not the exponential
 //     backoff. Same runs, paced: 7.6 s (11.1%: the one throttle that
-//     reveals the rate), 27.3 s (7.7%), 3.4 s (11.1%) and 11.5 s (4.0%).
+//     reveals the rate), 25.5 s (7.7%), 3.4 s (11.1%) and 11.9 s (7.7%).
 //     Clients of other services keep the adaptive mode as it was.
 //   - Attempts: DefaultMaxAttempts (10) per call, retries included, with
 //     the SDK's exponential jittered backoff capped at DefaultMaxBackoff
