@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -272,9 +273,13 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 		if log == nil {
 			log = slog.Default()
 		}
-		log.Info("accounts in hand bounded by memory", slog.Int("consumers", n),
-			slog.Int64("memory_limit_bytes", cfg.MemoryLimit), slog.Int("regions", len(cfg.Scan.Regions)),
-			slog.Int64("bytes_per_account", scan.AccountMemory+int64(len(cfg.Scan.Regions))*scan.RegionMemory))
+		if cfg.MemoryLimit <= 0 || cfg.MemoryLimit == math.MaxInt64 {
+			log.Info("accounts in hand: -concurrency, no memory limit known", slog.Int("consumers", n))
+		} else {
+			log.Info("accounts in hand bounded by memory", slog.Int("consumers", n),
+				slog.Int64("memory_limit_bytes", cfg.MemoryLimit), slog.Int("regions", len(cfg.Scan.Regions)),
+				slog.Int64("bytes_per_account", scan.AccountMemory+int64(len(cfg.Scan.Regions))*scan.RegionMemory))
+		}
 	}
 	msg.AddConsumers(svc.Router, "scan", events.TopicScanRequests, bus.Subscriber(), n, h.Handle)
 	return svc, nil

@@ -19,24 +19,21 @@ const (
 	// 316 KiB in 4, so some 77 KiB a region; rounded up.
 	RegionMemory = 96 << 10
 	// AccountMemory is the rest of an account in hand: its message, its
-	// consumer's goroutine and receive loop, its credentials and the
-	// result of a typical account (a few dozen rules and findings at some
-	// 300 bytes each). An account with hundreds of thousands of findings
-	// costs more while its result is built and published (up to 150 MB at
-	// the -max-findings default): the share of the memory limit left to
-	// the rest of the process is what absorbs one.
-	AccountMemory = 64 << 10
-	// DefaultMemoryLimit is the memory limit assumed when the process has
-	// none (no MEMORY_LIMIT, no GOMEMLIMIT): the Go limit the deployment's
-	// 512 MiB container limit gives (90%, internal/cli).
-	DefaultMemoryLimit = 512 << 20 * 9 / 10
+	// consumer's goroutine and receive loop, its credentials (some 64 KiB
+	// in all) and its result once read: a real account has a few thousand
+	// findings, taken as 2,000 at some 300 bytes each in memory and 280 of
+	// JSON while the result is published (1.2 MiB in all). An account with
+	// hundreds of thousands costs more (up to 150 MB at the -max-findings
+	// default): the share of the memory limit left to the rest of the
+	// process is what absorbs one.
+	AccountMemory = 64<<10 + 2000*(300+280)
 	// AccountsShare is the part of the memory limit given to accounts in
 	// hand; the rest is the process itself (some 40 MiB), the GC's
 	// headroom and an outsized result.
 	AccountsShare = 0.5
 	// MaxConsumers caps the accounts in hand whatever the memory: each is
-	// also a receive loop on the scan queue, polling it while the queue
-	// is empty.
+	// also a receive loop on the scan queue, which polls it while the
+	// queue is empty (one ReceiveMessage per loop per long-poll wait).
 	MaxConsumers = 1024
 )
 
@@ -44,14 +41,18 @@ const (
 // -consumers is not given: as many accounts in hand as AccountsShare of
 // memLimit holds, each costing AccountMemory + regions × RegionMemory,
 // at least concurrency (one account per call slot, the bound before) and
-// at most MaxConsumers. memLimit is the Go memory limit (math.MaxInt64 or
-// <= 0: none, DefaultMemoryLimit assumed). With the deployment's 512 MiB
-// container: 433 accounts in 5 regions, 921 in 2.
+// at most MaxConsumers. memLimit is the Go memory limit (cli.MemoryLimit
+// sets it from the container's); math.MaxInt64 or <= 0, no limit known (a
+// laptop, the load harness), gives concurrency, as before: a bound from a
+// guessed memory would multiply the receive loops of a fleet not sized
+// for them. With the deployment's 512 MiB container (460.8 MiB Go limit):
+// 140 accounts in 5 regions, 169 in 2.
 func Consumers(memLimit int64, concurrency, regions int) int {
+	concurrency = max(concurrency, 1)
 	if memLimit <= 0 || memLimit == math.MaxInt64 {
-		memLimit = DefaultMemoryLimit
+		return concurrency
 	}
 	per := int64(AccountMemory) + int64(max(regions, 1))*RegionMemory
 	n := int64(float64(memLimit)*AccountsShare) / per
-	return int(max(int64(max(concurrency, 1)), min(n, MaxConsumers)))
+	return int(max(int64(concurrency), min(n, MaxConsumers)))
 }
