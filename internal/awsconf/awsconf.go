@@ -43,7 +43,7 @@
 //     = 130 s of backoff (about 115 s on average): bounded, and well
 //     inside the run's 45-minute deadline. Throttling rarely gets there:
 //     the pacer (Config) or the adaptive limiter (the rest) paces the
-//     client first, and a paced throttle waits at most MaxBackoff.
+//     client first, and a paced throttle waits at most 20 s.
 //   - Retry quota: disabled (ratelimit.None). The SDK's standard quota is a
 //     bucket of 500 tokens per retryer, 5 per retry (10 per timeout),
 //     refunded 1 per first-try success. Under sustained throttling (which
@@ -172,6 +172,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
 	limit := newInFlightLimit(opts.Concurrency)
+	hint := &paceHint{} // what one Config client learns paces the next ones
 	apiOpts := []func(*middleware.Stack) error{awserr.AddAttemptCount, limit.addTo, awserr.AddFailFast}
 	if opts.Retries != nil {
 		apiOpts = append(apiOpts, opts.Retries.addTo)
@@ -179,7 +180,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	apiOpts = append(apiOpts, opts.APIOptions...)
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(newHTTPClient(opts.Concurrency)),
-		config.WithRetryer(func() aws.Retryer { return opts.Retries.wrap(NewRetryer(opts.MaxAttempts, opts.MaxBackoff)) }),
+		config.WithRetryer(func() aws.Retryer { return opts.Retries.wrap(newRetryer(opts.MaxAttempts, opts.MaxBackoff, hint)) }),
 		config.WithAPIOptions(apiOpts),
 	}
 	if opts.Region != "" {
@@ -213,7 +214,13 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 // the rate its throttling answers reveal. Each call returns a fresh
 // retryer, with its own adaptive rate limiter and pacer.
 func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
-	return &pacedRetryer{RetryerV2: newAdaptive(maxAttempts, maxBackoff), pace: newPacer(maxBackoff)}
+	return newRetryer(maxAttempts, maxBackoff, &paceHint{})
+}
+
+// newRetryer is NewRetryer with the pace hint shared by every retryer of
+// one Load.
+func newRetryer(maxAttempts int, maxBackoff time.Duration, hint *paceHint) aws.Retryer {
+	return &pacedRetryer{RetryerV2: newAdaptive(maxAttempts, maxBackoff), pace: newPacer(hint)}
 }
 
 // newAdaptive is the SDK's adaptive mode with our options: what every

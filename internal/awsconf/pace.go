@@ -3,6 +3,7 @@ package awsconf
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +44,21 @@ const (
 	// next (down to minProbeAfter): a rate learned far too low climbs
 	// quickly. An account-region's scan is a few calls,
 	// so this matters for the long ones (many rules, many pages).
-	probeEvery    = 8
-	probeUp       = 1.25
-	minProbeAfter = 2
-	maxProbeAfter = 1024
+	// minRate floors the learned rate (calls/s): one call per
+	// DefaultMaxBackoff, so that no paced wait is longer than the longest
+	// backoff of the default policy. Not MaxBackoff itself: a test that
+	// shortens the backoff to 20 ms would floor the rate at 50 calls/s
+	// and hammer a bucket of 2.
+	minRate    = 1 / 20.0
+	probeEvery = 8
+	// hintProbeAfter is the first probe's streak in a client paced at the
+	// hint: a rate another client learned or probed already, so the
+	// client's own probing can wait past a typical account-region's calls
+	// and cost it no throttle.
+	hintProbeAfter = 4 * probeEvery
+	probeUp        = 1.25
+	minProbeAfter  = 2
+	maxProbeAfter  = 1024
 )
 
 // pacer spaces the attempts of one client at the rate its throttling
@@ -54,7 +66,11 @@ const (
 // next attempt waits the time one call's worth of the bucket takes to
 // refill, not the SDK's exponential guess (rand × 2^n s, up to 20 s).
 //
-// Until the first throttling answer it does nothing: the bucket's burst
+// Until the first throttling answer it paces at the hint, the rate the
+// process's other Config clients learned last (AWS's default Config quota
+// is the same in every account and region): the bucket's burst at once,
+// then the hint's rate, so that only the process's first account-regions
+// pay a throttle to learn it. Without a hint it does nothing: the burst
 // admits the first calls at once. At the first throttle, at T, with n
 // attempts admitted since the client's first attempt at t0, the bucket is
 // empty: it held burstSeconds × r, gained r × (T - t0) and gave n, so
@@ -67,7 +83,8 @@ const (
 // but not below (a - 1) / (T - Tprev), the least it allows. probeEvery
 // admitted attempts in a row raise it by probeUp; a throttle after a probe
 // only undoes the probe. The rate never falls below minRate, so no wait is
-// longer than the backoff cap.
+// longer than the default backoff cap. Every rate learned at a throttle, and every
+// rate a probe raised that held, becomes the hint.
 //
 // It learns through the attempt token's release, which the SDK's retry
 // loop calls after every attempt (under AWS_NEW_RETRIES_2026=true, an
@@ -75,15 +92,16 @@ const (
 // learn from first attempts alone). It is safe for concurrent use: each
 // attempt reserves its start time.
 type pacer struct {
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
-	// minRate floors the learned rate (calls/s): 1 / max backoff.
-	minRate float64
+	now     func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
+	minRate float64 // the package's minRate; tests may change it
+	hint    *paceHint
 
 	mu       sync.Mutex
 	first    time.Time // first attempt's start; zero before it
-	rate     float64   // learned calls/s; 0 until the first throttle
+	rate     float64   // calls/s; 0 until the first throttle or the hint's use
 	next     time.Time // earliest start of the next attempt, when rate > 0
+	attempts int       // attempts reserved
 	admitted int       // attempts admitted since first, or since lastThr once throttled
 	lastThr  time.Time // last throttling answer
 	streak   int       // admitted paced attempts since the last throttle or probe
@@ -93,9 +111,21 @@ type pacer struct {
 	probeAfter int
 }
 
-func newPacer(maxBackoff time.Duration) *pacer {
-	return &pacer{now: time.Now, sleep: sleepCtx, minRate: 1 / maxBackoff.Seconds()}
+func newPacer(hint *paceHint) *pacer {
+	return &pacer{now: time.Now, sleep: sleepCtx, minRate: minRate, hint: hint}
 }
+
+// paceHint is the rate the pacers of one process (one Load) learned last,
+// shared: calls/s as float64 bits, 0 before any.
+type paceHint struct{ bits atomic.Uint64 }
+
+func (h *paceHint) get() float64 { return math.Float64frombits(h.bits.Load()) }
+
+func (h *paceHint) set(rate float64) { h.bits.Store(math.Float64bits(rate)) }
+
+// burstOf is the calls a full bucket of rate r admits at once (r is
+// learned a little low: rounded, not truncated).
+func burstOf(r float64) int { return max(int(math.Round(r*burstSeconds)), 1) }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -120,8 +150,16 @@ func (p *pacer) reserve() time.Duration {
 	if p.first.IsZero() {
 		p.first = now
 	}
+	p.attempts++
 	if p.rate == 0 {
-		return 0
+		h := p.hint.get()
+		if h <= 0 || p.attempts <= burstOf(h) {
+			return 0 // the burst of a full bucket
+		}
+		// The burst spent: pace at the hint from here on, the first
+		// attempt after the burst once one call's worth has refilled.
+		p.rate, p.probeAfter = h, hintProbeAfter
+		p.next = p.first.Add(interval(h))
 	}
 	start := now
 	if p.next.After(now) {
@@ -153,6 +191,9 @@ func (p *pacer) done(throttled bool) {
 					// the next probe comes sooner.
 					p.probeAfter = max(p.probeAfter/2, minProbeAfter)
 				}
+				if p.good > 0 {
+					p.hint.set(p.rate)
+				}
 				p.streak, p.good = 0, p.rate
 				p.rate *= probeUp
 			}
@@ -160,7 +201,8 @@ func (p *pacer) done(throttled bool) {
 		return
 	}
 	switch {
-	case p.rate == 0:
+	case p.lastThr.IsZero():
+		// The first throttle: whatever the hint said, the bucket tells.
 		p.rate = float64(max(p.admitted, 1)) / (burstSeconds + now.Sub(p.first).Seconds())
 		p.probeAfter = probeEvery
 	case p.good > 0:
@@ -178,12 +220,13 @@ func (p *pacer) done(throttled bool) {
 		p.rate = r
 	}
 	p.rate = max(p.rate, p.minRate)
+	p.hint.set(p.rate)
 	p.admitted, p.streak, p.good, p.lastThr = 0, 0, 0, now
 	// The bucket is empty now: the next attempt waits a full interval.
 	p.next = now.Add(interval(p.rate))
 }
 
-// learned is the rate learned so far (calls/s; 0: never throttled).
+// learned is the rate paced at (calls/s; 0: not paced yet).
 func (p *pacer) learned() float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()

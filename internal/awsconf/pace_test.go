@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -21,9 +22,9 @@ func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func fakePacer(maxBackoff time.Duration) (*pacer, *fakeClock) {
+func fakePacer() (*pacer, *fakeClock) {
 	c := &fakeClock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
-	p := newPacer(maxBackoff)
+	p := newPacer(&paceHint{})
 	p.now, p.sleep = c.now, c.sleep
 	return p, c
 }
@@ -86,12 +87,12 @@ func TestPacerLearnsRate(t *testing.T) {
 			ok(time.Second), ok(time.Second), ok(time.Second), ok(time.Second), ok(time.Second), ok(time.Second), ok(time.Second), ok(time.Second),
 			ok(800*ms), thr(800*ms)),
 			1 / 1.04},
-		// 20 s backoff cap: the rate never falls below 1/20 calls/s.
+		// The default 20 s backoff cap: the rate never falls below 1/20 calls/s.
 		{"floor at one call per max backoff", []step{thr(20 * ms), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute), thr(time.Minute)}, 1.0 / 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, c := fakePacer(20 * time.Second)
+			p, c := fakePacer()
 			for _, s := range tt.steps {
 				p.reserve() // starts now: the test sets the times itself
 				c.t = c.t.Add(s.after)
@@ -108,7 +109,7 @@ func TestPacerLearnsRate(t *testing.T) {
 // interval after one, then one interval between attempt starts whatever
 // the attempts' own length, and concurrent attempts each get their own slot.
 func TestPacerSpacing(t *testing.T) {
-	p, c := fakePacer(20 * time.Second)
+	p, c := fakePacer()
 	waits := func(n int) []time.Duration {
 		var out []time.Duration
 		for range n {
@@ -157,25 +158,33 @@ func TestPacerAgainstBucket(t *testing.T) {
 	tests := []struct {
 		name                string
 		rate, burst, tokens float64
+		hint                float64 // the process's other clients learned
 		calls               int
 		maxThrottled        int     // throttling answers at most
 		maxOverFloor        float64 // time taken ÷ floor at most
 	}{
-		{"1/s, a scan's 8 calls", 1, 1, 1, 8, 1, 1.1},
-		{"2/s, a scan's 8 calls", 2, 2, 2, 8, 1, 1.1},
-		{"1/s, a long region: 60 calls", 1, 1, 1, 60, 6, 1.15},
-		{"5/s, 60 calls", 5, 5, 5, 60, 6, 1.15},
-		{"0.5/s, burst 1: slower than the first guess", 0.5, 1, 1, 12, 4, 1.25},
+		{"1/s, a scan's 8 calls", 1, 1, 1, 0, 8, 1, 1.1},
+		{"2/s, a scan's 8 calls", 2, 2, 2, 0, 8, 1, 1.1},
+		{"1/s, a long region: 60 calls", 1, 1, 1, 0, 60, 6, 1.15},
+		{"5/s, 60 calls", 5, 5, 5, 0, 60, 6, 1.15},
+		{"0.5/s, burst 1: slower than the first guess", 0.5, 1, 1, 0, 12, 4, 1.25},
+		// Another account-region learned the rate: none of this one's
+		// calls is refused.
+		{"1/s, hint known: 8 calls", 1, 1, 1, 1 / 1.04, 8, 0, 1.1},
+		{"2/s, hint known: 8 calls", 2, 2, 2, 2 / 1.06, 8, 0, 1.1},
+		{"2/s, hint known: 60 calls, probes", 2, 2, 2, 2 / 1.06, 60, 4, 1.15},
+		{"1/s, hint too high", 1, 1, 1, 2, 8, 2, 1.25},
 		// Nothing to learn from at the first throttle: paced at 1/s, the
 		// probes climb to 2/s (and, fed by the burst the bucket saved
 		// meanwhile, past it before coming back).
-		{"bucket empty at the start (another client used it)", 2, 2, 0, 30, 4, 1.6},
-		{"burst of two seconds: the first guess too high", 1, 2, 2, 30, 5, 1.2},
+		{"bucket empty at the start (another client used it)", 2, 2, 0, 0, 30, 4, 1.6},
+		{"burst of two seconds: the first guess too high", 1, 2, 2, 0, 30, 5, 1.2},
 	}
 	const latency = 20 * ms
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, c := fakePacer(20 * time.Second)
+			p, c := fakePacer()
+			p.hint.set(tt.hint)
 			b := &bucket{rate: tt.rate, burst: tt.burst, tokens: tt.tokens}
 			start := c.t
 			throttled := 0
@@ -262,5 +271,90 @@ func TestPacedRetryer(t *testing.T) {
 				t.Errorf("pacer learned a rate: %v, want %v", paced, tt.zeroDelay)
 			}
 		})
+	}
+}
+
+// TestPacerHint checks the hint: what one client learns paces the next
+// ones, after the burst a full bucket admits; a hint changes with every
+// rate learned at a throttle.
+func TestPacerHint(t *testing.T) {
+	tests := []struct {
+		name  string
+		hint  float64
+		waits []time.Duration // of attempts reserved at the same instant
+	}{
+		{"no hint: not paced", 0, []time.Duration{0, 0, 0, 0}},
+		{"1/s: one at once, then one a second", 1, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}},
+		{"2/s: two at once, then one each half second", 2, []time.Duration{0, 0, 500 * ms, time.Second}},
+		{"0.25/s: one at once, then one each 4 s", 0.25, []time.Duration{0, 4 * time.Second, 8 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := fakePacer()
+			p.hint.set(tt.hint)
+			for i, want := range tt.waits {
+				if got := p.reserve(); got != want {
+					t.Errorf("attempt %d waits %s, want %s", i+1, got, want)
+				}
+			}
+		})
+	}
+
+	// Learned by one client, used by the next of the same process.
+	hint := &paceHint{}
+	first, c := fakePacer()
+	first.hint = hint
+	first.reserve()
+	c.t = c.t.Add(20 * ms)
+	first.done(false)
+	first.reserve()
+	c.t = c.t.Add(20 * ms)
+	first.done(true)
+	if got, want := hint.get(), 1/1.04; !near(got, want) {
+		t.Fatalf("hint after the first throttle %.6f, want %.6f", got, want)
+	}
+	next := newPacer(hint)
+	next.now, next.sleep = c.now, c.sleep
+	if w := next.reserve(); w != 0 {
+		t.Errorf("next client's first attempt waits %s, want 0 (the burst)", w)
+	}
+	if w, want := next.reserve(), interval(1/1.04); w != want {
+		t.Errorf("next client's second attempt waits %s, want %s (the hint's interval)", w, want)
+	}
+}
+
+// TestPacingThroughTheSDK runs Config clients built from one Load against
+// awssim's buckets (20 calls/s a bucket, burst 20): the first
+// account-region is refused once, which teaches the rate, and pays no
+// exponential backoff for it; the next ones, paced at the hint from their
+// first call past the burst, are never refused. (Counts, not times: a slow
+// machine only lets the buckets refill more.)
+func TestPacingThroughTheSDK(t *testing.T) {
+	const calls = 30
+	url, roles, counts := throttledSim(t, 4, 20, 0)
+	hub := load(t, url, Options{})
+	rs, err := NewRoles(hub, RoleOptions{SessionName: "configreport-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	scan := func(i int) (throttled int64) {
+		_, before := counts()
+		client := configservice.NewFromConfig(rs.Config(hub, roles[i]))
+		for range calls {
+			if _, err := client.DescribeConfigRules(ctx, &configservice.DescribeConfigRulesInput{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, after := counts()
+		return after - before
+	}
+	if n := scan(0); n < 1 || n > 3 {
+		t.Errorf("first account-region: %d throttling answers, want 1 to 3 (one teaches the rate)", n)
+	}
+	for i := 1; i < 3; i++ {
+		if n := scan(i); n != 0 {
+			t.Errorf("account-region %d: %d throttling answers, want 0 (paced at the hint)", i+1, n)
+		}
 	}
 }
