@@ -34,6 +34,12 @@
 //     attempt is retried after the rate's interval, not the exponential
 //     backoff. Same runs, paced: 7.6 s (11.1%: the one throttle that
 //     reveals the rate), 25.5 s (7.7%), 3.4 s (11.1%) and 11.9 s (7.7%).
+//     The rate a client learns is also a hint shared by the clients of one
+//     Load: AWS's default Config quota is the same in every account and
+//     region, so a new account-region sends its bucket's burst, then
+//     paces at the hint, and pays no throttle to learn it (`make load`,
+//     500 accounts x 2 regions at -throttle-rps 1: 50.9% of Config calls
+//     throttled before, 20.5% paced without the hint, 8.5% with it).
 //     Clients of other services keep the adaptive mode as it was.
 //   - Attempts: DefaultMaxAttempts (10) per call, retries included, with
 //     the SDK's exponential jittered backoff capped at DefaultMaxBackoff
