@@ -33,7 +33,8 @@
 //     the bucket's rate, attempts start at that rate, and a throttled
 //     attempt is retried after the rate's interval, not the exponential
 //     backoff. Same runs, paced: 7.6 s (11.1%: the one throttle that
-//     reveals the rate), 25.5 s (7.7%), 3.4 s (11.1%) and 11.9 s (7.7%).
+//     reveals the rate; the 8 start together, so each learns it), 25.5 s
+//     (7.7%), 3.4 s (11.1%) and 11.9 s (7.7%).
 //     The rate a client learns is also a hint shared by the clients of one
 //     Load: AWS's default Config quota is the same in every account and
 //     region, so a new account-region sends its bucket's burst, then

@@ -35,6 +35,12 @@ const (
 	// slowDown is the least a throttling answer cuts a rate that was
 	// already learned: a paced client refused was sending too fast.
 	slowDown = 0.8
+	// minRate floors the learned rate (calls/s): one call per
+	// DefaultMaxBackoff, so that no paced wait is longer than the longest
+	// backoff of the default policy. Not MaxBackoff itself: a test that
+	// shortens the backoff to 20 ms would floor the rate at 50 calls/s
+	// and hammer a bucket of 2.
+	minRate = float64(time.Second) / float64(DefaultMaxBackoff)
 	// probeEvery admitted paced attempts in a row, the rate rises by
 	// probeUp, so that a rate learned too low (the bucket was not full at
 	// the first call) recovers. A probe refused returns to the rate before
@@ -42,23 +48,17 @@ const (
 	// maxProbeAfter): at the right rate, probes cost a throttle per 8, 16,
 	// 32... calls, not one per 8. A probe that held halves the wait of the
 	// next (down to minProbeAfter): a rate learned far too low climbs
-	// quickly. An account-region's scan is a few calls,
-	// so this matters for the long ones (many rules, many pages).
-	// minRate floors the learned rate (calls/s): one call per
-	// DefaultMaxBackoff, so that no paced wait is longer than the longest
-	// backoff of the default policy. Not MaxBackoff itself: a test that
-	// shortens the backoff to 20 ms would floor the rate at 50 calls/s
-	// and hammer a bucket of 2.
-	minRate    = 1 / 20.0
-	probeEvery = 8
+	// quickly. An account-region's scan is a few calls, so this matters
+	// for the long ones (many rules, many pages).
+	probeEvery    = 8
+	probeUp       = 1.25
+	minProbeAfter = 2
+	maxProbeAfter = 1024
 	// hintProbeAfter is the first probe's streak in a client paced at the
 	// hint: a rate another client learned or probed already, so the
 	// client's own probing can wait past a typical account-region's calls
 	// and cost it no throttle.
 	hintProbeAfter = 4 * probeEvery
-	probeUp        = 1.25
-	minProbeAfter  = 2
-	maxProbeAfter  = 1024
 )
 
 // pacer spaces the attempts of one client at the rate its throttling
@@ -83,8 +83,8 @@ const (
 // but not below (a - 1) / (T - Tprev), the least it allows. probeEvery
 // admitted attempts in a row raise it by probeUp; a throttle after a probe
 // only undoes the probe. The rate never falls below minRate, so no wait is
-// longer than the default backoff cap. Every rate learned at a throttle, and every
-// rate a probe raised that held, becomes the hint.
+// longer than the default backoff cap. Every rate learned at a throttle,
+// and every rate a probe raised that held, becomes the hint.
 //
 // It learns through the attempt token's release, which the SDK's retry
 // loop calls after every attempt (under AWS_NEW_RETRIES_2026=true, an
@@ -188,10 +188,9 @@ func (p *pacer) done(throttled bool) {
 				if p.good > 0 {
 					// The last probe held: the rate may be far below
 					// the bucket's (learned on a bucket not full), so
-					// the next probe comes sooner.
+					// the next probe comes sooner, and the other
+					// clients may send as fast.
 					p.probeAfter = max(p.probeAfter/2, minProbeAfter)
-				}
-				if p.good > 0 {
 					p.hint.set(p.rate)
 				}
 				p.streak, p.good = 0, p.rate
