@@ -97,14 +97,15 @@ type pacer struct {
 	minRate float64 // the package's minRate; tests may change it
 	hint    *paceHint
 
-	mu       sync.Mutex
-	first    time.Time // first attempt's start; zero before it
-	rate     float64   // calls/s; 0 until the first throttle or the hint's use
-	next     time.Time // earliest start of the next attempt, when rate > 0
-	attempts int       // attempts reserved
-	admitted int       // attempts admitted since first, or since lastThr once throttled
-	lastThr  time.Time // last throttling answer
-	streak   int       // admitted paced attempts since the last throttle or probe
+	mu          sync.Mutex
+	first       time.Time // first attempt's start; zero before it
+	firstAnswer time.Time // first attempt's answer; zero before it
+	rate        float64   // calls/s; 0 until the first throttle or the hint's use
+	next        time.Time // earliest start of the next attempt, when rate > 0
+	attempts    int       // attempts reserved
+	admitted    int       // attempts admitted since first, or since lastThr once throttled
+	lastThr     time.Time // last throttling answer
+	streak      int       // admitted paced attempts since the last throttle or probe
 	// good is the rate before the last probe (0: none since the last
 	// throttle); probeAfter the streak the next probe waits for.
 	good       float64
@@ -157,9 +158,16 @@ func (p *pacer) reserve() time.Duration {
 			return 0 // the burst of a full bucket
 		}
 		// The burst spent: pace at the hint from here on, the first
-		// attempt after the burst once one call's worth has refilled.
+		// attempt after the burst once one call's worth has refilled
+		// since the bucket saw the first call, no later than its answer
+		// (the first reservation is earlier by the credentials' fetch,
+		// an AssumeRole, which the bucket does not see).
+		anchor := p.firstAnswer
+		if anchor.IsZero() {
+			anchor = now
+		}
 		p.rate, p.probeAfter = h, hintProbeAfter
-		p.next = p.first.Add(interval(h))
+		p.next = anchor.Add(interval(h))
 	}
 	start := now
 	if p.next.After(now) {
@@ -181,6 +189,9 @@ func (p *pacer) done(throttled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	if p.firstAnswer.IsZero() {
+		p.firstAnswer = now
+	}
 	if !throttled {
 		p.admitted++
 		if p.rate > 0 {

@@ -300,6 +300,18 @@ func TestPacerHint(t *testing.T) {
 		})
 	}
 
+	// The first call's credentials took 200 ms (an AssumeRole the bucket
+	// does not see): the bucket's second refills a second after the
+	// first answer, not the first reservation.
+	p, c := fakePacer()
+	p.hint.set(1)
+	p.reserve()
+	c.t = c.t.Add(200 * ms)
+	p.done(false)
+	if w := p.reserve(); w != time.Second {
+		t.Errorf("after a slow first call, the second waits %s, want 1s from its answer", w)
+	}
+
 	// Learned by one client, used by the next of the same process.
 	hint := &paceHint{}
 	first, c := fakePacer()
