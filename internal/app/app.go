@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -220,10 +221,14 @@ type ScannerConfig struct {
 	Scan scan.Config
 	// Consumers is how many scan requests are handled at once; the
 	// scanner's Concurrency bounds the AWS calls they make together.
-	// Default: Scan.Concurrency.
+	// Default: as many as the memory holds (scan.Consumers of MemoryLimit).
 	Consumers int
-	Handler   scan.HandlerConfig // Scanner, Publisher, Codec and Namer are filled in
-	Router    RouterConfig
+	// MemoryLimit is the process's Go memory limit, which bounds the
+	// default Consumers; 0 or math.MaxInt64: none known
+	// (scan.DefaultMemoryLimit assumed).
+	MemoryLimit int64
+	Handler     scan.HandlerConfig // Scanner, Publisher, Codec and Namer are filled in
+	Router      RouterConfig
 	// OwnerTags (-owner-tags): the tags an ad-hoc account's lookup reads
 	// into its RunStarted; none: no tags read.
 	OwnerTags []events.OwnerTag
@@ -259,10 +264,22 @@ func NewScanner(cfg ScannerConfig, bus Bus, a AWS, codec events.Codec, logger *s
 	}
 	n := cfg.Consumers
 	if n <= 0 {
-		n = cfg.Scan.Concurrency
-	}
-	if n <= 0 {
-		n = 1
+		conc := cfg.Scan.Concurrency
+		if conc <= 0 {
+			conc = scan.DefaultConcurrency
+		}
+		n = scan.Consumers(cfg.MemoryLimit, conc, len(cfg.Scan.Regions))
+		log := logger
+		if log == nil {
+			log = slog.Default()
+		}
+		if cfg.MemoryLimit <= 0 || cfg.MemoryLimit == math.MaxInt64 {
+			log.Info("accounts in hand: -concurrency, no memory limit known", slog.Int("consumers", n))
+		} else {
+			log.Info("accounts in hand bounded by memory", slog.Int("consumers", n),
+				slog.Int64("memory_limit_bytes", cfg.MemoryLimit), slog.Int("regions", len(cfg.Scan.Regions)),
+				slog.Int64("bytes_per_account", scan.AccountMemory+int64(len(cfg.Scan.Regions))*scan.RegionMemory))
+		}
 	}
 	msg.AddConsumers(svc.Router, "scan", events.TopicScanRequests, bus.Subscriber(), n, h.Handle)
 	return svc, nil

@@ -88,7 +88,7 @@ func jsonServer(t *testing.T, answer func(i int, w http.ResponseWriter)) (*httpt
 	return srv, &n
 }
 
-func load(t *testing.T, url string, opts Options) aws.Config {
+func load(t testing.TB, url string, opts Options) aws.Config {
 	t.Helper()
 	opts.Region = "us-east-1"
 	opts.LoadOptions = append(opts.LoadOptions,
@@ -117,10 +117,12 @@ func TestLoad(t *testing.T) {
 	}
 	r1, r2 := cfg.Retryer(), cfg.Retryer()
 	if r1 == r2 {
-		t.Error("Retryer returns one shared instance; each client must get its own adaptive limiter")
+		t.Error("Retryer returns one shared instance; each client must get its own adaptive limiter and pacer")
 	}
-	if _, ok := r1.(*retry.AdaptiveMode); !ok {
-		t.Errorf("retryer is %T, want *retry.AdaptiveMode", r1)
+	if pr, ok := r1.(*pacedRetryer); !ok {
+		t.Errorf("retryer is %T, want *pacedRetryer", r1)
+	} else if _, ok := pr.RetryerV2.(*retry.AdaptiveMode); !ok {
+		t.Errorf("paced retryer wraps %T, want *retry.AdaptiveMode", pr.RetryerV2)
 	}
 	if got := r1.MaxAttempts(); got != DefaultMaxAttempts {
 		t.Errorf("MaxAttempts %d, want %d", got, DefaultMaxAttempts)
@@ -374,5 +376,33 @@ func TestShortSessionsAreNotRefreshedPerCall(t *testing.T) {
 	}
 	if n := sim.Stats().Calls["AssumeRole"][target]; n != 1 {
 		t.Errorf("20 retrievals within a 4 s session made %d AssumeRole calls, want 1", n)
+	}
+}
+
+// throttledSim is awssim serving generated accounts whose Config calls are
+// throttled at rps per account-region, each call delayed by latency; the
+// read role's ARN of each ACTIVE member account, and the sim's counts of
+// Config calls and throttling answers. (The one place of the package's
+// tests that names awssim's API besides simEnv.)
+func throttledSim(tb testing.TB, accounts int, rps float64, latency time.Duration) (url string, roles []ident.RoleARN, counts func() (calls, throttled int64)) {
+	tb.Helper()
+	org, err := awssim.Generate(awssim.GenConfig{Accounts: accounts, Seed: 3})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sim, err := awssim.New(awssim.Config{Org: org, ThrottleRPS: rps, Latency: latency, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	tb.Cleanup(srv.Close)
+	for _, a := range org.Accounts {
+		if a.ID != org.ManagementAccountID && a.Status == awssim.StatusActive && !a.Denied {
+			roles = append(roles, ident.RoleIn("aws", ident.AccountID(a.ID), awssim.RoleRead))
+		}
+	}
+	return srv.URL, roles, func() (int64, int64) {
+		st := sim.Stats()
+		return st.OpCalls("DescribeConfigRules"), st.Throttled
 	}
 }

@@ -196,8 +196,8 @@ type Scanner struct {
 	log   *slog.Logger
 	roles RoleSource
 	// newConfig builds the Config client of one account-region scan. A
-	// client per scan gives each (account, region) its own adaptive retry
-	// rate limiter, as AWS throttles per account and region (awsconf).
+	// client per scan gives each (account, region) its own pacer, as AWS
+	// throttles per account and region (awsconf, pace.go).
 	newConfig func(creds aws.CredentialsProvider, region ident.Region) configAPI
 	// newEC2 builds the EC2 client of one account's DescribeRegions.
 	newEC2 func(creds aws.CredentialsProvider) ec2API
