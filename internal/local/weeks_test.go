@@ -28,10 +28,12 @@ import (
 //   - a suspended account's findings are not RESOLVED (no row at all).
 func TestThreeWeeksChanges(t *testing.T) {
 	ctx := context.Background()
-	// Seed 3 of 200 accounts: week 2 has a join and a suspension of an
-	// account with findings in week 1, week 3 a join with findings, and the
-	// extra failing pair of week 2 has week-1 findings (checked below).
-	gen := awssim.GenConfig{Accounts: 200, Seed: 3, Regions: regions, Rules: 6}
+	// Seed 26 of 200 accounts: weeks 2 and 3 each have a join and a
+	// suspension of an account with findings the week before, and the extra
+	// failing pair of week 2 has three week-1 findings, two fixed in week 2
+	// or 3 (RESOLVED in week 3, not in week 2), one still there (all
+	// checked below).
+	gen := awssim.GenConfig{Accounts: 200, Seed: 26, Regions: regions, Rules: 6}
 	faults := func(week int) awssim.Config {
 		c := awssim.Config{Deny: 2, FailRegions: 3, DisabledRegions: 2}
 		if week == 2 {
@@ -68,10 +70,12 @@ func TestThreeWeeksChanges(t *testing.T) {
 		c := cfg
 		c.GeneratedAt = week1At.Add(awssim.WeekOffset(w))
 		var progress strings.Builder
+		start := time.Now()
 		res, err := Run(ctx, c, e.hub, &progress, quiet())
 		if err != nil {
 			t.Fatalf("week %d: Run: %v\nprogress:\n%s", w, err, progress.String())
 		}
+		t.Logf("week %d: run %s in %v", w, res.RunID, time.Since(start).Round(time.Millisecond))
 		if _, err := reportcheck.Check(res.Path, reportcheck.Expect{Org: org, Regions: regions, RunID: string(res.RunID), Trigger: "scheduled"}); err != nil {
 			t.Errorf("week %d's workbook differs from the ground truth:\n%v", w, err)
 		}
@@ -139,7 +143,20 @@ func TestThreeWeeksChanges(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("pair %v: %d findings carried through week 2, %d still there in week 3", extra, carried, kept)
+	resolved := 0
+	for _, r := range weeks[3].rows {
+		if r[1] != extra.AccountID || r[3] != extra.Region || r[0] != "RESOLVED" {
+			continue
+		}
+		resolved++
+		if want := week1At.Format("2006-01-02 15:04"); r[7] != want {
+			t.Errorf("week 3 RESOLVED %v: First Seen %q, want week 1's %q", r, r[7], want)
+		}
+	}
+	if kept == 0 || resolved == 0 {
+		t.Errorf("pair %v: %d week-1 findings still there in week 3, %d RESOLVED in week 3: the seed should give both", extra, kept, resolved)
+	}
+	t.Logf("pair %v: %d findings carried through week 2, %d still there in week 3, %d RESOLVED in week 3", extra, carried, kept, resolved)
 
 	// Joins and suspensions.
 	joinedRows, suspendedWithFindings := 0, 0
