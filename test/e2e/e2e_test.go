@@ -2,7 +2,9 @@
 // two scanners and the trigger as separate OS processes over SQS and SNS
 // (goaws), S3 (gofakes3), DynamoDB (dynalite) and the simulated
 // organisation (awssim), with a fake Jira; then an ad-hoc and a malformed
-// message sent with the AWS CLI. It is `make e2e` (E2E=1 under
+// message sent with the AWS CLI; then week over week (weeks_test.go): two
+// scheduled runs of a generated org's weeks 1 and 2 and an ad-hoc scan
+// after a fix in week 3. It is `make e2e` (E2E=1 under
 // scripts/with-emulators.sh); a plain `go test ./...` skips it.
 package e2e_test
 
