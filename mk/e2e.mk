@@ -3,8 +3,13 @@
 # awssim, a fake Jira, then an ad-hoc and a malformed message sent with
 # Debian's AWS CLI (/usr/bin/aws; apt-get install awscli). The report is
 # downloaded to out/e2e/ and checked against the organisation's ground
-# truth; logs of every process are in out/e2e/logs/. The last line says what
-# passed.
+# truth; logs of every process are in out/e2e/logs/. Then week over week
+# (test/e2e/weeks_test.go, about 9 s): awssim restarted with a generated
+# org's week 1, then -week 2, two scheduled runs back to back, then -week 3
+# and an ad-hoc scan after a fix; the second report's Changes, First Seen
+# and findings file, its ticket's changes line and the ad-hoc report's
+# RESOLVED rows are checked against the weeks' truth (out/e2e/weeks/).
+# The last line says what passed.
 .PHONY: e2e e2e-deps
 e2e-deps:
 	scripts/install-awscli.sh

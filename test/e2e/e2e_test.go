@@ -2,7 +2,9 @@
 // two scanners and the trigger as separate OS processes over SQS and SNS
 // (goaws), S3 (gofakes3), DynamoDB (dynalite) and the simulated
 // organisation (awssim), with a fake Jira; then an ad-hoc and a malformed
-// message sent with the AWS CLI. It is `make e2e` (E2E=1 under
+// message sent with the AWS CLI; then week over week (weeks_test.go): two
+// scheduled runs of a generated org's weeks 1 and 2 and an ad-hoc scan
+// after a fix in week 3. It is `make e2e` (E2E=1 under
 // scripts/with-emulators.sh); a plain `go test ./...` skips it.
 package e2e_test
 
@@ -13,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -28,6 +31,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
+	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/runstatus"
 	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/testbed/reportcheck"
@@ -326,6 +330,28 @@ func TestPipeline(t *testing.T) {
 			Expected: 1, Reported: 1, ReportKey: adhocKey}},
 	})
 	pass("configreport runs lists both runs from DynamoDB: %d expected, %d reported, %d failed, 0 missing, report keys, ticket %s", stats.Accounts, stats.Accounts, wantFailed, issue.Key)
+
+	// Week over week: awssim restarted with a generated org's weeks 1, 2
+	// and 3, two scheduled runs back to back and an ad-hoc scan after a fix
+	// (weeks_test.go).
+	firstFindings := filepath.Join(out, report.FindingsFileName(runID))
+	waitObject(ctx, t, s3c, res.Bucket, path.Dir(key)+"/"+report.FindingsFileName(runID), firstFindings, time.Minute, live)
+	var scanner *harness.Proc
+	sim, scanner = weekPhase(ctx, t, weekStack{
+		bin: bin, logs: logs, out: out, simAddr: simAddr, ep: ep, res: res, regions: regions, jira: jira, s3c: s3c, sqsc: sqsc, aggs: aggs,
+		trigger: func(mgmt, runID string) *exec.Cmd {
+			return svc.command("trigger", append(append(harness.ServiceEnv(ep, res, mgmt, regions), jira.Env("config-compliance,e2e")...), "RUN_ID="+runID))
+		},
+		start: func(name, binary, mgmt string) *harness.Proc {
+			addr := harness.FreeAddr(t)
+			env := append(harness.ServiceEnv(ep, res, mgmt, regions), jira.Env("config-compliance,e2e")...)
+			p := harness.StartCmd(t, logs, name, svc.command(binary, append(env, "HEALTH_ADDR="+addr, "OWNER="+name)))
+			harness.WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second, 200*time.Millisecond)
+			return p
+		},
+		baseline: firstFindings,
+	}, pass, sim, scanners[0])
+	live = append([]*harness.Proc{scanner}, aggs...)
 
 	// SIGTERM: every service stops by itself, status 0.
 	for _, p := range live {

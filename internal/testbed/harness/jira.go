@@ -48,10 +48,12 @@ type Jira struct {
 
 // JiraIssue is an issue filed on the fake.
 type JiraIssue struct {
-	Key        string
-	Summary    string
-	Labels     []string
-	Attachment int // bytes of the last attachment; 0 for none
+	Key     string
+	Summary string
+	// Description is the issue's body as created (wiki markup).
+	Description string
+	Labels      []string
+	Attachment  int // bytes of the last attachment; 0 for none
 	// Creator is the accountId of the user who created it: JiraAccountID
 	// of the configured user for issues created through the API.
 	Creator string
@@ -131,9 +133,10 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
 		var body struct {
 			Fields struct {
-				Project struct{ Key string }
-				Summary string
-				Labels  []string
+				Project     struct{ Key string }
+				Summary     string
+				Description string
+				Labels      []string
 			}
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Fields.Project.Key != f.cfg.Project {
@@ -142,7 +145,7 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		key := fmt.Sprintf("%s-%d", f.cfg.Project, len(f.issues)+1)
-		f.issues = append(f.issues, JiraIssue{Key: key, Summary: body.Fields.Summary, Labels: body.Fields.Labels, Creator: JiraAccountID(f.cfg.User)})
+		f.issues = append(f.issues, JiraIssue{Key: key, Summary: body.Fields.Summary, Description: body.Fields.Description, Labels: body.Fields.Labels, Creator: JiraAccountID(f.cfg.User)})
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"http://%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, r.Host, 10000+len(f.issues))
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/attachments"):

@@ -53,7 +53,7 @@ func searchKeys(t *testing.T, body string) []string {
 	return keys
 }
 
-const issueBody = `{"fields":{"project":{"key":"SEC"},"summary":"Weekly report","labels":["config-compliance","run-r1"]}}`
+const issueBody = `{"fields":{"project":{"key":"SEC"},"summary":"Weekly report","description":"*Changes:* 3 new","labels":["config-compliance","run-r1"]}}`
 
 func TestJiraCreateAttachSearch(t *testing.T) {
 	for _, tc := range []struct {
@@ -84,7 +84,7 @@ func TestJiraCreateAttachSearch(t *testing.T) {
 				t.Errorf("search run-other found %v", got)
 			}
 			is := f.Issues()
-			if len(is) != 1 || is[0].Key != "SEC-1" || is[0].Summary != "Weekly report" || is[0].Attachment != 10 || is[0].Creator != "acc-u" ||
+			if len(is) != 1 || is[0].Key != "SEC-1" || is[0].Summary != "Weekly report" || is[0].Description != "*Changes:* 3 new" || is[0].Attachment != 10 || is[0].Creator != "acc-u" ||
 				strings.Join(is[0].Labels, ",") != "config-compliance,run-r1" {
 				t.Errorf("issues %+v", is)
 			}

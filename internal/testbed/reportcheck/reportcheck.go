@@ -2,7 +2,9 @@
 // of the awssim organisation it was scanned from, row for row: every ACTIVE
 // account with its status and counts, every NON_COMPLIANT result, every
 // error, every rule, every (account, region) of the Coverage sheet, and the
-// owner columns. The local end-to-end test, the services' end-to-end run,
+// owner columns. CheckChanges (changes.go) checks week over week: the
+// Changes sheet, First Seen and the findings file, against a chain of
+// weeks' truth. The local end-to-end test, the services' end-to-end run,
 // the load harness and the chaos suite all judge a report with it.
 //
 // It is test infrastructure: it knows awssim's faults (denied accounts,

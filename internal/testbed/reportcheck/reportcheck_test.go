@@ -39,7 +39,15 @@ func faultyOrg(t *testing.T) *awssim.Org {
 // pipeline writes for org: what Check must accept.
 func truthWorkbook(t *testing.T, org *awssim.Org, owners []events.OwnerTag, missing map[string]bool) string {
 	t.Helper()
-	run := report.Run{RunID: "truth", GeneratedAt: time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), Trigger: report.TriggerScheduled, Regions: regions}
+	return truthRender(t, org, owners, missing, t.TempDir(), "truth", time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), nil)
+}
+
+// truthRender renders, with the report package, run runID's workbook and
+// findings file into dir, compared with base (nil: none): what a correct
+// pipeline writes for org. It returns the workbook's path.
+func truthRender(t *testing.T, org *awssim.Org, owners []events.OwnerTag, missing map[string]bool, dir, runID string, generatedAt time.Time, base *report.Baseline) string {
+	t.Helper()
+	run := report.Run{RunID: runID, GeneratedAt: generatedAt, Trigger: report.TriggerScheduled, Regions: regions}
 	for _, o := range owners {
 		run.OwnerColumns = append(run.OwnerColumns, o.Header())
 	}
@@ -121,19 +129,24 @@ func truthWorkbook(t *testing.T, org *awssim.Org, owners []events.OwnerTag, miss
 			cmp.Compare(a.ResourceType, b.ResourceType), cmp.Compare(a.ResourceID, b.ResourceID),
 			cmp.Compare(a.Annotation, b.Annotation), a.RecordedAt.Compare(b.RecordedAt))
 	})
-	path := filepath.Join(t.TempDir(), "truth.xlsx")
+	path := filepath.Join(dir, "config-compliance-"+runID+".xlsx")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	err = report.Render(context.Background(), f, run, accts, errs, func(yield func(report.Finding, error) bool) {
+	ff, err := os.Create(FindingsPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ff.Close()
+	_, err = report.RenderRun(context.Background(), report.Output{Workbook: f, Findings: ff}, run, accts, errs, func(yield func(report.Finding, error) bool) {
 		for _, x := range fs {
 			if !yield(x, nil) {
 				return
 			}
 		}
-	})
+	}, base)
 	if err != nil {
 		t.Fatal(err)
 	}
