@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,7 +58,8 @@ func TestLocalRunStatus(t *testing.T) {
 	}
 
 	stdout, stderr, code = runsCmd(t, "runs", "show", string(res.RunID), "-out", cfg.Out)
-	if code != 0 || !strings.Contains(stdout, "every expected account has reported") || !strings.Contains(stdout, "state:       emitted") {
+	show := regexp.MustCompile(`(?m)^state:\s+emitted$[\s\S]*^findings key:\s+\S+\.findings\.jsonl\.gz$\n^baseline:\s+none$`)
+	if code != 0 || !strings.Contains(stdout, "every expected account has reported") || !show.MatchString(stdout) {
 		t.Errorf("runs show -out: exit %d, stderr %q:\n%s", code, stderr, stdout)
 	}
 	_, stderr, code = runsCmd(t, "runs", "show", "no-such-run", "-out", cfg.Out)
