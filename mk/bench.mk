@@ -35,3 +35,16 @@ endif
 	go build -o $(BENCH_LOCAL_BIN)/ ./cmd/awssim ./cmd/local ./cmd/benchlocal
 	$(BENCH_LOCAL_BIN)/benchlocal -accounts $(BENCH_LOCAL_ACCOUNTS) -peer=$(if $(filter 0,$(BENCH_LOCAL_PEER)),false,true) \
 		-peer-python $(BENCH_PYTHON) -awssim-bin $(BENCH_LOCAL_BIN)/awssim -local-bin $(BENCH_LOCAL_BIN)/local $(BENCH_LOCAL_FLAGS)
+
+# bench_timed: $(1) a package folder two levels down (internal/x), $(2) its
+# test binary, $(3) benchmarks: builds the binary and runs each benchmark
+# once under /usr/bin/time (wall, CPU, peak RSS). bench-aggregate and
+# bench-report use it.
+define bench_timed
+	@mkdir -p bin
+	go test -c -o $(2) ./$(1)
+	@cd $(1) && for b in $(3); do \
+		/usr/bin/time -f "$$b: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
+			../../$(2) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
+	done
+endef
