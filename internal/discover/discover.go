@@ -17,6 +17,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,9 +86,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
