@@ -33,19 +33,8 @@ type row struct {
 	Latency      time.Duration // awssim's mean latency per call
 }
 
-func medianDur(v []time.Duration) time.Duration {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianInt(v []int64) int64 {
+// median of v (0 for none), v left as it is.
+func median[T int64 | time.Duration](v []T) T {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	if len(s) == 0 {
@@ -84,7 +73,7 @@ func summarise(name string, c int, runs []sample, latency time.Duration, r float
 		calls = append(calls, s.Calls)
 		rw.MaxInFlight = max(rw.MaxInFlight, s.MaxInFlight)
 	}
-	rw.Wall, rw.CPU, rw.Calls = medianDur(walls), medianDur(cpus), medianInt(calls)
+	rw.Wall, rw.CPU, rw.Calls = median(walls), median(cpus), median(calls)
 	rw.Limit, rw.LimitTerm = limit(rw.Calls, latency, c, r)
 	rw.LatencyLimit, _ = limit(rw.Calls, latency, c, 0)
 	rw.Latency = latency
