@@ -55,8 +55,7 @@ func main() {
 
 	res, err := benchlocal.Run(ctx, cfg, os.Stdout, logger)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchlocal: %s\n", cli.OneLine(err))
-		os.Exit(1)
+		cli.Exit("benchlocal", err)
 	}
 	switch {
 	case len(res.Targets) == 0:

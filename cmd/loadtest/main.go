@@ -57,8 +57,7 @@ func main() {
 
 	res, err := load.Run(ctx, cfg, logger)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "loadtest: %s\n", cli.OneLine(err))
-		os.Exit(1)
+		cli.Exit("loadtest", err)
 	}
 	res.Print(os.Stdout, cfg)
 	broken := res.Invariants()
