@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,46 +14,17 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/maintest"
 )
 
-// TestMain runs main itself when the test binary is started by runMain,
-// so the tests exercise the binary without building it.
-func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv("CONFIGREPORT_TEST_MAIN_ARGS"); ok {
-		os.Args = append([]string{"local"}, strings.Split(args, "\x1f")...)
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { maintest.Main(m, "local", main) }
 
-// runMain runs the binary with args and env (AWS settings isolated from
-// the machine's), and returns its exit code, stdout, stderr and duration.
+// runMain runs main with args and env (AWS settings isolated from the
+// machine's), and returns its exit code, stdout, stderr and duration.
 func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0])
-	dir := t.TempDir()
-	cmd.Env = append([]string{
-		"CONFIGREPORT_TEST_MAIN_ARGS=" + strings.Join(args, "\x1f"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=testsecret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-	}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	el := time.Since(start)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stdout.String(), stderr.String(), el
+	r := maintest.Run(t, append(maintest.FakeAWS(t), env...), args...)
+	return r.Code, r.Stdout, r.Stderr, r.Took
 }
 
 // A new user's first try, with AWS_ENDPOINT_URL at a closed port or a
