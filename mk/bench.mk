@@ -1,4 +1,4 @@
-# Local mode against the thread-pool peer (issue 10, Targets 1).
+# Local mode against the thread-pool peer (docs/BENCHMARKS.md: the targets).
 #   make bench-local                          full size: 1,000 accounts x 2 regions,
 #                                             20 ms per call, 3 runs each (~25 min:
 #                                             the peer is slow, that is the point)
@@ -7,7 +7,7 @@
 #                                             (minutes, no python): its calls and
 #                                             its wall against the limit and
 #                                             against its own latency limit,
-#                                             calls x 20 ms / 64 (issue 16:
+#                                             calls x 20 ms / 64 (target:
 #                                             <= 1.25x)
 #   make bench-local BENCH_LOCAL_FLAGS='-cpuprofile out/bench-local/local.pprof'
 #                                             also profiles one in-process run

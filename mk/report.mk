@@ -4,7 +4,7 @@
 #                      peak RSS (figures go to docs/BENCHMARKS.md, by hand);
 #                      then 1,000,000 with the findings file, without and with
 #                      a 1,000,000-line baseline, and prints the diff's cost
-#                      against issue 17's targets (+20% wall, +50 MB peak RSS)
+#                      against the baseline's targets (+20% wall, +50 MB peak RSS)
 #   make bench-report-disk
 #                      renders 1,000,000 and 2,000,000 findings with TMPDIR an
 #                      empty folder and prints its peak size (peak-tmp-MB):

@@ -1,5 +1,6 @@
 // Command benchlocal times local mode against the thread-pool peer on the
-// same awssim organisation and prints the table and issue 10's "Targets 1".
+// same awssim organisation and prints the table and the targets it is held
+// to (docs/BENCHMARKS.md, "Local mode against the thread-pool peer").
 // See internal/testbed/benchlocal; `make bench-local` builds and runs it.
 package main
 

@@ -47,7 +47,7 @@ type Config struct {
 	Regions  []string
 	Latency  time.Duration // awssim's mean latency per call
 
-	// NoPeer runs local mode alone, at HighConcurrency: issue 16's target
+	// NoPeer runs local mode alone, at HighConcurrency: its latency-limit target
 	// (its wall against its own latency limit, with its calls) in minutes
 	// instead of the peer's 25, and without python.
 	NoPeer bool

@@ -28,7 +28,8 @@ type row struct {
 	Limit       time.Duration
 	LimitTerm   string
 	// LatencyLimit is the latency bound alone, calls × mean latency ÷ C:
-	// issue 16's target is against it, whatever R is.
+	// local mode's own target is against it, whatever R is, so that extra
+	// calls cannot hide behind a generous limit.
 	LatencyLimit time.Duration
 	Latency      time.Duration // awssim's mean latency per call
 }
@@ -80,7 +81,7 @@ func summarise(name string, c int, runs []sample, latency time.Duration, r float
 	return rw
 }
 
-// verdict is one target of issue 10's "Targets 1".
+// verdict is one target local mode is held to (docs/BENCHMARKS.md).
 type verdict struct {
 	Name     string
 	Measured string
@@ -95,7 +96,7 @@ func ratio(a, b time.Duration) float64 {
 	return float64(a) / float64(b)
 }
 
-// targets checks local mode at 20 against the peer at 20 (issue 10), then
+// targets checks local mode at 20 against the peer at 20, then
 // local mode at 64 as localTargets does.
 func targets(local20, peer, local64 row) []verdict {
 	wallR := ratio(local20.Wall, peer.Wall)
@@ -107,8 +108,8 @@ func targets(local20, peer, local64 row) []verdict {
 }
 
 // localTargets checks local mode at high concurrency alone: against the
-// limit (issue 10: ≤ 1.2×), against its own latency limit, its calls ×
-// the mean latency ÷ its concurrency (issue 16: ≤ 1.25×, so a scan that
+// limit (≤ 1.2×), against its own latency limit, its calls × the mean
+// latency ÷ its concurrency (≤ 1.25×, so a scan that
 // makes more calls than it needs cannot hide behind them), and its
 // calls in flight against its concurrency.
 func localTargets(local64 row) []verdict {

@@ -252,9 +252,10 @@ func busiestConfigCalls(org *awssim.Org, regions []string) int64 {
 	return busiest
 }
 
-// limitTerms are issue 10's three bounds on the fastest any client could
-// go: calls × mean latency ÷ C, calls ÷ R, and the busiest account-region's
-// Config calls ÷ the throttle rate (0 when a term does not apply).
+// limitTerms are the three bounds on the fastest any client could go
+// (docs/BENCHMARKS.md): calls × mean latency ÷ C, calls ÷ R, and the
+// busiest account-region's Config calls ÷ the throttle rate (0 when a
+// term does not apply).
 func limitTerms(calls int64, latency time.Duration, c int, r float64, busiest int64, throttle float64) [3]time.Duration {
 	var t [3]time.Duration
 	if c > 0 {
