@@ -209,19 +209,6 @@ func RouterRunning(r *message.Router) Check {
 	}
 }
 
-// All is ready when every check is.
-func All(checks ...Check) Check {
-	return func(ctx context.Context) error {
-		var errs []error
-		for _, c := range checks {
-			if err := c(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
-}
-
 // Flags are the health server's flags, as given.
 type Flags struct {
 	Addr  string
