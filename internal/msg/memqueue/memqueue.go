@@ -98,15 +98,6 @@ func (p *PubSub) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
-// Depth returns the messages waiting and those delivered but not yet
-// acknowledged (SQS's ApproximateNumberOfMessages and ...NotVisible).
-func (p *PubSub) Depth(topic string) (waiting, inFlight int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	q := p.queueLocked(topic)
-	return len(q.items), q.inFlight
-}
-
 // Subscribe returns a channel on which this subscriber receives its share
 // of topic's messages, one at a time: the next comes after the previous
 // is acked or nacked. The channel closes when ctx ends or on Close.
