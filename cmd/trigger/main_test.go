@@ -2,34 +2,21 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 	"github.com/cybsecops/configreport/internal/testbed/maintest"
 )
 
 func TestMain(m *testing.M) { maintest.Main(m, "trigger", main) }
 
-// runMain runs main with args and env (AWS settings isolated from the
-// machine's), and returns its exit code, stdout, stderr and duration.
-func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
-	t.Helper()
-	r := maintest.Run(t, append(maintest.FakeAWS(t), env...), args...)
-	return r.Code, r.Stdout, r.Stderr, r.Took
-}
-
 // The trigger pointed at a closed port or a host that does not exist:
 // exit 1 within 15 s, the last line naming the endpoint, whether the
 // first call is the queue's lookup (a queue given by name) or the walk.
 func TestUnreachableEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := harness.FreeAddr(t) // closed again: nothing listens there
 	tests := []struct {
 		name, endpoint, queue, want, service string
 	}{
@@ -39,7 +26,7 @@ func TestUnreachableEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr, el := runMain(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint},
+			code, stdout, stderr, el := maintest.RunAWS(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint},
 				"-regions", "us-east-1", "-scan-queue-url", tt.queue,
 				"-results-topic-arn", "arn:aws:sns:us-east-1:000000000000:results", "-report-bucket", "reports")
 			if code != 1 || el > 15*time.Second {

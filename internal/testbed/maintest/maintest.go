@@ -69,6 +69,14 @@ func Run(t testing.TB, env []string, args ...string) Result {
 	return r
 }
 
+// RunAWS is Run in FakeAWS's environment and env, returning the exit
+// status, stdout, stderr and how long the run took.
+func RunAWS(t testing.TB, env []string, args ...string) (int, string, string, time.Duration) {
+	t.Helper()
+	r := Run(t, append(FakeAWS(t), env...), args...)
+	return r.Code, r.Stdout, r.Stderr, r.Took
+}
+
 // FakeAWS is an environment in which the AWS SDK reads nothing of the
 // machine's: static fake credentials, us-east-1, shared config and
 // credentials files that do not exist, no instance metadata.

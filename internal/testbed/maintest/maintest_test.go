@@ -19,10 +19,10 @@ func TestMain(m *testing.M) {
 
 func TestRun(t *testing.T) {
 	tests := []struct {
-		name       string
-		env        []string
-		args       []string
-		code       int
+		name        string
+		env         []string
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{"no arguments", nil, nil, 0, "echo\n", "\n"},
