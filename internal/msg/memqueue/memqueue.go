@@ -161,14 +161,18 @@ func (p *PubSub) deliver(ctx context.Context, topic string, e *entry, out chan<-
 	msgCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msg.SetContext(msgCtx)
+	// stopped: the subscriber's context ended or the PubSub is closing;
+	// the message goes back to its queue at once.
+	stopped := func() bool {
+		p.requeue(topic, e, 0)
+		return false
+	}
 	select {
 	case out <- msg:
 	case <-ctx.Done():
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	case <-p.closing:
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	}
 	select {
 	case <-msg.Acked():
@@ -180,11 +184,9 @@ func (p *PubSub) deliver(ctx context.Context, topic string, e *entry, out chan<-
 		p.requeue(topic, e, p.cfg.RedeliveryDelay)
 		return true
 	case <-ctx.Done():
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	case <-p.closing:
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	}
 }
 
