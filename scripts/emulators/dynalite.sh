@@ -9,7 +9,7 @@
 #                export DYNAMODB_ENDPOINT=http://127.0.0.1:PORT
 # Tables are created by each test (its own table): none is made here. Table
 # state changes are instant (-createTableMs 0) so tests do not wait 500 ms per
-# table. Known deviations from DynamoDB: internal/store/dynamo/doc.go.
+# table. Known deviations from DynamoDB: docs/EMULATORS.md.
 set -euo pipefail
 VERSION=4.0.0
 here=$(cd "$(dirname "$0")" && pwd)
