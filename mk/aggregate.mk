@@ -11,10 +11,5 @@
 AGGREGATE_BENCH_BIN := bin/aggregate.test
 
 bench-aggregate:
-	@mkdir -p bin
-	go test -c -o $(AGGREGATE_BENCH_BIN) ./internal/aggregate
-	@cd internal/aggregate && for b in Emit100k Emit1M; do \
-		/usr/bin/time -f "$$b: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
-			../../$(AGGREGATE_BENCH_BIN) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
-	done
+	$(call bench_timed,internal/aggregate,$(AGGREGATE_BENCH_BIN),Emit100k Emit1M)
 	go test -run '^$$' -bench '^BenchmarkHandleResult$$' -benchtime 400x -benchmem ./internal/aggregate

@@ -1,4 +1,4 @@
-# Local mode against the thread-pool peer (issue 10, Targets 1).
+# Local mode against the thread-pool peer (docs/BENCHMARKS.md: the targets).
 #   make bench-local                          full size: 1,000 accounts x 2 regions,
 #                                             20 ms per call, 3 runs each (~25 min:
 #                                             the peer is slow, that is the point)
@@ -7,12 +7,12 @@
 #                                             (minutes, no python): its calls and
 #                                             its wall against the limit and
 #                                             against its own latency limit,
-#                                             calls x 20 ms / 64 (issue 16:
+#                                             calls x 20 ms / 64 (target:
 #                                             <= 1.25x)
 #                                             Every run also runs bench/floor (a plain
 #                                             aws-sdk-go-v2 program making the same calls)
 #                                             at -concurrency 64 and prints local mode's
-#                                             CPU per call as a ratio of its (issue 20:
+#                                             CPU per call as a ratio of its (target:
 #                                             <= 1.25x)
 #   make bench-local BENCH_LOCAL_FLAGS='-cpuprofile out/bench-local/local.pprof'
 #                                             also profiles one in-process run
@@ -41,3 +41,16 @@ endif
 	$(BENCH_LOCAL_BIN)/benchlocal -accounts $(BENCH_LOCAL_ACCOUNTS) -peer=$(if $(filter 0,$(BENCH_LOCAL_PEER)),false,true) \
 		-peer-python $(BENCH_PYTHON) -awssim-bin $(BENCH_LOCAL_BIN)/awssim -local-bin $(BENCH_LOCAL_BIN)/local \
 		-floor-bin $(BENCH_LOCAL_BIN)/floor $(BENCH_LOCAL_FLAGS)
+
+# bench_timed: $(1) a package folder two levels down (internal/x), $(2) its
+# test binary, $(3) benchmarks: builds the binary and runs each benchmark
+# once under /usr/bin/time (wall, CPU, peak RSS). bench-aggregate and
+# bench-report use it.
+define bench_timed
+	@mkdir -p bin
+	go test -c -o $(2) ./$(1)
+	@cd $(1) && for b in $(3); do \
+		/usr/bin/time -f "$$b: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
+			../../$(2) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
+	done
+endef

@@ -1,4 +1,4 @@
-# The chaos suite of issue 11 (test/chaos, internal/chaos, internal/testbed/faultproxy).
+# The chaos suite (test/chaos, internal/chaos, internal/testbed/faultproxy).
 #   make chaos                       the whole matrix on a generated org of
 #                                    CHAOS_ACCOUNTS accounts x 2 regions (3 in
 #                                    scenarios 1 and 6: the opt-in ap-east-1,
@@ -18,7 +18,7 @@
 #                                    (UNSAFE_ACCOUNTS, default the quick size)
 # Every scenario leaves its report, logs and awssim's arguments in
 # out/chaos/<n>/ (other runs' reports, ad hoc, under out/chaos/<n>/adhoc/);
-# scenarios 11-13 (issue 15's attacks) first run the same choreography
+# scenarios 11-13 (the attacks on the ad-hoc path) first run the same choreography
 # without the attack in out/chaos/<n>-control/ and compare the report's
 # time after the last account's release with it. The binaries under test are built by the test with
 # -tags chaos (crash points live); the shipped ones never have them.

@@ -1,4 +1,4 @@
-# Load: the autoscaled services under a large organisation (issue 10).
+# Load: the autoscaled services under a large organisation.
 #   make load                       default size (1,000 accounts x 2 regions, 20 ms
 #                                   per call, 2 Config calls/s per account-region,
 #                                   1% errors, time ÷ 60): about a minute and a half

@@ -4,7 +4,7 @@
 #                      peak RSS (figures go to docs/BENCHMARKS.md, by hand);
 #                      then 1,000,000 with the findings file, without and with
 #                      a 1,000,000-line baseline, and prints the diff's cost
-#                      against issue 17's targets (+20% wall, +50 MB peak RSS)
+#                      against the baseline's targets (+20% wall, +50 MB peak RSS)
 #   make bench-report-disk
 #                      renders 1,000,000 and 2,000,000 findings with TMPDIR an
 #                      empty folder and prints its peak size (peak-tmp-MB):
@@ -19,12 +19,7 @@
 REPORT_BENCH_BIN := bin/report.test
 
 bench-report:
-	@mkdir -p bin
-	go test -c -o $(REPORT_BENCH_BIN) ./internal/report
-	@cd internal/report && for b in Render100k Render1M; do \
-		/usr/bin/time -f "$$b: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
-			../../$(REPORT_BENCH_BIN) -test.run '^$$' -test.bench "^Benchmark$$b\$$" -test.benchtime 1x; \
-	done
+	$(call bench_timed,internal/report,$(REPORT_BENCH_BIN),Render100k Render1M)
 	@# The baseline benchmark writes its baseline file before the timer
 	@# starts, so the comparison is of the timed loop (ns/op) and peak RSS.
 	@cd internal/report && for b in RenderRun1M RenderRun1MBaseline1M; do \

@@ -6,12 +6,7 @@ set -euo pipefail
 if [ -x /usr/bin/aws ]; then
 	exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-	echo "make e2e needs Debian's awscli (/usr/bin/aws): run 'apt-get install awscli' as root" >&2
-	exit 1
-fi
-echo "installing Debian's awscli for make e2e" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends awscli >&2
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
+apt_install_missing e2e awscli
 /usr/bin/aws --version >&2

@@ -20,6 +20,8 @@
 # is not fetched again.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.bash
+. "$here/lib.bash"
 : "${TOOLS_DIR:=$(cd "$here/.." && pwd)/.tools}"
 export GOBIN="$TOOLS_DIR/bin"
 # go install pkg@version builds outside the main module: the repo's
@@ -44,39 +46,10 @@ install_go_tool() { # name module version
 install_go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
 install_go_tool kubectl-validate sigs.k8s.io/kubectl-validate "$KUBECTL_VALIDATE_VERSION"
 
-crds="$TOOLS_DIR/keda-crds"
-if [ "$(cat "$TOOLS_DIR/stamps/keda-crds" 2>/dev/null)" != "$KEDA_VERSION" ]; then
-	echo "fetching KEDA $KEDA_VERSION CRDs from the module cache" >&2
-	# go mod download outside a module prints the extracted directory.
-	dir=$(cd "$TOOLS_DIR" && go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-	if [ -z "$dir" ] || [ ! -d "$dir/config/crd/bases" ]; then
-		echo "KEDA $KEDA_VERSION module has no config/crd/bases (dir: '$dir')" >&2
-		exit 1
-	fi
-	rm -rf "$crds"
-	mkdir -p "$crds"
-	cp "$dir"/config/crd/bases/*.yaml "$crds/"
-	chmod -R u+w "$crds"
-	echo "$KEDA_VERSION" >"$TOOLS_DIR/stamps/keda-crds"
-fi
-
+module_crds keda-crds github.com/kedacore/keda/v2 "$KEDA_VERSION" config/crd/bases .
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
-crds="$TOOLS_DIR/prometheus-operator-crds"
-if [ "$(cat "$TOOLS_DIR/stamps/prometheus-operator-crds" 2>/dev/null)" != "$PROMETHEUS_OPERATOR_VERSION" ]; then
-	echo "fetching prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs from the module cache" >&2
-	dir=$(cd "$TOOLS_DIR" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-	if [ -z "$dir" ] || [ ! -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" ]; then
-		echo "prometheus-operator $PROMETHEUS_OPERATOR_VERSION module has no example/prometheus-operator-crd (dir: '$dir')" >&2
-		exit 1
-	fi
-	rm -rf "$crds"
-	mkdir -p "$crds"
-	cp "$dir"/example/prometheus-operator-crd/*.yaml "$crds/"
-	chmod -R u+w "$crds"
-	echo "$PROMETHEUS_OPERATOR_VERSION" >"$TOOLS_DIR/stamps/prometheus-operator-crds"
-fi
+module_crds prometheus-operator-crds github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" \
+	example/prometheus-operator-crd monitoring.coreos.com_prometheusrules.yaml
 
 # promtool: the version Debian bookworm ships. apt-get download fetches the
 # .deb without installing it (no prometheus service is set up or started);

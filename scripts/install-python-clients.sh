@@ -18,12 +18,7 @@ done
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-	echo "make test needs Debian's ${need[*]}: run 'apt-get install ${need[*]}' as root" >&2
-	exit 1
-fi
-echo "installing Debian's ${need[*]} for make test" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
+apt_install_missing test "${need[@]}"
 "$python" -c 'import openpyxl, boto3; print("openpyxl", openpyxl.__version__, "boto3", boto3.__version__)' >&2

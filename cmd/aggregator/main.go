@@ -6,12 +6,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -64,15 +61,9 @@ func main() {
 	maxPending := fs.Int("max-pending", aggregate.DefaultMaxPending, "pending runs loaded per check at most, earliest deadline first (a flood of runs waits for later checks)")
 	ownerTags := fs.String("owner-tags", "", "account tags whose values become the report's owner columns: comma-separated entries, each listing alternatives separated by | (Owner|owner,Team); the first alternative the account has wins and heads the column; empty: no owner columns")
 	ticketBudget := fs.Duration("ticket-budget", 2*time.Minute, "longest try at one run's Jira ticket (search, create, attach), filed off the emission loop; then retried on a backoff")
-	logFormat := fs.String("log-format", "json", "log format: json or text")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	cli.Run("aggregator", summary, fs, os.Args[1:])
-
-	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
-	if err != nil {
-		cli.Fail("aggregator", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logging := cli.Logging{Format: "json", Level: "info"}
+	logging.Register(fs)
+	ctx, stop, logger := cli.Start("aggregator", summary, fs, os.Args[1:], &logging)
 	defer stop()
 	// Jira's flags first: they need no AWS configuration to be checked.
 	var errs []error

@@ -1,39 +1,20 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/cybsecops/configreport/internal/testbed/maintest"
 )
 
-// TestMain runs the aggregator's main instead of the tests when the test
-// binary is re-executed by runMain.
-func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv("AGGREGATOR_MAIN_ARGS"); ok {
-		os.Args = append([]string{"aggregator"}, strings.Fields(args)...)
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { maintest.Main(m, "aggregator", main) }
 
 // runMain runs main with args and env (nothing else: no AWS settings from
 // the machine) and returns its exit status and stderr.
 func runMain(t *testing.T, args []string, env ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append([]string{"AGGREGATOR_MAIN_ARGS=" + strings.Join(args, " "), "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), stderr.String()
+	r := maintest.Run(t, env, args...)
+	return r.Code, r.Stderr
 }
 
 // TestJiraURLMustBeHTTPS: an http Jira URL is refused at start-up, before

@@ -1,16 +1,14 @@
 // Command benchlocal times local mode against the thread-pool peer on the
-// same awssim organisation and prints the table and issue 10's "Targets 1".
+// same awssim organisation and prints the table and the targets it is held
+// to (docs/BENCHMARKS.md, "Local mode against the thread-pool peer").
 // See internal/testbed/benchlocal; `make bench-local` builds and runs it.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/cybsecops/configreport/internal/cli"
 	"github.com/cybsecops/configreport/internal/testbed/benchlocal"
@@ -52,20 +50,14 @@ func main() {
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "also profile one in-process local run at -high-concurrency, writing the CPU profile here")
 	fs.StringVar(&cfg.Trace, "trace", "", "with -cpuprofile, also write that run's execution trace here")
 	fs.DurationVar(&cfg.ProfilePoll, "profile-poll", 0, "with -cpuprofile, local mode's ProgressInterval in the profiled run (an experiment; 0: its default)")
-	cli.Run("benchlocal", summary, fs, os.Args[1:])
+	ctx, stop, logger := cli.Start("benchlocal", summary, fs, os.Args[1:], &cli.Logging{Format: "text", Level: "warn"})
+	defer stop()
 	cfg.Regions = strings.Split(*regions, ",")
 	cfg.NoPeer = !*peer
 
-	logger, err := cli.NewLogger(os.Stderr, "text", "warn")
-	if err != nil {
-		cli.Fail("benchlocal", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := benchlocal.Run(ctx, cfg, os.Stdout, logger)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchlocal: %s\n", cli.OneLine(err))
-		os.Exit(1)
+		cli.Exit("benchlocal", err)
 	}
 	switch {
 	case len(res.Targets) == 0:

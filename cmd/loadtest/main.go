@@ -4,13 +4,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cybsecops/configreport/internal/cli"
@@ -52,22 +49,16 @@ func main() {
 	fs.DurationVar(&cfg.ProfileAt, "profile-at", 0, "take CPU profiles of the aggregator and one scanner this long after the trigger starts (0: none), into <out>/*.pprof")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 30*time.Second, "length of those profiles")
 	fs.BoolVar(&cfg.Floor, "floor", false, "after the report, run <bin>/floor (bench/floor, the plain SDK) against the same awssim at the fleet's concurrency and print the scanners' CPU per call as a ratio of its")
-	cli.Run("loadtest", summary, fs, os.Args[1:])
+	ctx, stop, logger := cli.Start("loadtest", summary, fs, os.Args[1:], &cli.Logging{Format: "text", Level: "info"})
+	defer stop()
 	cfg.Regions = strings.Split(*regions, ",")
 	cfg.Scenario = load.Scenario(*scenario)
 	cfg.SQS, cfg.SNS = os.Getenv("SQS_ENDPOINT"), os.Getenv("SNS_ENDPOINT")
 	cfg.S3, cfg.DynamoDB = os.Getenv("S3_ENDPOINT"), os.Getenv("DYNAMODB_ENDPOINT")
 
-	logger, err := cli.NewLogger(os.Stderr, "text", "info")
-	if err != nil {
-		cli.Fail("loadtest", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := load.Run(ctx, cfg, logger)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "loadtest: %s\n", cli.OneLine(err))
-		os.Exit(1)
+		cli.Exit("loadtest", err)
 	}
 	res.Print(os.Stdout, cfg)
 	broken := res.Invariants()

@@ -5,15 +5,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/cybsecops/configreport/internal/awsconf"
@@ -67,17 +64,14 @@ func main() {
 	incOU := fs.String("include-ous", "", "comma-separated OU path prefixes to keep, e.g. Root/Prod")
 	excOU := fs.String("exclude-ous", "", "comma-separated OU path prefixes to skip (exclusions win)")
 	ownerTags := fs.String("owner-tags", "", `account tags for the report's owner columns, comma-separated, alternatives separated by "|" (e.g. "Owner|owner,Team"); empty: none read`)
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
-	cli.Run("local", summary, fs, os.Args[1:])
-
-	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
-	if err != nil {
-		cli.Fail("local", err)
-	}
+	logging := cli.Logging{Format: "text", Level: "warn"}
+	logging.Register(fs)
+	ctx, stop, logger := cli.Start("local", summary, fs, os.Args[1:], &logging)
+	defer stop()
 	cfg := local.Config{Out: *out, OrgRoleARN: *orgRole, ReadRoleName: ident.RoleName(*readRole),
 		Concurrency: *conc, MaxFindings: *maxFindings, RunID: ident.RunID(*runID), Deadline: *deadline, Baseline: *baseline}
 	var errs []error
+	var err error
 	if cfg.Regions, err = ident.ParseRegions(*regions); err != nil {
 		errs = append(errs, fmt.Errorf("regions: %w", err))
 	}
@@ -104,8 +98,6 @@ func main() {
 	}
 
 	tuneGC(logger)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	region := ""
 	if len(cfg.Regions) > 0 {
 		region = string(cfg.Regions[0])

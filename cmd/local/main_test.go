@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,58 +13,17 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/maintest"
 )
 
-// TestMain runs main itself when the test binary is started by runMain,
-// so the tests exercise the binary without building it.
-func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv("CONFIGREPORT_TEST_MAIN_ARGS"); ok {
-		os.Args = append([]string{"local"}, strings.Split(args, "\x1f")...)
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// runMain runs the binary with args and env (AWS settings isolated from
-// the machine's), and returns its exit code, stdout, stderr and duration.
-func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0])
-	dir := t.TempDir()
-	cmd.Env = append([]string{
-		"CONFIGREPORT_TEST_MAIN_ARGS=" + strings.Join(args, "\x1f"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=testsecret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-	}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	el := time.Since(start)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stdout.String(), stderr.String(), el
-}
+func TestMain(m *testing.M) { maintest.Main(m, "local", main) }
 
 // A new user's first try, with AWS_ENDPOINT_URL at a closed port or a
 // host that does not exist: exit 1 within 15 s, the last line naming the
 // endpoint, any retry logged at warn with its attempt before it.
 func TestUnreachableEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := harness.FreeAddr(t) // closed again: nothing listens there
 	tests := []struct {
 		name, endpoint, want string
 		args                 []string
@@ -81,7 +35,7 @@ func TestUnreachableEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
-			code, stdout, stderr, el := runMain(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint}, args...)
+			code, stdout, stderr, el := maintest.RunAWS(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint}, args...)
 			if code != 1 || el > 15*time.Second {
 				t.Fatalf("exit %d after %s, want 1 within 15s\n%s", code, el, stderr)
 			}
@@ -131,7 +85,7 @@ func TestFullDiskExitsWithOneLine(t *testing.T) {
 	defer srv.Close()
 
 	out := filepath.Join(dir, "out")
-	code, stdout, stderr, _ := runMain(t, []string{"AWS_ENDPOINT_URL=" + srv.URL}, "-out", out, "-regions", strings.Join(regions, ","))
+	code, stdout, stderr, _ := maintest.RunAWS(t, []string{"AWS_ENDPOINT_URL=" + srv.URL}, "-out", out, "-regions", strings.Join(regions, ","))
 	if code != 1 {
 		t.Fatalf("exit status %d, want 1\nstderr:\n%s", code, stderr)
 	}
@@ -166,7 +120,7 @@ func TestBadOwnerTags(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
-			code, stdout, stderr, _ := runMain(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
+			code, stdout, stderr, _ := maintest.RunAWS(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if code != 2 || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "local: owner-tags: ") {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming owner-tags", code, stdout, stderr)
@@ -192,7 +146,7 @@ func TestBadBaseline(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"-out", t.TempDir(), "-regions", "us-east-1"}, tt.args...)
-			code, stdout, stderr, _ := runMain(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
+			code, stdout, stderr, _ := maintest.RunAWS(t, append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, tt.env...), args...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if code != tt.code || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], tt.prefix) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q", code, stdout, stderr, tt.code, tt.prefix)

@@ -5,13 +5,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cybsecops/configreport/internal/app"
 	"github.com/cybsecops/configreport/internal/awsconf"
@@ -44,15 +41,9 @@ func main() {
 	sf.Register(fs)
 	payloadPrefix := fs.String("payload-prefix", "claim-check", "key prefix of claim-check payloads (a RunStarted listing thousands of accounts)")
 	conc := fs.Int("concurrency", 16, "AWS calls in flight at most")
-	logFormat := fs.String("log-format", "json", "log format: json or text")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	cli.Run("trigger", summary, fs, os.Args[1:])
-
-	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
-	if err != nil {
-		cli.Fail("trigger", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logging := cli.Logging{Format: "json", Level: "info"}
+	logging.Register(fs)
+	ctx, stop, logger := cli.Start("trigger", summary, fs, os.Args[1:], &logging)
 	defer stop()
 	retries := awsconf.NewRetryLog(logger)
 	hub, err := awsconf.Load(ctx, awsconf.Options{Concurrency: *conc, Retries: retries})

@@ -1,67 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cybsecops/configreport/internal/testbed/harness"
+	"github.com/cybsecops/configreport/internal/testbed/maintest"
 )
 
-// TestMain runs main itself when the test binary is started by runMain,
-// so the tests exercise the binary without building it.
-func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv("CONFIGREPORT_TEST_MAIN_ARGS"); ok {
-		os.Args = append([]string{"trigger"}, strings.Split(args, "\x1f")...)
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func runMain(t *testing.T, env []string, args ...string) (int, string, string, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0])
-	dir := t.TempDir()
-	cmd.Env = append([]string{
-		"CONFIGREPORT_TEST_MAIN_ARGS=" + strings.Join(args, "\x1f"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=testsecret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-	}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	el := time.Since(start)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stdout.String(), stderr.String(), el
-}
+func TestMain(m *testing.M) { maintest.Main(m, "trigger", main) }
 
 // The trigger pointed at a closed port or a host that does not exist:
 // exit 1 within 15 s, the last line naming the endpoint, whether the
 // first call is the queue's lookup (a queue given by name) or the walk.
 func TestUnreachableEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := harness.FreeAddr(t) // closed again: nothing listens there
 	tests := []struct {
 		name, endpoint, queue, want, service string
 	}{
@@ -71,7 +26,7 @@ func TestUnreachableEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr, el := runMain(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint},
+			code, stdout, stderr, el := maintest.RunAWS(t, []string{"AWS_ENDPOINT_URL=" + tt.endpoint},
 				"-regions", "us-east-1", "-scan-queue-url", tt.queue,
 				"-results-topic-arn", "arn:aws:sns:us-east-1:000000000000:results", "-report-bucket", "reports")
 			if code != 1 || el > 15*time.Second {

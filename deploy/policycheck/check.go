@@ -98,19 +98,15 @@ func parse(data []byte) (*manifest, error) {
 		case "ServiceAccount":
 			m.serviceAccounts[h.Metadata.Name] = h.Metadata
 		case "ConfigMap":
-			var o configMap
-			err = node.Decode(&o)
-			m.configMaps[h.Metadata.Name] = o
+			_, err = decodeInto(&node, m.configMaps, h.Metadata.Name)
 		case "Deployment":
 			var o deployment
-			err = node.Decode(&o)
-			m.deployments[h.Metadata.Name] = o
+			o, err = decodeInto(&node, m.deployments, h.Metadata.Name)
 			m.deploymentMeta[h.Metadata.Name] = h.Metadata
 			m.workloads = append(m.workloads, workload{ref, o.Spec.Template, h.Metadata.Labels[componentLabel]})
 		case "CronJob":
 			var o cronJob
-			err = node.Decode(&o)
-			m.cronJobs[h.Metadata.Name] = o
+			o, err = decodeInto(&node, m.cronJobs, h.Metadata.Name)
 			m.workloads = append(m.workloads, workload{ref, o.Spec.JobTemplate.Spec.Template, h.Metadata.Labels[componentLabel]})
 		case "Job", "StatefulSet", "DaemonSet", "ReplicaSet":
 			var o struct {
@@ -127,27 +123,27 @@ func parse(data []byte) (*manifest, error) {
 			err = node.Decode(&o)
 			m.workloads = append(m.workloads, workload{ref, podTemplate{Metadata: h.Metadata, Spec: o.Spec}, h.Metadata.Labels[componentLabel]})
 		case "PodDisruptionBudget":
-			var o pdb
-			err = node.Decode(&o)
-			m.pdbs[h.Metadata.Name] = o
+			_, err = decodeInto(&node, m.pdbs, h.Metadata.Name)
 		case "NetworkPolicy":
-			var o networkPolicy
-			err = node.Decode(&o)
-			m.netpols[h.Metadata.Name] = o
+			_, err = decodeInto(&node, m.netpols, h.Metadata.Name)
 		case "ScaledObject":
-			var o scaledObject
-			err = node.Decode(&o)
-			m.scaledObjects[h.Metadata.Name] = o
+			_, err = decodeInto(&node, m.scaledObjects, h.Metadata.Name)
 		case "TriggerAuthentication":
-			var o triggerAuthentication
-			err = node.Decode(&o)
-			m.triggerAuths[h.Metadata.Name] = o
+			_, err = decodeInto(&node, m.triggerAuths, h.Metadata.Name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
 	}
 	return m, nil
+}
+
+// decodeInto decodes node as a T and files it under name in into.
+func decodeInto[T any](node *yaml.Node, into map[string]T, name string) (T, error) {
+	var o T
+	err := node.Decode(&o)
+	into[name] = o
+	return o, err
 }
 
 // check returns every violation of the rendered manifests, sorted.

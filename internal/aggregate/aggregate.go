@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,30 +77,14 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Lease == 0 {
-		c.Lease = 2 * time.Minute
-	}
-	if c.CheckInterval == 0 {
-		c.CheckInterval = 15 * time.Second
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = 10 * time.Minute
-	}
-	if c.TicketTakeover == 0 {
-		c.TicketTakeover = 2 * c.Lease
-	}
-	if c.TicketBudget == 0 {
-		c.TicketBudget = 2 * time.Minute
-	}
-	if c.TicketWorkers == 0 {
-		c.TicketWorkers = 2
-	}
-	if c.TicketQueue == 0 {
-		c.TicketQueue = 64
-	}
-	if c.MaxPending == 0 {
-		c.MaxPending = DefaultMaxPending
-	}
+	c.Lease = cmp.Or(c.Lease, 2*time.Minute)
+	c.CheckInterval = cmp.Or(c.CheckInterval, 15*time.Second)
+	c.BackoffMax = cmp.Or(c.BackoffMax, 10*time.Minute)
+	c.TicketTakeover = cmp.Or(c.TicketTakeover, 2*c.Lease)
+	c.TicketBudget = cmp.Or(c.TicketBudget, 2*time.Minute)
+	c.TicketWorkers = cmp.Or(c.TicketWorkers, 2)
+	c.TicketQueue = cmp.Or(c.TicketQueue, 64)
+	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -98,21 +98,13 @@ func (a *Aggregator) Emit(ctx context.Context, id ident.RunID) error {
 	// between them leaves objects that the takeover rewrites with the same
 	// bytes (same Generated at, baseline and results), and a workbook is
 	// never out without its findings file.
-	fsize, err := size(out.findings)
-	if err == nil {
-		err = a.blob.Put(rctx, fkey, out.findings, ContentTypeFindings)
-	}
+	fsize, err := a.upload(rctx, fkey, out.findings, ContentTypeFindings)
 	if err != nil {
-		a.metrics.emitFailures.WithLabelValues("upload").Inc()
-		return fmt.Errorf("upload findings file of run %s: %w", id, leaseCause(rctx, err))
+		return fmt.Errorf("upload findings file of run %s: %w", id, err)
 	}
-	wsize, err := size(out.workbook)
-	if err == nil {
-		err = a.blob.Put(rctx, key, out.workbook, ContentTypeXLSX)
-	}
+	wsize, err := a.upload(rctx, key, out.workbook, ContentTypeXLSX)
 	if err != nil {
-		a.metrics.emitFailures.WithLabelValues("upload").Inc()
-		return fmt.Errorf("upload report of run %s: %w", id, leaseCause(rctx, err))
+		return fmt.Errorf("upload report of run %s: %w", id, err)
 	}
 	chaos.Point(chaos.AfterUpload)
 	stopLease()
@@ -254,4 +246,19 @@ func (a *Aggregator) Rerender(ctx context.Context, id ident.RunID) (string, erro
 	}
 	log.Info("report re-rendered", slog.String("findings_key", fkey), slog.String("baseline_run_id", st.Baseline.String()))
 	return st.ReportKey, nil
+}
+
+// upload puts a rendered file (written, its offset at its end) under key
+// and returns its size; a failure is counted as the upload stage's, and
+// says so when it is the lease running out.
+func (a *Aggregator) upload(ctx context.Context, key string, f *os.File, contentType string) (int64, error) {
+	n, err := size(f)
+	if err == nil {
+		err = a.blob.Put(ctx, key, f, contentType)
+	}
+	if err != nil {
+		a.metrics.emitFailures.WithLabelValues("upload").Inc()
+		return 0, leaseCause(ctx, err)
+	}
+	return n, nil
 }

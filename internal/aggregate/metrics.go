@@ -93,98 +93,55 @@ const (
 // NewMetrics creates the aggregator's metrics and registers them with reg
 // (nil: not registered, for tests and for a second Aggregator in one process).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	var c collectors
 	m := &Metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "configreport_aggregator_events_total",
-			Help: "Events handled from the results topic, by type and outcome (recorded, duplicate, late, stray, held, joined).",
-		}, []string{"type", "outcome"}),
-		reports: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_reports_emitted_total",
-			Help: "Reports uploaded and marked emitted by this replica.",
-		}),
-		emitFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "configreport_aggregator_emit_failures_total",
-			Help: "Failed emission attempts, by stage (claim, read, render, upload, mark); the loop retries them.",
-		}, []string{"stage"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "configreport_aggregator_dropped_total",
-			Help: "Result parts left out of a report because the report cannot hold them, by what (rule, finding, error, result).",
-		}, []string{"what"}),
-		tickets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "configreport_aggregator_tickets_total",
-			Help: "Jira tickets stored for emitted runs, by how (filed, found by the run label).",
-		}, []string{"how"}),
-		ticketFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_ticket_failures_total",
-			Help: "Failed attempts to find or file a run's Jira ticket; retried with backoff.",
-		}),
-		emitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "configreport_aggregator_emit_duration_seconds",
-			Help:    "Time from claim to emitted mark of a report.",
-			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
-		}),
-		held: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "configreport_aggregator_results_held_total",
-			Help: "Results held instead of recorded, by reason: uncovered (they do not cover their run's regions) or early (their run is not recorded yet).",
-		}, []string{"reason"}),
-		heldCounted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_held_results_counted_total",
-			Help: "Held results counted at their run's deadline, their uncovered regions as NotScanned errors.",
-		}),
-		promoted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_held_results_promoted_total",
-			Help: "Held results recorded once their run was known and they covered its regions.",
-		}),
-		adhocJoined: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_adhoc_runs_joined_total",
-			Help: "Ad-hoc runs that joined the open ad-hoc run of their account (no report or ticket of their own).",
-		}),
-		baselineUnusable: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "configreport_aggregator_baseline_unusable_total",
-			Help: "Renders whose baseline findings file was gone, unreadable or corrupt: the report went out without a baseline (an empty Changes sheet).",
-		}),
-		lastScheduled: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_last_scheduled_report_timestamp_seconds",
-			Help: "Unix time this replica last emitted a scheduled run's report (0: none since it started).",
-		}),
-		lastReport: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_last_report_accounts",
-			Help: "Accounts of the last report this replica emitted, by trigger and status (expected, scanned, failed, missing).",
-		}, []string{"trigger", "status"}),
-		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "configreport_aggregator_run_duration_seconds",
-			Help:    "Time from a run's start to its report marked emitted, by trigger.",
-			Buckets: prometheus.ExponentialBuckets(60, 2, 14), // 1 min .. ~5.7 days
-		}, []string{"trigger"}),
-		openRuns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_open_runs",
-			Help: "Pending (started, not emitted) runs the last check loaded, at most -max-pending.",
-		}),
-		unticketed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_unticketed_runs",
-			Help: "Emitted runs whose Jira ticket is not stored yet, as the last check found them (0 without Jira).",
-		}),
-		runAccounts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_open_run_accounts",
-			Help: "Accounts of an open run (the earliest deadlines, at most 50), by status: expected, reported, missing (from the store, the same on every replica) and failed (failed results this replica recorded: sum them over replicas).",
-		}, []string{"run_id", "status"}),
-		runDeadline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_open_run_deadline_timestamp_seconds",
-			Help: "Unix time of an open run's deadline (the earliest deadlines, at most 50).",
-		}, []string{"run_id"}),
-		runStarted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "configreport_aggregator_open_run_started_timestamp_seconds",
-			Help: "Unix time an open run started (the earliest deadlines, at most 50).",
-		}, []string{"run_id"}),
+		events: c.counterVec("configreport_aggregator_events_total",
+			"Events handled from the results topic, by type and outcome (recorded, duplicate, late, stray, held, joined).", "type", "outcome"),
+		reports: c.counter("configreport_aggregator_reports_emitted_total",
+			"Reports uploaded and marked emitted by this replica."),
+		emitFailures: c.counterVec("configreport_aggregator_emit_failures_total",
+			"Failed emission attempts, by stage (claim, read, render, upload, mark); the loop retries them.", "stage"),
+		dropped: c.counterVec("configreport_aggregator_dropped_total",
+			"Result parts left out of a report because the report cannot hold them, by what (rule, finding, error, result).", "what"),
+		tickets: c.counterVec("configreport_aggregator_tickets_total",
+			"Jira tickets stored for emitted runs, by how (filed, found by the run label).", "how"),
+		ticketFailures: c.counter("configreport_aggregator_ticket_failures_total",
+			"Failed attempts to find or file a run's Jira ticket; retried with backoff."),
+		emitSeconds: c.histogram("configreport_aggregator_emit_duration_seconds",
+			"Time from claim to emitted mark of a report.", prometheus.ExponentialBuckets(0.25, 2, 12)),
+		held: c.counterVec("configreport_aggregator_results_held_total",
+			"Results held instead of recorded, by reason: uncovered (they do not cover their run's regions) or early (their run is not recorded yet).", "reason"),
+		heldCounted: c.counter("configreport_aggregator_held_results_counted_total",
+			"Held results counted at their run's deadline, their uncovered regions as NotScanned errors."),
+		promoted: c.counter("configreport_aggregator_held_results_promoted_total",
+			"Held results recorded once their run was known and they covered its regions."),
+		adhocJoined: c.counter("configreport_aggregator_adhoc_runs_joined_total",
+			"Ad-hoc runs that joined the open ad-hoc run of their account (no report or ticket of their own)."),
+		baselineUnusable: c.counter("configreport_aggregator_baseline_unusable_total",
+			"Renders whose baseline findings file was gone, unreadable or corrupt: the report went out without a baseline (an empty Changes sheet)."),
+		lastScheduled: c.gauge("configreport_aggregator_last_scheduled_report_timestamp_seconds",
+			"Unix time this replica last emitted a scheduled run's report (0: none since it started)."),
+		lastReport: c.gaugeVec("configreport_aggregator_last_report_accounts",
+			"Accounts of the last report this replica emitted, by trigger and status (expected, scanned, failed, missing).", "trigger", "status"),
+		runSeconds: c.histogramVec("configreport_aggregator_run_duration_seconds",
+			"Time from a run's start to its report marked emitted, by trigger.", prometheus.ExponentialBuckets(60, 2, 14), "trigger"), // 1 min .. ~5.7 days
+		openRuns: c.gauge("configreport_aggregator_open_runs",
+			"Pending (started, not emitted) runs the last check loaded, at most -max-pending."),
+		unticketed: c.gauge("configreport_aggregator_unticketed_runs",
+			"Emitted runs whose Jira ticket is not stored yet, as the last check found them (0 without Jira)."),
+		runAccounts: c.gaugeVec("configreport_aggregator_open_run_accounts",
+			"Accounts of an open run (the earliest deadlines, at most 50), by status: expected, reported, missing (from the store, the same on every replica) and failed (failed results this replica recorded: sum them over replicas).", "run_id", "status"),
+		runDeadline: c.gaugeVec("configreport_aggregator_open_run_deadline_timestamp_seconds",
+			"Unix time of an open run's deadline (the earliest deadlines, at most 50).", "run_id"),
+		runStarted: c.gaugeVec("configreport_aggregator_open_run_started_timestamp_seconds",
+			"Unix time an open run started (the earliest deadlines, at most 50).", "run_id"),
 		failed:   map[ident.RunID]int{},
 		exported: map[ident.RunID]bool{},
 	}
 	if reg != nil {
 		var errs []error
-		for _, c := range []prometheus.Collector{m.events, m.reports, m.emitFailures, m.dropped, m.tickets, m.ticketFailures, m.emitSeconds,
-			m.held, m.heldCounted, m.promoted, m.adhocJoined, m.baselineUnusable,
-			m.lastScheduled, m.lastReport, m.runSeconds, m.openRuns, m.unticketed, m.runAccounts, m.runDeadline, m.runStarted} {
-			errs = append(errs, reg.Register(c))
+		for _, x := range c {
+			errs = append(errs, reg.Register(x))
 		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
@@ -272,3 +229,36 @@ func (m *Metrics) reportEmitted(run *events.RunStarted, id ident.RunID, sum *Sum
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// collectors makes the aggregator's series and keeps each for registering,
+// so that a series is named once.
+type collectors []prometheus.Collector
+
+func (c *collectors) counter(name, help string) prometheus.Counter {
+	return keep(c, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+}
+
+func (c *collectors) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return keep(c, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
+}
+
+func (c *collectors) gauge(name, help string) prometheus.Gauge {
+	return keep(c, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
+}
+
+func (c *collectors) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return keep(c, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels))
+}
+
+func (c *collectors) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return keep(c, prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}))
+}
+
+func (c *collectors) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return keep(c, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
+}
+
+func keep[T prometheus.Collector](c *collectors, x T) T {
+	*c = append(*c, x)
+	return x
+}

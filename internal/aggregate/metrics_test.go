@@ -240,3 +240,26 @@ func TestFailedResultsCountedForTheOpenRun(t *testing.T) {
 		})
 	}
 }
+
+// TestNewMetricsRegistersEverySeries: each series the aggregator makes is
+// on the registry (a second series of the same name is refused).
+func TestNewMetricsRegistersEverySeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"events_total", "reports_emitted_total", "emit_failures_total", "dropped_total", "tickets_total",
+		"ticket_failures_total", "emit_duration_seconds", "results_held_total", "held_results_counted_total",
+		"held_results_promoted_total", "adhoc_runs_joined_total", "baseline_unusable_total",
+		"last_scheduled_report_timestamp_seconds", "last_report_accounts", "run_duration_seconds", "open_runs",
+		"unticketed_runs", "open_run_accounts", "open_run_deadline_timestamp_seconds", "open_run_started_timestamp_seconds",
+	} {
+		t.Run(name, func(t *testing.T) {
+			again := prometheus.NewCounter(prometheus.CounterOpts{Name: "configreport_aggregator_" + name, Help: "again"})
+			if err := reg.Register(again); err == nil {
+				t.Errorf("configreport_aggregator_%s was not registered", name)
+			}
+		})
+	}
+}

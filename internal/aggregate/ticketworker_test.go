@@ -148,7 +148,7 @@ func TestShutdownWhileJiraHangs(t *testing.T) {
 func TestTicketBudget(t *testing.T) {
 	e := newEnv(t)
 	e.jira.findGate = make(chan struct{}) // Jira never answers
-	var logs lockedBuffer
+	var logs logBuffer
 	a := e.aggregator("replica-a", func(c *Config, d *Deps) {
 		c.TicketBudget = 50 * time.Millisecond
 		d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -181,24 +181,6 @@ func TestTicketBudget(t *testing.T) {
 	if !strings.Contains(logs.String(), "ticket budget of 50ms spent") {
 		t.Errorf("the failure does not name the budget:\n%s", logs.String())
 	}
-}
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestTicketQueueBounded: with one worker busy and a queue of one, a third

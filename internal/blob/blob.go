@@ -125,17 +125,22 @@ func (f Folder) Put(_ context.Context, key string, body io.ReadSeeker, _ string)
 	return nil
 }
 
+// fileError names op and key in err, a missing file's as ErrNotFound.
+func fileError(op, key string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		err = ErrNotFound
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}
+
 func (f Folder) Get(_ context.Context, key string) ([]byte, error) {
 	p, err := f.path(key)
 	if err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, fileError("get", key, err)
 	}
 	return b, nil
 }
@@ -147,11 +152,8 @@ func (f Folder) Open(_ context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	file, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open %s: %w", key, ErrNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, fileError("open", key, err)
 	}
 	return file, nil
 }
@@ -164,11 +166,8 @@ func (f Folder) GetLimit(_ context.Context, key string, limit int64) ([]byte, er
 		return nil, err
 	}
 	file, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, fileError("get", key, err)
 	}
 	defer file.Close()
 	if st, err := file.Stat(); err == nil && st.Size() > limit {
@@ -199,11 +198,8 @@ func (f Folder) Size(_ context.Context, key string) (int64, error) {
 		return 0, err
 	}
 	fi, err := os.Stat(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("size of %s: %w", key, ErrNotFound)
-	}
 	if err != nil {
-		return 0, fmt.Errorf("size of %s: %w", key, err)
+		return 0, fileError("size of", key, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return 0, fmt.Errorf("size of %s: not a regular file", key)

@@ -17,6 +17,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,9 +86,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -130,19 +129,16 @@ type found struct {
 	id, name, state, path string
 }
 
-// Walk lists every account of the organisation, following every page of
-// every listing, and calls fn with each ACTIVE account the filter keeps as
-// soon as the page listing it arrives. fn is called from Walk's goroutine, one
-// account at a time, in no defined order; an error from fn stops the walk
-// and is returned as is. Any Organizations error (after the SDK's retries)
-// stops the walk too: a partial list is never returned as a whole one.
-func (w *Walker) Walk(ctx context.Context, fn func(events.Account) error) (Stats, error) {
-	_, st, err := w.WalkTagged(ctx, fn)
-	return st, err
-}
-
-// WalkTagged is Walk, and when the config names TagKeys it also reads each
-// kept account's tags, once, while the walk goes on: fn is called as soon
+// WalkTagged lists every account of the organisation, following every page
+// of every listing, and calls fn with each ACTIVE account the filter keeps
+// as soon as the page listing it arrives. fn is called from WalkTagged's
+// goroutine, one account at a time, in no defined order; an error from fn
+// stops the walk and is returned as is. Any Organizations error (after the
+// SDK's retries) stops the walk too: a partial list is never returned as a
+// whole one.
+//
+// When the config names TagKeys it also reads each kept account's tags,
+// once, while the walk goes on: fn is called as soon
 // as an account is found (its Tags not yet read, so that scan requests go
 // out without waiting for them), and WalkTagged returns when every tag read
 // is done, with the tags by account. Tag reads share the walk's bound of
@@ -314,7 +310,7 @@ func (w *Walker) List(ctx context.Context) ([]events.Account, Stats, error) {
 }
 
 // Accounts is List for a caller that acts on each account as soon as it
-// is found, as Walk does: fn is called with each one (its tags not yet
+// is found, as WalkTagged does: fn is called with each one (its tags not yet
 // read) and may stop the walk by failing; the accounts then come back
 // sorted by id, with their tags. The trigger publishes scan requests with
 // it while the walk goes on.

@@ -6,6 +6,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -45,18 +46,12 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
+	c.Addr = cmp.Or(c.Addr, ":8080")
 	if c.Gatherer == nil {
 		c.Gatherer = prometheus.DefaultGatherer
 	}
-	if c.CheckTimeout == 0 {
-		c.CheckTimeout = 2 * time.Second
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 5 * time.Second
-	}
+	c.CheckTimeout = cmp.Or(c.CheckTimeout, 2*time.Second)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 5*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -211,19 +206,6 @@ func RouterRunning(r *message.Router) Check {
 			return errors.New("router not running yet")
 		}
 		return nil
-	}
-}
-
-// All is ready when every check is.
-func All(checks ...Check) Check {
-	return func(ctx context.Context) error {
-		var errs []error
-		for _, c := range checks {
-			if err := c(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
 	}
 }
 

@@ -155,7 +155,7 @@ func TestRouterRunning(t *testing.T) {
 	}
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
 	r.AddConsumerHandler("h", "t", pubsub, func(*message.Message) error { return nil })
-	check := health.All(health.RouterRunning(r), func(context.Context) error { return nil })
+	check := health.RouterRunning(r)
 	ctx := context.Background()
 	if err := check(ctx); err == nil {
 		t.Error("ready before Run")

@@ -37,9 +37,6 @@ const (
 	Keda Role = "system-config-report-generator-keda-role"
 )
 
-// Roles lists every role in the order they are deployed.
-func Roles() []Role { return []Role{Hub, Keda, OrgList, Read} }
-
 // Component is a caller of an action: one of the binaries, or KEDA's scaler.
 type Component string
 
@@ -180,16 +177,6 @@ var noPermission = map[string]string{
 	"sts:AssumeRoleWithWebIdentity": "authorised by the hub role's trust policy (the cluster's OIDC provider and ServiceAccount subjects), not by an identity policy",
 }
 
-// Table returns a copy of every declared permission.
-func Table() []Permission {
-	out := make([]Permission, len(table))
-	for i, p := range table {
-		p.Callers = slices.Clone(p.Callers)
-		out[i] = p
-	}
-	return out
-}
-
 // Actions returns the sorted actions declared for role.
 func Actions(role Role) []string {
 	var out []string
@@ -215,13 +202,6 @@ func Lookup(action string) (Permission, bool) {
 		}
 	}
 	return Permission{}, false
-}
-
-// CreateOnly reports whether action is sent only when resources are created at
-// run time, and why.
-func CreateOnly(action string) (reason string, ok bool) {
-	reason, ok = createOnly[action]
-	return reason, ok
 }
 
 // Undeclared returns, sorted, the actions in sent that the table does not

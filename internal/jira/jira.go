@@ -17,6 +17,7 @@ package jira
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,15 +85,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.IssueType == "" {
-		c.IssueType = "Task"
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.MaxAttachment == 0 {
-		c.MaxAttachment = DefaultMaxAttachment
-	}
+	c.IssueType = cmp.Or(c.IssueType, "Task")
+	c.Timeout = cmp.Or(c.Timeout, 30*time.Second)
+	c.MaxAttachment = cmp.Or(c.MaxAttachment, DefaultMaxAttachment)
 }
 
 // Validate reports every problem at once. It never prints the token.

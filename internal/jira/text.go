@@ -52,25 +52,30 @@ func Description(t aggregate.Ticket, attached bool, size int64) string {
 		b.WriteString("Failed and missing accounts are listed on the workbook's Errors sheet.\n")
 	}
 	b.WriteString(Changes(t) + "\n")
-	b.WriteString("\nh3. Worst accounts\n")
-	if len(t.WorstAccounts) == 0 {
-		b.WriteString("None: every scanned account is compliant.\n")
-	} else {
-		b.WriteString("||Account ID||Account name||Non-compliant rules||Non-compliant resources||\n")
-		for _, a := range t.WorstAccounts {
-			fmt.Fprintf(&b, "|%s|%s|%d|%d|\n", a.AccountID, cell(a.Name), a.NonCompliantRules, a.NonCompliantResources)
-		}
-	}
-	b.WriteString("\nh3. Worst rules\n")
-	if len(t.WorstRules) == 0 {
-		b.WriteString("None.\n")
-	} else {
-		b.WriteString("||Rule||Non-compliant accounts||Non-compliant resources||\n")
-		for _, r := range t.WorstRules {
-			fmt.Fprintf(&b, "|%s|%d|%d|\n", cell(r.Name), r.NonCompliantAccounts, r.NonCompliantResources)
-		}
-	}
+	writeTable(&b, "Worst accounts", "None: every scanned account is compliant.",
+		"||Account ID||Account name||Non-compliant rules||Non-compliant resources||", t.WorstAccounts,
+		func(a aggregate.AccountSummary) string {
+			return fmt.Sprintf("|%s|%s|%d|%d|", a.AccountID, cell(a.Name), a.NonCompliantRules, a.NonCompliantResources)
+		})
+	writeTable(&b, "Worst rules", "None.", "||Rule||Non-compliant accounts||Non-compliant resources||", t.WorstRules,
+		func(r aggregate.RuleSummary) string {
+			return fmt.Sprintf("|%s|%d|%d|", cell(r.Name), r.NonCompliantAccounts, r.NonCompliantResources)
+		})
 	return b.String()
+}
+
+// writeTable writes a heading, then a wiki-markup table of rows under
+// header, or the line empty when there are none.
+func writeTable[T any](b *strings.Builder, heading, empty, header string, rows []T, row func(T) string) {
+	b.WriteString("\nh3. " + heading + "\n")
+	if len(rows) == 0 {
+		b.WriteString(empty + "\n")
+		return
+	}
+	b.WriteString(header + "\n")
+	for _, r := range rows {
+		b.WriteString(row(r) + "\n")
+	}
 }
 
 // Changes is the description's line on what moved since the baseline

@@ -11,6 +11,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,21 +97,11 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Out == "" {
-		c.Out = DefaultOut
-	}
-	if c.ReadRoleName == "" {
-		c.ReadRoleName = events.DefaultReadRoleName
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.Deadline == 0 {
-		c.Deadline = events.DefaultDeadline
-	}
-	if c.ProgressInterval == 0 {
-		c.ProgressInterval = 2 * time.Second
-	}
+	c.Out = cmp.Or(c.Out, DefaultOut)
+	c.ReadRoleName = cmp.Or(c.ReadRoleName, events.DefaultReadRoleName)
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.Deadline = cmp.Or(c.Deadline, events.DefaultDeadline)
+	c.ProgressInterval = cmp.Or(c.ProgressInterval, 2*time.Second)
 }
 
 // Validate reports every problem at once.

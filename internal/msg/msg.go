@@ -18,6 +18,7 @@
 package msg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,15 +81,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.ScanMaxReceiveCount == 0 {
-		c.ScanMaxReceiveCount = 5
-	}
-	if c.QueueVisibilityTimeout == 0 {
-		c.QueueVisibilityTimeout = 15 * time.Minute
-	}
-	if c.WaitTime == 0 {
-		c.WaitTime = 20 * time.Second
-	}
+	c.ScanMaxReceiveCount = cmp.Or(c.ScanMaxReceiveCount, 5)
+	c.QueueVisibilityTimeout = cmp.Or(c.QueueVisibilityTimeout, 15*time.Minute)
+	c.WaitTime = cmp.Or(c.WaitTime, 20*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

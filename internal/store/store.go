@@ -144,7 +144,8 @@ type Store interface {
 	// false, and changes nothing, when the run was already recorded.
 	// It must hold runs of thousands of accounts.
 	//
-	// Ad-hoc runs are rate-limited per account (DESIGN.md, issue 15): when
+	// Ad-hoc runs are rate-limited per account (DESIGN.md), so that a
+	// flood of ad-hoc requests for one account makes one report: when
 	// the RunStarted that wins is ad hoc with one account (AdhocAccount)
 	// and another ad-hoc run of that account is open (recorded, not
 	// emitted, its deadline after this run's started_at, and no recorded

@@ -1,9 +1,9 @@
 // Package trigger opens a report run: it finds the accounts to scan (the
 // whole organisation, walked, or the few given with -account for an ad-hoc
-// run, looked up, both through the Finder internal/app wires in), publishes one ScanRequested per account to the scan
-// queue, in calls of at most ten messages (SQS's SendMessageBatch limit),
-// and then the run's RunStarted, listing every account, to the results
-// topic. It is the CronJob's one job; it does not scan, aggregate or
+// run, looked up, both through the Finder internal/app wires in),
+// publishes one ScanRequested per account to the scan queue, in calls of
+// at most ten messages (SQS's SendMessageBatch limit), and then the run's
+// RunStarted, listing every account, to the results topic. It is the CronJob's one job; it does not scan, aggregate or
 // retry on its own (the SDK's retryer and the publisher's do).
 //
 // # Order of publication, and why

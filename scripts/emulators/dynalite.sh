@@ -9,10 +9,12 @@
 #                export DYNAMODB_ENDPOINT=http://127.0.0.1:PORT
 # Tables are created by each test (its own table): none is made here. Table
 # state changes are instant (-createTableMs 0) so tests do not wait 500 ms per
-# table. Known deviations from DynamoDB: internal/store/dynamo/doc.go.
+# table. Known deviations from DynamoDB: docs/EMULATORS.md.
 set -euo pipefail
 VERSION=4.0.0
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.bash
+. "$here/../lib.bash"
 : "${TOOLS_DIR:=$(cd "$here/../.." && pwd)/.tools}"
 prefix="$TOOLS_DIR/dynalite"
 cli="$prefix/node_modules/dynalite/cli.js"
@@ -30,10 +32,6 @@ install() {
 	echo "dynalite $VERSION installed under $prefix" >&2
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 start() {
 	local dir=$1
 	[ -f "$cli" ] || install
@@ -43,30 +41,16 @@ start() {
 	node "$here/dynalite-server.js" "$cli" --host 127.0.0.1 --port "$port" \
 		--createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$dir/dynalite.log" 2>&1 &
 	echo $! >"$dir/dynalite.pid"
-	local url="http://127.0.0.1:$port"
-	for _ in $(seq 1 150); do
-		if ! kill -0 "$(cat "$dir/dynalite.pid")" 2>/dev/null; then
-			echo "dynalite exited early" >&2
-			return 1
-		fi
-		# Any DynamoDB JSON answer (even an auth error) means it is serving.
-		if curl -sS -o /dev/null -w '%{http_code}' -X POST \
-			-H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
-			-d '{}' "$url/" 2>/dev/null | grep -q '^[245]'; then
-			echo "export DYNAMODB_ENDPOINT=$url"
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "dynalite did not answer on $url within 15 s" >&2
-	return 1
+	url="http://127.0.0.1:$port"
+	wait_ready dynalite "$dir/dynalite.pid" 15 serving "$url"
 }
 
-case "${1:-}" in
-install) install ;;
-start) start "${2:?start needs a state directory}" ;;
-*)
-	echo "usage: $0 install | start DIR" >&2
-	exit 2
-	;;
-esac
+# serving: any DynamoDB JSON answer (even an auth error) means it is.
+serving() {
+	curl -sS -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
+		-d '{}' "$url/" 2>/dev/null | grep -q '^[245]' || return 1
+	echo "export DYNAMODB_ENDPOINT=$url"
+}
+
+emulator_main "$@"

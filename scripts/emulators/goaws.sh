@@ -11,6 +11,8 @@
 set -euo pipefail
 VERSION=v0.5.4
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.bash
+. "$here/../lib.bash"
 : "${TOOLS_DIR:=$(cd "$here/../.." && pwd)/.tools}"
 bin="$TOOLS_DIR/bin/goaws"
 stamp="$TOOLS_DIR/bin/.goaws-$VERSION"
@@ -35,10 +37,6 @@ install() {
 	rm -f "$TOOLS_DIR"/bin/.goaws-*
 	touch "$stamp"
 	echo "goaws $VERSION installed at $bin" >&2
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
 start() {
@@ -67,28 +65,14 @@ Local:
 EOF
 	(cd "$dir" && exec "$bin" -config "$dir/goaws.yaml" Local) >"$dir/goaws.log" 2>&1 &
 	echo $! >"$dir/goaws.pid"
-	local url="http://127.0.0.1:$port"
-	for _ in $(seq 1 100); do
-		if ! kill -0 "$(cat "$dir/goaws.pid")" 2>/dev/null; then
-			echo "goaws exited early" >&2
-			return 1
-		fi
-		if curl -fsS -o /dev/null -X POST -d 'Action=ListQueues&Version=2012-11-05' "$url/" 2>/dev/null; then
-			echo "export SQS_ENDPOINT=$url"
-			echo "export SNS_ENDPOINT=$url"
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "goaws did not answer on $url within 10 s" >&2
-	return 1
+	url="http://127.0.0.1:$port"
+	wait_ready goaws "$dir/goaws.pid" 10 serving "$url"
 }
 
-case "${1:-}" in
-install) install ;;
-start) start "${2:?start needs a state directory}" ;;
-*)
-	echo "usage: $0 install | start DIR" >&2
-	exit 2
-	;;
-esac
+serving() {
+	curl -fsS -o /dev/null -X POST -d 'Action=ListQueues&Version=2012-11-05' "$url/" 2>/dev/null || return 1
+	echo "export SQS_ENDPOINT=$url"
+	echo "export SNS_ENDPOINT=$url"
+}
+
+emulator_main "$@"

@@ -11,6 +11,8 @@
 # tests create their own. Path-style addressing only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.bash
+. "$here/../lib.bash"
 root=$(cd "$here/../.." && pwd)
 : "${TOOLS_DIR:=$root/.tools}"
 bin="$TOOLS_DIR/bin/s3emulator"
@@ -40,30 +42,17 @@ start() {
 	rm -f "$dir/s3.addr"
 	"$bin" -addr 127.0.0.1:0 -addr-file "$dir/s3.addr" -buckets "${S3_EMULATOR_BUCKETS:-}" >"$dir/s3.log" 2>&1 &
 	echo $! >"$dir/s3.pid"
-	for _ in $(seq 1 100); do
-		if ! kill -0 "$(cat "$dir/s3.pid")" 2>/dev/null; then
-			echo "s3emulator exited early" >&2
-			return 1
-		fi
-		if [ -s "$dir/s3.addr" ]; then
-			local url
-			url=$(cat "$dir/s3.addr")
-			if curl -fsS -o /dev/null "$url/"; then
-				echo "export S3_ENDPOINT=$url"
-				return 0
-			fi
-		fi
-		sleep 0.1
-	done
-	echo "s3emulator did not answer within 10 s" >&2
-	return 1
+	addr_file="$dir/s3.addr"
+	wait_ready s3emulator "$dir/s3.pid" 10 serving
 }
 
-case "${1:-}" in
-install) install ;;
-start) start "${2:?start needs a state directory}" ;;
-*)
-	echo "usage: $0 install | start DIR" >&2
-	exit 2
-	;;
-esac
+# serving: the emulator writes its address once it listens.
+serving() {
+	[ -s "$addr_file" ] || return 1
+	local url
+	url=$(cat "$addr_file")
+	curl -fsS -o /dev/null "$url/" || return 1
+	echo "export S3_ENDPOINT=$url"
+}
+
+emulator_main "$@"

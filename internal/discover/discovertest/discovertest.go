@@ -6,16 +6,10 @@ package discovertest
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -45,30 +39,12 @@ func New(tb testing.TB, accounts int) *Env {
 // Serve serves cfg.
 func Serve(tb testing.TB, cfg awssim.Config) *Env {
 	tb.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	s, err := awssim.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	tb.Cleanup(srv.Close)
-	return &Env{Sim: s, URL: srv.URL, Hub: aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", ""),
-		Retryer:     FastRetryer,
-	}}
+	s, url, hub := awssim.ServeTest(tb, cfg)
+	return &Env{Sim: s, URL: url, Hub: hub}
 }
 
 // FastRetryer is the standard retryer with millisecond backoff.
-func FastRetryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = 5
-		o.RateLimiter = ratelimit.None
-		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-	})
-}
+var FastRetryer = awssim.FastRetryer
 
 // Orgs is an Organizations client signed with the hub's own keys (the
 // ambient identity: awssim's hub account is the management account).

@@ -98,15 +98,6 @@ func (p *PubSub) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
-// Depth returns the messages waiting and those delivered but not yet
-// acknowledged (SQS's ApproximateNumberOfMessages and ...NotVisible).
-func (p *PubSub) Depth(topic string) (waiting, inFlight int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	q := p.queueLocked(topic)
-	return len(q.items), q.inFlight
-}
-
 // Subscribe returns a channel on which this subscriber receives its share
 // of topic's messages, one at a time: the next comes after the previous
 // is acked or nacked. The channel closes when ctx ends or on Close.
@@ -170,14 +161,18 @@ func (p *PubSub) deliver(ctx context.Context, topic string, e *entry, out chan<-
 	msgCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msg.SetContext(msgCtx)
+	// stopped: the subscriber's context ended or the PubSub is closing;
+	// the message goes back to its queue at once.
+	stopped := func() bool {
+		p.requeue(topic, e, 0)
+		return false
+	}
 	select {
 	case out <- msg:
 	case <-ctx.Done():
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	case <-p.closing:
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	}
 	select {
 	case <-msg.Acked():
@@ -189,11 +184,9 @@ func (p *PubSub) deliver(ctx context.Context, topic string, e *entry, out chan<-
 		p.requeue(topic, e, p.cfg.RedeliveryDelay)
 		return true
 	case <-ctx.Done():
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	case <-p.closing:
-		p.requeue(topic, e, 0)
-		return false
+		return stopped()
 	}
 }
 

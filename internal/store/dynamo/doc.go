@@ -107,15 +107,6 @@
 // compares exactly; a lease is live while now <= claim_until (or
 // ticket_until for the ticket lease, ClaimTicket).
 //
-// # dynalite deviations (scripts/emulators/dynalite.sh, 4.0.0)
-//
-//   - UpdateTimeToLive is not implemented (UnknownOperationException):
-//     CreateTable tolerates exactly that error, so against dynalite items
-//     never expire. DescribeTimeToLive is implemented.
-//   - TransactWriteItems is not implemented; this package does not use it.
-//   - GSIs are updated synchronously, so tests do not see DynamoDB's
-//     eventual consistency on Pending/Unticketed; the code re-reads each run
-//     consistently anyway.
-//   - Throughput, throttling and the 1 MB query page are not emulated the
-//     same way: benchmark figures against dynalite measure the emulator.
+// Where dynalite, the emulator the tests run on, differs from DynamoDB:
+// docs/EMULATORS.md.
 package dynamo

@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,15 +59,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Retention == 0 {
-		c.Retention = 30 * 24 * time.Hour
-	}
-	if c.ChunkSize == 0 {
-		c.ChunkSize = defaultChunkSize
-	}
-	if c.RecountEvery == 0 {
-		c.RecountEvery = time.Minute
-	}
+	c.Retention = cmp.Or(c.Retention, 30*24*time.Hour)
+	c.ChunkSize = cmp.Or(c.ChunkSize, defaultChunkSize)
+	c.RecountEvery = cmp.Or(c.RecountEvery, time.Minute)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -152,6 +152,37 @@ func (s *Store) putChunks(ctx context.Context, pk, prefix string, data []byte) (
 	return wid, n, nil
 }
 
+// bodyChunks names the chunks setBody wrote a body to (n == 0: none, the
+// body is inline).
+type bodyChunks struct {
+	prefix, wid string
+	n           int
+}
+
+// setBody puts a result body in item: inline as "body" when it fits one
+// chunk, else in chunk items pk/<prefix><wid>#<nnnn> that item references
+// ("body_ref", "body_chunks"). The caller drops the chunks (dropBody) when
+// the item's own write loses.
+func (s *Store) setBody(ctx context.Context, pk, prefix string, item map[string]types.AttributeValue, body []byte) (bodyChunks, error) {
+	if len(body) <= s.cfg.ChunkSize {
+		item["body"] = &types.AttributeValueMemberB{Value: body}
+		return bodyChunks{}, nil
+	}
+	wid, n, err := s.putChunks(ctx, pk, prefix, body)
+	if err != nil {
+		return bodyChunks{}, err
+	}
+	item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
+	return bodyChunks{prefix: prefix, wid: wid, n: n}, nil
+}
+
+// dropBody deletes the chunks setBody wrote, if any.
+func (s *Store) dropBody(ctx context.Context, pk string, c bodyChunks) {
+	if c.n > 0 {
+		s.dropChunks(ctx, pk, c.prefix, c.wid, c.n)
+	}
+}
+
 // dropChunks deletes a losing writer's chunks; failures only leave garbage
 // that TTL removes.
 func (s *Store) dropChunks(ctx context.Context, pk, prefix, wid string, n int) {

@@ -124,13 +124,11 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 	if !isConditionFailed(err) {
 		return fmt.Errorf("mark %s emitted: %w", id, err)
 	}
-	item, err := s.getRunItem(ctx, id)
+	item, err := s.runItem(ctx, id)
 	if err != nil {
 		return fmt.Errorf("mark %s emitted: %w", id, err)
 	}
 	switch {
-	case item == nil:
-		return fmt.Errorf("mark %s emitted: %w", id, store.ErrNotFound)
 	case getBool(item, "emitted") && getS(item, "claim_owner") == owner && getS(item, "report_key") == reportKey &&
 		getS(item, "findings_key") == findingsKey:
 		// Offered again (harmless): the first call may have failed after
@@ -163,15 +161,10 @@ func (s *Store) SetTicket(ctx context.Context, id ident.RunID, ticketKey string)
 	if !isConditionFailed(err) {
 		return fmt.Errorf("set ticket of %s: %w", id, err)
 	}
-	item, err := s.getRunItem(ctx, id)
-	switch {
-	case err != nil:
+	if _, err := s.runItem(ctx, id); err != nil {
 		return fmt.Errorf("set ticket of %s: %w", id, err)
-	case item == nil:
-		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotFound)
-	default:
-		return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotEmitted)
 	}
+	return fmt.Errorf("set ticket of %s: %w", id, store.ErrNotEmitted)
 }
 
 // ClaimTicket implements store.Store with one conditional update of the run
@@ -201,13 +194,11 @@ func (s *Store) ClaimTicket(ctx context.Context, id ident.RunID, owner string, n
 		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
 	}
 	// Why? The answer only moves towards "ticketed" in between.
-	item, err := s.getRunItem(ctx, id)
+	item, err := s.runItem(ctx, id)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, err)
 	}
 	switch {
-	case item == nil:
-		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotFound)
 	case !getBool(item, "emitted"):
 		return time.Time{}, fmt.Errorf("claim ticket of %s: %w", id, store.ErrNotEmitted)
 	case getS(item, "ticket_key") != "":

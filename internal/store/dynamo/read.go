@@ -24,6 +24,16 @@ func (s *Store) getRunItem(ctx context.Context, id ident.RunID) (map[string]type
 	return out.Item, nil
 }
 
+// runItem is getRunItem for a run that must be there: store.ErrNotFound
+// when it is not.
+func (s *Store) runItem(ctx context.Context, id ident.RunID) (map[string]types.AttributeValue, error) {
+	item, err := s.getRunItem(ctx, id)
+	if err == nil && item == nil {
+		err = store.ErrNotFound
+	}
+	return item, err
+}
+
 func (s *Store) countResults(ctx context.Context, id ident.RunID) (int, error) {
 	var (
 		total int
@@ -167,12 +177,9 @@ func (s *Store) maybeRecount(ctx context.Context, st store.RunState, item map[st
 
 // Run implements store.Store.
 func (s *Store) Run(ctx context.Context, id ident.RunID) (store.RunState, error) {
-	item, err := s.getRunItem(ctx, id)
+	item, err := s.runItem(ctx, id)
 	if err != nil {
 		return store.RunState{}, fmt.Errorf("run %s: %w", id, err)
-	}
-	if item == nil {
-		return store.RunState{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 	}
 	st, err := s.state(ctx, id, item)
 	if err != nil {

@@ -117,18 +117,9 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	pk := runPK(res.RunID)
 	item := key(pk, resSK(res.AccountID))
 	item[AttrExpires] = s.expires()
-	var (
-		wid, prefix string
-		n           int
-	)
-	if len(body) <= s.cfg.ChunkSize {
-		item["body"] = &types.AttributeValueMemberB{Value: body}
-	} else {
-		prefix = "BLOB#" + string(res.AccountID) + "#"
-		if wid, n, err = s.putChunks(ctx, pk, prefix, body); err != nil {
-			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
-		}
-		item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
+	chunks, err := s.setBody(ctx, pk, "BLOB#"+string(res.AccountID)+"#", item, body)
+	if err != nil {
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}
 	if !s.cfg.Unsafe.Overwrite() {
@@ -141,9 +132,7 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 		}
 		created = false
-		if n > 0 {
-			s.dropChunks(ctx, pk, prefix, wid, n)
-		}
+		s.dropBody(ctx, pk, chunks)
 	}
 	runItem, err := s.count(ctx, res.RunID, res.AccountID, res.Status)
 	if err != nil {
@@ -219,18 +208,9 @@ func (s *Store) HoldResult(ctx context.Context, res *events.AccountScanned) (boo
 	item[AttrExpires] = s.expires()
 	breadth := int64(store.Breadth(res))
 	item["breadth"] = num(breadth)
-	var (
-		wid, prefix string
-		n           int
-	)
-	if len(body) <= s.cfg.ChunkSize {
-		item["body"] = &types.AttributeValueMemberB{Value: body}
-	} else {
-		prefix = "HBLOB#" + string(res.AccountID) + "#"
-		if wid, n, err = s.putChunks(ctx, pk, prefix, body); err != nil {
-			return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
-		}
-		item["body_ref"], item["body_chunks"] = str(wid), num(int64(n))
+	chunks, err := s.setBody(ctx, pk, "HBLOB#"+string(res.AccountID)+"#", item, body)
+	if err != nil {
+		return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
 	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #b < :b"),
@@ -240,9 +220,7 @@ func (s *Store) HoldResult(ctx context.Context, res *events.AccountScanned) (boo
 		// The replaced body's chunks, if any, are left to TTL.
 		return true, nil
 	}
-	if n > 0 {
-		s.dropChunks(ctx, pk, prefix, wid, n)
-	}
+	s.dropBody(ctx, pk, chunks)
 	if isConditionFailed(err) {
 		return false, nil
 	}

@@ -92,12 +92,9 @@ func (s *Store) RunSummary(ctx context.Context, id ident.RunID) (store.RunSummar
 // (doc.go), and a marker written before markers carried a status counts
 // as reported, not failed.
 func (s *Store) summary(ctx context.Context, id ident.RunID, withUnreported bool) (store.RunSummary, error) {
-	item, err := s.getRunItem(ctx, id)
+	item, err := s.runItem(ctx, id)
 	if err != nil {
 		return store.RunSummary{}, fmt.Errorf("run %s: %w", id, err)
-	}
-	if item == nil {
-		return store.RunSummary{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 	}
 	st, err := s.decodeState(ctx, id, item)
 	if err != nil {

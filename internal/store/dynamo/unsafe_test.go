@@ -7,62 +7,18 @@
 package dynamo_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/cybsecops/configreport/internal/store"
 	"github.com/cybsecops/configreport/internal/store/dynamo"
 	"github.com/cybsecops/configreport/internal/store/storetest"
 )
 
-const childEnv = "STORETEST_UNSAFE_CHILD"
-
-// unsafeSubtests are what the child runs: the three that must fail, and
-// two that must not (proof the child works otherwise).
-var unsafeSubtests = []string{"RecordRunFirstWriteWins", "RecordResultFirstWriteWins", "ConcurrentRecord", "ClaimLifecycle", "NotFound"}
-
-func TestUnsafeChild(t *testing.T) {
-	if os.Getenv(childEnv) != "1" {
-		t.Skip("run by TestConformanceFailsWhenUnsafe only")
-	}
-	c := client(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		u := new(store.Unsafe)
-		u.AllowOverwrite(t)
-		return newStore(t, c, newTable(t, c), dynamo.Config{Unsafe: u})
-	})
-}
-
 // TestConformanceFailsWhenUnsafe proves the suite catches a DynamoDB store
 // whose writes are not conditional.
 func TestConformanceFailsWhenUnsafe(t *testing.T) {
-	if os.Getenv(childEnv) == "1" {
-		t.Skip("in the child")
-	}
-	client(t) // skip or fail like the others when there is no emulator
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestUnsafeChild$/^("+strings.Join(unsafeSubtests, "|")+")$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the conformance suite passed against a store without conditional writes:\n%s", out)
-	}
-	failed := map[string]bool{}
-	for _, m := range regexp.MustCompile(`--- FAIL: TestUnsafeChild/(\S+)`).FindAllStringSubmatch(string(out), -1) {
-		failed[m[1]] = true
-	}
-	for _, want := range []string{"RecordRunFirstWriteWins", "RecordResultFirstWriteWins", "ConcurrentRecord"} {
-		if !failed[want] {
-			t.Errorf("subtest %s did not fail with first-write-wins off", want)
-		}
-	}
-	if failed["ClaimLifecycle"] || failed["NotFound"] {
-		t.Errorf("unrelated subtests failed too (%v): the child broke for another reason", failed)
-	}
+	c := client(t) // skip or fail like the others when there is no emulator
+	storetest.RunUnsafe(t, func(t *testing.T, u *store.Unsafe) store.Store {
+		return newStore(t, c, newTable(t, c), dynamo.Config{Unsafe: u})
+	})
 }

@@ -11,6 +11,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -44,12 +45,8 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.BusyTimeout == 0 {
-		c.BusyTimeout = 10 * time.Second
-	}
-	if c.ReadConns == 0 {
-		c.ReadConns = 4
-	}
+	c.BusyTimeout = cmp.Or(c.BusyTimeout, 10*time.Second)
+	c.ReadConns = cmp.Or(c.ReadConns, 4)
 }
 
 // Validate reports every problem of the configuration at once.

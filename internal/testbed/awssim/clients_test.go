@@ -162,20 +162,7 @@ func TestAWSCLIReadsCoverage(t *testing.T) {
 	c := newClientCase(t)
 	home := t.TempDir()
 	run := func(creds aws.Credentials, args ...string) ([]byte, string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, cli, append([]string{"--endpoint-url", c.e.url, "--output", "json"}, args...)...)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-			"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-			"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey,
-			"AWS_SESSION_TOKEN=" + creds.SessionToken, "AWS_DEFAULT_REGION=us-east-1",
-			"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_MAX_ATTEMPTS=3",
-		}
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		return out.Bytes(), errOut.String(), err
+		return runAWSCLI(cli, c.e.url, home, creds, args...)
 	}
 	decode := func(b []byte, v any) {
 		t.Helper()
@@ -340,4 +327,24 @@ func TestBoto3ReadsCoverage(t *testing.T) {
 	if got.HubEC2 != "UnauthorizedOperation" || got.UnknownTags != "TargetNotFoundException" {
 		t.Errorf("boto3 refusals: hub DescribeRegions %q, unknown account's tags %q", got.HubEC2, got.UnknownTags)
 	}
+}
+
+// runAWSCLI runs the AWS CLI at cli against url with creds and args, in an
+// environment of nothing else (HOME home, no shared files, us-east-1, JSON
+// output, 3 attempts), and returns its stdout and stderr.
+func runAWSCLI(cli, url, home string, creds aws.Credentials, args ...string) ([]byte, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli, append([]string{"--endpoint-url", url, "--output", "json"}, args...)...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
+		"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + creds.SessionToken, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_MAX_ATTEMPTS=3",
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.Bytes(), errOut.String(), err
 }

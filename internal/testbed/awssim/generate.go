@@ -467,26 +467,29 @@ func singleton(typ string) bool {
 	return typ == "AWS::::Account" || typ == "AWS::CloudTrail::Trail"
 }
 
+// randomIDs are the resource types whose id is a fixed prefix and n
+// random characters of an alphabet.
+var randomIDs = map[string]struct {
+	prefix, alphabet string
+	n                int
+}{
+	"AWS::EC2::Instance":      {"i-0", lowerHex, 16},
+	"AWS::EC2::SecurityGroup": {"sg-0", lowerHex, 16},
+	"AWS::EC2::Volume":        {"vol-0", lowerHex, 16},
+	"AWS::EC2::VPC":           {"vpc-0", lowerHex, 16},
+	"AWS::IAM::User":          {"AIDA", upperAlnum, 17},
+	"AWS::IAM::Role":          {"AROA", upperAlnum, 17},
+	"AWS::IAM::Policy":        {"ANPA", upperAlnum, 17},
+	"AWS::RDS::DBInstance":    {"db-", upperAlnum, 26},
+}
+
 func resourceID(rng *rand.Rand, a *Account, region, typ string) string {
+	if f, ok := randomIDs[typ]; ok {
+		return f.prefix + randString(rng, f.alphabet, f.n)
+	}
 	switch typ {
 	case "AWS::S3::Bucket":
 		return a.Name + "-" + bucketPurposes[rng.IntN(len(bucketPurposes))] + "-" + region
-	case "AWS::EC2::Instance":
-		return "i-0" + randString(rng, lowerHex, 16)
-	case "AWS::EC2::SecurityGroup":
-		return "sg-0" + randString(rng, lowerHex, 16)
-	case "AWS::EC2::Volume":
-		return "vol-0" + randString(rng, lowerHex, 16)
-	case "AWS::EC2::VPC":
-		return "vpc-0" + randString(rng, lowerHex, 16)
-	case "AWS::IAM::User":
-		return "AIDA" + randString(rng, upperAlnum, 17)
-	case "AWS::IAM::Role":
-		return "AROA" + randString(rng, upperAlnum, 17)
-	case "AWS::IAM::Policy":
-		return "ANPA" + randString(rng, upperAlnum, 17)
-	case "AWS::RDS::DBInstance":
-		return "db-" + randString(rng, upperAlnum, 26)
 	case "AWS::KMS::Key":
 		// One draw after the other, in this order (the ids are pinned).
 		p1 := randString(rng, lowerHex, 8)

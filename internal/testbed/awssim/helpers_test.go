@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -44,27 +43,8 @@ func newEnv(t *testing.T, accounts int, cfg Config) *env {
 		cfg.Org = o
 	}
 	cfg.Logger = quietLogger()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &env{t: t, sim: s, url: srv.URL, hub: aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDHUB", "hubsecret", ""),
-		Retryer:     fastRetryer,
-	}}
-}
-
-// fastRetryer is the standard retryer with millisecond backoff, so tests
-// that provoke retries stay fast.
-func fastRetryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = 5
-		o.RateLimiter = ratelimit.None
-		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-	})
+	s, url, hub := ServeTest(t, cfg)
+	return &env{t: t, sim: s, url: url, hub: hub}
 }
 
 // noRetries retries nothing AWS answers, so a test sees the typed error of

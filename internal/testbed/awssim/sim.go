@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -59,9 +60,7 @@ func (c *Config) setDefaults() {
 	if c.Org != nil && c.HubAccountID == "" {
 		c.HubAccountID = c.Org.ManagementAccountID
 	}
-	if c.SessionTTL == 0 {
-		c.SessionTTL = time.Hour
-	}
+	c.SessionTTL = cmp.Or(c.SessionTTL, time.Hour)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -203,23 +202,12 @@ func TestWeekServedAWSCLI(t *testing.T) {
 	home := t.TempDir()
 	run := func(creds aws.Credentials, v any, args ...string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, cli, append([]string{"--endpoint-url", c.e.url, "--output", "json"}, args...)...)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-			"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-			"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey,
-			"AWS_SESSION_TOKEN=" + creds.SessionToken, "AWS_DEFAULT_REGION=us-east-1",
-			"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_MAX_ATTEMPTS=3",
+		out, errOut, err := runAWSCLI(cli, c.e.url, home, creds, args...)
+		if err != nil {
+			t.Fatalf("aws %v: %v\n%s", args, err, errOut)
 		}
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("aws %v: %v\n%s", args, err, errOut.String())
-		}
-		if err := json.Unmarshal(out.Bytes(), v); err != nil {
-			t.Fatalf("aws %v: %v\n%s", args, err, out.String())
+		if err := json.Unmarshal(out, v); err != nil {
+			t.Fatalf("aws %v: %v\n%s", args, err, out)
 		}
 	}
 	listOrg := c.e.assumeStatic(o.ManagementAccountID, RoleListOrg)

@@ -17,6 +17,7 @@ package benchlocal
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ type Config struct {
 	Regions  []string
 	Latency  time.Duration // awssim's mean latency per call
 
-	// NoPeer runs local mode alone, at HighConcurrency: issue 16's target
+	// NoPeer runs local mode alone, at HighConcurrency: its latency-limit target
 	// (its wall against its own latency limit, with its calls) in minutes
 	// instead of the peer's 25, and without python.
 	NoPeer bool
@@ -76,43 +77,22 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&c.AwssimBin, "bin/awssim")
-	def(&c.LocalBin, "bin/local")
-	def(&c.Python, "/usr/bin/python3")
-	def(&c.PeerPy, "bench/peer/peer.py")
-	def(&c.Out, "out/bench-local")
-	if c.Accounts == 0 {
-		c.Accounts = 1000
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
+	c.AwssimBin = cmp.Or(c.AwssimBin, "bin/awssim")
+	c.LocalBin = cmp.Or(c.LocalBin, "bin/local")
+	c.Python = cmp.Or(c.Python, "/usr/bin/python3")
+	c.PeerPy = cmp.Or(c.PeerPy, "bench/peer/peer.py")
+	c.Out = cmp.Or(c.Out, "out/bench-local")
+	c.Accounts = cmp.Or(c.Accounts, 1000)
+	c.Seed = cmp.Or(c.Seed, 1)
 	if len(c.Regions) == 0 {
 		c.Regions = []string{"us-east-1", "ap-east-1"}
 	}
-	if c.Latency == 0 {
-		c.Latency = 20 * time.Millisecond
-	}
-	if c.LowConcurrency == 0 {
-		c.LowConcurrency = 20
-	}
-	if c.PeerThreads == 0 {
-		c.PeerThreads = 20
-	}
-	if c.HighConcurrency == 0 {
-		c.HighConcurrency = 64
-	}
-	if c.RateWorkers == 0 {
-		c.RateWorkers = 64
-	}
-	if c.RateDuration == 0 {
-		c.RateDuration = 5 * time.Second
-	}
+	c.Latency = cmp.Or(c.Latency, 20*time.Millisecond)
+	c.LowConcurrency = cmp.Or(c.LowConcurrency, 20)
+	c.PeerThreads = cmp.Or(c.PeerThreads, 20)
+	c.HighConcurrency = cmp.Or(c.HighConcurrency, 64)
+	c.RateWorkers = cmp.Or(c.RateWorkers, 64)
+	c.RateDuration = cmp.Or(c.RateDuration, 5*time.Second)
 }
 
 // Validate reports every problem at once.

@@ -28,12 +28,12 @@ func TestMedian(t *testing.T) {
 		{[]time.Duration{9 * s, 1 * s, 4 * s}, 4 * s},
 		{[]time.Duration{4 * s, 1 * s, 2 * s, 9 * s}, 3 * s},
 	} {
-		if got := medianDur(tc.in); got != tc.want {
-			t.Errorf("medianDur(%v) = %s, want %s", tc.in, got, tc.want)
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
-	if got := medianInt([]int64{5, 1, 3}); got != 3 {
-		t.Errorf("medianInt = %d, want 3", got)
+	if got := median([]int64{5, 1, 3}); got != 3 {
+		t.Errorf("median of int64s = %d, want 3", got)
 	}
 }
 

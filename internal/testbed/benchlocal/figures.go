@@ -28,24 +28,14 @@ type row struct {
 	Limit       time.Duration
 	LimitTerm   string
 	// LatencyLimit is the latency bound alone, calls × mean latency ÷ C:
-	// issue 16's target is against it, whatever R is.
+	// local mode's own target is against it, whatever R is, so that extra
+	// calls cannot hide behind a generous limit.
 	LatencyLimit time.Duration
 	Latency      time.Duration // awssim's mean latency per call
 }
 
-func medianDur(v []time.Duration) time.Duration {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianInt(v []int64) int64 {
+// median of v (0 for none), v left as it is.
+func median[T int64 | time.Duration](v []T) T {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	if len(s) == 0 {
@@ -84,14 +74,14 @@ func summarise(name string, c int, runs []sample, latency time.Duration, r float
 		calls = append(calls, s.Calls)
 		rw.MaxInFlight = max(rw.MaxInFlight, s.MaxInFlight)
 	}
-	rw.Wall, rw.CPU, rw.Calls = medianDur(walls), medianDur(cpus), medianInt(calls)
+	rw.Wall, rw.CPU, rw.Calls = median(walls), median(cpus), median(calls)
 	rw.Limit, rw.LimitTerm = limit(rw.Calls, latency, c, r)
 	rw.LatencyLimit, _ = limit(rw.Calls, latency, c, 0)
 	rw.Latency = latency
 	return rw
 }
 
-// verdict is one target of issue 10's "Targets 1".
+// verdict is one target local mode is held to (docs/BENCHMARKS.md).
 type verdict struct {
 	Name     string
 	Measured string
@@ -106,7 +96,7 @@ func ratio(a, b time.Duration) float64 {
 	return float64(a) / float64(b)
 }
 
-// targets checks local mode at 20 against the peer at 20 (issue 10), then
+// targets checks local mode at 20 against the peer at 20, then
 // local mode at 64 as localTargets does.
 func targets(local20, peer, local64 row) []verdict {
 	wallR := ratio(local20.Wall, peer.Wall)
@@ -118,8 +108,8 @@ func targets(local20, peer, local64 row) []verdict {
 }
 
 // localTargets checks local mode at high concurrency alone: against the
-// limit (issue 10: ≤ 1.2×), against its own latency limit, its calls ×
-// the mean latency ÷ its concurrency (issue 16: ≤ 1.25×, so a scan that
+// limit (≤ 1.2×), against its own latency limit, its calls × the mean
+// latency ÷ its concurrency (≤ 1.25×, so a scan that
 // makes more calls than it needs cannot hide behind them), and its
 // calls in flight against its concurrency.
 func localTargets(local64 row) []verdict {

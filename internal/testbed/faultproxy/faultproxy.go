@@ -154,8 +154,7 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		if p.closed || p.now().Before(p.downUntil) {
-			p.stats.Refused++
+		if p.refusedLocked() {
 			p.mu.Unlock()
 			reset(c)
 			continue
@@ -164,6 +163,16 @@ func (p *Proxy) accept() {
 		p.wg.Add(1)
 		go p.forward(c)
 	}
+}
+
+// refusedLocked counts a connection refused because the proxy is closed or
+// down, and says whether it was. p.mu is held.
+func (p *Proxy) refusedLocked() bool {
+	if p.closed || p.now().Before(p.downUntil) {
+		p.stats.Refused++
+		return true
+	}
+	return false
 }
 
 func (p *Proxy) forward(client net.Conn) {
@@ -177,9 +186,7 @@ func (p *Proxy) forward(client net.Conn) {
 		return
 	}
 	p.mu.Lock()
-	if p.closed || p.now().Before(p.downUntil) {
-		// Went down while dialling.
-		p.stats.Refused++
+	if p.refusedLocked() { // went down while dialling
 		p.mu.Unlock()
 		reset(client)
 		reset(upstream)

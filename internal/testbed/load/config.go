@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -61,48 +62,22 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Bin == "" {
-		c.Bin = "out/load/bin"
-	}
-	if c.Manifest == "" {
-		c.Manifest = "out/deploy/prod.yaml"
-	}
-	if c.Out == "" {
-		c.Out = "out/load"
-	}
-	if c.Accounts == 0 {
-		c.Accounts = 1000
-	}
+	c.Bin = cmp.Or(c.Bin, "out/load/bin")
+	c.Manifest = cmp.Or(c.Manifest, "out/deploy/prod.yaml")
+	c.Out = cmp.Or(c.Out, "out/load")
+	c.Accounts = cmp.Or(c.Accounts, 1000)
 	if len(c.Regions) == 0 {
 		c.Regions = []string{"us-east-1", "eu-west-1"}
 	}
-	if c.Seed == 0 {
-		c.Seed = 10
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 16
-	}
-	if c.Ratio == 0 {
-		c.Ratio = 60
-	}
-	if c.ScanVisibility == 0 {
-		c.ScanVisibility = 60 * time.Second
-	}
-	if c.Scenario == "" {
-		c.Scenario = ScenarioTerm
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 20 * time.Minute
-	}
-	if c.RateDuration == 0 {
-		c.RateDuration = 3 * time.Second
-	}
-	if c.RateWorkers == 0 {
-		c.RateWorkers = 32
-	}
-	if c.ProfileFor == 0 {
-		c.ProfileFor = 30 * time.Second
-	}
+	c.Seed = cmp.Or(c.Seed, 10)
+	c.Concurrency = cmp.Or(c.Concurrency, 16)
+	c.Ratio = cmp.Or(c.Ratio, 60)
+	c.ScanVisibility = cmp.Or(c.ScanVisibility, 60*time.Second)
+	c.Scenario = cmp.Or(c.Scenario, ScenarioTerm)
+	c.Timeout = cmp.Or(c.Timeout, 20*time.Minute)
+	c.RateDuration = cmp.Or(c.RateDuration, 3*time.Second)
+	c.RateWorkers = cmp.Or(c.RateWorkers, 32)
+	c.ProfileFor = cmp.Or(c.ProfileFor, 30*time.Second)
 }
 
 // Validate reports every problem at once.

@@ -69,25 +69,41 @@ func duplicates(ctx context.Context, url, logPath string) (int64, string, error)
 	return int64(lines), "aggregator debug log (" + err.Error() + ")", nil
 }
 
-// countLogMsg counts the JSON log lines whose msg is msg.
-func countLogMsg(path, msg string) (int, error) {
+// logLines decodes each JSON log line of the file at path as a T and
+// calls each with it, until each returns false; lines that are not JSON
+// are skipped.
+func logLines[T any](path string, each func(T) bool) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer f.Close()
-	n := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for sc.Scan() {
-		var l struct {
-			Msg string `json:"msg"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == msg {
-			n++
+		var l T
+		if json.Unmarshal(sc.Bytes(), &l) == nil && !each(l) {
+			return nil
 		}
 	}
-	return n, sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+// countLogMsg counts the JSON log lines whose msg is msg.
+func countLogMsg(path, msg string) (int, error) {
+	n := 0
+	err := logLines(path, func(l struct {
+		Msg string `json:"msg"`
+	}) bool {
+		if l.Msg == msg {
+			n++
+		}
+		return true
+	})
+	return n, err
 }
 
 // sumMetric sums the samples of a metric in Prometheus text format whose
@@ -142,21 +158,11 @@ func scannerLogs(logs string) (scanLog, error) {
 	scans := map[string]int{}
 	total := 0
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return out, err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-		for sc.Scan() {
-			var l struct {
-				Msg       string `json:"msg"`
-				AccountID string `json:"account_id"`
-				RunID     string `json:"run_id"`
-			}
-			if json.Unmarshal(sc.Bytes(), &l) != nil {
-				continue
-			}
+		err := logLines(p, func(l struct {
+			Msg       string `json:"msg"`
+			AccountID string `json:"account_id"`
+			RunID     string `json:"run_id"`
+		}) bool {
 			switch l.Msg {
 			case "account scanned":
 				scans[l.RunID+"/"+l.AccountID]++
@@ -168,10 +174,10 @@ func scannerLogs(logs string) (scanLog, error) {
 			case "message handled while stopping, deleted":
 				out.Deleted++
 			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return out, fmt.Errorf("read %s: %w", p, err)
+			return true
+		})
+		if err != nil {
+			return out, err
 		}
 	}
 	out.Rescans = total - len(scans)
@@ -246,9 +252,10 @@ func busiestConfigCalls(org *awssim.Org, regions []string) int64 {
 	return busiest
 }
 
-// limitTerms are issue 10's three bounds on the fastest any client could
-// go: calls × mean latency ÷ C, calls ÷ R, and the busiest account-region's
-// Config calls ÷ the throttle rate (0 when a term does not apply).
+// limitTerms are the three bounds on the fastest any client could go
+// (docs/BENCHMARKS.md): calls × mean latency ÷ C, calls ÷ R, and the
+// busiest account-region's Config calls ÷ the throttle rate (0 when a
+// term does not apply).
 func limitTerms(calls int64, latency time.Duration, c int, r float64, busiest int64, throttle float64) [3]time.Duration {
 	var t [3]time.Duration
 	if c > 0 {

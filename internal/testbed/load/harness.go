@@ -1,9 +1,7 @@
 package load
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -446,23 +444,17 @@ func listenAddr(ctx context.Context, p *proc, timeout time.Duration) (string, er
 }
 
 func findListenAddr(path string) (string, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		var l struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
+	var addr string
+	_ = logLines(path, func(l struct {
+		Msg  string `json:"msg"`
+		Addr string `json:"addr"`
+	}) bool {
+		if l.Msg == "health server listening" && l.Addr != "" {
+			addr = l.Addr
 		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "health server listening" && l.Addr != "" {
-			return l.Addr, true
-		}
-	}
-	return "", false
+		return addr == ""
+	})
+	return addr, addr != ""
 }
 
 // queueDepth is what KEDA's aws-sqs-queue scaler asks for.
