@@ -82,9 +82,8 @@
 // Non-compliant Resources counts are the rows actually written) and the
 // (region, rule) set of the one account being streamed. The Coverage sheet
 // (accounts x regions rows) is streamed from the accounts, which hold one
-// small Coverage value per configured region: about 160 bytes each, the
-// caller's and Render's sorted copy counted, so 14 MB for 5,000 accounts
-// in 17 regions; no row is built ahead. The diff holds one baseline line
+// small Coverage value per configured region (the caller's and Render's
+// sorted copy); no row is built ahead. The diff holds one baseline line
 // of look-ahead and the last key; its Changes rows (up to every finding of
 // both runs) are spooled to two temporary files under TMPDIR, NEW and
 // RESOLVED apart, about 150 bytes a row, and streamed into the sheet after
@@ -93,8 +92,7 @@
 // of the merge, so the read runs beside the render on a second core; its own
 // finding lines skip encoding/json. The Changes sheet is one more streamed
 // sheet, so excelize holds one more in-memory chunk (up to 16 MiB) until the
-// archive is written: with a tenth of the keys NEW and a tenth RESOLVED the
-// diff adds about 30-40 MB of peak RSS to a 1,000,000-finding render. The
+// archive is written (docs/BENCHMARKS.md has the diff's measured cost). The
 // findings file is compressed as it is written. The archive is
 // assembled in a second temporary file (excelize would otherwise build the
 // whole zip in a bytes.Buffer) and copied, entry by entry without
