@@ -179,6 +179,9 @@ type Aggregator struct {
 	// since this replica started (the handlers promote as they go; the
 	// loop's sweep repairs a crash between a RunStarted and its promotion).
 	swept map[ident.RunID]bool
+	// promotes: one promotion of a run at a time, overlapping callers
+	// coalesced (coalesce.go).
+	promotes coalescer
 }
 
 type retry struct {
@@ -498,8 +501,8 @@ func (a *Aggregator) hold(ctx context.Context, log *slog.Logger, e *events.Accou
 // (first write wins still), one for an account that has a recorded result
 // (or that the run does not expect) is dropped, and, when the run joined
 // another, the rest are held under that one. A result that still does not
-// cover stays held, for the deadline.
-func (a *Aggregator) promote(ctx context.Context, st store.RunState) (int, error) {
+// cover stays held, for the deadline. Called through promote.
+func (a *Aggregator) promoteHeld(ctx context.Context, st store.RunState) (int, error) {
 	target := st
 	if st.JoinedTo != "" {
 		var err error
