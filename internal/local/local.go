@@ -185,7 +185,8 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		return Result{}, fmt.Errorf("open store: %w", err)
 	}
 	defer db.Close()
-	st := guardedStore{Store: db, g: guard}
+	emitted := make(chan struct{}, 1)
+	st := guardedStore{Store: db, g: guard, emitted: emitted}
 	if cfg.Baseline != "" && cfg.RunID == "" {
 		// The id the trigger would give it, given here so that the pin is
 		// this run's alone.
@@ -292,7 +293,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s, %s\n",
 		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339), baselineText(expect))
 
-	done, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
+	done, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard, emitted)
 	if err != nil {
 		return res, err
 	}
@@ -376,14 +377,16 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 // renderer renders the workbooks; a variable for the tests.
 var renderer aggregate.Renderer = report.RenderRun
 
-// pollInterval is how often the store is read for the run's emission:
-// short, so the workbook's path comes as soon as it is written, whatever
-// the progress interval.
+// pollInterval is how often the store is read for the run's emission
+// when no emitted mark wakes wait first (a run emitted by another
+// process sharing the store): short, so the workbook's path comes as soon
+// as it is written, whatever the progress interval.
 const pollInterval = 100 * time.Millisecond
 
 // wait reports progress until the run's report is emitted, and returns
-// the emitted run's state.
-func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (store.RunState, error) {
+// the emitted run's state. emitted wakes it at once after an emitted mark
+// (guardedStore) instead of at the next poll.
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard, emitted <-chan struct{}) (store.RunState, error) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
@@ -422,6 +425,7 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 			return s, fmt.Errorf("run %s: %w", run.RunID, err)
 		case <-guard.full:
 			return s, guard.tripped()
+		case <-emitted:
 		case <-t.C:
 		}
 	}
