@@ -162,6 +162,17 @@ type guardedStore struct {
 	// emitted, when set, is signalled (without blocking) after each
 	// emitted mark, so that wait sees the report at once.
 	emitted chan<- struct{}
+	// recorded, when set, is called with each run whose RunStarted is in
+	// the store after RecordRun (recorded now, or before).
+	recorded func(ident.RunID)
+}
+
+func (s guardedStore) RecordRun(ctx context.Context, run *events.RunStarted) (bool, error) {
+	created, err := s.Store.RecordRun(ctx, run)
+	if err == nil && s.recorded != nil {
+		s.recorded(run.RunID)
+	}
+	return created, err
 }
 
 // RecordResultCounted passes store.ResultCounter through: the aggregator

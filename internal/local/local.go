@@ -206,6 +206,11 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	b := newBus()
 	b.watch = guard.middleware
 	defer b.Close()
+	st.recorded = func(id ident.RunID) {
+		if err := b.Release(id); err != nil {
+			logger.Warn("results kept back for the run's RunStarted could not be published", slog.String("run_id", string(id)), slog.Any("error", err))
+		}
+	}
 
 	owner := fmt.Sprintf("local-%d", os.Getpid())
 	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
@@ -279,6 +284,16 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer func() { stop(); wg.Wait() }()
 
+	if cfg.RunID == "" {
+		// The id the trigger would give it, given here so that the bus can
+		// keep back its results until its RunStarted is recorded.
+		cfg.RunID = ident.NewRunID(time.Now())
+	}
+	if !res.Resumed {
+		// A resumed run's RunStarted may be recorded already; a new one's
+		// is only once the walk is over.
+		b.Gate(cfg.RunID)
+	}
 	stopDiscovery := discoveryProgress(cfg, progress)
 	started, requested, err := open(ctx, cfg, st, b, a, codec, logger, res.Resumed)
 	stopDiscovery()
