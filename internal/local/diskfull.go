@@ -19,6 +19,7 @@ import (
 
 	"github.com/cybsecops/configreport/internal/aggregate"
 	"github.com/cybsecops/configreport/internal/blob"
+	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/report"
 	"github.com/cybsecops/configreport/internal/store"
@@ -158,6 +159,32 @@ func (b guardedBlob) Put(ctx context.Context, key string, body io.ReadSeeker, co
 type guardedStore struct {
 	store.Store
 	g *diskGuard
+	// emitted, when set, is signalled (without blocking) after each
+	// emitted mark, so that wait sees the report at once.
+	emitted chan<- struct{}
+	// recorded, when set, is called with each run whose RunStarted is in
+	// the store after RecordRun (recorded now, or before).
+	recorded func(ident.RunID)
+}
+
+func (s guardedStore) RecordRun(ctx context.Context, run *events.RunStarted) (bool, error) {
+	created, err := s.Store.RecordRun(ctx, run)
+	if err == nil && s.recorded != nil {
+		s.recorded(run.RunID)
+	}
+	return created, err
+}
+
+// RecordResultCounted passes store.ResultCounter through: the aggregator
+// looks for it on the store it is given, and without it reads the run
+// back after every result. A store without it records and says nothing
+// of the run (a zero rec), which makes the aggregator read the run.
+func (s guardedStore) RecordResultCounted(ctx context.Context, res *events.AccountScanned) (bool, store.Recorded, error) {
+	if rc, ok := s.Store.(store.ResultCounter); ok {
+		return rc.RecordResultCounted(ctx, res)
+	}
+	created, err := s.Store.RecordResult(ctx, res)
+	return created, store.Recorded{}, err
 }
 
 func (s guardedStore) Claim(ctx context.Context, id ident.RunID, owner string, now time.Time, ttl time.Duration) (store.Claim, error) {
@@ -166,7 +193,14 @@ func (s guardedStore) Claim(ctx context.Context, id ident.RunID, owner string, n
 }
 
 func (s guardedStore) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKey, findingsKey string, now time.Time) error {
-	return s.g.check("", s.Store.MarkEmitted(ctx, id, owner, reportKey, findingsKey, now))
+	err := s.g.check("", s.Store.MarkEmitted(ctx, id, owner, reportKey, findingsKey, now))
+	if err == nil && s.emitted != nil {
+		select {
+		case s.emitted <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
+	return err
 }
 
 func (s guardedStore) SetTicket(ctx context.Context, id ident.RunID, ticketKey string) error {

@@ -176,7 +176,8 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 		return Result{}, fmt.Errorf("open store: %w", err)
 	}
 	defer db.Close()
-	st := guardedStore{Store: db, g: guard}
+	emitted := make(chan struct{}, 1)
+	st := guardedStore{Store: db, g: guard, emitted: emitted}
 	if cfg.Baseline != "" && cfg.RunID == "" {
 		// The id the trigger would give it, given here so that the pin is
 		// this run's alone.
@@ -196,6 +197,11 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	b := newBus()
 	b.watch = guard.middleware
 	defer b.Close()
+	st.recorded = func(id ident.RunID) {
+		if err := b.Release(id); err != nil {
+			logger.Warn("results kept back for the run's RunStarted could not be published", slog.String("run_id", string(id)), slog.Any("error", err))
+		}
+	}
 
 	owner := fmt.Sprintf("local-%d", os.Getpid())
 	aggSvc, agg, err := app.NewAggregator(app.AggregatorConfig{
@@ -269,6 +275,16 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 	defer func() { stop(); wg.Wait() }()
 
+	if cfg.RunID == "" {
+		// The id the trigger would give it, given here so that the bus can
+		// keep back its results until its RunStarted is recorded.
+		cfg.RunID = ident.NewRunID(time.Now())
+	}
+	if !res.Resumed {
+		// A resumed run's RunStarted may be recorded already; a new one's
+		// is only once the walk is over.
+		b.Gate(cfg.RunID)
+	}
 	stopDiscovery := discoveryProgress(cfg, progress)
 	started, requested, err := open(ctx, cfg, st, b, a, codec, logger, res.Resumed)
 	stopDiscovery()
@@ -283,7 +299,7 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	fmt.Fprintf(progress, "run %s: %d accounts in %d regions, %d to scan, deadline %s, %s\n",
 		started.RunID, len(started.Accounts), len(started.Regions), requested, started.Deadline.Format(time.RFC3339), baselineText(expect))
 
-	done, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard)
+	done, err := wait(runCtx, cfg, st, started, b, progress, svcErr, guard, emitted)
 	if err != nil {
 		return res, err
 	}
@@ -367,14 +383,16 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 // renderer renders the workbooks; a variable for the tests.
 var renderer aggregate.Renderer = report.RenderRun
 
-// pollInterval is how often the store is read for the run's emission:
-// short, so the workbook's path comes as soon as it is written, whatever
-// the progress interval.
+// pollInterval is how often the store is read for the run's emission
+// when no emitted mark wakes wait first (a run emitted by another
+// process sharing the store): short, so the workbook's path comes as soon
+// as it is written, whatever the progress interval.
 const pollInterval = 100 * time.Millisecond
 
 // wait reports progress until the run's report is emitted, and returns
-// the emitted run's state.
-func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard) (store.RunState, error) {
+// the emitted run's state. emitted wakes it at once after an emitted mark
+// (guardedStore) instead of at the next poll.
+func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarted, b *bus, progress io.Writer, svcErr <-chan error, guard *diskGuard, emitted <-chan struct{}) (store.RunState, error) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	start := time.Now()
@@ -413,6 +431,7 @@ func wait(ctx context.Context, cfg Config, st store.Store, run *events.RunStarte
 			return s, fmt.Errorf("run %s: %w", run.RunID, err)
 		case <-guard.full:
 			return s, guard.tripped()
+		case <-emitted:
 		case <-t.C:
 		}
 	}

@@ -189,7 +189,9 @@ type Store interface {
 	MissingResults(ctx context.Context, id ident.RunID, expected []ident.AccountID) ([]ident.AccountID, error)
 	// Results yields the run's recorded results in ascending account id
 	// order (code point order), one at a time: memory stays bounded by
-	// the largest single result, whatever the run's size.
+	// the largest single result, whatever the run's size (an
+	// implementation may also keep a bounded cache of what it recorded:
+	// SQLite's ResultCacheBytes).
 	Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error]
 	// Claim takes (or, for the same owner, renews) the run's emission
 	// lease until now+ttl. It succeeds when the run is unclaimed, its lease

@@ -243,3 +243,13 @@ func copyMeta(m message.Metadata) message.Metadata {
 	}
 	return c
 }
+
+// Depth returns the messages waiting and those delivered but not yet
+// acknowledged (SQS's ApproximateNumberOfMessages and ...NotVisible), as
+// a test of a bus built on the queue reads them.
+func (p *PubSub) Depth(topic string) (waiting, inFlight int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queueLocked(topic)
+	return len(q.items), q.inFlight
+}

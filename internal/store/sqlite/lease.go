@@ -117,6 +117,7 @@ func (s *Store) MarkEmitted(ctx context.Context, id ident.RunID, owner, reportKe
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("mark %s emitted: %w", id, err)
 	}
+	s.cache.forget(id) // its report is out: Results is rarely read again
 	return nil
 }
 

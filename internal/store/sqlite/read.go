@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -176,10 +177,40 @@ func (s *Store) MissingResults(ctx context.Context, id ident.RunID, expected []i
 	return store.MissingFrom(expected, func(a ident.AccountID) bool { return have[a] }), nil
 }
 
-// Results implements store.Store: one cursor over the primary key, one
-// decoded result in memory at a time.
+// Results implements store.Store: the results this Store recorded itself,
+// when it holds all of the run's (resultCache), else one cursor over the
+// primary key, one decoded result in memory at a time.
 func (s *Store) Results(ctx context.Context, id ident.RunID) iter.Seq2[*events.AccountScanned, error] {
-	return s.bodies(ctx, "results", `SELECT account_id, body FROM results WHERE run_id = ? ORDER BY account_id`, id)
+	fromFile := s.bodies(ctx, "results", `SELECT account_id, body FROM results WHERE run_id = ? ORDER BY account_id`, id)
+	if s.cache == nil {
+		return fromFile
+	}
+	return func(yield func(*events.AccountScanned, error) bool) {
+		var count int
+		err := s.resultCount.QueryRowContext(ctx, string(id)).Scan(&count)
+		if errors.Is(err, sql.ErrNoRows) {
+			return // no row: no result
+		}
+		if err != nil {
+			yield(nil, fmt.Errorf("results of %s: %w", id, err))
+			return
+		}
+		ids, get, ok := s.cache.snapshot(id, count)
+		if !ok {
+			fromFile(yield)
+			return
+		}
+		slices.Sort(ids)
+		for _, acct := range ids {
+			if err := ctx.Err(); err != nil {
+				yield(nil, fmt.Errorf("results of %s: %w", id, err))
+				return
+			}
+			if !yield(get(acct), nil) {
+				return
+			}
+		}
+	}
 }
 
 // bodies yields the AccountScanned bodies q selects (account_id, body) for

@@ -129,6 +129,7 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	if err := tx.Commit(); err != nil {
 		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
+	s.cache.add(res, len(body))
 	return true, rec, nil
 }
 

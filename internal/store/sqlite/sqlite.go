@@ -42,11 +42,16 @@ type Config struct {
 	// Unsafe is for tests proving the conformance suite can fail; nil in
 	// production (and inert there anyway, see store.Unsafe).
 	Unsafe *store.Unsafe
+	// ResultCacheBytes bounds the results kept decoded for Results (see
+	// resultCache), in bytes of their stored JSON; default
+	// DefaultResultCacheBytes, negative: none kept.
+	ResultCacheBytes int64
 }
 
 func (c *Config) setDefaults() {
 	c.BusyTimeout = cmp.Or(c.BusyTimeout, 10*time.Second)
 	c.ReadConns = cmp.Or(c.ReadConns, 4)
+	c.ResultCacheBytes = cmp.Or(c.ResultCacheBytes, DefaultResultCacheBytes)
 }
 
 // Validate reports every problem of the configuration at once.
@@ -70,6 +75,7 @@ type Store struct {
 	unsafe  *store.Unsafe
 	log     *slog.Logger
 	started *store.StartedCache
+	cache   *resultCache // nil: none
 	stmts
 }
 
@@ -79,7 +85,7 @@ type Store struct {
 // it ran on, re-preparing only on a new one).
 type stmts struct {
 	insResult, insResultOverwrite, countResult *sql.Stmt // on w
-	run, runCached, hasResult                  *sql.Stmt // on r
+	run, runCached, hasResult, resultCount     *sql.Stmt // on r
 }
 
 func prepare(ctx context.Context, db *sql.DB, dst **sql.Stmt, q string) error {
@@ -109,6 +115,7 @@ func (s *Store) prepareAll(ctx context.Context) error {
 		// KB at 5,000): read only when it is not decoded already.
 		{s.r, &s.runCached, `SELECT ` + runColsCached + ` FROM runs WHERE run_id = ?`},
 		{s.r, &s.hasResult, `SELECT 1 FROM results WHERE run_id = ? AND account_id = ?`},
+		{s.r, &s.resultCount, `SELECT results FROM runs WHERE run_id = ?`},
 	} {
 		errs = append(errs, prepare(ctx, p.db, p.dst, p.q))
 	}
@@ -117,7 +124,7 @@ func (s *Store) prepareAll(ctx context.Context) error {
 
 func (st stmts) close() error {
 	var errs []error
-	for _, x := range []*sql.Stmt{st.insResult, st.insResultOverwrite, st.countResult, st.run, st.runCached, st.hasResult} {
+	for _, x := range []*sql.Stmt{st.insResult, st.insResultOverwrite, st.countResult, st.run, st.runCached, st.hasResult, st.resultCount} {
 		if x != nil {
 			errs = append(errs, x.Close())
 		}
@@ -164,6 +171,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w, unsafe: cfg.Unsafe, log: logger, started: store.NewStartedCache(64)}
+	if cfg.ResultCacheBytes > 0 && !cfg.Unsafe.Overwrite() {
+		// Overwrite (tests only) changes recorded bodies: never cached.
+		s.cache = newResultCache(cfg.ResultCacheBytes)
+	}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
