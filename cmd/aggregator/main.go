@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,15 +39,6 @@ the SDK's standard configuration.
 
 Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for bad
 configuration.`
-
-// gcPercent is the aggregator's GOGC unless the environment sets one:
-// its live heap is small between emissions and every store call
-// allocates, so at the default 100 the collector was 7% of its CPU in a
-// load run's profile (make load, 1,000 accounts). 200, not the scanner's
-// 400: an emission holds a whole run's findings, and the heap may grow to
-// 3x what is live, not 5x; the Go memory limit (cli.MemoryLimit, from the
-// container's) still bounds it.
-const gcPercent = 200
 
 func main() {
 	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
@@ -110,9 +100,6 @@ func main() {
 	}
 	// After the configuration is checked: a configuration error is one line.
 	cli.MemoryLimit("aggregator", logger, os.Getenv)
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
 	if mf.CreateResources {
 		// Emulators and local runs only; CloudFormation makes the table.
 		if err := dynamo.CreateTable(ctx, ddb, *table); err != nil {
