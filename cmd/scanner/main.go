@@ -5,14 +5,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -68,15 +65,9 @@ func main() {
 		scan.AccountMemory>>10, scan.RegionMemory>>10, scan.MaxConsumers))
 	deadline := fs.Duration("deadline", events.DefaultDeadline, "deadline of an ad-hoc run, from its start")
 	ownerTags := fs.String("owner-tags", "", `account tags an ad-hoc run's RunStarted carries for the report's owner columns, comma-separated, alternatives separated by "|" (e.g. "Owner|owner,Team"); empty: none read`)
-	logFormat := fs.String("log-format", "json", "log format: json or text")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	cli.Run("scanner", summary, fs, os.Args[1:])
-
-	logger, err := cli.NewLogger(os.Stderr, *logFormat, *logLevel)
-	if err != nil {
-		cli.Fail("scanner", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logging := cli.Logging{Format: "json", Level: "info"}
+	logging.Register(fs)
+	ctx, stop, logger := cli.Start("scanner", summary, fs, os.Args[1:], &logging)
 	defer stop()
 	// Retries, throttling and failed AWS calls by operation, on /metrics.
 	retries, err := awsconf.NewRetryLog(logger).Count(prometheus.DefaultRegisterer)
