@@ -601,9 +601,17 @@ func (h *harness) minScanSpan(account string) time.Duration {
 	return most
 }
 
-// 5. Throttling on at least 30% of Config calls plus 5% server errors: the
-// SDK's adaptive retryer absorbs them, no region gives up (the report has
-// no error row that the org does not have).
+// 5. Throttling (one Config call a second per account-region) plus 5%
+// server errors: the scanners pace to the admitted rate (internal/awsconf)
+// and retry what is still refused, no region gives up (the report has no
+// error row that the org does not have). Paced clients are rarely refused
+// (1-2% of Config calls here, where unpaced ones met 30-50%), so the
+// scenario wants throttles to have happened, not a share of them.
+// minThrottled is how many throttled answers show that scenario 5's
+// throttle bit: a paced fleet still meets some while it learns the rate
+// (9-17 of ~2,400 Config calls in runs of the scenario), each retried.
+const minThrottled = 1
+
 func throttling(h *harness) {
 	// Throttling is per (account, region): more accounts at once, not more
 	// calls per account, keep the run short.
@@ -614,8 +622,8 @@ func throttling(h *harness) {
 	st := h.simStats()
 	calls := st.ConfigCalls()
 	h.fault("%d of %d Config calls throttled; %d error answers in all (throttles and the 5%% InternalFailure/ServiceUnavailable)", st.Throttled, calls, st.Errors)
-	if calls == 0 || float64(st.Throttled) < 0.3*float64(calls) {
-		h.problem("only %d of %d Config calls throttled, the scenario wants at least 30%%", st.Throttled, calls)
+	if calls == 0 || st.Throttled < minThrottled {
+		h.problem("only %d of %d Config calls throttled, the scenario wants at least %d: the throttle did not bite", st.Throttled, calls, minThrottled)
 	}
 	if st.Errors <= st.Throttled {
 		h.problem("no server error injected besides the throttles")
