@@ -217,21 +217,6 @@ func TestReadFindingsFileMalformed(t *testing.T) {
 	}
 }
 
-// TestAppendJSONString: the hand-written encoder agrees with encoding/json
-// on what a reader decodes, invalid UTF-8 becoming U+FFFD.
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", `quote " and \ back`, "tab\tnl\ncr\r\x00\x1f", "ünï😀", "a\u2028b\u2029c", "bad\xffutf8", "<&>"} {
-		b := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q: %s does not decode: %v", s, b, err)
-		}
-		if want := strings.ToValidUTF8(s, "\uFFFD"); got != want {
-			t.Errorf("%q: decoded %q", s, got)
-		}
-	}
-}
-
 // TestFastParserAgrees: the fast path reads every line it accepts exactly
 // as encoding/json does, and leaves to encoding/json the lines it cannot
 // read (escapes, another key order, spaces).

@@ -4,7 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/cybsecops/configreport/internal/jsontext"
 )
 
 // The hot answers (the Config pages a scan reads thousands of times) are
@@ -51,73 +52,15 @@ func writeBody(w http.ResponseWriter, ct []string, reqID string, b []byte) {
 	w.Write(b)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString is encoding/json's string encoding with HTML escaping
-// (its default): <, > and & as \u003c..., control characters escaped, invalid
-// UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+// appendJSONString is encoding/json's string encoding, byte for byte.
 func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendJSONStringBody(dst, s)
-	return append(dst, '"')
+	return jsontext.AppendString(dst, s, jsontext.Std)
 }
 
 // appendJSONStringBody is appendJSONString without the quotes, to write a
-// string made of parts: escaping valid UTF-8 parts one by one gives the
-// bytes of escaping their concatenation.
+// string made of parts.
 func appendJSONStringBody(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if htmlSafe(b) {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
-}
-
-// htmlSafe is encoding/json's htmlSafeSet: printable ASCII and DEL, but
-// not ", \, <, > or &.
-func htmlSafe(b byte) bool {
-	return b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	return jsontext.AppendBody(dst, s, jsontext.Std)
 }
 
 // appendKey appends `"name":` after a comma unless it is the first field.
