@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 // Config is what cmd/benchlocal's flags say.
@@ -298,7 +300,7 @@ func localRunner(cfg Config, conc int, t truth) func(context.Context, *simProc, 
 	return func(ctx context.Context, sim *simProc, dir string) (sample, error) {
 		cmd := exec.CommandContext(ctx, cfg.LocalBin, "-out", dir, "-regions", strings.Join(cfg.Regions, ","),
 			"-concurrency", strconv.Itoa(conc))
-		cmd.Env = simEnv(os.Environ(), sim.Endpoint)
+		cmd.Env = harness.SimClientEnv(os.Environ(), sim.Endpoint)
 		var stdout bytes.Buffer
 		s, err := timed(cmd, &stdout, filepath.Join(dir, "local.log"))
 		if err != nil {
@@ -321,7 +323,7 @@ func floorRunner(cfg Config, t truth) func(context.Context, *simProc, string) (s
 	return func(ctx context.Context, sim *simProc, dir string) (sample, error) {
 		cmd := exec.CommandContext(ctx, cfg.FloorBin, "-regions", strings.Join(cfg.Regions, ","),
 			"-concurrency", strconv.Itoa(cfg.HighConcurrency))
-		cmd.Env = simEnv(os.Environ(), sim.Endpoint)
+		cmd.Env = harness.SimClientEnv(os.Environ(), sim.Endpoint)
 		var stdout bytes.Buffer
 		s, err := timed(cmd, &stdout, filepath.Join(dir, "floor.log"))
 		if err != nil {
@@ -336,7 +338,7 @@ func peerRunner(cfg Config, t truth) func(context.Context, *simProc, string) (sa
 		summary := filepath.Join(dir, "peer.json")
 		cmd := exec.CommandContext(ctx, cfg.Python, cfg.PeerPy, "--threads", strconv.Itoa(cfg.PeerThreads),
 			"--regions", strings.Join(cfg.Regions, ","), "--endpoint", sim.Endpoint, "--summary", summary)
-		cmd.Env = simEnv(os.Environ(), sim.Endpoint)
+		cmd.Env = harness.SimClientEnv(os.Environ(), sim.Endpoint)
 		s, err := timed(cmd, io.Discard, filepath.Join(dir, "peer.log"))
 		if err != nil {
 			return s, err

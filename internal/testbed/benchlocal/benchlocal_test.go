@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 func TestMedian(t *testing.T) {
@@ -132,21 +133,6 @@ func TestLocalTargets(t *testing.T) {
 				t.Errorf("latency target measured %q bound %q, want %q ≤ 1.25×", vs[1].Measured, vs[1].Bound, tc.wantLatencyOf)
 			}
 		})
-	}
-}
-
-func TestSimEnv(t *testing.T) {
-	env := simEnv([]string{"PATH=/bin", "AWS_PROFILE=prod", "AWS_ENDPOINT_URL=http://elsewhere"}, "http://127.0.0.1:1")
-	joined := strings.Join(env, "\n")
-	for _, want := range []string{"PATH=/bin", "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIDHUB"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("env lacks %s:\n%s", want, joined)
-		}
-	}
-	for _, bad := range []string{"AWS_PROFILE", "elsewhere"} {
-		if strings.Contains(joined, bad) {
-			t.Errorf("env keeps %s:\n%s", bad, joined)
-		}
 	}
 }
 
@@ -271,7 +257,7 @@ func TestPeer(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, "../../../bench/peer/peer.py", "--threads", "3", "--regions", "us-east-1,ap-east-1",
 		"--endpoint", sim.Endpoint, "--summary", summary)
-	cmd.Env = simEnv(os.Environ(), sim.Endpoint)
+	cmd.Env = harness.SimClientEnv(os.Environ(), sim.Endpoint)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("peer: %v\n%s", err, out)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/ident"
 	"github.com/cybsecops/configreport/internal/local"
+
+	"github.com/cybsecops/configreport/internal/testbed/harness"
 )
 
 type profileResult struct {
@@ -29,7 +31,7 @@ type profileResult struct {
 // The environment is set for the SDK's standard chain, as simEnv does for
 // the child runs.
 func profileLocal(ctx context.Context, cfg Config, sim *simProc, t truth) (profileResult, error) {
-	for _, kv := range simEnv(nil, sim.Endpoint) {
+	for _, kv := range harness.SimClientEnv(nil, sim.Endpoint) {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := os.Setenv(k, v); err != nil {
 			return profileResult{}, err

@@ -3,7 +3,6 @@ package benchlocal
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cybsecops/configreport/internal/testbed/awssim"
@@ -44,26 +43,4 @@ func (p *simProc) Stats(ctx context.Context) (awssim.Stats, error) {
 // ResetStats zeroes them.
 func (p *simProc) ResetStats(ctx context.Context) error {
 	return awssim.ResetStats(ctx, p.client, p.Endpoint)
-}
-
-// simEnv is the environment of a client of p: the hub identity
-// (awssim's rule: an access key id not starting ASIA), no shared config
-// files, so nothing on the machine changes what is measured.
-func simEnv(base []string, endpoint string) []string {
-	var env []string
-	for _, kv := range base {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"AWS_ENDPOINT_URL="+endpoint,
-		"AWS_ACCESS_KEY_ID=AKIDHUB",
-		"AWS_SECRET_ACCESS_KEY=hubsecret",
-		"AWS_REGION=us-east-1",
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		"AWS_EC2_METADATA_DISABLED=true",
-	)
 }

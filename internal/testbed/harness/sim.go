@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -59,4 +60,28 @@ func StartSim(ctx context.Context, logs, name, bin string, args []string, timeou
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// SimClientEnv is the environment of a client process of the awssim at
+// endpoint: base without its AWS_* variables, then the hub identity
+// (awssim's rule: an access key id not starting ASIA), every endpoint at
+// awssim, and no shared config files or instance metadata, so nothing on
+// the machine changes what is measured.
+func SimClientEnv(base []string, endpoint string) []string {
+	var env []string
+	for _, kv := range base {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"AWS_ENDPOINT_URL="+endpoint,
+		"AWS_ACCESS_KEY_ID=AKIDHUB",
+		"AWS_SECRET_ACCESS_KEY=hubsecret",
+		"AWS_REGION="+Region,
+		"AWS_DEFAULT_REGION="+Region,
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
 }

@@ -75,3 +75,19 @@ func TestStartSim(t *testing.T) {
 		})
 	}
 }
+
+// TestSimClientEnv: the machine's AWS settings never reach a client of awssim.
+func TestSimClientEnv(t *testing.T) {
+	env := SimClientEnv([]string{"PATH=/bin", "AWS_PROFILE=prod", "AWS_ENDPOINT_URL=http://elsewhere", "AWS_CA_BUNDLE=/x"}, "http://127.0.0.1:1")
+	joined := strings.Join(env, "\n")
+	for _, want := range []string{"PATH=/bin", "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIDHUB"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("env lacks %s:\n%s", want, joined)
+		}
+	}
+	for _, bad := range []string{"AWS_PROFILE", "elsewhere", "AWS_CA_BUNDLE"} {
+		if strings.Contains(joined, bad) {
+			t.Errorf("env keeps %s:\n%s", bad, joined)
+		}
+	}
+}

@@ -43,7 +43,7 @@ func runFloor(ctx context.Context, bin, simURL string, regions []string, c int, 
 		return fr, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-regions", strings.Join(regions, ","), "-concurrency", strconv.Itoa(c))
-	cmd.Env = floorEnv(os.Environ(), simURL)
+	cmd.Env = harness.SimClientEnv(os.Environ(), simURL)
 	logf, err := os.Create(filepath.Join(logs, "floor.log"))
 	if err != nil {
 		return fr, err
@@ -64,18 +64,4 @@ func runFloor(ctx context.Context, bin, simURL string, regions []string, c int, 
 	}
 	fr.Calls = st.Total
 	return fr, nil
-}
-
-// floorEnv is the environment of the floor: the hub's keys (awssim's rule:
-// an access key id not starting ASIA), every AWS endpoint at awssim, and
-// nothing else of AWS_* from the machine.
-func floorEnv(base []string, simURL string) []string {
-	var env []string
-	for _, kv := range base {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "AWS_ENDPOINT_URL="+simURL, "AWS_ACCESS_KEY_ID=AKIDHUB", "AWS_SECRET_ACCESS_KEY=hubsecret",
-		"AWS_REGION="+harness.Region, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 }
