@@ -125,6 +125,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each process gets what the Downward API gives its container
+	// (MEMORY_LIMIT): the scanner's accounts in hand follow from it.
+	downward, err := DownwardEnv(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []string{"aggregator", "scanner", "trigger"} {
+		if _, ok := downward[c]; !ok {
+			return nil, fmt.Errorf("%s: no container named %s", cfg.Manifest, c)
+		}
+	}
 	if cfg.ScanVisibility <= pol.TerminationGrace {
 		return nil, fmt.Errorf("scan visibility %s: must exceed the shortened terminationGracePeriodSeconds %s, or a message in hand at SIGKILL could come back while its scanner still runs", cfg.ScanVisibility, pol.TerminationGrace)
 	}
@@ -181,7 +192,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	// Health on port 0: the kernel picks a free port (no race with another
 	// process between choosing and binding), and the log line names it.
-	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(svcEnv, "HEALTH_ADDR=127.0.0.1:0", "LOG_LEVEL=debug"))
+	agg, err := startProc(logs, "aggregator", filepath.Join(cfg.Bin, "aggregator"), append(slices.Concat(svcEnv, downward["aggregator"]), "HEALTH_ADDR=127.0.0.1:0", "LOG_LEVEL=debug"))
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +210,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		start: func(name string) (*proc, error) {
 			// Port 0, as the aggregator's: a profiled run reads the port
 			// from the scanner's log when it needs it.
-			scanEnv := append(slices.Clip(svcEnv), "HEALTH_ADDR=127.0.0.1:0")
+			scanEnv := append(slices.Concat(svcEnv, downward["scanner"]), "HEALTH_ADDR=127.0.0.1:0")
 			if cfg.Consumers > 0 {
 				scanEnv = append(scanEnv, "CONSUMERS="+strconv.Itoa(cfg.Consumers))
 			}
@@ -217,7 +228,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, err
 	}
 	started := time.Now()
-	trig, err := startProc(logs, "trigger", filepath.Join(cfg.Bin, "trigger"), append(env, "RUN_ID="+res.RunID))
+	trig, err := startProc(logs, "trigger", filepath.Join(cfg.Bin, "trigger"), append(slices.Concat(env, downward["trigger"]), "RUN_ID="+res.RunID))
 	if err != nil {
 		return nil, err
 	}
