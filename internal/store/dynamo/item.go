@@ -138,8 +138,8 @@ var (
 	jsonBufs  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
-// maxPooledBuf: a buffer grown past it by one large result is let go
-// rather than pooled.
+// maxPooledBuf: a buffer grown past it by one large result, or a reader
+// that read a larger body, is let go rather than pooled.
 const maxPooledBuf = 1 << 20
 
 // gunzipJSON decodes the one JSON value of a gz body into v. The body is
@@ -171,7 +171,8 @@ func gunzipJSON(b []byte, v any) error {
 	if _, err := buf.ReadFrom(zr); err != nil {
 		return err // the reader's state is unknown: not pooled
 	}
-	if err := zr.Close(); err == nil {
+	// A pooled reader keeps the body it last read: only small ones are.
+	if err := zr.Close(); err == nil && len(b) <= maxPooledBuf {
 		gzReaders.Put(zr)
 	}
 	// Unmarshal copies every string out of buf, so buf is free to reuse.
