@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -349,12 +350,40 @@ const (
 	maxTagValue = 256
 )
 
-func checkCompliance(p *problems, c, where string) {
+// knownCompliance tells whether c is one of Config's compliance values.
+func knownCompliance(c string) bool {
 	switch c {
 	case Compliant, NonCompliant, NotApplicable, InsufficientData:
-	default:
-		p.add("%s: unknown compliance %q", where, c)
+		return true
 	}
+	return false
+}
+
+// elem names an element of a list field in a problem ("findings[3]"),
+// formatted only when a problem is added.
+type elem struct {
+	list string
+	i    int
+}
+
+func (e elem) String() string { return e.list + "[" + strconv.Itoa(e.i) + "]" }
+
+// regionChecker checks the region fields of list elements, parsing each
+// distinct valid region once.
+type regionChecker struct {
+	p     *problems
+	valid []ident.Region // a result has a few regions: a slice beats a map
+}
+
+func (c *regionChecker) check(r ident.Region, where elem) {
+	if slices.Contains(c.valid, r) {
+		return
+	}
+	if _, err := ident.ParseRegion(string(r)); err != nil {
+		c.p.add("%s.region: %w", where, err)
+		return
+	}
+	c.valid = append(c.valid, r)
 }
 
 // Validate implements Event.
@@ -428,29 +457,38 @@ func (e *AccountScanned) Validate() error {
 	if e.DurationMS < 0 {
 		p.add("duration_ms: negative")
 	}
+	// Every result is validated where it is sent and where it is received:
+	// the names of its rules' and findings' fields are formatted only for
+	// a problem, and each distinct region is parsed once (issue 20: this
+	// was 200 allocations a result, valid or not).
+	region := regionChecker{p: &p}
 	for i, r := range e.Rules {
-		where := fmt.Sprintf("rules[%d]", i)
-		checkRegion(&p, r.Region, where+".region")
+		where := elem{"rules", i}
+		region.check(r.Region, where)
 		if r.Name == "" {
 			p.add("%s.name: empty", where)
 		}
-		checkCompliance(&p, r.Compliance, where+".compliance")
+		if !knownCompliance(r.Compliance) {
+			p.add("%s.compliance: unknown compliance %q", where, r.Compliance)
+		}
 		if r.NoncompliantCount < 0 {
 			p.add("%s.noncompliant_count: negative", where)
 		}
 	}
 	for i, f := range e.Findings {
-		where := fmt.Sprintf("findings[%d]", i)
-		checkRegion(&p, f.Region, where+".region")
+		where := elem{"findings", i}
+		region.check(f.Region, where)
 		if f.Rule == "" || f.ResourceType == "" || f.ResourceID == "" {
 			p.add("%s: rule, resource_type and resource_id are required", where)
 		}
-		checkCompliance(&p, f.Compliance, where+".compliance")
+		if !knownCompliance(f.Compliance) {
+			p.add("%s.compliance: unknown compliance %q", where, f.Compliance)
+		}
 	}
 	seen := make(map[ident.Region]bool, len(e.Coverage))
 	for i, c := range e.Coverage {
-		where := fmt.Sprintf("coverage[%d]", i)
-		checkRegion(&p, c.Region, where+".region")
+		where := elem{"coverage", i}
+		region.check(c.Region, where)
 		if seen[c.Region] {
 			p.add("%s: region %q listed twice", where, c.Region)
 		}
@@ -472,9 +510,9 @@ func (e *AccountScanned) Validate() error {
 		}
 	}
 	for i, se := range e.Errors {
-		where := fmt.Sprintf("errors[%d]", i)
+		where := elem{"errors", i}
 		if se.Region != "" {
-			checkRegion(&p, se.Region, where+".region")
+			region.check(se.Region, where)
 		}
 		if se.Stage == "" || se.Code == "" {
 			p.add("%s: stage and code are required", where)

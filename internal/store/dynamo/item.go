@@ -101,10 +101,20 @@ func isConditionFailed(err error) bool {
 }
 
 // gzWriters holds reset gzip writers: a new one allocates the deflate
-// state (about 800 KiB) on its first Write, which the aggregator's profile
-// showed as a third of the cost of each result it stores (the allocation,
-// its clearing and the GC it drives), for bodies of a few KiB.
-var gzWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+// state on its first Write, which the aggregator's profile showed as a
+// third of the cost of each result it stores (the allocation, its clearing
+// and the GC it drives), for bodies of a few KiB.
+//
+// Bodies are compressed at gzip.BestSpeed: at the default level the
+// deflate of each result (and the reset of its 640 KiB of hash tables)
+// was 8% of the aggregator's CPU over a full-size load run (issue 20),
+// for bodies read back once or twice and kept for the retention only.
+// BestSpeed takes less than half the CPU for a body about a fifth larger;
+// a reader reads either (gzip is gzip).
+var gzWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
 
 func gz(v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -121,17 +131,52 @@ func gz(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// gzReaders and jsonBufs hold gzip readers and the buffers bodies are
+// inflated into, for gunzipJSON.
+var (
+	gzReaders sync.Pool // *gzip.Reader
+	jsonBufs  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
+
+// maxPooledBuf: a buffer grown past it by one large result, or a reader
+// that read a larger body, is let go rather than pooled.
+const maxPooledBuf = 1 << 20
+
+// gunzipJSON decodes the one JSON value of a gz body into v. The body is
+// inflated whole (which verifies the gzip checksum), then decoded with
+// json.Unmarshal: a json.Decoder reading from the gzip stream, as before,
+// cost a third more per result (its buffer grown by copies, and a
+// scan of the value before the decoding), and each emission decodes every
+// result twice.
 func gunzipJSON(b []byte, v any) error {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
+	var (
+		zr  *gzip.Reader
+		err error
+	)
+	if pooled, ok := gzReaders.Get().(*gzip.Reader); ok {
+		zr, err = pooled, pooled.Reset(bytes.NewReader(b))
+	} else {
+		zr, err = gzip.NewReader(bytes.NewReader(b))
+	}
 	if err != nil {
 		return err
 	}
-	defer zr.Close()
-	if err := json.NewDecoder(zr).Decode(v); err != nil {
-		return err
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			jsonBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(zr); err != nil {
+		return err // the reader's state is unknown: not pooled
 	}
-	_, err = io.Copy(io.Discard, zr) // reach EOF so the gzip checksum is verified
-	return err
+	// A pooled reader keeps the body it last read: only small ones are.
+	if err := zr.Close(); err == nil && len(b) <= maxPooledBuf {
+		gzReaders.Put(zr)
+	}
+	// Unmarshal copies every string out of buf, so buf is free to reuse.
+	return json.Unmarshal(buf.Bytes(), v)
 }
 
 func newWriteID() string {
