@@ -59,6 +59,10 @@ type Config struct {
 	// report, at the fleet's concurrency, and prints the scanners' CPU per
 	// call as a ratio of its.
 	Floor bool
+	// SimCPUProfile, when set, is passed to the load's awssim as
+	// -cpuprofile: a CPU profile of its whole life (the fleet's run, then
+	// the floor's when Floor is set), written when it stops.
+	SimCPUProfile string
 }
 
 func (c *Config) setDefaults() {
