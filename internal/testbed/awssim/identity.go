@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
-	"hash/fnv"
 	"net/http"
 	"slices"
 	"strings"
@@ -270,7 +269,7 @@ type throttler struct {
 	rate   float64
 	shards [64]struct {
 		mu      sync.Mutex
-		buckets map[string]*bucket
+		buckets map[accountRegion]*bucket
 	}
 }
 
@@ -282,7 +281,7 @@ type bucket struct {
 func (t *throttler) init(rate float64) {
 	t.rate = rate
 	for i := range t.shards {
-		t.shards[i].buckets = map[string]*bucket{}
+		t.shards[i].buckets = map[accountRegion]*bucket{}
 	}
 }
 
@@ -290,10 +289,9 @@ func (t *throttler) allow(account, region string) bool {
 	if t.rate <= 0 {
 		return true
 	}
-	key := account + "/" + region
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	sh := &t.shards[h.Sum32()%uint32(len(t.shards))]
+	// A struct key and fnv32a: no string built nor hasher allocated per call.
+	key := accountRegion{account, region}
+	sh := &t.shards[fnv32a(account, region)%uint32(len(t.shards))]
 	now := time.Now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -1,0 +1,97 @@
+package awssim
+
+import (
+	"fmt"
+	"testing"
+)
+
+// sameShardKeys returns n account-regions that hash to the rule cache's
+// shard 0, in a fixed order.
+func sameShardKeys(n int) []accountRegion {
+	var keys []accountRegion
+	for i := 0; len(keys) < n; i++ {
+		k := accountRegion{fmt.Sprintf("%012d", i), "us-east-1"}
+		if fnv32a(k.account, k.region)%cacheShards == 0 {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestRuleCacheEvictsOldest: a full shard forgets the account-region it
+// derived first, never one a scan is still asking for.
+func TestRuleCacheEvictsOldest(t *testing.T) {
+	keys := sameShardKeys(cachePerShard + 2)
+	for _, tc := range []struct {
+		name string
+		// asked, in order; then which keys must still be cached
+		asked   []int
+		cached  []int
+		derived int // derivations in all
+	}{
+		{"below capacity keeps all", seq(0, cachePerShard), seq(0, cachePerShard), cachePerShard},
+		{"one over forgets the first", seq(0, cachePerShard+1), seq(1, cachePerShard+1), cachePerShard + 1},
+		{"two over forget the first two", seq(0, cachePerShard+2), seq(2, cachePerShard+2), cachePerShard + 2},
+		{"a hit does not derive again", append(seq(0, cachePerShard), 0, 5, cachePerShard-1), seq(0, cachePerShard), cachePerShard},
+		{"the one forgotten is derived again", append(seq(0, cachePerShard+1), 0), append(seq(2, cachePerShard+1), 0), cachePerShard + 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c ruleCache
+			derived := 0
+			for _, i := range tc.asked {
+				want := []Rule{{Name: keys[i].account}}
+				got := c.get(keys[i], func() []Rule { derived++; return want })
+				if len(got) != 1 || got[0].Name != keys[i].account {
+					t.Fatalf("get(%v) = %v", keys[i], got)
+				}
+			}
+			if derived != tc.derived {
+				t.Errorf("derived %d times, want %d", derived, tc.derived)
+			}
+			for _, i := range tc.cached {
+				c.get(keys[i], func() []Rule { t.Errorf("key %d was evicted", i); return nil })
+			}
+		})
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestThrottlerBucketPerAccountRegion: each (account, region) has its own
+// bucket. The rate is so low (one token per 1,000 s) that a bucket, once
+// emptied, stays empty for the test's life.
+func TestThrottlerBucketPerAccountRegion(t *testing.T) {
+	var th throttler
+	th.init(0.001)
+	for _, tc := range []struct {
+		account, region string
+		want            bool
+	}{
+		{"111111111111", "us-east-1", true},
+		{"111111111111", "us-east-1", false},
+		{"111111111111", "ap-east-1", true},
+		{"222222222222", "us-east-1", true},
+		{"111111111111", "ap-east-1", false},
+		// Not one bucket under a joined key ("1/2/3" both).
+		{"1/2", "3", true},
+		{"1", "2/3", true},
+		{"1/2", "3", false},
+	} {
+		if got := th.allow(tc.account, tc.region); got != tc.want {
+			t.Errorf("allow(%s, %s) = %v, want %v", tc.account, tc.region, got, tc.want)
+		}
+	}
+	var off throttler
+	off.init(0)
+	for range 3 {
+		if !off.allow("111111111111", "us-east-1") {
+			t.Fatal("rate 0 refused a call")
+		}
+	}
+}
