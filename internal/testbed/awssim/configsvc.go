@@ -324,11 +324,11 @@ func (s *Sim) config(c *call) (any, *apiError) {
 // selectRules returns the account's rules in region, or those named, in the
 // order named; a name that is not a rule there is NoSuchConfigRuleException.
 func (s *Sim) selectRules(account, region string, names []string) ([]Rule, *apiError) {
-	a, ok := s.org.Account(account)
-	if !ok {
+	a := s.org.account(account)
+	if a == nil {
 		return nil, nil
 	}
-	rules := s.org.rulesShared(&a, region)
+	rules := s.org.rulesShared(a, region)
 	if len(names) == 0 {
 		return rules, nil
 	}

@@ -1,8 +1,10 @@
 package awssim
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // sameShardKeys returns n account-regions that hash to the rule cache's
@@ -92,6 +94,53 @@ func TestThrottlerBucketPerAccountRegion(t *testing.T) {
 	for range 3 {
 		if !off.allow("111111111111", "us-east-1") {
 			t.Fatal("rate 0 refused a call")
+		}
+	}
+}
+
+// TestParseAmzDateMatchesTimeParse: the fast path gives what time.Parse
+// gives, value and error alike.
+func TestParseAmzDateMatchesTimeParse(t *testing.T) {
+	for _, v := range []string{
+		"20261207T174512Z", "20260101T000000Z", "20261231T235959Z", "00010101T000000Z",
+		"20261128T120000Z", "20260229T120000Z", "20240229T120000Z", "20261131T120000Z", "20261130T120000Z",
+		"20261207T244512Z", "20261207T176012Z", "20261207T174560Z", "20261307T174512Z", "20260007T174512Z", "20261200T174512Z",
+		"20261207 174512Z", "20261207T174512", "20261207T174512z", "2026120xT174512Z", "+0261207T174512Z", "-0261207T174512Z",
+		"2026-12-07T17:45:12Z", "", "20261207T1745120Z", "２0261207T174512Z",
+	} {
+		want, wantErr := time.Parse(amzDateLayout, v)
+		got, err := parseAmzDate(v)
+		if !got.Equal(want) || got.Location() != want.Location() || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Errorf("parseAmzDate(%q) = %v, %v; time.Parse: %v, %v", v, got, err, want, wantErr)
+		}
+	}
+}
+
+// TestJSONErrorBodyMatchesMarshal: the error body is byte for byte what
+// json.Marshal wrote for the map of its members.
+func TestJSONErrorBodyMatchesMarshal(t *testing.T) {
+	msgs := []string{"Rate exceeded", "", `quote " backslash \ <tag> & amp`, "line\nbreak\ttab\x01", "naïve – ✓", "bad utf-8 \xff\xfe", "\u2028\u2029"}
+	for _, svc := range []service{svcOrgs, svcConfig} {
+		for _, reason := range []string{"", "INPUT_REQUIRED", "<r&>"} {
+			for _, msg := range msgs {
+				e := &apiError{status: 400, code: "ThrottlingException", msg: msg, reason: reason}
+				m := map[string]string{"__type": e.code}
+				if svc == svcOrgs {
+					m["Message"] = msg
+				} else {
+					m["message"] = msg
+				}
+				if reason != "" {
+					m["Reason"] = reason
+				}
+				want, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := appendJSONErrorBody(nil, svc, e); string(got) != string(want) {
+					t.Errorf("svc %d reason %q msg %q:\n got %s\nwant %s", svc, reason, msg, got, want)
+				}
+			}
 		}
 	}
 }
