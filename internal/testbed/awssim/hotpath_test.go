@@ -144,3 +144,37 @@ func TestJSONErrorBodyMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderStatusMatchesEncodingJSON: DescribeConfigurationRecorderStatus
+// answers, for recording, stopped and missing recorders, the bytes
+// encoding/json wrote for the map of its one member.
+func TestRecorderStatusMatchesEncodingJSON(t *testing.T) {
+	at := epochSeconds(evaluatedAt)
+	stop := epochSeconds(evaluatedAt.Add(-90 * time.Hour))
+	milli := epochSeconds(evaluatedAt.Add(1500 * time.Millisecond))
+	rec := recorderStatusJSON{Arn: "arn:aws:config:us-east-1:111111111111:configuration-recorder/default/abc", Name: "default",
+		LastStartTime: at, Recording: true, LastStatus: "Success", LastStatusChangeTime: at}
+	stopped := rec
+	stopped.Recording, stopped.LastStopTime, stopped.LastStatusChangeTime = false, &stop, milli
+	odd := rec
+	odd.Arn, odd.Name, odd.LastStatus = `<&> "q" \`, "naïve\u2028", ""
+	for _, tc := range []struct {
+		name string
+		in   []recorderStatusJSON
+	}{
+		{"none", []recorderStatusJSON{}},
+		{"recording", []recorderStatusJSON{rec}},
+		{"stopped", []recorderStatusJSON{stopped}},
+		{"two, escaped strings", []recorderStatusJSON{stopped, odd}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(map[string]any{"ConfigurationRecordersStatus": tc.in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (recorderStatusOutput{statuses: tc.in}).appendJSON(nil); string(got) != string(want) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
