@@ -3,6 +3,7 @@ package awssim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -176,5 +177,22 @@ func TestRecorderStatusMatchesEncodingJSON(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+// TestNewRequestID: AWS's shape, 8-4-4-4-12 lower-case hex digits, and a
+// new one each call.
+func TestNewRequestID(t *testing.T) {
+	shape := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		if !shape.MatchString(id) {
+			t.Fatalf("request id %q: not 8-4-4-4-12 hex", id)
+		}
+		if seen[id] {
+			t.Fatalf("request id %q twice", id)
+		}
+		seen[id] = true
 	}
 }

@@ -146,6 +146,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		"-regions", strings.Join(cfg.Regions, ","), "-latency", cfg.Latency.String(),
 		"-throttle-rps", strconv.FormatFloat(cfg.ThrottleRPS, 'g', -1, 64),
 		"-error-rate", strconv.FormatFloat(cfg.ErrorRate, 'g', -1, 64)}
+	if cfg.SimProcs > 0 {
+		res.SimArgs = append(res.SimArgs, "-procs", strconv.Itoa(cfg.SimProcs))
+	}
 	if err := os.WriteFile(filepath.Join(cfg.Out, "awssim.args"), []byte(strings.Join(res.SimArgs, " ")+"\n"), 0o644); err != nil {
 		return nil, err
 	}

@@ -412,3 +412,17 @@ func running(t *testing.T, name string) *proc {
 	t.Cleanup(p.Kill)
 	return p
 }
+
+func TestConfigValidateSimProcs(t *testing.T) {
+	for _, tc := range []struct {
+		procs int
+		bad   bool
+	}{{0, false}, {1, false}, {2, false}, {-1, true}} {
+		cfg := Config{SQS: "x", SNS: "x", S3: "x", DynamoDB: "x", SimProcs: tc.procs}
+		cfg.setDefaults()
+		err := cfg.Validate()
+		if got := err != nil && strings.Contains(err.Error(), "awssim procs"); got != tc.bad {
+			t.Errorf("SimProcs %d: Validate() = %v, want refused: %v", tc.procs, err, tc.bad)
+		}
+	}
+}
