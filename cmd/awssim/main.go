@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -29,7 +30,7 @@ Usage:
          [-regions us-east-1,ap-east-1] [-rules 12] [-noncompliant 0.15]
          [-latency 0] [-throttle-rps 0] [-error-rate 0] [-deny 0] [-fail-regions 0]
          [-disabled-regions 0] [-not-recording 0] [-week 1]
-         [-hub-account ID] [-session-ttl 1h] [-cpuprofile FILE]
+         [-hub-account ID] [-session-ttl 1h] [-procs 0] [-cpuprofile FILE]
 
 Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 ...,
 or AWS_ENDPOINT_URL. Hub keys: any access key id not starting ASIA (e.g.
@@ -49,6 +50,10 @@ with - as _ (-throttle-rps <-> THROTTLE_RPS); a flag on the command line wins.
 
 awssim runs with GOGC=400 unless GOGC is set: its live heap is a few MB, so
 the default would collect it several times a second under a scan's load.
+
+-procs 1 runs it on one processor (GOMAXPROCS): where it shares the machine
+with the clients it serves (make load), its two processors' goroutine
+stealing and wake-ups cost more CPU than they win.
 
 Flags:
 `
@@ -72,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		regions    string
 		nonComp    float64
 		cpuProfile string
+		procs      int
 	)
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:4566", "listen address (host:port; port 0 picks a free one, logged when ready)")
 	fs.StringVar(&opts.OrgFile, "org", "", "organisation file (JSON, see README); instead of generating one")
@@ -90,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opts.Gen.Week, "week", 1, fmt.Sprintf("week of the generated org's life to serve, 1 to %d (churn: see above; not with -org)", awssim.MaxWeek))
 	fs.StringVar(&opts.Sim.HubAccountID, "hub-account", "", "account of the hub role (default: the management account)")
 	fs.DurationVar(&opts.Sim.SessionTTL, "session-ttl", time.Hour, "longest AssumeRole session (AWS caps chained role sessions at 1h)")
+	fs.IntVar(&procs, "procs", 0, "processors to run on (GOMAXPROCS; 0: Go's default, every core)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (written when awssim stops on SIGTERM)")
 
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +136,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		opts.Gen.NonCompliant = -1 // GenConfig reads 0 as "default"
 	}
 
+	if err := setProcs(procs); err != nil {
+		return err
+	}
+
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
@@ -149,6 +160,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 // collections: awssim's live heap is small (an org of 1,000 accounts is
 // about 10 MB), and GC was 5-7% of its CPU per call at the default 100.
 const defaultGCPercent = 400
+
+// setProcs applies -procs: n > 0 sets GOMAXPROCS, 0 leaves Go's default
+// (or the GOMAXPROCS environment variable) alone.
+func setProcs(n int) error {
+	if n < 0 {
+		return fmt.Errorf("procs %d: want 0 (Go's default) or more", n)
+	}
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+	return nil
+}
 
 // startCPUProfile profiles the process until the returned func is called:
 // how awssim's CPU per call is measured and cut (docs/BENCHMARKS.md).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"org and week from env", []string{"-org", "x.json"}, map[string]string{"WEEK": "3"}, "-org and -week are exclusive"},
 		{"week 0", []string{"-week", "0"}, nil, "week 0: want 1 to 520"},
 		{"week too far", []string{"-accounts", "3", "-week", "521"}, nil, "week 521: want 1 to 520"},
+		{"negative procs", []string{"-procs", "-1"}, nil, "procs -1: want 0"},
 		{"unwritable cpu profile", []string{"-cpuprofile", "/nonexistent/awssim.prof"}, nil, "cpuprofile: open /nonexistent/awssim.prof"},
 	}
 	for _, tc := range cases {
@@ -54,9 +56,29 @@ func TestHelp(t *testing.T) {
 	if err := run([]string{"-help"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400", "-disabled-regions", "-not-recording", "DescribeRegions", "-week", "WEEK"} {
+	for _, want := range []string{"Not AWS", "-throttle-rps", "THROTTLE_RPS", "-session-ttl", "--endpoint-url", "-cpuprofile", "GOGC=400", "-disabled-regions", "-not-recording", "DescribeRegions", "-week", "WEEK", "-procs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}
+	}
+}
+
+func TestSetProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	for _, tc := range []struct {
+		n, want int
+	}{
+		{0, 2}, // Go's default left alone
+		{1, 1},
+		{3, 3},
+	} {
+		if err := setProcs(tc.n); err != nil {
+			t.Fatalf("setProcs(%d): %v", tc.n, err)
+		}
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Errorf("setProcs(%d): GOMAXPROCS %d, want %d", tc.n, got, tc.want)
+		}
+		runtime.GOMAXPROCS(2)
 	}
 }

@@ -49,6 +49,8 @@ func main() {
 	fs.DurationVar(&cfg.ProfileAt, "profile-at", 0, "take CPU profiles of the aggregator and one scanner this long after the trigger starts (0: none), into <out>/*.pprof")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 30*time.Second, "length of those profiles")
 	fs.BoolVar(&cfg.Floor, "floor", false, "after the report, run <bin>/floor (bench/floor, the plain SDK) against the same awssim at the fleet's concurrency and print the scanners' CPU per call as a ratio of its")
+	fs.IntVar(&cfg.SimProcs, "awssim-procs", 1, "the load's awssim's -procs, its GOMAXPROCS (0: every core); R is measured on every core either way")
+	fs.StringVar(&cfg.SimCPUProfile, "awssim-cpuprofile", "", "write a CPU profile of the load's awssim over its whole life (with -floor, the floor's run too) to this file (awssim -cpuprofile)")
 	ctx, stop, logger := cli.Start("loadtest", summary, fs, os.Args[1:], &cli.Logging{Format: "text", Level: "info"})
 	defer stop()
 	cfg.Regions = strings.Split(*regions, ",")

@@ -324,3 +324,98 @@ func procCPU(b *testing.B) time.Duration {
 	const clkTck = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clkTck
 }
+
+// BenchmarkHandlerScanOrder calls ServeHTTP with a scan's Config calls in
+// the order a paced fleet makes them: a thousand account-regions in
+// progress at once, one call of each in turn (at one call per second per
+// account-region, as -throttle-rps 1 admits), over 4,000 account-regions,
+// more than the rule cache holds. Each account-region is asked
+// DescribeConfigRules, DescribeComplianceByConfigRule,
+// DescribeConfigurationRecorderStatus and GetComplianceDetailsByConfigRule
+// for each NON_COMPLIANT rule. BenchmarkHandler replays 500 calls of 42
+// account-regions, which never leave the cache.
+func BenchmarkHandlerScanOrder(b *testing.B) {
+	s, srv := benchSim(b, 5000)
+	reqs := presignScanOrder(b, s, srv.URL, 4000, 1000)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var next atomic.Int64
+	m := startCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p := reqs[int(next.Add(1))%len(reqs)]
+			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(p.body))
+			r.Host = host
+			r.Header = p.header.Clone()
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Errorf("%d %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+	m.report(b)
+}
+
+// presignScanOrder signs the Config calls of the first n account-regions
+// (ACTIVE accounts, their regions in turn), interleaved as inFlight
+// account-regions scanned at once would make them.
+func presignScanOrder(b *testing.B, s *Sim, srvURL string, n, inFlight int) []presigned {
+	b.Helper()
+	org := s.Org()
+	signer := v4.NewSigner()
+	var queues [][]presigned // per account-region, its calls in order
+	for _, a := range org.Accounts {
+		if len(queues) >= n {
+			break
+		}
+		if a.Status != StatusActive {
+			continue
+		}
+		ss := s.issue(a.ID, RoleRead, "bench", time.Hour)
+		creds := aws.Credentials{AccessKeyID: ss.accessKeyID, SecretAccessKey: ss.secret, SessionToken: ss.token}
+		for _, region := range a.Regions {
+			calls := []struct{ op, body string }{
+				{"DescribeConfigRules", `{}`},
+				{"DescribeComplianceByConfigRule", `{}`},
+				{"DescribeConfigurationRecorderStatus", `{}`},
+			}
+			for _, r := range org.Rules(a.ID, region) {
+				if r.Compliance() == NonCompliant {
+					calls = append(calls, struct{ op, body string }{"GetComplianceDetailsByConfigRule", fmt.Sprintf(`{"ConfigRuleName":%q,"ComplianceTypes":["NON_COMPLIANT"],"Limit":100}`, r.Name)})
+				}
+			}
+			var q []presigned
+			for _, c := range calls {
+				r, _ := http.NewRequest(http.MethodPost, srvURL+"/", strings.NewReader(c.body))
+				r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+				r.Header.Set("X-Amz-Target", "StarlingDoveService."+c.op)
+				r.Header.Set("X-Amz-Security-Token", ss.token)
+				if err := signer.SignHTTP(context.Background(), creds, r, hexSHA256([]byte(c.body)), "config", region, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				q = append(q, presigned{header: r.Header, body: []byte(c.body)})
+			}
+			queues = append(queues, q)
+		}
+	}
+	// Round robin over a window of inFlight account-regions; one that is
+	// done makes room for the next.
+	var out []presigned
+	window, nextQ := []int{}, 0
+	for len(window) > 0 || nextQ < len(queues) {
+		for len(window) < inFlight && nextQ < len(queues) {
+			window = append(window, nextQ)
+			nextQ++
+		}
+		kept := window[:0]
+		for _, qi := range window {
+			out = append(out, queues[qi][0])
+			if queues[qi] = queues[qi][1:]; len(queues[qi]) > 0 {
+				kept = append(kept, qi)
+			}
+		}
+		window = kept
+	}
+	return out
+}

@@ -57,6 +57,42 @@ type recorderStatusJSON struct {
 	LastStatusChangeTime epochSeconds  `json:"lastStatusChangeTime"`
 }
 
+// recorderStatusOutput is DescribeConfigurationRecorderStatus's answer: a
+// scan asks it once per account-region (20,000 times at full size), so it
+// encodes itself as encoding/json encoded the map of its one member
+// (TestRecorderStatusMatchesEncodingJSON).
+type recorderStatusOutput struct {
+	statuses []recorderStatusJSON
+}
+
+func (o recorderStatusOutput) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"ConfigurationRecordersStatus":[`...)
+	for i, st := range o.statuses {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '{')
+		dst = appendKey(dst, "arn")
+		dst = appendJSONString(dst, st.Arn)
+		dst = appendKey(dst, "name")
+		dst = appendJSONString(dst, st.Name)
+		dst = appendKey(dst, "lastStartTime")
+		dst = appendEpoch(dst, time.Time(st.LastStartTime))
+		if st.LastStopTime != nil {
+			dst = appendKey(dst, "lastStopTime")
+			dst = appendEpoch(dst, time.Time(*st.LastStopTime))
+		}
+		dst = appendKey(dst, "recording")
+		dst = strconv.AppendBool(dst, st.Recording)
+		dst = appendKey(dst, "lastStatus")
+		dst = appendJSONString(dst, st.LastStatus)
+		dst = appendKey(dst, "lastStatusChangeTime")
+		dst = appendEpoch(dst, time.Time(st.LastStatusChangeTime))
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
 // configInput is the input of every Config operation awssim serves.
 type configInput struct {
 	ConfigRuleNames            []string
@@ -316,7 +352,7 @@ func (s *Sim) config(c *call) (any, *apiError) {
 			}
 			out = append(out, st)
 		}
-		return map[string]any{"ConfigurationRecordersStatus": out}, nil
+		return recorderStatusOutput{statuses: out}, nil
 	}
 	return nil, badRequest("UnknownOperationException", "awssim does not implement Config "+c.op)
 }
@@ -324,11 +360,11 @@ func (s *Sim) config(c *call) (any, *apiError) {
 // selectRules returns the account's rules in region, or those named, in the
 // order named; a name that is not a rule there is NoSuchConfigRuleException.
 func (s *Sim) selectRules(account, region string, names []string) ([]Rule, *apiError) {
-	a, ok := s.org.Account(account)
-	if !ok {
+	a := s.org.account(account)
+	if a == nil {
 		return nil, nil
 	}
-	rules := s.org.rulesShared(&a, region)
+	rules := s.org.rulesShared(a, region)
 	if len(names) == 0 {
 		return rules, nil
 	}

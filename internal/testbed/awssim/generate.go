@@ -275,11 +275,52 @@ const (
 	cachePerShard = 32
 )
 
+// ruleCache forgets the account-region it derived first (per shard): a
+// scan asks for an account-region over the few seconds its paced calls
+// take and then never again, so the oldest entry is the one done with. It
+// used to forget an arbitrary entry, which at full size (about a thousand
+// account-regions in progress, paced at one Config call per second each)
+// dropped an in-progress one on close to half of the insertions, each then
+// derived again.
 type ruleCache struct {
-	shards [cacheShards]struct {
-		mu sync.Mutex
-		m  map[accountRegion][]Rule
+	shards [cacheShards]ruleCacheShard
+}
+
+type ruleCacheShard struct {
+	mu sync.Mutex
+	m  map[accountRegion][]Rule
+	// ring holds the keys of m in the order they were added; once m is
+	// full, ring[next] is the oldest, the one the next insertion evicts.
+	ring [cachePerShard]accountRegion
+	next int
+}
+
+// get returns the rules of key, deriving them (outside the shard's lock)
+// when they are not cached.
+func (c *ruleCache) get(key accountRegion, derive func() []Rule) []Rule {
+	sh := &c.shards[fnv32a(key.account, key.region)%cacheShards]
+	sh.mu.Lock()
+	rules, ok := sh.m[key]
+	sh.mu.Unlock()
+	if ok {
+		return rules
 	}
+	rules = derive()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if had, ok := sh.m[key]; ok {
+		return had // derived meanwhile by another call: keep one copy
+	}
+	if sh.m == nil {
+		sh.m = make(map[accountRegion][]Rule, cachePerShard)
+	}
+	if len(sh.m) == cachePerShard {
+		delete(sh.m, sh.ring[sh.next])
+	}
+	sh.m[key] = rules
+	sh.ring[sh.next] = key
+	sh.next = (sh.next + 1) % cachePerShard
+	return rules
 }
 
 type accountRegion struct{ account, region string }
@@ -305,28 +346,7 @@ func fnv32a(a, b string) uint32 {
 }
 
 func (g *generator) cachedRules(a *Account, region string) []Rule {
-	key := accountRegion{a.ID, region}
-	sh := &g.cache.shards[fnv32a(a.ID, region)%cacheShards]
-	sh.mu.Lock()
-	rules, ok := sh.m[key]
-	sh.mu.Unlock()
-	if ok {
-		return rules
-	}
-	rules = g.rules(a, region)
-	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[accountRegion][]Rule, cachePerShard)
-	}
-	if len(sh.m) >= cachePerShard {
-		for k := range sh.m { // evict an arbitrary entry
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[key] = rules
-	sh.mu.Unlock()
-	return rules
+	return g.cache.get(accountRegion{a.ID, region}, func() []Rule { return g.rules(a, region) })
 }
 
 type ruleDef struct {

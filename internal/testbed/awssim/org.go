@@ -202,6 +202,16 @@ func (o *Org) Account(id string) (Account, bool) {
 	return o.Accounts[i], true
 }
 
+// account is Account without the copy of the struct, for the lookups
+// awssim makes on every call; nil for an unknown account.
+func (o *Org) account(id string) *Account {
+	i, ok := o.byID[id]
+	if !ok {
+		return nil
+	}
+	return &o.Accounts[i]
+}
+
 // Rules returns the Config rules of an account in a region, sorted by name,
 // exactly as awssim answers them. It is nil for an unknown account or a
 // region where the account has no rules. The slice is fresh; callers may
@@ -239,8 +249,8 @@ func cloneRules(rules []Rule) []Rule {
 // RegionFails reports whether every Config call of the account in region
 // answers UnrecognizedClientException.
 func (o *Org) RegionFails(accountID, region string) bool {
-	a, ok := o.Account(accountID)
-	if !ok {
+	a := o.account(accountID)
+	if a == nil {
 		return false
 	}
 	_, found := slices.BinarySearch(a.FailRegions, region)
@@ -251,8 +261,8 @@ func (o *Org) RegionFails(accountID, region string) bool {
 // has not enabled (DescribeRegions: not-opted-in; Config calls there answer
 // UnrecognizedClientException).
 func (o *Org) RegionDisabled(accountID, region string) bool {
-	a, ok := o.Account(accountID)
-	if !ok {
+	a := o.account(accountID)
+	if a == nil {
 		return false
 	}
 	_, found := slices.BinarySearch(a.DisabledRegions, region)
@@ -263,8 +273,8 @@ func (o *Org) RegionDisabled(accountID, region string) bool {
 // RecorderRecording, RecorderStopped or RecorderNone. Any region not said
 // otherwise has one recording, rules or not.
 func (o *Org) Recorder(accountID, region string) string {
-	a, ok := o.Account(accountID)
-	if !ok {
+	a := o.account(accountID)
+	if a == nil {
 		return RecorderNone
 	}
 	if _, found := slices.BinarySearch(a.NoRecorderRegions, region); found {
@@ -284,8 +294,8 @@ func (o *Org) OptInStatus(accountID, region string) string {
 	if !IsOptInRegion(region) {
 		return OptInNotRequired
 	}
-	a, ok := o.Account(accountID)
-	if !ok {
+	a := o.account(accountID)
+	if a == nil {
 		return NotOptedIn
 	}
 	if _, listed := slices.BinarySearch(a.Regions, region); !listed {
@@ -300,8 +310,8 @@ func (o *Org) OptInStatus(accountID, region string) string {
 // Tags returns the account's tags sorted by key, as ListTagsForResource
 // answers them; nil for an unknown account or one without tags.
 func (o *Org) Tags(accountID string) []Tag {
-	a, ok := o.Account(accountID)
-	if !ok || len(a.Tags) == 0 {
+	a := o.account(accountID)
+	if a == nil || len(a.Tags) == 0 {
 		return nil
 	}
 	return sortedTags(a.Tags)

@@ -3,7 +3,7 @@ package awssim
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -642,18 +642,25 @@ func writeJSONResult(w http.ResponseWriter, v any, reqID string) {
 	w.Write(b)
 }
 
+// newRequestID is a random id shaped as AWS's (8-4-4-4-12 hex digits).
+// It needs to be unique, not unpredictable: math/rand/v2's generator, not
+// crypto/rand's system call path, on every call.
 func newRequestID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], mrand.Uint64())
 	const hexd = "0123456789abcdef"
-	out := make([]byte, 0, 36)
+	var out [36]byte
+	n := 0
 	for i, x := range b {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
+			out[n] = '-'
+			n++
 		}
-		out = append(out, hexd[x>>4], hexd[x&15])
+		out[n], out[n+1] = hexd[x>>4], hexd[x&15]
+		n += 2
 	}
-	return string(out)
+	return string(out[:])
 }
 
 func first(v []string) string {

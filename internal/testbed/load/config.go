@@ -59,6 +59,16 @@ type Config struct {
 	// report, at the fleet's concurrency, and prints the scanners' CPU per
 	// call as a ratio of its.
 	Floor bool
+	// SimCPUProfile, when set, is passed to the load's awssim as
+	// -cpuprofile: a CPU profile of its whole life (the fleet's run, then
+	// the floor's when Floor is set), written when it stops.
+	SimCPUProfile string
+	// SimProcs is the load's awssim's -procs (GOMAXPROCS; 0: every
+	// core). It shares the machine's two cores with the fleet and needs
+	// a fraction of one (about 1,100 calls/s at full size): on one
+	// processor it spends no CPU on stealing goroutines and waking the
+	// other. The awssim R is measured on keeps every core.
+	SimProcs int
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProfileAt < 0 || c.ProfileFor < time.Second {
 		errs = append(errs, fmt.Errorf("profile at %s for %s: want at >= 0, for >= 1s", c.ProfileAt, c.ProfileFor))
+	}
+	if c.SimProcs < 0 {
+		errs = append(errs, fmt.Errorf("awssim procs %d: want >= 0", c.SimProcs))
 	}
 	if c.Timeout <= 0 || c.RateDuration < 0 || c.RateWorkers < 1 {
 		errs = append(errs, errors.New("timeout, rate duration and rate workers must be positive"))

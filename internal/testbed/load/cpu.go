@@ -79,3 +79,39 @@ func (m MachineCPU) Floor() time.Duration {
 	}
 	return m.Busy / time.Duration(m.Cores)
 }
+
+// procCPUTime is a running process's user+system CPU so far, from
+// /proc/PID/stat: what awssim spent on the fleet's run, read before the
+// floor's run adds its own calls to the same process.
+func procCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStatCPU(b)
+}
+
+// parseProcStatCPU reads utime and stime (fields 14 and 15, in clock
+// ticks) of a /proc/PID/stat line. The command name, field 2, is in
+// parentheses and may hold spaces and parentheses itself, so the fields
+// are counted from the last ')'.
+func parseProcStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("/proc/PID/stat: no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state): utime is f[11], stime f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/PID/stat: %d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("/proc/PID/stat: utime/stime %q", v)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}

@@ -25,6 +25,9 @@ type FloorRun struct {
 	CPU   time.Duration // its user+system CPU
 	Wall  time.Duration
 	Line  string // its summary line
+	// SimCPU is what awssim spent serving the floor's calls (and
+	// stopping): not counted in the fleet's awssim CPU.
+	SimCPU time.Duration
 }
 
 // PerCall is the floor's CPU per awssim call.

@@ -94,10 +94,12 @@ type Result struct {
 
 	// Machine is the whole machine's CPU from the trigger's start to the
 	// report; ProcCPU each child's user+system CPU over its life
-	// (scanners summed), for where that went.
+	// (scanners summed), for where that went; awssim's up to the end of
+	// the fleet's run, before the floor's calls.
 	Machine MachineCPU
 	ProcCPU map[string]time.Duration
-	// Profiles are the CPU profiles taken mid-run (-profile-at).
+	// Profiles are the CPU profiles taken mid-run (-profile-at) and
+	// awssim's whole-life one (-awssim-cpuprofile).
 	Profiles []string
 	// Floor is bench/floor's run (-floor), nil when not run.
 	Floor *FloorRun
@@ -155,6 +157,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		"-regions", strings.Join(cfg.Regions, ","), "-latency", cfg.Latency.String(),
 		"-throttle-rps", strconv.FormatFloat(cfg.ThrottleRPS, 'g', -1, 64),
 		"-error-rate", strconv.FormatFloat(cfg.ErrorRate, 'g', -1, 64)}
+	if cfg.SimProcs > 0 {
+		res.SimArgs = append(res.SimArgs, "-procs", strconv.Itoa(cfg.SimProcs))
+	}
 	if err := os.WriteFile(filepath.Join(cfg.Out, "awssim.args"), []byte(strings.Join(res.SimArgs, " ")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
@@ -167,7 +172,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			res.Expected++
 		}
 	}
-	sim, simURL, err := harness.StartSim(ctx, logs, "awssim", filepath.Join(cfg.Bin, "awssim"), res.SimArgs, time.Minute)
+	simArgs := res.SimArgs
+	if cfg.SimCPUProfile != "" {
+		simArgs = append(slices.Clip(simArgs), "-cpuprofile", cfg.SimCPUProfile)
+	}
+	sim, simURL, err := harness.StartSim(ctx, logs, "awssim", filepath.Join(cfg.Bin, "awssim"), simArgs, time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -379,6 +388,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if res.Sim, err = awssim.FetchStats(ctx, http.DefaultClient, simURL); err != nil {
 		return res, err
 	}
+	// awssim's CPU for the fleet's calls alone: the floor's run below makes
+	// as many calls again to the same process.
+	if res.ProcCPU["awssim"], err = procCPUTime(sim.Pid()); err != nil {
+		return res, fmt.Errorf("awssim's CPU: %w", err)
+	}
 
 	// The report: how many objects, then the one workbook against the truth.
 	if res.Reports, res.FindingsFiles, err = countReports(ctx, s3c, rs.Bucket, res.RunID); err != nil {
@@ -401,7 +415,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 
 	// The limit, with R measured now on a second awssim at zero latency.
 	sim.Terminate(10 * time.Second)
-	res.ProcCPU["awssim"] = sim.CPUTime()
+	if res.Floor != nil {
+		res.Floor.SimCPU = sim.CPUTime() - res.ProcCPU["awssim"]
+	}
+	if cfg.SimCPUProfile != "" {
+		res.Profiles = append(res.Profiles, cfg.SimCPUProfile)
+	}
 	res.Rate, err = measureRate(ctx, logs, filepath.Join(cfg.Bin, "awssim"), cfg, org)
 	if err != nil {
 		return res, err

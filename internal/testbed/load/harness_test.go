@@ -316,6 +316,33 @@ func TestParseCPUStat(t *testing.T) {
 	}
 }
 
+func TestParseProcStatCPU(t *testing.T) {
+	// Fields 14 (utime) and 15 (stime) of /proc/PID/stat, in ticks of 10 ms.
+	tail := " S 1 2 3 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 9 0 500 1000 200\n"
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+	}{
+		{"plain name", "4242 (awssim)" + tail, 18010 * time.Millisecond},
+		{"name with spaces and parentheses", "4242 (a (b) c)" + tail, 18010 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseProcStatCPU([]byte(tc.stat))
+			if err != nil || got != tc.want {
+				t.Errorf("parseProcStatCPU = %s, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "4242 awssim S 1", "4242 (awssim) S 1 2 3", "4242 (awssim) S 1 2 3 0 -1 4 100 0 0 0 x 567 0\n", "4242 (awssim) S 1 2 3 0 -1 4 100 0 0 0 -1 567 0\n"} {
+		if _, err := parseProcStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseProcStatCPU(%q) accepted", bad)
+		}
+	}
+	if d, err := procCPUTime(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("procCPUTime(self) = %s, %v", d, err)
+	}
+}
+
 func TestProfileRun(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
@@ -384,4 +411,18 @@ func running(t *testing.T, name string) *proc {
 	}
 	t.Cleanup(p.Kill)
 	return p
+}
+
+func TestConfigValidateSimProcs(t *testing.T) {
+	for _, tc := range []struct {
+		procs int
+		bad   bool
+	}{{0, false}, {1, false}, {2, false}, {-1, true}} {
+		cfg := Config{SQS: "x", SNS: "x", S3: "x", DynamoDB: "x", SimProcs: tc.procs}
+		cfg.setDefaults()
+		err := cfg.Validate()
+		if got := err != nil && strings.Contains(err.Error(), "awssim procs"); got != tc.bad {
+			t.Errorf("SimProcs %d: Validate() = %v, want refused: %v", tc.procs, err, tc.bad)
+		}
+	}
 }

@@ -88,17 +88,17 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 		r.Limit.Seconds(), r.LimitTerm, r.Terms3[0].Seconds(), r.C, cfg.Concurrency, r.Policy.MaxReplicas, r.Terms3[1].Seconds(), r.Rate, r.Terms3[2].Seconds(),
 		ratio(r.Wall, r.Limit), ratio(r.Wall, r.Limit+r.Ramp))
 	if m := r.Machine; m.Cores > 0 {
-		fmt.Fprintf(w, "CPU: the machine's %d cores were %.0f%% busy from trigger to report, %.1f CPU-s in all: at that cost the run cannot end in under %.1f s here; over their lives, scanners %.1f s (%.2f ms per awssim call), awssim %.1f s, aggregator %.1f s, trigger %.1f s (the emulators and the harness are the rest)\n",
+		fmt.Fprintf(w, "CPU: the machine's %d cores were %.0f%% busy from trigger to report, %.1f CPU-s in all: at that cost the run cannot end in under %.1f s here; over their lives, scanners %.1f s (%.2f ms per awssim call), awssim %.1f s (%.0f µs per call; to the fleet's last call), aggregator %.1f s, trigger %.1f s (the emulators and the harness are the rest)\n",
 			m.Cores, 100*m.Share, m.Busy.Seconds(), m.Floor().Seconds(), r.ProcCPU["scanners"].Seconds(), perCallMS(r.ProcCPU["scanners"], r.Sim.Total),
-			r.ProcCPU["awssim"].Seconds(), r.ProcCPU["aggregator"].Seconds(), r.ProcCPU["trigger"].Seconds())
+			r.ProcCPU["awssim"].Seconds(), perCallMS(r.ProcCPU["awssim"], r.Sim.Total)*1000, r.ProcCPU["aggregator"].Seconds(), r.ProcCPU["trigger"].Seconds())
 	}
 	if f := r.Floor; f != nil {
 		scanners := time.Duration(0)
 		if r.Sim.Total > 0 {
 			scanners = r.ProcCPU["scanners"] / time.Duration(r.Sim.Total)
 		}
-		fmt.Fprintf(w, "floor (bench/floor, the plain SDK, -concurrency %d, same awssim after the run): %d calls, wall %.1f s, CPU %.1f s, %d µs per call; scanners %d µs per call, %.2f× the floor (%s)\n",
-			f.C, f.Calls, f.Wall.Seconds(), f.CPU.Seconds(), f.PerCall().Microseconds(), scanners.Microseconds(), ratio(scanners, f.PerCall()), f.Line)
+		fmt.Fprintf(w, "floor (bench/floor, the plain SDK, -concurrency %d, same awssim after the run): %d calls, wall %.1f s, CPU %.1f s, %d µs per call; scanners %d µs per call, %.2f× the floor; awssim %.1f s serving it (%s)\n",
+			f.C, f.Calls, f.Wall.Seconds(), f.CPU.Seconds(), f.PerCall().Microseconds(), scanners.Microseconds(), ratio(scanners, f.PerCall()), f.SimCPU.Seconds(), f.Line)
 	}
 	if len(r.Profiles) > 0 {
 		fmt.Fprintf(w, "CPU profiles (go tool pprof -top): %s\n", strings.Join(r.Profiles, ", "))
