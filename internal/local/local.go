@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -248,8 +247,10 @@ func Run(ctx context.Context, cfg Config, hub aws.Config, progress io.Writer, lo
 	}
 
 	scanSvc, err := app.NewScanner(app.ScannerConfig{
-		Scan:      scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency, MaxFindings: cfg.MaxFindings},
-		Consumers: accountsInHand(cfg.Concurrency, len(cfg.Regions), debug.SetMemoryLimit(-1)),
+		Scan: scan.Config{ReadRoleName: cfg.ReadRoleName, Regions: cfg.Regions, Concurrency: cfg.Concurrency, MaxFindings: cfg.MaxFindings},
+		// Enough messages in hand to keep every call slot busy while some
+		// accounts wait on AssumeRole.
+		Consumers: cfg.Concurrency,
 		Handler:   scan.HandlerConfig{Deadline: cfg.Deadline},
 		Router:    app.RouterConfig{CloseTimeout: 5 * time.Second},
 		OwnerTags: cfg.OwnerTags,
@@ -377,26 +378,6 @@ func requestMissing(ctx context.Context, st store.Store, b app.Bus, codec events
 		}
 	}
 	return n, flush()
-}
-
-// accountsInHand is how many scan requests local mode's scanner handles at
-// once: as many as memLimit (the Go memory limit; cmd/local sets 512 MiB
-// unless GOMEMLIMIT says otherwise) holds, as the cluster's scanners do
-// (scan.Consumers: 188 accounts in 2 regions at 512 MiB), at least
-// concurrency. An account has one call on the wire at a time until it
-// knows its regions, then one per region, and between two accounts its
-// consumer publishes a result and takes the next request: with one
-// account per call slot, slots idled at those moments, and at the end of
-// the run the last accounts' chains of calls ran out one after the other.
-// With more accounts in hand than slots, a freed slot always has a call
-// waiting for it, and the accounts in hand progress side by side (the
-// slots are granted in turn), so the run's last calls end closer together
-// (1,000 accounts x 2 regions, 20 ms per call, -concurrency 64, runs
-// interleaved on a loaded machine: the slot time left idle in the run's
-// last ~130 ms of calls fell from 5.5-7.7 to 3.9-5.4 slot-seconds, some
-// 0.02 s of wall; the rest of the run was saturated either way).
-func accountsInHand(concurrency, regions int, memLimit int64) int {
-	return scan.Consumers(memLimit, concurrency, regions)
 }
 
 // renderer renders the workbooks; a variable for the tests.
