@@ -9,7 +9,6 @@ import (
 	"io"
 	"iter"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -326,60 +325,18 @@ func ReadFindingsFile(r io.Reader) (*Baseline, error) {
 	return base, nil
 }
 
-// prefetchBatch and prefetchDepth bound the read-ahead of a baseline:
-// 4 batches of 512 findings, a few hundred kilobytes.
-const (
-	prefetchBatch = 512
-	prefetchDepth = 4
-)
-
-// prefetch runs produce in its own goroutine, passing its findings to
-// yield in batches, so that decompressing and parsing the baseline runs
-// beside the render on another core instead of adding to its wall time.
-// When yield stops early, produce is stopped and waited for: nothing reads
-// the caller's reader after the iterator returns.
+// prefetch passes produce's findings to yield, produce running ahead in
+// its own goroutine (pullAhead), so that decompressing and parsing the
+// baseline runs beside the render on another core instead of adding to
+// its wall time. When yield stops early, produce is stopped and waited
+// for: nothing reads the caller's reader after the iterator returns.
 func prefetch(produce func(emit func(BaselineFinding, error) bool), yield func(BaselineFinding, error) bool) {
-	type item struct {
-		f   BaselineFinding
-		err error
-	}
-	batches := make(chan []item, prefetchDepth)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(batches)
-		batch := make([]item, 0, prefetchBatch)
-		send := func() bool {
-			select {
-			case batches <- batch:
-				batch = make([]item, 0, prefetchBatch)
-				return true
-			case <-done:
-				return false
-			}
-		}
-		produce(func(f BaselineFinding, err error) bool {
-			batch = append(batch, item{f, err})
-			if len(batch) < cap(batch) && err == nil {
-				return true
-			}
-			return send()
-		})
-		if len(batch) > 0 {
-			send()
-		}
-	}()
-	defer func() {
-		close(done)
-		wg.Wait()
-	}()
-	for b := range batches {
-		for _, it := range b {
-			if !yield(it.f, it.err) || it.err != nil {
-				return
-			}
+	next, stop := pullAhead(iter.Seq2[BaselineFinding, error](produce))
+	defer stop()
+	for {
+		f, err, ok := next()
+		if !ok || !yield(f, err) || err != nil {
+			return
 		}
 	}
 }

@@ -548,7 +548,9 @@ func TestContextCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
-	if n > ctxCheckEvery+1 {
+	// The findings are read ahead of the render (pullAhead) by at most
+	// readAhead.
+	if n > ctxCheckEvery+1+readAhead {
 		t.Errorf("read %d findings after cancellation", n)
 	}
 }
@@ -645,9 +647,12 @@ func TestTimeCells(t *testing.T) {
 }
 
 // TestIteratorStopped: when Render gives up mid-stream, the caller's
-// iterator sees yield return false, so a store cursor behind it is closed.
+// iterator sees yield return false, so a store cursor behind it is closed,
+// and has returned by the time Render does. The findings are read ahead
+// (pullAhead), so it is told at the latest once the read-ahead is full.
 func TestIteratorStopped(t *testing.T) {
-	accts, fs := spillFixture(5)
+	n := prefetchBatch * (prefetchDepth + 4)
+	accts, fs := spillFixture(n)
 	fs[3], fs[4] = fs[4], fs[3] // out of order at the fifth finding
 	stopped, yielded := false, 0
 	seq := func(yield func(Finding, error) bool) {
@@ -663,8 +668,8 @@ func TestIteratorStopped(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "out of order") {
 		t.Fatalf("err %v", err)
 	}
-	if !stopped || yielded != 5 {
-		t.Errorf("stopped=%v after %d findings, want the iterator told to stop at the 5th", stopped, yielded)
+	if !stopped || yielded >= n {
+		t.Errorf("stopped=%v after %d of %d findings, want the iterator told to stop before its end", stopped, yielded, n)
 	}
 }
 
