@@ -32,21 +32,31 @@ type fakeQueue struct {
 
 type receiveReq struct {
 	n      int
-	answer chan []sqstypes.Message
+	answer chan receiveAnswer
 }
+
+type receiveAnswer struct {
+	msgs []sqstypes.Message
+	err  error
+}
+
+func (r receiveReq) give(msgs []sqstypes.Message) { r.answer <- receiveAnswer{msgs: msgs} }
 
 func newFakeQueue() *fakeQueue { return &fakeQueue{reqs: make(chan receiveReq)} }
 
 func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	r := receiveReq{n: int(in.MaxNumberOfMessages), answer: make(chan []sqstypes.Message, 1)}
+	r := receiveReq{n: int(in.MaxNumberOfMessages), answer: make(chan receiveAnswer, 1)}
 	select {
 	case f.reqs <- r:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	select {
-	case ms := <-r.answer:
-		return &sqs.ReceiveMessageOutput{Messages: ms}, nil
+	case a := <-r.answer:
+		if a.err != nil {
+			return nil, a.err
+		}
+		return &sqs.ReceiveMessageOutput{Messages: a.msgs}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -135,6 +145,13 @@ func newTestReceiver(t *testing.T, f *fakeQueue, prefetch, subs int) (*queueRece
 // subscriptions wait, so that the next receive is sized for all of them.
 func settle(t *testing.T, q *queueReceiver, f *fakeQueue, subs int) {
 	t.Helper()
+	waitIdle(t, q, subs)
+	f.next(t).give(nil)
+}
+
+// waitIdle waits until subs subscriptions wait for a message.
+func waitIdle(t *testing.T, q *queueReceiver, subs int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		q.mu.Lock()
@@ -148,7 +165,6 @@ func settle(t *testing.T, q *queueReceiver, f *fakeQueue, subs int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	f.next(t).answer <- nil
 }
 
 func take(t *testing.T, ch <-chan *message.Message) *message.Message {
@@ -189,7 +205,7 @@ func TestReceiverAsksForWaitingSubscriptions(t *testing.T) {
 				t.Fatalf("receive asked for %d messages, want %d", r.n, tc.want)
 			}
 			// Each message of the batch goes to a different subscription.
-			r.answer <- sqsMessages(t, 0, r.n)
+			r.give(sqsMessages(t, 0, r.n))
 			type got struct {
 				sub int
 				m   *message.Message
@@ -236,7 +252,7 @@ func TestReceiverSettles(t *testing.T) {
 	if r.n != 4 {
 		t.Fatalf("receive asked for %d, want 4", r.n)
 	}
-	r.answer <- sqsMessages(t, 0, 4) // 2 handed over, 2 held
+	r.give(sqsMessages(t, 0, 4)) // 2 handed over, 2 held
 	a, b := take(t, chans[0]), take(t, chans[1])
 	a.Ack()
 	a2 := take(t, chans[0]) // one held: no receive in between
@@ -252,7 +268,7 @@ func TestReceiverSettles(t *testing.T) {
 	if r.n != 3 {
 		t.Fatalf("receive asked for %d, want 3", r.n)
 	}
-	r.answer <- sqsMessages(t, 4, 7) // 1 handed over, 2 held
+	r.give(sqsMessages(t, 4, 7)) // 1 handed over, 2 held
 	c := take(t, chans[0])
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
@@ -281,4 +297,32 @@ func TestReceiverSettles(t *testing.T) {
 	if _, err := q.Subscribe(context.Background(), "scan"); err == nil {
 		t.Error("Subscribe after Close: no error")
 	}
+}
+
+// TestReceiverKeepsCount: a subscription that ends while waiting is no
+// longer counted (the next receive asks for one fewer), and a failed
+// receive is tried again.
+func TestReceiverKeepsCount(t *testing.T) {
+	f := newFakeQueue()
+	q, _ := newTestReceiver(t, f, 0, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := q.Subscribe(ctx, "scan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle(t, q, f, 3)
+	r := f.next(t)
+	if r.n != 3 {
+		t.Fatalf("receive asked for %d, want 3", r.n)
+	}
+	cancel()
+	if _, ok := <-ch; ok {
+		t.Fatal("a message on a subscription whose context ended")
+	}
+	waitIdle(t, q, 2)
+	r.answer <- receiveAnswer{err: fmt.Errorf("InternalError")}
+	if r = f.next(t); r.n != 2 {
+		t.Fatalf("after a subscription left and a failed receive: asked for %d, want 2", r.n)
+	}
+	r.give(nil)
 }
