@@ -38,6 +38,7 @@ type Flags struct {
 	ScanMaxReceiveCount      int
 	WaitTime                 time.Duration
 	ReceiveVisibilityTimeout time.Duration
+	ReceivePrefetch          int
 	ShutdownTimeout          time.Duration
 }
 
@@ -63,6 +64,9 @@ func (f *Flags) Register(fs *flag.FlagSet, need Need) {
 	if need&NeedConsume != 0 {
 		fs.DurationVar(&f.WaitTime, "receive-wait", 20*time.Second, "SQS long-poll wait (1s..20s)")
 		fs.DurationVar(&f.ReceiveVisibilityTimeout, "receive-visibility-timeout", 0, "visibility timeout asked on each receive (0: the queue's own)")
+		if need&NeedScanQueue != 0 {
+			fs.IntVar(&f.ReceivePrefetch, "receive-prefetch", 0, "scan queue messages one receive takes beyond the handlers waiting for one, held (invisible) for the next to free up (0..9): fewer ReceiveMessage calls, messages held longer in one process")
+		}
 		fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, how long in-flight messages may take before they are abandoned to the queue (keep under terminationGracePeriodSeconds)")
 	}
 }
@@ -90,6 +94,7 @@ func (f Flags) Config(hub aws.Config, logger *slog.Logger) (Config, error) {
 		ScanMaxReceiveCount:      f.ScanMaxReceiveCount,
 		WaitTime:                 f.WaitTime,
 		ReceiveVisibilityTimeout: f.ReceiveVisibilityTimeout,
+		Prefetch:                 f.ReceivePrefetch,
 		Logger:                   logger,
 	}
 	cfg.setDefaults()

@@ -1,6 +1,7 @@
 // Package msg is the messaging layer of the services: it builds the
 // watermill publishers and subscribers over SQS and SNS (watermill-aws
-// v1.0.1) behind the three logical topics the stages use, and the router
+// v1.0.1, with its own batch publisher and shared-loop receiver for the
+// SQS queues) behind the three logical topics the stages use, and the router
 // policy around the stage handlers (poison queue, retries, panics, metrics,
 // graceful close).
 //
@@ -76,6 +77,11 @@ type Config struct {
 	// ReceiveVisibilityTimeout overrides the queue's visibility timeout on
 	// each receive (0 keeps the queue's; tests use 1-2s for fast redelivery).
 	ReceiveVisibilityTimeout time.Duration
+	// Prefetch is how many scan (or poison) queue messages a receive takes
+	// beyond the handlers waiting for one, held for the next handlers to
+	// free up (0..9; default 0). More per ReceiveMessage call, at the cost
+	// of messages held invisible for a while in one process.
+	Prefetch int
 
 	Logger *slog.Logger
 }
@@ -123,6 +129,9 @@ func (c Config) validate(requireSome bool) error {
 	if c.QueueVisibilityTimeout < 0 || c.QueueVisibilityTimeout > 12*time.Hour {
 		errs = append(errs, fmt.Errorf("msg: queue visibility timeout %s is outside SQS's 0..12h", c.QueueVisibilityTimeout))
 	}
+	if c.Prefetch < 0 || c.Prefetch > maxReceive-1 {
+		errs = append(errs, fmt.Errorf("msg: prefetch %d is outside 0..%d", c.Prefetch, maxReceive-1))
+	}
 	return errors.Join(errs...)
 }
 
@@ -147,7 +156,7 @@ type Transport struct {
 	snsPub    *wsns.Publisher
 	// sqsSubs has one subscriber per consumed queue (scan, poison), each
 	// recording its queue URL on the messages it hands over (Settle).
-	sqsSubs map[string]*wsqs.Subscriber
+	sqsSubs map[string]*queueReceiver
 	snsSub  *wsns.Subscriber
 }
 
@@ -197,6 +206,25 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 	}
 
+	// The scan and poison queues: one receive loop per queue, shared by
+	// every handler consuming it (queueReceiver).
+	t.sqsSubs = map[string]*queueReceiver{}
+	for _, url := range []string{t.res.ScanQueueURL, t.res.PoisonQueueURL} {
+		if url == "" {
+			continue
+		}
+		t.sqsSubs[url] = newQueueReceiver(t.sqsClient, receiverConfig{
+			QueueURL:    url,
+			Wait:        cfg.WaitTime,
+			Visibility:  cfg.ReceiveVisibilityTimeout,
+			Prefetch:    cfg.Prefetch,
+			RetrySleep:  time.Second,
+			Unmarshaler: receiptUnmarshaler{inner: wsqs.DefaultMarshalerUnmarshaler{}, queueURL: url},
+			Logger:      t.logger,
+		})
+	}
+	// The results subscription queue (the aggregator's) still goes through
+	// watermill-aws's SNS subscriber, one receive loop per handler.
 	receive := func(_ context.Context, url wsqs.QueueURL) (*sqs.ReceiveMessageInput, error) {
 		in := &sqs.ReceiveMessageInput{
 			QueueUrl:              aws.String(string(url)),
@@ -222,17 +250,6 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 			ReconnectRetrySleep:         time.Second,
 			Unmarshaler:                 receiptUnmarshaler{inner: inner, queueURL: queueURL},
 		}
-	}
-	t.sqsSubs = map[string]*wsqs.Subscriber{}
-	for _, url := range []string{t.res.ScanQueueURL, t.res.PoisonQueueURL} {
-		if url == "" {
-			continue
-		}
-		sub, err := wsqs.NewSubscriber(sqsSubCfg(url, wsqs.DefaultMarshalerUnmarshaler{}), wlog)
-		if err != nil {
-			return nil, fmt.Errorf("sqs subscriber: %w", err)
-		}
-		t.sqsSubs[url] = sub
 	}
 	if t.res.ResultsQueueURL != "" {
 		resultsURL := t.res.ResultsQueueURL

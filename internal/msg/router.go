@@ -206,9 +206,11 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 	return r, nil
 }
 
-// AddConsumers adds n handlers named name-0..name-(n-1) on topic: each has
-// its own receive loop, so up to n messages are handled at once (a
-// watermill-aws subscription hands over one message at a time).
+// AddConsumers adds n handlers named name-0..name-(n-1) on topic, each
+// handling one message at a time, so up to n messages are handled at once.
+// Over the SQS transport the scan and poison queues' handlers share one
+// receive loop (queueReceiver); the results queue's each poll on their own
+// (watermill-aws).
 func AddConsumers(r *message.Router, name, topic string, sub message.Subscriber, n int, h message.NoPublishHandlerFunc) {
 	if n < 1 {
 		n = 1

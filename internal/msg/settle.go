@@ -56,7 +56,7 @@ type settler interface {
 
 // Settle is the outermost router middleware of a process consuming SQS. It
 // acts only on a message whose subscription closed while it was handled
-// (its context ended: the process is stopping), because watermill-aws
+// (its context ended: the process is stopping), because the subscription
 // then forgets it, ack or nack:
 //   - handled (nil error: the result was published, or the message went to
 //     the poison queue): delete it now, or another consumer would do the

@@ -390,6 +390,8 @@ func TestConfigValidate(t *testing.T) {
 		{"topic name without create", msg.Config{AWS: ok, ResultsTopic: "results"}, []string{"must be an ARN"}},
 		{"subscription queue without topic", msg.Config{AWS: ok, ResultsQueue: "https://q"}, []string{"needs the results topic"}},
 		{"bad waits", msg.Config{AWS: ok, ScanQueue: "q", WaitTime: 30 * time.Second, ReceiveVisibilityTimeout: -1}, []string{"receive wait", "receive visibility"}},
+		{"prefetch over a receive", msg.Config{AWS: ok, ScanQueue: "q", Prefetch: 10}, []string{"prefetch 10 is outside 0..9"}},
+		{"negative prefetch", msg.Config{AWS: ok, ScanQueue: "q", Prefetch: -1}, []string{"prefetch -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -423,14 +425,17 @@ func TestFlags(t *testing.T) {
 	}{
 		{"scanner", msg.NeedScanQueue | msg.NeedResultsTopic | msg.NeedPoisonQueue | msg.NeedConsume,
 			[]string{"-scan-queue-url", "https://sqs.us-east-1.amazonaws.com/1/scan", "-results-topic-arn", "arn:aws:sns:us-east-1:1:results",
-				"-poison-queue-url", "https://sqs.us-east-1.amazonaws.com/1/poison", "-receive-wait", "5s"}, nil,
+				"-poison-queue-url", "https://sqs.us-east-1.amazonaws.com/1/poison", "-receive-wait", "5s", "-receive-prefetch", "3"}, nil,
 			func(t *testing.T, c msg.Config) {
-				if c.WaitTime != 5*time.Second || c.CreateResources || c.ScanQueue == "" || c.ResultsQueue != "" {
+				if c.WaitTime != 5*time.Second || c.CreateResources || c.ScanQueue == "" || c.ResultsQueue != "" || c.Prefetch != 3 {
 					t.Errorf("config %+v", c)
 				}
 			}},
 		{"aggregator missing everything", msg.NeedResultsTopic | msg.NeedResultsQueue | msg.NeedPoisonQueue | msg.NeedConsume, nil,
 			[]string{"-results-topic-arn is required", "-results-queue-url is required", "-poison-queue-url is required"}, nil},
+		{"scanner prefetch over a receive", msg.NeedScanQueue | msg.NeedResultsTopic | msg.NeedPoisonQueue | msg.NeedConsume,
+			[]string{"-scan-queue-url", "scan", "-results-topic-arn", "arn:aws:sns:us-east-1:1:results", "-poison-queue-url", "poison", "-receive-prefetch", "12"},
+			[]string{"prefetch 12 is outside 0..9"}, nil},
 		{"trigger with a topic name needs create", msg.NeedScanQueue | msg.NeedResultsTopic,
 			[]string{"-scan-queue-url", "scan", "-results-topic-arn", "results"}, []string{"must be an ARN"}, nil},
 		{"emulator run", msg.NeedScanQueue | msg.NeedResultsTopic,
@@ -471,7 +476,7 @@ func TestFlags(t *testing.T) {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 	var f msg.Flags
 	f.Register(fs, msg.NeedScanQueue|msg.NeedResultsTopic)
-	if fs.Lookup("receive-wait") != nil || fs.Lookup("results-queue-url") != nil {
+	if fs.Lookup("receive-wait") != nil || fs.Lookup("results-queue-url") != nil || fs.Lookup("receive-prefetch") != nil {
 		t.Error("trigger got consumer flags")
 	}
 }
