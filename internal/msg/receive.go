@@ -234,6 +234,9 @@ func (q *queueReceiver) receiveLoop() {
 				return
 			}
 		default:
+			if q.ctx.Err() != nil {
+				return // closed: no new long poll
+			}
 			msgs, err := q.receive(min(idle+q.cfg.Prefetch, maxReceive))
 			if err != nil {
 				if q.ctx.Err() != nil {
@@ -262,12 +265,23 @@ func (q *queueReceiver) receive(n int) ([]sqstypes.Message, error) {
 	if q.cfg.Visibility > 0 {
 		in.VisibilityTimeout = int32((q.cfg.Visibility + time.Second - 1) / time.Second)
 	}
-	out, err := q.client.ReceiveMessage(q.ctx, in)
+	// Not ended by Close: a receive cancelled while the queue hands it
+	// messages loses them until their visibility timeout (the queue counts
+	// them received; the answer goes nowhere), which at a scale-down held
+	// a run's last account for the whole timeout. Close waits for the
+	// long poll instead (at most Wait) and releases what it brings.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(q.ctx), q.cfg.Wait+receiveMargin)
+	defer cancel()
+	out, err := q.client.ReceiveMessage(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return out.Messages, nil
 }
+
+// receiveMargin bounds a receive beyond its long-poll wait (a queue that
+// does not answer).
+const receiveMargin = 10 * time.Second
 
 // release makes messages received but not handled visible again at once,
 // so another consumer takes them now rather than after the visibility

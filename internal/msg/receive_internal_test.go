@@ -25,6 +25,7 @@ const fakeQueueURL = "http://sqs.local/123456789012/scan"
 // messages each receive asks for.
 type fakeQueue struct {
 	reqs chan receiveReq
+	halt chan struct{} // closed when the test ends: receives still waiting answer nothing
 
 	mu                sync.Mutex
 	deleted, released []string // receipt handles
@@ -42,7 +43,9 @@ type receiveAnswer struct {
 
 func (r receiveReq) give(msgs []sqstypes.Message) { r.answer <- receiveAnswer{msgs: msgs} }
 
-func newFakeQueue() *fakeQueue { return &fakeQueue{reqs: make(chan receiveReq)} }
+func newFakeQueue() *fakeQueue {
+	return &fakeQueue{reqs: make(chan receiveReq), halt: make(chan struct{})}
+}
 
 func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	r := receiveReq{n: int(in.MaxNumberOfMessages), answer: make(chan receiveAnswer, 1)}
@@ -50,6 +53,8 @@ func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	case f.reqs <- r:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-f.halt:
+		return &sqs.ReceiveMessageOutput{}, nil
 	}
 	select {
 	case a := <-r.answer:
@@ -59,6 +64,8 @@ func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 		return &sqs.ReceiveMessageOutput{Messages: a.msgs}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-f.halt:
+		return &sqs.ReceiveMessageOutput{}, nil
 	}
 }
 
@@ -130,6 +137,7 @@ func newTestReceiver(t *testing.T, f *fakeQueue, prefetch, subs int) (*queueRece
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	t.Cleanup(func() { _ = q.Close() })
+	t.Cleanup(func() { close(f.halt) }) // first: the long poll in progress ends
 	var chans []<-chan *message.Message
 	for range subs {
 		ch, err := q.Subscribe(context.Background(), "scan")
@@ -325,4 +333,34 @@ func TestReceiverKeepsCount(t *testing.T) {
 		t.Fatalf("after a subscription left and a failed receive: asked for %d, want 2", r.n)
 	}
 	r.give(nil)
+}
+
+// TestReceiverCloseKeepsTheLongPoll: Close while a receive is in progress
+// does not cancel it (the queue may be handing it messages, which a
+// cancelled request would leave invisible until their visibility
+// timeout); what it brings is released at once.
+func TestReceiverCloseKeepsTheLongPoll(t *testing.T) {
+	f := newFakeQueue()
+	q, _ := newTestReceiver(t, f, 0, 1)
+	waitIdle(t, q, 1)
+	r := f.next(t)
+	closed := make(chan error, 1)
+	go func() { closed <- q.Close() }()
+	// Close has begun and waits; the long poll answers.
+	for !q.isClosed() {
+		time.Sleep(time.Millisecond)
+	}
+	r.give(sqsMessages(t, 0, 1))
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, released := f.settled(); !slices.Equal(released, []string{"rh-0"}) {
+		t.Errorf("released %q, want the message the long poll brought at Close", released)
+	}
+}
+
+func (q *queueReceiver) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
 }
