@@ -180,7 +180,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	}
 	limit := newInFlightLimit(opts.Concurrency)
 	hint := &paceHint{} // what one Config client learns paces the next ones
-	apiOpts := []func(*middleware.Stack) error{awserr.AddAttemptCount, limit.addTo, awserr.AddFailFast}
+	apiOpts := []func(*middleware.Stack) error{awserr.AddAttemptCount, addWireMark, limit.addTo, awserr.AddFailFast}
 	if opts.Retries != nil {
 		apiOpts = append(apiOpts, opts.Retries.addTo)
 	}

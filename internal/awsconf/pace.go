@@ -99,6 +99,7 @@ type pacer struct {
 
 	mu          sync.Mutex
 	first       time.Time // first attempt's start; zero before it
+	firstWire   time.Time // first attempt's time on the wire (onWire); zero when unknown
 	firstAnswer time.Time // first attempt's answer; zero before it
 	rate        float64   // calls/s; 0 until the first throttle or the hint's use
 	next        time.Time // earliest start of the next attempt, when rate > 0
@@ -212,8 +213,15 @@ func (p *pacer) done(throttled bool) {
 	}
 	switch {
 	case p.lastThr.IsZero():
-		// The first throttle: whatever the hint said, the bucket tells.
-		p.rate = float64(max(p.admitted, 1)) / (burstSeconds + now.Sub(p.first).Seconds())
+		// The first throttle: whatever the hint said, the bucket tells,
+		// counting from when the bucket saw the first attempt (a full
+		// bucket does not fill further while the attempt waits for a
+		// call slot).
+		from := p.first
+		if !p.firstWire.IsZero() {
+			from = p.firstWire
+		}
+		p.rate = float64(max(p.admitted, 1)) / (burstSeconds + now.Sub(from).Seconds())
 		p.probeAfter = probeEvery
 	case p.good > 0:
 		// The probe was too fast: back to the rate that was not refused.
@@ -234,6 +242,50 @@ func (p *pacer) done(throttled bool) {
 	p.admitted, p.streak, p.good, p.lastThr = 0, 0, 0, now
 	// The bucket is empty now: the next attempt waits a full interval.
 	p.next = now.Add(interval(p.rate))
+}
+
+// onWire records that the client's current attempt has just gone on the
+// wire: it had its turn at reserve, then waited for one of the process's
+// call slots (inFlightLimit), which a scanner holding many accounts on a
+// busy machine makes long. The bucket sees the attempt now, so the next
+// attempt is spaced one interval from now, not from the turn: spaced from
+// the turn, an attempt held a second for a slot reached the bucket right
+// before the next one and was refused, and each refusal cut the rate of
+// every client of the process (the hint), down to minRate.
+func (p *pacer) onWire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.firstWire.IsZero() {
+		p.firstWire = now
+	}
+	if p.rate > 0 {
+		if n := now.Add(interval(p.rate)); n.After(p.next) {
+			p.next = n
+		}
+	}
+}
+
+// wireMark carries, from before the retry loop to the in-flight limit
+// after it, the pacer of the attempt (set by GetAttemptToken): the
+// SDK's retry loop hands both the same context.
+type wireMark struct{ p *pacer }
+
+type wireMarkKey struct{}
+
+// addWireMark gives every operation a wireMark, in the Initialize step.
+func addWireMark(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("configreport.WireMark",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			return next.HandleInitialize(context.WithValue(ctx, wireMarkKey{}, &wireMark{}), in)
+		}), middleware.Before)
+}
+
+// markOnWire tells the attempt's pacer, if any, that it is on the wire.
+func markOnWire(ctx context.Context) {
+	if m, ok := ctx.Value(wireMarkKey{}).(*wireMark); ok && m.p != nil {
+		m.p.onWire()
+	}
 }
 
 // learned is the rate paced at (calls/s; 0: not paced yet).
@@ -291,6 +343,9 @@ func (r *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, 
 	}
 	if err := r.pace.wait(ctx); err != nil {
 		return nil, fmt.Errorf("wait for the account-region's paced rate: %w", err)
+	}
+	if m, ok := ctx.Value(wireMarkKey{}).(*wireMark); ok {
+		m.p = r.pace
 	}
 	return func(err error) error {
 		r.pace.done(awserr.IsThrottle(err))

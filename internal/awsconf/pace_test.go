@@ -2,7 +2,10 @@ package awsconf
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -368,5 +371,79 @@ func TestPacingThroughTheSDK(t *testing.T) {
 		if n := scan(i); n != 0 {
 			t.Errorf("account-region %d: %d throttling answers, want 0 (paced at the hint)", i+1, n)
 		}
+	}
+}
+
+// TestPacerOnWire: an attempt that waited for a call slot after its turn
+// reaches the bucket late; the next attempt is spaced from then, and the
+// first throttle's rate counts from the first attempt's arrival.
+func TestPacerOnWire(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name     string
+		slotWait time.Duration // between the turn and the wire
+		wantWait time.Duration // the next attempt's wait, reserved at the answer
+	}{
+		{"no slot wait: one interval from the turn", 0, 980 * ms},
+		{"slot wait: one interval from the wire", 900 * ms, 980 * ms},
+		{"slot wait longer than the interval", 3 * time.Second, 980 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, c := fakePacer()
+			p.rate, p.lastThr = 1, c.t.Add(-time.Hour) // paced at 1 call/s
+			p.next = c.t
+			if w := p.reserve(); w != 0 {
+				t.Fatalf("first wait %s", w)
+			}
+			c.t = c.t.Add(tt.slotWait)
+			p.onWire()
+			c.t = c.t.Add(20 * ms) // the answer
+			p.done(false)
+			if w := p.reserve(); w != tt.wantWait {
+				t.Errorf("next attempt waits %s, want %s", w, tt.wantWait)
+			}
+		})
+	}
+
+	// The first throttle's estimate: the first attempt waited 5 s for a
+	// slot, the second reached the bucket 50 ms after it and was refused:
+	// the bucket admits about 1/1.05 calls/s, not 1/6.05.
+	p, c := fakePacer()
+	p.reserve()
+	c.t = c.t.Add(5 * time.Second)
+	p.onWire()
+	c.t = c.t.Add(20 * ms)
+	p.done(false)
+	p.reserve()
+	p.onWire()
+	c.t = c.t.Add(30 * ms)
+	p.done(true)
+	if got, want := p.learned(), 1/1.05; !near(got, want) {
+		t.Errorf("learned %.6f calls/s, want %.6f", got, want)
+	}
+}
+
+// The wire mark reaches the pacer through a real client's stack: the
+// in-flight limit marks the attempt of a paced (Config) client.
+func TestWireMarkThroughStack(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprint(w, `{"ConfigRules":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := load(t, srv.URL, Options{Concurrency: 2})
+	cs := configservice.NewFromConfig(cfg)
+	if _, err := cs.DescribeConfigRules(context.Background(), &configservice.DescribeConfigRulesInput{}); err != nil {
+		t.Fatal(err)
+	}
+	pr, ok := cs.Options().Retryer.(*pacedRetryer)
+	if !ok {
+		t.Fatalf("retryer %T, want *pacedRetryer", cs.Options().Retryer)
+	}
+	pr.pace.mu.Lock()
+	defer pr.pace.mu.Unlock()
+	if pr.pace.firstWire.IsZero() {
+		t.Error("the attempt's time on the wire was not recorded")
 	}
 }
