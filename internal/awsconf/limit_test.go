@@ -1,6 +1,7 @@
 package awsconf
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"io"
@@ -168,4 +169,113 @@ func TestCredentialsFetchedUnderTheSlot(t *testing.T) {
 	if n := creds.n.Load(); n != 1 {
 		t.Errorf("credentials fetched %d times, want 1", n)
 	}
+}
+
+// A freed slot goes to the waiter with the lowest priority, in arrival
+// order among equals; a waiter that gives up leaves the queue, and one
+// handed a slot as it gives up passes the slot on.
+func TestInFlightLimitOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		slots int
+		prios []uint64 // waiters, in arrival order, once every slot is taken
+		want  []int    // the order they are served in, by arrival index
+	}{
+		{"arrival order among equals", 1, []uint64{5, 5, 5}, []int{0, 1, 2}},
+		{"lowest priority first", 1, []uint64{9, 3, 7, 1}, []int{3, 1, 2, 0}},
+		{"no priority goes first", 2, []uint64{4, 0, 2, 0}, []int{1, 3, 2, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newInFlightLimit(tt.slots)
+			for range tt.slots {
+				if err := l.acquire(context.Background(), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			served := make(chan int, len(tt.prios))
+			for i, p := range tt.prios {
+				go func() {
+					if err := l.acquire(context.Background(), p); err != nil {
+						t.Error(err)
+						return
+					}
+					served <- i
+				}()
+				waitQueued(t, l, i+1)
+			}
+			var got []int
+			for range tt.prios {
+				l.release()
+				got = append(got, <-served)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("served %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestInFlightLimitGiveUp(t *testing.T) {
+	l := newInFlightLimit(1)
+	if err := l.acquire(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- l.acquire(ctx, 1) }()
+	waitQueued(t, l, 1)
+	served := make(chan struct{})
+	go func() {
+		if err := l.acquire(context.Background(), 2); err != nil {
+			t.Error(err)
+		}
+		close(served)
+	}()
+	waitQueued(t, l, 2)
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Fatal("a cancelled waiter got a slot")
+	}
+	l.release() // must reach the second waiter, not the one that left
+	<-served
+	l.release()
+	if l.free != 1 || len(l.waiters) != 0 {
+		t.Errorf("free %d, waiters %d after all released: want 1, 0", l.free, len(l.waiters))
+	}
+
+	// Handed a slot while giving up: the slot is passed on, not lost.
+	l.mu.Lock()
+	l.free = 0
+	l.mu.Unlock()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.acquire(ctx2, 1) }()
+	waitQueued(t, l, 1)
+	l.mu.Lock()
+	handed := heap.Pop(&l.waiters).(*waiter) // as release does, without closing ready yet
+	l.mu.Unlock()
+	cancel2()
+	if err := <-done; err == nil {
+		t.Fatal("want the context's error")
+	}
+	close(handed.ready)
+	if l.free != 1 {
+		t.Errorf("free %d after a waiter handed a slot gave up: want 1 (passed on)", l.free)
+	}
+}
+
+// waitQueued waits until n callers wait for a slot.
+func waitQueued(t *testing.T, l *inFlightLimit, n int) {
+	t.Helper()
+	for range 10000 {
+		l.mu.Lock()
+		k := len(l.waiters)
+		l.mu.Unlock()
+		if k == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d waiters never queued", n)
 }

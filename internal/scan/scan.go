@@ -67,6 +67,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
 
+	"github.com/cybsecops/configreport/internal/awsconf"
 	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -202,6 +203,10 @@ type Scanner struct {
 	// newEC2 builds the EC2 client of one account's DescribeRegions.
 	newEC2 func(creds aws.CredentialsProvider) ec2API
 	now    func() time.Time
+	// started counts the accounts whose scan has begun: each account's
+	// calls wait for a call slot in that order (awsconf.WithCallPriority),
+	// so the oldest account in hand is served first.
+	started atomic.Uint64
 }
 
 // New returns a Scanner reading Config with clients built from hub (its
@@ -255,6 +260,7 @@ func (s *Scanner) Regions() []ident.Region { return append([]ident.Region(nil), 
 // should drop it rather than publish it.
 func (s *Scanner) ScanAccount(ctx context.Context, req events.ScanRequested) *events.AccountScanned {
 	start := s.now()
+	ctx = awsconf.WithCallPriority(ctx, s.started.Add(1))
 	regions := req.Regions
 	if len(regions) == 0 {
 		regions = s.cfg.Regions
