@@ -61,8 +61,8 @@ func main() {
 	orgRole := fs.String("org-role-arn", "", "org-list role in the management account, to check and name ad-hoc accounts (empty: the hub identity)")
 	conc := fs.Int("concurrency", scan.DefaultConcurrency, "AWS calls in flight at most in this process")
 	maxFindings := fs.Int("max-findings", scan.DefaultMaxFindings, "findings kept per account at most; the region that passes it is reported as not read (Truncated)")
-	consumers := fs.Int("consumers", 0, fmt.Sprintf("scan requests (accounts) handled at once; 0: as many as half the Go memory limit (MEMORY_LIMIT) holds at %d KiB an account plus %d KiB a region, at least -concurrency, at most %d (512 MiB container, 5 regions: 140); without a memory limit, -concurrency",
-		scan.AccountMemory>>10, scan.RegionMemory>>10, scan.MaxConsumers))
+	consumers := fs.Int("consumers", 0, fmt.Sprintf("scan requests (accounts) handled at once; 0: as many as half the Go memory limit (MEMORY_LIMIT) holds at %d KiB an account plus %d KiB a region, at most %d per call slot (-concurrency) and %d, at least -concurrency (512 MiB container, -concurrency 16: 48); without a memory limit, -concurrency",
+		scan.AccountMemory>>10, scan.RegionMemory>>10, scan.SlotMultiple, scan.MaxConsumers))
 	deadline := fs.Duration("deadline", events.DefaultDeadline, "deadline of an ad-hoc run, from its start")
 	ownerTags := fs.String("owner-tags", "", `account tags an ad-hoc run's RunStarted carries for the report's owner columns, comma-separated, alternatives separated by "|" (e.g. "Owner|owner,Team"); empty: none read`)
 	logging := cli.Logging{Format: "json", Level: "info"}
