@@ -197,25 +197,7 @@ func BenchmarkServeSDK(b *testing.B) {
 // without any network.
 func BenchmarkHandler(b *testing.B) {
 	s, srv := benchSim(b, 5000)
-	reqs := presign(b, s, srv.URL, 500)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	var next atomic.Int64
-	m := startCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			p := reqs[int(next.Add(1))%len(reqs)]
-			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(p.body))
-			r.Host = host
-			r.Header = p.header.Clone()
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, r)
-			if w.Code != 200 {
-				b.Errorf("%d %s", w.Code, w.Body)
-				return
-			}
-		}
-	})
-	m.report(b)
+	serveDirect(b, s, srv.URL, presign(b, s, srv.URL, 500))
 }
 
 // BenchmarkServeExternal replays pre-signed Config requests against an
@@ -336,8 +318,13 @@ func procCPU(b *testing.B) time.Duration {
 // account-regions, which never leave the cache.
 func BenchmarkHandlerScanOrder(b *testing.B) {
 	s, srv := benchSim(b, 5000)
-	reqs := presignScanOrder(b, s, srv.URL, 4000, 1000)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	serveDirect(b, s, srv.URL, presignScanOrder(b, s, srv.URL, 4000, 1000))
+}
+
+// serveDirect replays reqs through s.ServeHTTP, round robin, from
+// parallel goroutines, reporting CPU per request.
+func serveDirect(b *testing.B, s *Sim, srvURL string, reqs []presigned) {
+	host := strings.TrimPrefix(srvURL, "http://")
 	var next atomic.Int64
 	m := startCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
