@@ -71,18 +71,25 @@ func presign(b *testing.B, s *Sim, srvURL string, n int) []presigned {
 				{"GetComplianceDetailsByConfigRule", fmt.Sprintf(`{"ConfigRuleName":%q,"ComplianceTypes":["NON_COMPLIANT"],"Limit":100}`, rules[0].Name)},
 			}
 			for _, c := range calls {
-				r, _ := http.NewRequest(http.MethodPost, srvURL+"/", strings.NewReader(c.body))
-				r.Header.Set("Content-Type", "application/x-amz-json-1.1")
-				r.Header.Set("X-Amz-Target", "StarlingDoveService."+c.op)
-				r.Header.Set("X-Amz-Security-Token", ss.token)
-				if err := signer.SignHTTP(context.Background(), creds, r, hexSHA256([]byte(c.body)), "config", region, time.Now()); err != nil {
-					b.Fatal(err)
-				}
-				reqs = append(reqs, presigned{header: r.Header, body: []byte(c.body)})
+				reqs = append(reqs, signConfig(b, signer, creds, srvURL, region, c.op, c.body))
 			}
 		}
 	}
 	return reqs
+}
+
+// signConfig signs one Config call (op, JSON body) with a session's
+// credentials, as the SDK would send it.
+func signConfig(b *testing.B, signer *v4.Signer, creds aws.Credentials, srvURL, region, op, body string) presigned {
+	b.Helper()
+	r, _ := http.NewRequest(http.MethodPost, srvURL+"/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "StarlingDoveService."+op)
+	r.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	if err := signer.SignHTTP(context.Background(), creds, r, hexSHA256([]byte(body)), "config", region, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	return presigned{header: r.Header, body: []byte(body)}
 }
 
 // cpuMeter measures the CPU time this process spends (client and server,
@@ -374,14 +381,7 @@ func presignScanOrder(b *testing.B, s *Sim, srvURL string, n, inFlight int) []pr
 			}
 			var q []presigned
 			for _, c := range calls {
-				r, _ := http.NewRequest(http.MethodPost, srvURL+"/", strings.NewReader(c.body))
-				r.Header.Set("Content-Type", "application/x-amz-json-1.1")
-				r.Header.Set("X-Amz-Target", "StarlingDoveService."+c.op)
-				r.Header.Set("X-Amz-Security-Token", ss.token)
-				if err := signer.SignHTTP(context.Background(), creds, r, hexSHA256([]byte(c.body)), "config", region, time.Now()); err != nil {
-					b.Fatal(err)
-				}
-				q = append(q, presigned{header: r.Header, body: []byte(c.body)})
+				q = append(q, signConfig(b, signer, creds, srvURL, region, c.op, c.body))
 			}
 			queues = append(queues, q)
 		}
