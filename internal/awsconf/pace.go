@@ -273,12 +273,21 @@ type wireMark struct{ p *pacer }
 
 type wireMarkKey struct{}
 
-// addWireMark gives every operation a wireMark, in the Initialize step.
+// addWireMark gives each operation of a paced service a wireMark, in the
+// Finalize step right before the retry loop (the service is known there);
+// the other clients' operations pass through untouched.
 func addWireMark(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("configreport.WireMark",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			return next.HandleInitialize(context.WithValue(ctx, wireMarkKey{}, &wireMark{}), in)
-		}), middleware.Before)
+	m := middleware.FinalizeMiddlewareFunc("configreport.WireMark",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if pacedServices[middleware.GetServiceID(ctx)] {
+				ctx = context.WithValue(ctx, wireMarkKey{}, &wireMark{})
+			}
+			return next.HandleFinalize(ctx, in)
+		})
+	if _, ok := stack.Finalize.Get("Retry"); ok {
+		return stack.Finalize.Insert(m, "Retry", middleware.Before)
+	}
+	return stack.Finalize.Add(m, middleware.Before)
 }
 
 // markOnWire tells the attempt's pacer, if any, that it is on the wire.
