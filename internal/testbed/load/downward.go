@@ -36,11 +36,7 @@ func DownwardEnv(manifest []byte) (map[string][]string, error) {
 		var pod podSpec
 		switch o.Kind {
 		case "Deployment":
-			var s struct {
-				Template struct {
-					Spec podSpec `yaml:"spec"`
-				} `yaml:"template"`
-			}
+			var s deploymentSpec
 			if err := o.Spec.Decode(&s); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", o.Kind, o.Metadata.Name, err)
 			}
@@ -75,8 +71,11 @@ func DownwardEnv(manifest []byte) (map[string][]string, error) {
 	}
 }
 
+// podSpec is the part of a pod template the harness reads: the grace
+// period (Policy) and the containers (DownwardEnv).
 type podSpec struct {
-	Containers []container `yaml:"containers"`
+	TerminationGracePeriodSeconds *int64      `yaml:"terminationGracePeriodSeconds"`
+	Containers                    []container `yaml:"containers"`
 }
 
 type container struct {

@@ -198,9 +198,7 @@ type k8sObject struct {
 
 type deploymentSpec struct {
 	Template struct {
-		Spec struct {
-			TerminationGracePeriodSeconds *int64 `yaml:"terminationGracePeriodSeconds"`
-		} `yaml:"spec"`
+		Spec podSpec `yaml:"spec"`
 	} `yaml:"template"`
 }
 
