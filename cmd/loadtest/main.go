@@ -42,7 +42,7 @@ func main() {
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0.01, "awssim's fraction of calls answered 500/503")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "each scanner's -concurrency (prod's CONCURRENCY)")
 	fs.IntVar(&cfg.Consumers, "consumers", 0, "each scanner's -consumers, the accounts it scans at once (0: the scanner's default)")
-	fs.Float64Var(&cfg.Ratio, "ratio", 60, "every time constant of the scaling (ScaledObject, HPA, termination grace period) is divided by this")
+	fs.Float64Var(&cfg.Ratio, "ratio", 60, "the scaling's time constants (ScaledObject, HPA) are divided by this; the termination grace period is kept, as it bounds real scans")
 	fs.DurationVar(&cfg.ScanVisibility, "scan-visibility", time.Minute, "the scan queue's visibility timeout: longer than one account's scan here (not shortened by -ratio: scans are real)")
 	scenario := fs.String("scenario", "sigterm", "scale-down by sigterm (then SIGKILL after the grace period) or sigkill (at once)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 20*time.Minute, "bound of the whole run")

@@ -12,7 +12,7 @@ type Scenario string
 
 const (
 	// ScenarioTerm: SIGTERM, then SIGKILL after terminationGracePeriodSeconds
-	// (÷ ratio), as Kubernetes does.
+	// (as in the manifest: Policy.Shorten keeps it), as Kubernetes does.
 	ScenarioTerm Scenario = "sigterm"
 	// ScenarioKill: SIGKILL at once (a lost node, an OOM kill): messages in
 	// hand come back only after the queue's visibility timeout.
@@ -38,10 +38,10 @@ type Config struct {
 
 	Concurrency int     // each scanner's -concurrency (prod: 16)
 	Consumers   int     // each scanner's -consumers, accounts in hand (0: its default)
-	Ratio       float64 // every time constant of the policy ÷ this
+	Ratio       float64 // the autoscaler's time constants ÷ this (Policy.Shorten)
 	// ScanVisibility is the scan queue's visibility timeout: longer than
 	// one account's scan on this machine under this load (not shortened:
-	// the scan is real) and than the shortened grace period.
+	// the scan is real) and than the scanner's -shutdown-timeout.
 	ScanVisibility time.Duration
 	Scenario       Scenario // how scale-down stops scanners
 	// Timeout bounds the whole run; the report must be in S3 well before.

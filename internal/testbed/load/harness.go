@@ -39,8 +39,9 @@ const (
 	scanMaxReceives   = 5
 	resultsVisibility = 60 * time.Second
 	// The scanner's -shutdown-timeout default. Kept unless it would reach
-	// the shortened grace period, then 80% of it: the scanner must give up
-	// a message in hand before SIGKILL, as in production (20 s < 600 s).
+	// the grace period (not shortened: Policy.Shorten), then 80% of it: the
+	// scanner must give up a message in hand before SIGKILL, as in
+	// production (20 s < 600 s).
 	shutdownTimeout = 20 * time.Second
 )
 
@@ -138,8 +139,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			return nil, fmt.Errorf("%s: no container named %s", cfg.Manifest, c)
 		}
 	}
-	if cfg.ScanVisibility <= pol.TerminationGrace {
-		return nil, fmt.Errorf("scan visibility %s: must exceed the shortened terminationGracePeriodSeconds %s, or a message in hand at SIGKILL could come back while its scanner still runs", cfg.ScanVisibility, pol.TerminationGrace)
+	// A stopping scanner holds its messages at most -shutdown-timeout
+	// after SIGTERM, then releases them (SIGKILL after the grace period
+	// only for one that ignores it).
+	stopTimeout := min(shutdownTimeout, pol.TerminationGrace*4/5)
+	if cfg.ScanVisibility <= stopTimeout {
+		return nil, fmt.Errorf("scan visibility %s: must exceed the scanner's -shutdown-timeout %s, or a message a stopping scanner still holds could come back to another", cfg.ScanVisibility, stopTimeout)
 	}
 	res := &Result{Policy: pol, PeakRSS: map[string]int64{}, ProcCPU: map[string]time.Duration{}}
 	log.Info("policy", slog.String("from", cfg.Manifest), slog.String("policy", pol.String()))
@@ -190,7 +195,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	env := harness.ServiceEnvWith(endpoints(cfg, simURL), rs, org.ManagementAccountID, harness.Settings{
 		Regions: cfg.Regions, Deadline: 45 * time.Minute, Concurrency: cfg.Concurrency,
-		ShutdownTimeout: min(shutdownTimeout, pol.TerminationGrace*4/5),
+		ShutdownTimeout: stopTimeout,
 	})
 
 	// Debug: its "duplicate result ignored" lines count the duplicates it

@@ -115,21 +115,26 @@ type Policy struct {
 	ScaleDown        ScalingRules
 	TerminationGrace time.Duration // the Deployment's terminationGracePeriodSeconds
 
-	// Ratio is the factor every duration above was divided by (1: as in the
-	// manifest). Set by Shorten.
+	// Ratio is the factor every duration above but TerminationGrace was
+	// divided by (1: as in the manifest). Set by Shorten.
 	Ratio float64
 }
 
-// Shorten divides every time constant by ratio (> 0), so a run whose queue
-// drains in a minute still sees the rules' shape. The ratio is stated in
-// every figure the harness prints.
+// Shorten divides the autoscaler's time constants by ratio (> 0), so a run
+// whose queue drains in a minute still sees the rules' shape. The ratio is
+// stated in every figure the harness prints. The termination grace period
+// is kept: like the queues' visibility timeouts it bounds real work (the
+// scans a stopping scanner has in hand run in real time, 10-40 s an account
+// at full size here), so shortened (600 s -> 10 s at ÷ 60) it made a
+// scale-down abandon scans the cluster finishes, and the run waited for
+// another scanner to start them again.
 func (p Policy) Shorten(ratio float64) (Policy, error) {
 	if !(ratio > 0) || math.IsInf(ratio, 0) {
 		return p, fmt.Errorf("time ratio %g: must be a positive number", ratio)
 	}
 	d := func(v time.Duration) time.Duration { return time.Duration(float64(v) / ratio) }
 	q := p
-	q.PollingInterval, q.Cooldown, q.HPASyncPeriod, q.TerminationGrace = d(p.PollingInterval), d(p.Cooldown), d(p.HPASyncPeriod), d(p.TerminationGrace)
+	q.PollingInterval, q.Cooldown, q.HPASyncPeriod = d(p.PollingInterval), d(p.Cooldown), d(p.HPASyncPeriod)
 	for _, r := range []*ScalingRules{&q.ScaleUp, &q.ScaleDown} {
 		r.Window = d(r.Window)
 		r.Policies = append([]ScalingPolicy(nil), r.Policies...)
@@ -343,7 +348,7 @@ func rulesOrDefault(r *keda.HPARules, def ScalingRules) ScalingRules {
 
 // String is the policy in one line, for the harness's log and figures.
 func (p Policy) String() string {
-	return fmt.Sprintf("queueLength %d, activation %d, replicas %d..%d, polling %s, cooldown %s, HPA sync %s, scale-up %s, scale-down %s, termination grace %s (time ÷ %g)",
+	return fmt.Sprintf("queueLength %d, activation %d, replicas %d..%d, polling %s, cooldown %s, HPA sync %s, scale-up %s, scale-down %s, termination grace %s (real time; the rest ÷ %g)",
 		p.QueueLength, p.Activation, p.MinReplicas, p.MaxReplicas, p.PollingInterval, p.Cooldown, p.HPASyncPeriod,
 		p.ScaleUp, p.ScaleDown, p.TerminationGrace, p.Ratio)
 }

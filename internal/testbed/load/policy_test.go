@@ -141,7 +141,7 @@ func TestShorten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if q.PollingInterval != 2*time.Second || q.Cooldown != 20*time.Second || q.HPASyncPeriod != time.Second ||
-		q.TerminationGrace != 2*time.Second || q.ScaleDown.Window != 20*time.Second ||
+		q.TerminationGrace != 30*time.Second || q.ScaleDown.Window != 20*time.Second ||
 		q.ScaleUp.Policies[0].Period != time.Second || q.Ratio != 15 {
 		t.Fatalf("shortened by 15: %s", q)
 	}
