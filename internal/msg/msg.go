@@ -1,7 +1,7 @@
 // Package msg is the messaging layer of the services: it builds the
 // watermill publishers and subscribers over SQS and SNS (watermill-aws
 // v1.0.1's SNS publisher; its own batch publisher, and a shared-loop
-// receiver for every consumed queue) behind the three logical topics the stages use, and the router
+// receiver with batched deletes for every consumed queue) behind the three logical topics the stages use, and the router
 // policy around the stage handlers (poison queue, retries, panics, metrics,
 // graceful close).
 //
@@ -217,7 +217,8 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 }
 
 // queueReceivers builds one receiver per consumed queue: one receive loop
-// per queue, shared by every handler consuming it (queueReceiver). The results subscription queue is read with
+// per queue, shared by every handler consuming it, and its acks deleted in
+// batches (queueReceiver). The results subscription queue is read with
 // EnvelopeUnmarshaler (raw delivery or SNS's envelope) and without
 // prefetch: Prefetch is the scanner's, for scan requests.
 func (t *Transport) queueReceivers(client receiverAPI) map[string]*queueReceiver {

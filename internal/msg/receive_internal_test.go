@@ -73,14 +73,18 @@ func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	}
 }
 
-func (f *fakeQueue) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+func (f *fakeQueue) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.deleted = append(f.deleted, aws.ToString(in.ReceiptHandle))
-	return &sqs.DeleteMessageOutput{}, nil
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		f.deleted = append(f.deleted, aws.ToString(e.ReceiptHandle))
+		out.Successful = append(out.Successful, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
 }
 
 func (f *fakeQueue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
@@ -375,7 +379,7 @@ func (q *queueReceiver) isClosed() bool {
 // for as many messages as handlers wait (plus the prefetch, which is the
 // scan and poison queues' only), reads SNS's envelope on the results queue
 // only, records the queue and receipt handle for Settle, and deletes the
-// acks.
+// acks with DeleteMessageBatch.
 func TestTransportQueues(t *testing.T) {
 	const (
 		scanURL    = "http://sqs.local/123456789012/scan"
@@ -447,6 +451,8 @@ func TestTransportQueues(t *testing.T) {
 			for _, m := range got {
 				m.Ack()
 			}
+			// Deleted through the queue's batchDeleter (TestDeleterBatches
+			// shows how acks share its calls).
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				if deleted, _ := f.settled(); len(deleted) == subs {
