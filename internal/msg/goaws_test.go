@@ -3,6 +3,7 @@ package msg_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,40 @@ func TestGoawsDeviations(t *testing.T) {
 		}
 		if len(res.Successful)+len(res.Failed) != 0 {
 			t.Fatal("goaws now lists batch entries: BatchPublisher's unlisted-entries fallback is no longer exercised")
+		}
+	})
+	t.Run("DeleteMessageBatch of a deleted message", func(t *testing.T) {
+		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName(t, "d"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String("x")}); err != nil {
+			t.Fatal(err)
+		}
+		rcv, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: out.QueueUrl, WaitTimeSeconds: 1, VisibilityTimeout: 60})
+		if err != nil || len(rcv.Messages) != 1 {
+			t.Fatalf("receive: %v, %d messages", err, len(rcv.Messages))
+		}
+		in := &sqs.DeleteMessageBatchInput{QueueUrl: out.QueueUrl, Entries: []sqstypes.DeleteMessageBatchRequestEntry{
+			{Id: aws.String("0"), ReceiptHandle: rcv.Messages[0].ReceiptHandle}}}
+		var answers []string
+		for range 2 {
+			res, err := q.DeleteMessageBatch(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ok := range res.Successful {
+				answers = append(answers, "deleted "+aws.ToString(ok.Id))
+			}
+			for _, f := range res.Failed {
+				answers = append(answers, "failed "+aws.ToString(f.Id)+": "+aws.ToString(f.Message))
+			}
+		}
+		// The response lists its entries (unlike SendMessageBatch's), and
+		// the second delete of one handle fails its entry where AWS
+		// succeeds: batchDeleter takes that failure for "already deleted".
+		if want := []string{"deleted 0", "failed 0: Message not found"}; !slices.Equal(answers, want) {
+			t.Fatalf("goaws answered %q, want %q: update batchDeleter's alreadyDeleted and docs/EMULATORS.md", answers, want)
 		}
 	})
 	t.Run("duplicate subscriptions collapse", func(t *testing.T) {

@@ -157,6 +157,77 @@ func TestResultsThroughSNS(t *testing.T) {
 	}
 }
 
+// TestResultsCallsPerResult: 16 handlers (the aggregator's default) take
+// 100 results from the aggregator's subscription queue through the
+// transport, each once, and the queue ends empty; the acks are deleted with
+// DeleteMessageBatch, never one DeleteMessage each (watermill-aws's SNS
+// subscriber before: one ReceiveMessage and one DeleteMessage per result).
+// The SQS calls per result are logged (go test -v), not asserted: how the
+// acks and receives share calls depends on timing.
+func TestResultsCallsPerResult(t *testing.T) {
+	const results, handlers = 100, 16
+	e := goaws(t)
+	tr := newTransport(t, e, func(c *msg.Config) {
+		c.ResultsTopic = uniqueName(t, "results")
+		c.ResultsQueue = uniqueName(t, "agg")
+		c.ReceiveVisibilityTimeout = time.Minute // no redelivery while the test runs
+	})
+	var sent []*message.Message
+	for i := range results {
+		sent = append(sent, message.NewMessage(fmt.Sprintf("result-%03d", i), []byte(`{}`)))
+	}
+	if err := tr.Publisher().Publish(events.TopicResults, sent...); err != nil {
+		t.Fatal(err)
+	}
+	start := len(e.rec.snapshot())
+	var mu sync.Mutex
+	seen := map[string]int{}
+	all := make(chan struct{})
+	newRouter(t, tr.Publisher(), nil, func(r *message.Router) {
+		msg.AddConsumers(r, "aggregator", events.TopicResults, tr.Subscriber(), handlers, func(m *message.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[m.UUID]++
+			if len(seen) == results && seen[m.UUID] == 1 {
+				close(all)
+			}
+			return nil
+		})
+	})
+	select {
+	case <-all:
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d results handled", len(seen), results)
+	}
+	handled := e.rec.snapshot()[start:]
+	waitEmpty(t, e.sqs(), tr.Resources().ResultsQueueURL)
+	ops := e.rec.snapshot()[start:]
+	count := func(ops []string, op string) int {
+		n := 0
+		for _, o := range ops {
+			if o == op {
+				n++
+			}
+		}
+		return n
+	}
+	mu.Lock()
+	for _, m := range sent {
+		if seen[m.UUID] != 1 {
+			t.Errorf("result %s handled %d times", m.UUID, seen[m.UUID])
+		}
+	}
+	mu.Unlock()
+	receives, batches, singles := count(handled, "ReceiveMessage"), count(ops, "DeleteMessageBatch"), count(ops, "DeleteMessage")
+	if singles != 0 || batches == 0 {
+		t.Errorf("%d DeleteMessage and %d DeleteMessageBatch calls: want the acks deleted in batches only", singles, batches)
+	}
+	t.Logf("%d results, %d handlers: %d ReceiveMessage (until the last was handled), %d DeleteMessageBatch, %d DeleteMessage: %.2f SQS calls per result",
+		results, handlers, receives, batches, singles, float64(receives+batches+singles)/results)
+}
+
 // TestEnvelopeDelivery subscribes a queue without raw delivery: the body is
 // SNS's JSON envelope, and EnvelopeUnmarshaler gets the event back.
 func TestEnvelopeDelivery(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package msg is the messaging layer of the services: it builds the
 // watermill publishers and subscribers over SQS and SNS (watermill-aws
-// v1.0.1, with its own batch publisher and shared-loop receiver for the
-// SQS queues) behind the three logical topics the stages use, and the router
+// v1.0.1's SNS publisher; its own batch publisher, and a shared-loop
+// receiver with batched deletes for every consumed queue) behind the three logical topics the stages use, and the router
 // policy around the stage handlers (poison queue, retries, panics, metrics,
 // graceful close).
 //
@@ -154,10 +154,10 @@ type Transport struct {
 	sqsClient *sqs.Client
 	batch     *BatchPublisher
 	snsPub    *wsns.Publisher
-	// sqsSubs has one subscriber per consumed queue (scan, poison), each
-	// recording its queue URL on the messages it hands over (Settle).
+	// sqsSubs has one subscriber per consumed queue (scan, poison, the
+	// results subscription queue), each recording its queue URL on the
+	// messages it hands over (Settle).
 	sqsSubs map[string]*queueReceiver
-	snsSub  *wsns.Subscriber
 }
 
 // New resolves (or, with CreateResources, creates) the configured resources
@@ -206,68 +206,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 	}
 
-	// The scan and poison queues: one receive loop per queue, shared by
-	// every handler consuming it (queueReceiver).
-	t.sqsSubs = map[string]*queueReceiver{}
-	for _, url := range []string{t.res.ScanQueueURL, t.res.PoisonQueueURL} {
-		if url == "" {
-			continue
-		}
-		t.sqsSubs[url] = newQueueReceiver(t.sqsClient, receiverConfig{
-			QueueURL:    url,
-			Wait:        cfg.WaitTime,
-			Visibility:  cfg.ReceiveVisibilityTimeout,
-			Prefetch:    cfg.Prefetch,
-			RetrySleep:  time.Second,
-			Unmarshaler: receiptUnmarshaler{inner: wsqs.DefaultMarshalerUnmarshaler{}, queueURL: url},
-			Logger:      t.logger,
-		})
-	}
-	// The results subscription queue (the aggregator's) still goes through
-	// watermill-aws's SNS subscriber, one receive loop per handler.
-	receive := func(_ context.Context, url wsqs.QueueURL) (*sqs.ReceiveMessageInput, error) {
-		in := &sqs.ReceiveMessageInput{
-			QueueUrl:              aws.String(string(url)),
-			MessageAttributeNames: []string{"All"},
-			WaitTimeSeconds:       int32(cfg.WaitTime / time.Second),
-			// One at a time: watermill-aws hands a batch over sequentially
-			// and, on a nack, leaves the rest of it invisible until the
-			// visibility timeout; concurrency comes from more handlers.
-			MaxNumberOfMessages: 1,
-		}
-		if cfg.ReceiveVisibilityTimeout > 0 {
-			in.VisibilityTimeout = int32((cfg.ReceiveVisibilityTimeout + time.Second - 1) / time.Second)
-		}
-		return in, nil
-	}
-	sqsSubCfg := func(queueURL string, inner wsqs.Unmarshaler) wsqs.SubscriberConfig {
-		return wsqs.SubscriberConfig{
-			AWSConfig:                   cfg.AWS,
-			OptFns:                      cfg.SQSOptions,
-			DoNotCreateQueueIfNotExists: true,
-			QueueUrlResolver:            wsqs.TransparentUrlResolver{},
-			GenerateReceiveMessageInput: receive,
-			ReconnectRetrySleep:         time.Second,
-			Unmarshaler:                 receiptUnmarshaler{inner: inner, queueURL: queueURL},
-		}
-	}
-	if t.res.ResultsQueueURL != "" {
-		resultsURL := t.res.ResultsQueueURL
-		subCfg := sqsSubCfg(resultsURL, EnvelopeUnmarshaler{})
-		t.snsSub, err = wsns.NewSubscriber(wsns.SubscriberConfig{
-			AWSConfig:                  cfg.AWS,
-			OptFns:                     cfg.SNSOptions,
-			TopicResolver:              wsns.TransparentTopicResolver{},
-			DoNotCreateSqsSubscription: true,
-			DoNotSetQueueAccessPolicy:  true,
-			GenerateSqsQueueName: func(context.Context, wsns.TopicArn) (string, error) {
-				return resultsURL, nil
-			},
-		}, subCfg, wlog)
-		if err != nil {
-			return nil, fmt.Errorf("sns subscriber: %w", err)
-		}
-	}
+	t.sqsSubs = t.queueReceivers(t.sqsClient)
 	t.logger.Info("messaging ready",
 		slog.String("scan_queue", t.res.ScanQueueURL),
 		slog.String("results_topic", t.res.ResultsTopicARN),
@@ -275,6 +214,38 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		slog.String("poison_queue", t.res.PoisonQueueURL),
 		slog.Bool("created", cfg.CreateResources))
 	return t, nil
+}
+
+// queueReceivers builds one receiver per consumed queue: one receive loop
+// per queue, shared by every handler consuming it, and its acks deleted in
+// batches (queueReceiver). The results subscription queue is read with
+// EnvelopeUnmarshaler (raw delivery or SNS's envelope) and without
+// prefetch: Prefetch is the scanner's, for scan requests.
+func (t *Transport) queueReceivers(client receiverAPI) map[string]*queueReceiver {
+	subs := map[string]*queueReceiver{}
+	for _, q := range []struct {
+		url      string
+		inner    wsqs.Unmarshaler
+		prefetch int
+	}{
+		{t.res.ScanQueueURL, wsqs.DefaultMarshalerUnmarshaler{}, t.cfg.Prefetch},
+		{t.res.PoisonQueueURL, wsqs.DefaultMarshalerUnmarshaler{}, t.cfg.Prefetch},
+		{t.res.ResultsQueueURL, EnvelopeUnmarshaler{}, 0},
+	} {
+		if q.url == "" {
+			continue
+		}
+		subs[q.url] = newQueueReceiver(client, receiverConfig{
+			QueueURL:    q.url,
+			Wait:        t.cfg.WaitTime,
+			Visibility:  t.cfg.ReceiveVisibilityTimeout,
+			Prefetch:    q.prefetch,
+			RetrySleep:  time.Second,
+			Unmarshaler: receiptUnmarshaler{inner: q.inner, queueURL: q.url},
+			Logger:      t.logger,
+		})
+	}
+	return subs
 }
 
 // Resources returns the resolved URLs and ARN.
@@ -294,9 +265,6 @@ func (t *Transport) Close() error {
 	var errs []error
 	for _, sub := range t.sqsSubs {
 		errs = append(errs, sub.Close())
-	}
-	if t.snsSub != nil {
-		errs = append(errs, t.snsSub.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -335,10 +303,10 @@ func (s routingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan 
 		}
 		return t.sqsSubs[t.res.PoisonQueueURL].Subscribe(ctx, t.res.PoisonQueueURL)
 	case events.TopicResults:
-		if t.snsSub == nil {
+		if t.res.ResultsQueueURL == "" {
 			return nil, errors.New("subscribe results: no results subscription queue configured")
 		}
-		return t.snsSub.Subscribe(ctx, t.res.ResultsTopicARN)
+		return t.sqsSubs[t.res.ResultsQueueURL].Subscribe(ctx, t.res.ResultsQueueURL)
 	}
 	return nil, fmt.Errorf("subscribe: unknown topic %q", topic)
 }

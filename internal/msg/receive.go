@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 
 	wsqs "github.com/ThreeDotsLabs/watermill-aws/sqs"
 )
@@ -19,7 +18,7 @@ import (
 // receiverAPI is the part of *sqs.Client a queueReceiver calls.
 type receiverAPI interface {
 	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
-	DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	deleteAPI
 	ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
@@ -53,16 +52,20 @@ type receiverConfig struct {
 // message (after its handler published the result: a crash before that
 // leaves it to come back after its visibility timeout), a nack leaves it
 // invisible until its visibility timeout (the redelivery backoff; the
-// queue's maxReceiveCount bounds the attempts). Messages carry the
-// transport's metadata (queue URL, receipt handle), so Settle works on
+// queue's maxReceiveCount bounds the attempts). The deletes of concurrent
+// acks share DeleteMessageBatch calls (batchDeleter), and a subscription
+// takes its next message once its ack's delete was tried. Messages carry
+// the transport's metadata (queue URL, receipt handle), so Settle works on
 // them as on watermill-aws's. On Close (or when the subscription's context
 // ends) the message contexts end and an ack or nack after that is left to
-// Settle; messages received but not yet handed over are made visible again
-// at once.
+// Settle; acks already handed over are deleted before Close returns;
+// messages received but not yet handed over are made visible again at
+// once.
 type queueReceiver struct {
-	cfg    receiverConfig
-	client receiverAPI
-	logger *slog.Logger
+	cfg     receiverConfig
+	client  receiverAPI
+	logger  *slog.Logger
+	deleter *batchDeleter
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -82,10 +85,12 @@ func newQueueReceiver(client receiverAPI, cfg receiverConfig) *queueReceiver {
 	}
 	cfg.Prefetch = min(max(cfg.Prefetch, 0), maxReceive-1)
 	ctx, cancel := context.WithCancel(context.Background())
+	logger := cfg.Logger.With(slog.String("queue", lastSegment(cfg.QueueURL)))
 	return &queueReceiver{
 		cfg:     cfg,
 		client:  client,
-		logger:  cfg.Logger.With(slog.String("queue", lastSegment(cfg.QueueURL))),
+		logger:  logger,
+		deleter: newBatchDeleter(client, cfg.QueueURL, logger),
 		ctx:     ctx,
 		cancel:  cancel,
 		wake:    make(chan struct{}, 1),
@@ -106,6 +111,7 @@ func (q *queueReceiver) Subscribe(ctx context.Context, _ string) (<-chan *messag
 	}
 	if !q.started {
 		q.started = true
+		q.deleter.start()
 		q.wg.Add(1)
 		go q.receiveLoop()
 	}
@@ -123,13 +129,15 @@ func (q *queueReceiver) Subscribe(ctx context.Context, _ string) (<-chan *messag
 	return out, nil
 }
 
-// Close ends every subscription and the receive loop, and waits for them.
+// Close ends every subscription and the receive loop, waits for them, then
+// deletes the acks they handed over (within SettleTimeout).
 func (q *queueReceiver) Close() error {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
 	q.cancel()
 	q.wg.Wait()
+	q.deleter.Close()
 	return nil
 }
 
@@ -180,7 +188,11 @@ func (q *queueReceiver) handOver(ctx context.Context, sm sqstypes.Message, out c
 	}
 	select {
 	case <-m.Acked():
-		q.delete(mctx, sm.ReceiptHandle, m.UUID)
+		select {
+		case <-q.deleter.delete(sm.ReceiptHandle, m.UUID):
+		case <-ctx.Done():
+			return false // Close waits for the delete
+		}
 	case <-m.Nacked():
 		// Invisible until its visibility timeout: the redelivery backoff.
 	case <-ctx.Done():
@@ -188,22 +200,6 @@ func (q *queueReceiver) handOver(ctx context.Context, sm sqstypes.Message, out c
 		return false
 	}
 	return true
-}
-
-func (q *queueReceiver) delete(ctx context.Context, handle *string, uuid string) {
-	_, err := q.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.cfg.QueueURL), ReceiptHandle: handle})
-	if err == nil {
-		return
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorMessage() == "The specified queue does not contain the message specified." {
-		return // already deleted
-	}
-	if ctx.Err() != nil {
-		return // stopping: Settle deletes it
-	}
-	q.logger.Error("cannot delete a handled message: it will be handled again after its visibility timeout",
-		slog.String("message_uuid", uuid), slog.Any("error", err))
 }
 
 // receiveLoop receives for the waiting subscriptions and hands the

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/cybsecops/configreport/internal/events"
 )
 
 const fakeQueueURL = "http://sqs.local/123456789012/scan"
@@ -69,14 +73,18 @@ func (f *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	}
 }
 
-func (f *fakeQueue) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+func (f *fakeQueue) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.deleted = append(f.deleted, aws.ToString(in.ReceiptHandle))
-	return &sqs.DeleteMessageOutput{}, nil
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		f.deleted = append(f.deleted, aws.ToString(e.ReceiptHandle))
+		out.Successful = append(out.Successful, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
 }
 
 func (f *fakeQueue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
@@ -363,4 +371,102 @@ func (q *queueReceiver) isClosed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.closed
+}
+
+// TestTransportQueues: every consumed topic, the results subscription queue
+// included (watermill-aws's SNS subscriber before: one ReceiveMessage of
+// one message per handler), is read by one shared receive loop that asks
+// for as many messages as handlers wait (plus the prefetch, which is the
+// scan and poison queues' only), reads SNS's envelope on the results queue
+// only, records the queue and receipt handle for Settle, and deletes the
+// acks with DeleteMessageBatch.
+func TestTransportQueues(t *testing.T) {
+	const (
+		scanURL    = "http://sqs.local/123456789012/scan"
+		poisonURL  = "http://sqs.local/123456789012/poison"
+		resultsURL = "http://sqs.local/123456789012/agg"
+		subs       = 3
+	)
+	payload := `{"type":"AccountScanned","run_id":"r"}`
+	envelope := `{"Type":"Notification","MessageId":"sns-1","TopicArn":"arn:aws:sns:us-east-1:123456789012:results","Message":"` +
+		strings.ReplaceAll(payload, `"`, `\"`) + `","MessageAttributes":{"_watermill_message_uuid":{"Type":"String","Value":"m-env"}}}`
+	cases := []struct {
+		topic    string
+		url      string
+		wantAsk  int    // subs + prefetch 2 where it applies
+		wantBody string // of the enveloped message
+		wantUUID string
+	}{
+		{topic: events.TopicScanRequests, url: scanURL, wantAsk: subs + 2, wantBody: envelope, wantUUID: "env-id"},
+		{topic: events.TopicPoison, url: poisonURL, wantAsk: subs + 2, wantBody: envelope, wantUUID: "env-id"},
+		{topic: events.TopicResults, url: resultsURL, wantAsk: subs, wantBody: payload, wantUUID: "m-env"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.topic, func(t *testing.T) {
+			f := newFakeQueue()
+			tr := &Transport{
+				cfg: Config{WaitTime: 20 * time.Second, Prefetch: 2},
+				res: Resources{ScanQueueURL: scanURL, PoisonQueueURL: poisonURL, ResultsQueueURL: resultsURL,
+					ResultsTopicARN: "arn:aws:sns:us-east-1:123456789012:results"},
+				logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			}
+			tr.sqsSubs = tr.queueReceivers(f)
+			t.Cleanup(func() { _ = tr.Close() })
+			t.Cleanup(func() { close(f.halt) })
+			var chans []<-chan *message.Message
+			for range subs {
+				ch, err := tr.Subscriber().Subscribe(context.Background(), tc.topic)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chans = append(chans, ch)
+			}
+			q := tr.sqsSubs[tc.url]
+			if q == nil {
+				t.Fatalf("no shared receiver for %s", tc.url)
+			}
+			settle(t, q, f, subs)
+			r := f.next(t)
+			if r.n != tc.wantAsk {
+				t.Fatalf("receive asked for %d messages, want %d", r.n, tc.wantAsk)
+			}
+			batch := sqsMessages(t, 0, subs-1)
+			batch = append(batch, sqstypes.Message{Body: aws.String(envelope), MessageId: aws.String("env-id"), ReceiptHandle: aws.String("rh-env")})
+			r.give(batch)
+			got := map[string]*message.Message{}
+			for _, ch := range chans {
+				m := take(t, ch)
+				got[m.UUID] = m
+				if m.Metadata.Get(metaQueueURL) != tc.url {
+					t.Errorf("%s: queue %q, want %q", m.UUID, m.Metadata.Get(metaQueueURL), tc.url)
+				}
+			}
+			env := got[tc.wantUUID]
+			if env == nil {
+				t.Fatalf("handed over %v, want the enveloped one as %s", slices.Collect(maps.Keys(got)), tc.wantUUID)
+			}
+			if string(env.Payload) != tc.wantBody || env.Metadata.Get(metaReceiptHandle) != "rh-env" {
+				t.Errorf("enveloped message: body %.60q, receipt handle %q", env.Payload, env.Metadata.Get(metaReceiptHandle))
+			}
+			for _, m := range got {
+				m.Ack()
+			}
+			// Deleted through the queue's batchDeleter (TestDeleterBatches
+			// shows how acks share its calls).
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if deleted, _ := f.settled(); len(deleted) == subs {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("acks not deleted")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			deleted, _ := f.settled()
+			if want := []string{"rh-0", "rh-1", "rh-env"}; !slices.Equal(deleted, want) {
+				t.Errorf("deleted %v, want %v", deleted, want)
+			}
+		})
+	}
 }
