@@ -44,11 +44,14 @@ configuration.`
 // call allocates, so at the default 100 the collector was a tenth of the
 // fleet's CPU in a load run's profile (make load, 1,000 accounts). The
 // Go memory limit (cli.MemoryLimit, from the container's) still bounds
-// the heap: near it the collector runs as often as it must. Not higher, nor
-// off under the limit: each of the fleet's processes faults in every page
-// its heap grows to (~7,500 minor faults, ~29 MB, per scanner of a default
-// make load, where GC was 3% of the scanners' CPU profile), and 30 replicas
-// at 90% of 512 MiB each would be 13.5 GiB of RSS for at most those 3%.
+// the heap: near it the collector runs as often as it must. Measured
+// against its neighbours (make load, 30 scanners, getrusage of each, with
+// -procs 1): GOGC 100 cost 1-3% more CPU (peak RSS 39.5 MiB against
+// 55-61), GOGC 1000 6-8% more, not less (minor page faults +23%: each
+// replica faults in every page its heap grows to; peak 56-67 MiB). GC
+// off under the memory limit would grow each replica to its 460 MiB
+// before collecting, 13.5 GiB for 30 of them, for at most the 4.6% GC
+// was of the scanners' CPU profile.
 const gcPercent = 400
 
 // defaultProcs is -procs' default: the scanner runs on one processor. Its
@@ -57,7 +60,7 @@ const gcPercent = 400
 // which Go's own default rounds up to 2 processors: with two, each
 // answer or paced timer that readies a goroutine while the other processor
 // is busy wakes a second thread (and the system monitor keeps polling),
-// so most of a scanner's CPU went to threads waking each other. make load
+// so a share of a scanner's CPU went to threads waking each other. make load
 // (1,000 accounts x 2 regions, 30 scanners, getrusage of each), two runs
 // each way: 8.2 and 8.6 CPU-s with 2 processors, 7.6 and 7.8 with 1 (-9%),
 // voluntary context switches 163-164k -> 125-134k, system time -17%.
