@@ -222,15 +222,39 @@ func Attempt(n, maxAttempts int) string {
 }
 
 // operation names the call as IAM would, lower-case service first:
-// "organizations:ListRoots", "configservice:DescribeConfigRules".
+// "organizations:ListRoots", "configservice:DescribeConfigRules". Every
+// call of a client built with a RetryLog asks, so the names are kept
+// (opNames) instead of being built again: three allocations a call.
 func operation(ctx context.Context) string {
-	svc := strings.ToLower(strings.ReplaceAll(middleware.GetServiceID(ctx), " ", ""))
-	op := middleware.GetOperationName(ctx)
-	if svc == "" {
-		return op
+	k := opKey{svc: middleware.GetServiceID(ctx), op: middleware.GetOperationName(ctx)}
+	opNames.mu.RLock()
+	name, ok := opNames.m[k]
+	opNames.mu.RUnlock()
+	if ok {
+		return name
 	}
-	return svc + ":" + op
+	name = k.op
+	if svc := strings.ToLower(strings.ReplaceAll(k.svc, " ", "")); svc != "" {
+		name = svc + ":" + k.op
+	}
+	opNames.mu.Lock()
+	if len(opNames.m) < maxOpNames {
+		opNames.m[k] = name
+	}
+	opNames.mu.Unlock()
+	return name
 }
+
+// maxOpNames bounds opNames: the operations the code calls, a few dozen.
+const maxOpNames = 1024
+
+type opKey struct{ svc, op string }
+
+// opNames are the names operation gave, by service id and operation.
+var opNames = struct {
+	mu sync.RWMutex
+	m  map[opKey]string
+}{m: map[opKey]string{}}
 
 // detail is what a retry line says of err: AWS's message, else the network
 // error (which names the address, not the request), else err's text, cut

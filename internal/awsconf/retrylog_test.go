@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cybsecops/configreport/internal/awsconf/awserr"
 )
@@ -276,6 +277,28 @@ func TestRetryLogNeverLogsCredentials(t *testing.T) {
 	for _, secret := range []string{"hubsecret", "AKIDHUB", "Authorization", "Signature", "X-Amz"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("the retry log contains %q:\n%s", secret, buf.String())
+		}
+	}
+}
+
+// operation names a call as IAM would, and builds each name once.
+func TestOperation(t *testing.T) {
+	tests := []struct{ svc, op, want string }{
+		{"Config Service", "DescribeConfigRules", "configservice:DescribeConfigRules"},
+		{"Organizations", "ListRoots", "organizations:ListRoots"},
+		{"Config Service", "GetComplianceDetailsByConfigRule", "configservice:GetComplianceDetailsByConfigRule"},
+		{"STS", "AssumeRole", "sts:AssumeRole"},
+		{"", "Anonymous", "Anonymous"},
+	}
+	for _, tt := range tests {
+		ctx := middleware.WithOperationName(middleware.WithServiceID(context.Background(), tt.svc), tt.op)
+		for range 2 { // built, then kept
+			if got := operation(ctx); got != tt.want {
+				t.Errorf("operation(%q, %q) = %q, want %q", tt.svc, tt.op, got, tt.want)
+			}
+		}
+		if n := testing.AllocsPerRun(10, func() { operation(ctx) }); n != 0 {
+			t.Errorf("operation(%q, %q): %v allocations a call once named, want 0", tt.svc, tt.op, n)
 		}
 	}
 }

@@ -306,6 +306,59 @@ func sha(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+type parentKey struct{}
+
+// The scan's context has the parent's cancellation (at once, or after the
+// grace) and deadline (without a grace), and none of its values.
+func TestFinishWithinDropsValues(t *testing.T) {
+	far := time.Now().Add(time.Hour)
+	tests := []struct {
+		name         string
+		grace        time.Duration
+		deadline     bool
+		wantDeadline bool
+		endsAtOnce   bool // with its parent, not after a grace
+	}{
+		{"grace", time.Hour, false, false, false},
+		{"grace, parent with a deadline", time.Hour, true, false, false},
+		{"no grace", -1, false, false, true},
+		{"no grace, parent with a deadline", -1, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent, stop := context.WithCancel(context.WithValue(context.Background(), parentKey{}, "router"))
+			defer stop()
+			if tt.deadline {
+				var c context.CancelFunc
+				parent, c = context.WithDeadline(parent, far)
+				defer c()
+			}
+			ctx, cancel := finishWithin(parent, tt.grace)
+			defer cancel()
+			if v := ctx.Value(parentKey{}); v != nil {
+				t.Errorf("Value(parent's key) = %v, want nil", v)
+			}
+			if d, ok := ctx.Deadline(); ok != tt.wantDeadline || (ok && !d.Equal(far)) {
+				t.Errorf("Deadline = %v, %v; want it %v", d, ok, tt.wantDeadline)
+			}
+			stop()
+			if tt.endsAtOnce {
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+					t.Error("did not end with its parent")
+				}
+			} else if ctx.Err() != nil {
+				t.Error("ended with its parent, before the grace")
+			}
+			cancel()
+			if ctx.Err() == nil {
+				t.Error("cancel did not end it")
+			}
+		})
+	}
+}
+
 func TestFinishWithin(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
 	ctx, cancel := finishWithin(parent, 50*time.Millisecond)
