@@ -144,8 +144,26 @@ func BenchmarkHandleResult(b *testing.B) {
 	}
 }
 
+
+// BenchmarkHandleResultDynamo is BenchmarkHandleResult on the production
+// store against the DynamoDB emulator, from 1 and 16 goroutines (the
+// aggregator's consumers): the process's CPU per result, the emulator's
+// own excluded. Run under scripts/with-emulators.sh.
+func BenchmarkHandleResultDynamo(b *testing.B) {
+	for _, workers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("accounts=5000/workers=%d", workers), func(b *testing.B) {
+			benchHandleWith(b, dynamoStores(b, 1)[0], 5000, workers)
+		})
+	}
+}
+
 func benchHandle(b *testing.B, accounts int) {
-	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	benchHandleWith(b, openStore(b, filepath.Join(b.TempDir(), "bench.sqlite")), accounts, 1)
+}
+
+// benchHandleWith handles b.N results of distinct accounts (wrapping
+// around the run's accounts: duplicates then) from workers goroutines.
+func benchHandleWith(b *testing.B, st store.Store, accounts, workers int) {
 	folder := blob.Folder{Dir: b.TempDir()}
 	codec := events.Codec{Payloads: blob.Payloads{Store: folder}, PayloadPrefix: "payloads"}
 	a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0 }}, Deps{Store: st, Blob: folder, Codec: codec})
@@ -169,13 +187,26 @@ func benchHandle(b *testing.B, accounts int) {
 		res.AccountID = rs.Accounts[i%accounts].AccountID
 		msgs = append(msgs, mustMsg(b, res))
 	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
 	cpu0 := cpuTime(b)
 	b.ResetTimer()
-	for i := range b.N {
-		if err := a.Handle(msgs[i]); err != nil {
-			b.Fatal(err)
-		}
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				if err := a.Handle(msgs[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
