@@ -144,7 +144,6 @@ func BenchmarkHandleResult(b *testing.B) {
 	}
 }
 
-
 // BenchmarkHandleResultDynamo is BenchmarkHandleResult on the production
 // store against the DynamoDB emulator, from 1 and 16 goroutines (the
 // aggregator's consumers): the process's CPU per result, the emulator's
