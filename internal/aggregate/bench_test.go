@@ -59,7 +59,24 @@ func seedRun(b *testing.B, st store.Store, accounts, perAccount int) {
 // render, upload to a folder, mark) and reports the peak Go heap sampled
 // every 5 ms (live and not yet swept objects).
 func benchEmit(b *testing.B, accounts, perAccount int) {
-	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	benchEmitWith(b, openStore(b, filepath.Join(b.TempDir(), "bench.sqlite")), accounts, perAccount, 0)
+}
+
+// BenchmarkEmitDynamo is one emission on the production store against the
+// DynamoDB emulator (300 accounts x 50 findings), with the report rows
+// kept between the two passes (the default) and not (each result decoded
+// twice). Run under scripts/with-emulators.sh, -benchtime 1x.
+func BenchmarkEmitDynamo(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		kept int64
+	}{{"kept", 0}, {"read-twice", -1}} {
+		b.Run(tc.name, func(b *testing.B) { benchEmitWith(b, dynamoStores(b, 1)[0], 300, 50, tc.kept) })
+	}
+}
+
+// benchEmitWith is benchEmit on st, with Config.KeptFindingsBytes kept.
+func benchEmitWith(b *testing.B, st store.Store, accounts, perAccount int, kept int64) {
 	seedRun(b, st, accounts, perAccount)
 	dir := b.TempDir()
 	ctx := context.Background()
@@ -70,7 +87,7 @@ func benchEmit(b *testing.B, accounts, perAccount int) {
 			b.Fatal("run with -benchtime 1x")
 		}
 		id := runID
-		a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0.Add(time.Hour) }}, Deps{Store: st, Blob: blob.Folder{Dir: dir}})
+		a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0.Add(time.Hour) }, KeptFindingsBytes: kept}, Deps{Store: st, Blob: blob.Folder{Dir: dir}})
 		if err != nil {
 			b.Fatal(err)
 		}

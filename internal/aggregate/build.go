@@ -84,9 +84,8 @@ func (m *model) keep(acct ident.AccountID, rows []report.Finding, budget int64) 
 	if m.kept == nil {
 		return
 	}
-	for i := range rows {
-		m.keptBytes += findingBytes(&rows[i])
-	}
+	rows = slices.Clip(rows) // sortedFindings sized it for every finding, kept or not
+	m.keptBytes += rowsBytes(rows)
 	if m.keptBytes > budget {
 		m.kept, m.keptBytes = nil, 0
 		return
@@ -94,10 +93,18 @@ func (m *model) keep(acct ident.AccountID, rows []report.Finding, budget int64) 
 	m.kept[acct] = rows
 }
 
-// findingBytes estimates the memory a kept row holds: the struct and its
-// strings (the account id is shared by the account's rows).
-func findingBytes(f *report.Finding) int64 {
-	return int64(unsafe.Sizeof(*f)) + int64(len(f.Region)+len(f.RuleName)+len(f.ResourceType)+len(f.ResourceID)+len(f.Compliance)+len(f.Annotation))
+// rowsBytes estimates the memory kept rows hold: the slice and each row's
+// strings (the account id is shared by the account's rows; the strings are
+// the decoded result's, each its own allocation, so rounded up to 16).
+func rowsBytes(rows []report.Finding) int64 {
+	n := int64(cap(rows)) * int64(unsafe.Sizeof(report.Finding{}))
+	for i := range rows {
+		f := &rows[i]
+		for _, s := range [...]string{f.Region, f.RuleName, f.ResourceType, f.ResourceID, f.Compliance, f.Annotation} {
+			n += int64(len(s)+15) &^ 15
+		}
+	}
+	return n
 }
 
 // Rows of a region that an account's counted held result did not cover

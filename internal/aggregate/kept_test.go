@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"iter"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,10 +44,7 @@ func TestEmitKeepsFindingsBetweenPasses(t *testing.T) {
 	// after them, pass the budget.
 	first := results()[0]
 	c := convert(first, events.Account{}, map[ident.Region]bool{"us-east-1": true, "eu-west-1": true}, nil)
-	var firstBytes int64
-	for _, f := range c.sortedFindings(first) {
-		firstBytes += findingBytes(&f)
-	}
+	firstBytes := rowsBytes(slices.Clip(c.sortedFindings(first)))
 	for _, tc := range []struct {
 		name                string
 		budget              int64
