@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -90,15 +91,25 @@ func (c *counters) add(ctx context.Context, id ident.RunID, inc func(ctx context
 	rc.open = nil // later increments gather in the next batch
 	n := b.n
 	c.mu.Unlock()
+	// Deferred, so that even a panic in inc (which goes on up to the
+	// router's recoverer) fails the batch's other callers and lets the
+	// next batch go, rather than leaving them waiting for good.
+	finished := false
+	defer func() {
+		if !finished {
+			b.item, b.err = nil, errors.New("count: the shared increment panicked")
+		}
+		close(b.done)
+		c.mu.Lock()
+		if rc.open != nil {
+			close(rc.open.ready) // the next batch's leader goes
+		} else {
+			rc.busy = false
+			delete(c.runs, id)
+		}
+		c.mu.Unlock()
+	}()
 	b.item, b.err = inc(ctx, n)
-	close(b.done)
-	c.mu.Lock()
-	if rc.open != nil {
-		close(rc.open.ready) // the next batch's leader goes
-	} else {
-		rc.busy = false
-		delete(c.runs, id)
-	}
-	c.mu.Unlock()
+	finished = true
 	return b.item, b.err
 }

@@ -175,3 +175,62 @@ func TestCountersPerRun(t *testing.T) {
 		t.Fatalf("ADDs %v, want %v", f.adds, want)
 	}
 }
+
+// An ADD that panics fails its batch's other callers and lets the next
+// batch go, instead of leaving them waiting for good.
+func TestCountersPanicReleases(t *testing.T) {
+	var c counters
+	const id = ident.RunID("run-1")
+	f := &fakeCounter{hold: make(chan struct{}), held: make(chan struct{})}
+	release := f.hold
+	panicking := func(ctx context.Context, n int64) (map[string]types.AttributeValue, error) {
+		if _, err := f.inc(ctx, n); err != nil {
+			return nil, err
+		}
+		panic("injected")
+	}
+	first := make(chan any, 1)
+	go func() {
+		defer func() { first <- recover() }()
+		_, _ = c.add(context.Background(), id, panicking)
+	}()
+	<-f.held
+	waiter := make(chan error, 1)
+	go func() { _, err := c.add(context.Background(), id, f.inc); waiter <- err }()
+	joined(&c, id, 1)
+	close(release)
+	if r := <-first; r == nil {
+		t.Fatal("the panic did not reach the leader's caller")
+	}
+	if err := <-waiter; err != nil {
+		t.Fatalf("the next batch: %v", err)
+	}
+	// A batch sharing the panicking ADD.
+	f.hold, f.held = make(chan struct{}), make(chan struct{})
+	release = f.hold
+	go func() {
+		defer func() { first <- recover() }()
+		_, _ = c.add(context.Background(), id, f.inc)
+	}()
+	<-f.held
+	lead := make(chan any, 1)
+	go func() {
+		defer func() { lead <- recover() }()
+		_, _ = c.add(context.Background(), id, panicking)
+	}()
+	joined(&c, id, 1)
+	shared := make(chan error, 1)
+	go func() { _, err := c.add(context.Background(), id, f.inc); shared <- err }()
+	joined(&c, id, 2)
+	close(release)
+	<-first
+	if r := <-lead; r == nil {
+		t.Fatal("the panic did not reach the second batch's leader")
+	}
+	if err := <-shared; err == nil {
+		t.Fatal("a caller sharing a panicked ADD got no error")
+	}
+	if len(c.runs) != 0 {
+		t.Errorf("%d runs left in the table", len(c.runs))
+	}
+}
