@@ -70,6 +70,12 @@ type Config struct {
 	// of the first claim's time: local mode's -generated-at, so that the
 	// same run rendered twice, anywhere, gives the same bytes.
 	FixedGeneratedAt time.Time
+	// KeptFindingsBytes bounds the report rows an emission keeps in
+	// memory between its two passes over the run's results (estimated
+	// bytes: the rows and their strings), so that each result is read and
+	// decoded once; a run whose rows pass it is read again for them, one
+	// result at a time. Default 32 MiB; negative: never kept.
+	KeptFindingsBytes int64
 	// Baseline, when set, is pinned as its run's baseline before the first
 	// claim (store.PinBaseline): local mode's -baseline RUN_ID or none.
 	// Nil: the first claim fixes the latest emitted scheduled run.
@@ -85,6 +91,7 @@ func (c *Config) setDefaults() {
 	c.TicketWorkers = cmp.Or(c.TicketWorkers, 2)
 	c.TicketQueue = cmp.Or(c.TicketQueue, 64)
 	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
+	c.KeptFindingsBytes = cmp.Or(c.KeptFindingsBytes, DefaultKeptFindingsBytes)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -92,6 +99,9 @@ func (c *Config) setDefaults() {
 
 // DefaultMaxPending is Config.MaxPending's default.
 const DefaultMaxPending = 1000
+
+// DefaultKeptFindingsBytes is Config.KeptFindingsBytes' default.
+const DefaultKeptFindingsBytes = 32 << 20
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {

@@ -59,7 +59,24 @@ func seedRun(b *testing.B, st store.Store, accounts, perAccount int) {
 // render, upload to a folder, mark) and reports the peak Go heap sampled
 // every 5 ms (live and not yet swept objects).
 func benchEmit(b *testing.B, accounts, perAccount int) {
-	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	benchEmitWith(b, openStore(b, filepath.Join(b.TempDir(), "bench.sqlite")), accounts, perAccount, 0)
+}
+
+// BenchmarkEmitDynamo is one emission on the production store against the
+// DynamoDB emulator (300 accounts x 50 findings), with the report rows
+// kept between the two passes (the default) and not (each result decoded
+// twice). Run under scripts/with-emulators.sh, -benchtime 1x.
+func BenchmarkEmitDynamo(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		kept int64
+	}{{"kept", 0}, {"read-twice", -1}} {
+		b.Run(tc.name, func(b *testing.B) { benchEmitWith(b, dynamoStores(b, 1)[0], 300, 50, tc.kept) })
+	}
+}
+
+// benchEmitWith is benchEmit on st, with Config.KeptFindingsBytes kept.
+func benchEmitWith(b *testing.B, st store.Store, accounts, perAccount int, kept int64) {
 	seedRun(b, st, accounts, perAccount)
 	dir := b.TempDir()
 	ctx := context.Background()
@@ -70,7 +87,7 @@ func benchEmit(b *testing.B, accounts, perAccount int) {
 			b.Fatal("run with -benchtime 1x")
 		}
 		id := runID
-		a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0.Add(time.Hour) }}, Deps{Store: st, Blob: blob.Folder{Dir: dir}})
+		a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0.Add(time.Hour) }, KeptFindingsBytes: kept}, Deps{Store: st, Blob: blob.Folder{Dir: dir}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -144,8 +161,25 @@ func BenchmarkHandleResult(b *testing.B) {
 	}
 }
 
+// BenchmarkHandleResultDynamo is BenchmarkHandleResult on the production
+// store against the DynamoDB emulator, from 1 and 16 goroutines (the
+// aggregator's consumers): the process's CPU per result, the emulator's
+// own excluded. Run under scripts/with-emulators.sh.
+func BenchmarkHandleResultDynamo(b *testing.B) {
+	for _, workers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("accounts=5000/workers=%d", workers), func(b *testing.B) {
+			benchHandleWith(b, dynamoStores(b, 1)[0], 5000, workers)
+		})
+	}
+}
+
 func benchHandle(b *testing.B, accounts int) {
-	st := openStore(b, filepath.Join(b.TempDir(), "bench.sqlite"))
+	benchHandleWith(b, openStore(b, filepath.Join(b.TempDir(), "bench.sqlite")), accounts, 1)
+}
+
+// benchHandleWith handles b.N results of distinct accounts (wrapping
+// around the run's accounts: duplicates then) from workers goroutines.
+func benchHandleWith(b *testing.B, st store.Store, accounts, workers int) {
 	folder := blob.Folder{Dir: b.TempDir()}
 	codec := events.Codec{Payloads: blob.Payloads{Store: folder}, PayloadPrefix: "payloads"}
 	a, err := New(Config{Owner: "bench", Now: func() time.Time { return t0 }}, Deps{Store: st, Blob: folder, Codec: codec})
@@ -169,13 +203,26 @@ func benchHandle(b *testing.B, accounts int) {
 		res.AccountID = rs.Accounts[i%accounts].AccountID
 		msgs = append(msgs, mustMsg(b, res))
 	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
 	cpu0 := cpuTime(b)
 	b.ResetTimer()
-	for i := range b.N {
-		if err := a.Handle(msgs[i]); err != nil {
-			b.Fatal(err)
-		}
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				if err := a.Handle(msgs[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/cybsecops/configreport/internal/events"
 	"github.com/cybsecops/configreport/internal/ident"
@@ -67,6 +68,43 @@ type model struct {
 	// one), whose findings the second pass reads from the held results.
 	heldScanned map[ident.AccountID]bool
 	summary     Summary
+	// kept: each scanned account's report rows, sorted, as the first pass
+	// found them, while their estimated size stays within
+	// Config.KeptFindingsBytes (keptBytes so far); then the findings are
+	// served from here, in account order, and the results are not read
+	// and decoded a second time. Nil: over the budget (or none), the
+	// second pass reads the store.
+	kept      map[ident.AccountID][]report.Finding
+	keptBytes int64
+}
+
+// keep adds an account's sorted rows to m.kept, or drops them all when
+// the budget would be passed.
+func (m *model) keep(acct ident.AccountID, rows []report.Finding, budget int64) {
+	if m.kept == nil {
+		return
+	}
+	rows = slices.Clip(rows) // sortedFindings sized it for every finding, kept or not
+	m.keptBytes += rowsBytes(rows)
+	if m.keptBytes > budget {
+		m.kept, m.keptBytes = nil, 0
+		return
+	}
+	m.kept[acct] = rows
+}
+
+// rowsBytes estimates the memory kept rows hold: the slice and each row's
+// strings (the account id is shared by the account's rows; the strings are
+// the decoded result's, each its own allocation, so rounded up to 16).
+func rowsBytes(rows []report.Finding) int64 {
+	n := int64(cap(rows)) * int64(unsafe.Sizeof(report.Finding{}))
+	for i := range rows {
+		f := &rows[i]
+		for _, s := range [...]string{f.Region, f.RuleName, f.ResourceType, f.ResourceID, f.Compliance, f.Annotation} {
+			n += int64(len(s)+15) &^ 15
+		}
+	}
+	return n
 }
 
 // Rows of a region that an account's counted held result did not cover
@@ -241,7 +279,8 @@ func (c *converted) sortedFindings(res *events.AccountScanned) []report.Finding 
 
 // build reads the run's results once, in account order, and returns the
 // renderer's input and the ticket's summary. Memory: the Summary rows (the
-// renderer needs them all) plus one result at a time.
+// renderer needs them all) plus one result at a time, and the report rows
+// up to Config.KeptFindingsBytes (model.kept).
 func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt time.Time) (*model, error) {
 	if !a.cfg.FixedGeneratedAt.IsZero() {
 		generatedAt = a.cfg.FixedGeneratedAt
@@ -274,6 +313,9 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 		scanned:     make(map[ident.AccountID]bool, len(started.Accounts)),
 		heldScanned: map[ident.AccountID]bool{},
 	}
+	if a.cfg.KeptFindingsBytes > 0 {
+		m.kept = map[ident.AccountID][]report.Finding{}
+	}
 	type ruleAgg struct{ accounts, resources int }
 	rules := map[string]*ruleAgg{}
 	var worst []AccountSummary
@@ -301,6 +343,7 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 			m.summary.AccountsScanned++
 			m.scanned[res.AccountID] = true
 		}
+		m.keep(res.AccountID, c.sortedFindings(res), a.cfg.KeptFindingsBytes)
 		// Per-account and per-rule counts for the ticket.
 		as := AccountSummary{AccountID: res.AccountID, Name: meta.Name}
 		ncRule := map[string]bool{}
@@ -421,6 +464,9 @@ func (a *Aggregator) findings(ctx context.Context, st store.RunState, m *model) 
 	for _, r := range st.Started.Regions {
 		regions[r] = true
 	}
+	if m.kept != nil {
+		return m.keptFindings()
+	}
 	return func(yield func(report.Finding, error) bool) {
 		account := func(res *events.AccountScanned, uncovered []ident.Region) bool {
 			c := convert(res, events.Account{}, regions, uncovered)
@@ -482,5 +528,26 @@ func (a *Aggregator) findings(ctx context.Context, st store.RunState, m *model) 
 			}
 		}
 		heldUpTo("")
+	}
+}
+
+// keptFindings serves the second pass from m.kept: the accounts in
+// ascending id order, as the stores yield them (and the merge with the
+// held results above keeps), each account's rows as sortedFindings gave
+// them. It can be iterated again (a render retried without its baseline).
+func (m *model) keptFindings() report.Findings {
+	accts := make([]ident.AccountID, 0, len(m.kept))
+	for acct := range m.kept {
+		accts = append(accts, acct)
+	}
+	slices.Sort(accts)
+	return func(yield func(report.Finding, error) bool) {
+		for _, acct := range accts {
+			for _, f := range m.kept[acct] {
+				if !yield(f, nil) {
+					return
+				}
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 
 // dynamoStores returns n stores over one fresh table of the DynamoDB
 // emulator, each with its own client, as n aggregator pods would have.
-func dynamoStores(t *testing.T, n int) []*dynamo.Store {
+func dynamoStores(t testing.TB, n int) []*dynamo.Store {
 	t.Helper()
 	wraps := make([]func(dynamo.API) dynamo.API, n)
 	for i := range wraps {
@@ -36,7 +36,7 @@ func dynamoStores(t *testing.T, n int) []*dynamo.Store {
 
 // dynamoStoresWith is dynamoStores with each store's client wrapped (a
 // fault injected between two of its writes).
-func dynamoStoresWith(t *testing.T, wraps ...func(dynamo.API) dynamo.API) []*dynamo.Store {
+func dynamoStoresWith(t testing.TB, wraps ...func(dynamo.API) dynamo.API) []*dynamo.Store {
 	t.Helper()
 	ep := harness.Endpoint(t, "DYNAMODB_ENDPOINT")
 	newClient := func() *dynamodb.Client {

@@ -78,15 +78,18 @@
 // increment returns the run item (store.ResultCounter). After
 // the result's conditional put, every caller (winner or duplicate) puts the
 // account's ~40-byte marker under CNT#<run> if absent, and whoever created
-// it adds one to the counter. A crash before the marker is repaired by the
+// it adds one to the counter; increments of one run made at the same time
+// in one process share one ADD (counter.go: a result then costs two
+// conditional puts and a share of one update), each marker written before
+// the ADD that counts it. A crash before the marker is repaired by the
 // redelivery of the unacknowledged message (it creates the marker and
-// counts). A crash between the marker and the increment leaves the counter
-// short: while a run is incomplete, Run recounts the markers (a COUNT
+// counts). A crash between the marker and the increment (or a failed
+// shared ADD, which fails each of its callers) leaves the counter short: while a run is incomplete, Run recounts the markers (a COUNT
 // query, O(accounts x 40 B), never the results) at most once per
 // RecountEvery per run, the replica that wins a conditional update of
 // `recounted_at` doing it, and writes the count back if no increment landed
-// meanwhile. An SDK retry of an increment that had succeeded can count one
-// too many; the aggregator confirms completion with MissingResults (one
+// meanwhile. An SDK retry of an increment that had succeeded can count its
+// results twice; the aggregator confirms completion with MissingResults (one
 // Query of the markers, then the RES# items of the accounts without one),
 // so an early "complete" only costs those reads, and a recount fixes it
 // while the run is still short.

@@ -91,6 +91,8 @@ type Store struct {
 	cfg     Config
 	log     *slog.Logger
 	started *store.StartedCache
+	// counters coalesces concurrent increments of a run's counter.
+	counters counters
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -223,5 +225,79 @@ func TestResultCounterReadsNothing(t *testing.T) {
 	}
 	if st, err := s.Run(ctx, id); err != nil || st.Results != 20 {
 		t.Fatalf("Run = %d results, %v; want 20", st.Results, err)
+	}
+}
+
+// heldAddAPI holds the first ADD of a counter until hold returns: the
+// other results arrive while it is in flight.
+type heldAddAPI struct {
+	dynamo.API
+	adds atomic.Int64
+	hold func()
+}
+
+func (h *heldAddAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.UpdateExpression), "ADD ") && h.adds.Add(1) == 1 {
+		h.hold()
+	}
+	return h.API.UpdateItem(ctx, in, opts...)
+}
+
+// TestConcurrentResultsShareIncrements: results recorded while a
+// counter's ADD is in flight share the next one (two ADDs for 12 results),
+// the counter is exact, and every caller learns a count that includes its
+// result, the last batch the whole run.
+func TestConcurrentResultsShareIncrements(t *testing.T) {
+	const n = 12
+	c := client(t)
+	const id = "run-shared"
+	api := &heldAddAPI{API: c}
+	s := newStore(t, api, newTable(t, c), dynamo.Config{})
+	api.hold = func() {
+		for dynamo.Gathered(s, id) < n-1 { // every other result waits for this ADD
+			runtime.Gosched()
+		}
+	}
+	ctx := t.Context()
+	if _, err := s.RecordRun(ctx, storetest.NewRun(id, n)); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan store.Recorded, 1)
+	go func() {
+		_, rec, err := s.RecordResultCounted(ctx, storetest.NewResult(id, storetest.Account(1), 1))
+		if err != nil {
+			t.Error(err)
+		}
+		first <- rec
+	}()
+	for api.adds.Load() == 0 { // the first ADD is in flight (held)
+		runtime.Gosched()
+	}
+	var wg sync.WaitGroup
+	recs := make(chan store.Recorded, n-1)
+	for i := 2; i <= n; i++ {
+		wg.Go(func() {
+			created, rec, err := s.RecordResultCounted(ctx, storetest.NewResult(id, storetest.Account(i), 1))
+			if err != nil || !created {
+				t.Errorf("RecordResultCounted(%d) = %v, %v", i, created, err)
+			}
+			recs <- rec
+		})
+	}
+	wg.Wait()
+	close(recs)
+	if rec := <-first; rec.Results != 1 {
+		t.Errorf("the first result's count = %d, want 1", rec.Results)
+	}
+	for rec := range recs {
+		if want := (store.Recorded{Results: n, HasStarted: true}); rec != want {
+			t.Errorf("a result of the shared ADD got %+v, want %+v", rec, want)
+		}
+	}
+	if got := api.adds.Load(); got != 2 {
+		t.Errorf("%d results made %d ADDs, want 2 (the first, then one for the rest)", n, got)
+	}
+	if st, err := s.Run(ctx, id); err != nil || st.Results != n {
+		t.Fatalf("Run = %d results, %v; want %d", st.Results, err, n)
 	}
 }

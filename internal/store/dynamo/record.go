@@ -163,6 +163,7 @@ func recorded(item map[string]types.AttributeValue) store.Recorded {
 // absent, adds one to the run item's counter and returns the run item as
 // the increment left it (nil when the marker was there). A crash between
 // the two leaves the counter short; Run's recount repairs it (see doc.go).
+// The increment may be shared with others of the run (counters).
 //
 // The marker carries the result's status, so that an operator's summary
 // (RunSummary, Recent) counts failed accounts from the markers alone.
@@ -178,19 +179,22 @@ func (s *Store) count(ctx context.Context, id ident.RunID, acct ident.AccountID,
 	if err != nil {
 		return nil, fmt.Errorf("count marker: %w", err)
 	}
-	// The run item may not exist yet (results before RunStarted): ADD makes it.
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.cfg.Table,
-		Key:                       key(runPK(id), runSK),
-		UpdateExpression:          aws.String("ADD #n :one SET #exp = :exp"),
-		ExpressionAttributeNames:  map[string]string{"#n": "results", "#exp": AttrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":exp": s.expires()},
-		ReturnValues:              types.ReturnValueAllNew,
+	// The run item may not exist yet (results before RunStarted): ADD makes
+	// it. Concurrent increments of the run share one ADD (counter.go).
+	return s.counters.add(ctx, id, func(ctx context.Context, n int64) (map[string]types.AttributeValue, error) {
+		out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.cfg.Table,
+			Key:                       key(runPK(id), runSK),
+			UpdateExpression:          aws.String("ADD #n :inc SET #exp = :exp"),
+			ExpressionAttributeNames:  map[string]string{"#n": "results", "#exp": AttrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":inc": num(n), ":exp": s.expires()},
+			ReturnValues:              types.ReturnValueAllNew,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+		return out.Attributes, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("count: %w", err)
-	}
-	return out.Attributes, nil
 }
 
 // HoldResult implements store.Store: a put of the HELD# item whose

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/cybsecops/configreport/internal/ident"
@@ -217,5 +218,48 @@ func testResultCounter(t *testing.T, s store.Store) {
 	record(Account(4), true, store.Recorded{Results: 4, HasStarted: true, Emitted: true})
 	if _, _, err := rc.RecordResultCounted(ctx, NewResult("bad id", Account(5), 1)); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("RecordResultCounted of an invalid run id: %v, want ErrInvalid", err)
+	}
+}
+
+// testResultCounterConcurrent: results of one run recorded at once (the
+// aggregator's consumers) are each counted once, whatever a store does to
+// share its writes: every write's count includes its own result and is at
+// most the run's, the largest is the run's, and Run agrees.
+func testResultCounterConcurrent(t *testing.T, s store.Store) {
+	rc, ok := s.(store.ResultCounter)
+	if !ok {
+		t.Skipf("%T does not implement store.ResultCounter", s)
+	}
+	ctx := ctxOf(t)
+	const (
+		id = "run-counted-at-once"
+		n  = 24
+	)
+	recordRun(t, s, NewRun(id, n), true)
+	counts := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Go(func() {
+			created, rec, err := rc.RecordResultCounted(ctx, NewResult(id, Account(i), 1))
+			if err != nil || !created || !rec.HasStarted {
+				t.Errorf("RecordResultCounted(%d) = %v, %+v, %v", i, created, rec, err)
+			}
+			counts <- rec.Results
+		})
+	}
+	wg.Wait()
+	close(counts)
+	largest := 0
+	for c := range counts {
+		if c < 1 || c > n {
+			t.Errorf("a write said %d results, want 1..%d", c, n)
+		}
+		largest = max(largest, c)
+	}
+	if largest != n {
+		t.Errorf("the largest count a write said is %d, want %d (the last write sees every result)", largest, n)
+	}
+	if st := runState(t, s, id); st.Results != n {
+		t.Errorf("Run says %d results, want %d", st.Results, n)
 	}
 }

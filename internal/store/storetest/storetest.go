@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentRecord", testConcurrentRecord},
 		{"InvalidInput", testInvalid},
 		{"ResultCounter", testResultCounter},
+		{"ResultCounterConcurrent", testResultCounterConcurrent},
 		{"RunLister", testRunLister},
 		{"BaselineFixedAtFirstClaim", testBaselineFixedAtFirstClaim},
 		{"BaselineSingleFixing", testBaselineSingleFixing},
