@@ -343,7 +343,9 @@ func (a *Aggregator) build(ctx context.Context, st store.RunState, generatedAt t
 			m.summary.AccountsScanned++
 			m.scanned[res.AccountID] = true
 		}
-		m.keep(res.AccountID, c.sortedFindings(res), a.cfg.KeptFindingsBytes)
+		if m.kept != nil { // not sorted for nothing once over the budget
+			m.keep(res.AccountID, c.sortedFindings(res), a.cfg.KeptFindingsBytes)
+		}
 		// Per-account and per-rule counts for the ticket.
 		as := AccountSummary{AccountID: res.AccountID, Name: meta.Name}
 		ncRule := map[string]bool{}
