@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -43,30 +42,20 @@ func ramp(samples []Sample) time.Duration {
 }
 
 // duplicates reads the aggregator's configreport_aggregator_events_total
-// with outcome="duplicate" (results it already had: redeliveries
-// absorbed) from its /metrics; when the series is not exposed there, it
-// counts the "duplicate result ignored" lines of its debug log instead, and
-// says which it used.
-func duplicates(ctx context.Context, url, logPath string) (int64, string, error) {
+// with outcome="duplicate" (results it already had: redeliveries absorbed)
+// from its /metrics; an absent series is an error, not zero.
+func duplicates(ctx context.Context, url string) (int64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("aggregator metrics: %w", err)
+		return 0, fmt.Errorf("aggregator metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, "", err
+		return 0, err
 	}
-	n, err := sumMetric(b, "configreport_aggregator_events_total", `outcome="duplicate"`)
-	if err == nil {
-		return n, "aggregator /metrics", nil
-	}
-	lines, lerr := countLogMsg(logPath, "duplicate result ignored")
-	if lerr != nil {
-		return 0, "", errors.Join(err, lerr)
-	}
-	return int64(lines), "aggregator debug log (" + err.Error() + ")", nil
+	return sumMetric(b, "configreport_aggregator_events_total", `outcome="duplicate"`)
 }
 
 // logLines decodes each JSON log line of the file at path as a T and
@@ -90,20 +79,6 @@ func logLines[T any](path string, each func(T) bool) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
-}
-
-// countLogMsg counts the JSON log lines whose msg is msg.
-func countLogMsg(path, msg string) (int, error) {
-	n := 0
-	err := logLines(path, func(l struct {
-		Msg string `json:"msg"`
-	}) bool {
-		if l.Msg == msg {
-			n++
-		}
-		return true
-	})
-	return n, err
 }
 
 // sumMetric sums the samples of a metric in Prometheus text format whose

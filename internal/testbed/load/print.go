@@ -118,8 +118,8 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "scale-down mid-run: %d scanners stopped while the queue held messages\n", r.MidRunStops)
-	fmt.Fprintf(w, "redelivery: %d messages redelivered to a scan (scans beyond one per account, abandoned ones included), %d abandoned and nacked (%d of them released to the queue at once), %d finished after SIGTERM and deleted by their scanner, %d duplicate results absorbed by the aggregator (from %s), %d on the scan DLQ\n",
-		r.Rescans, r.Nacked, r.Released, r.DeletedAtStop, r.Duplicates, r.DuplicatesFrom, r.DLQ)
+	fmt.Fprintf(w, "redelivery: %d messages redelivered to a scan (scans beyond one per account, abandoned ones included), %d abandoned and nacked (%d of them released to the queue at once), %d finished after SIGTERM and deleted by their scanner, %d duplicate results absorbed by the aggregator (from its /metrics), %d on the scan DLQ\n",
+		r.Rescans, r.Nacked, r.Released, r.DeletedAtStop, r.Duplicates, r.DLQ)
 	check := "matches the ground truth"
 	if r.CheckErr != nil {
 		check = "DIFFERS from the ground truth: " + r.CheckErr.Error()
