@@ -529,48 +529,9 @@ func (a *Aggregator) promoteHeld(ctx context.Context, st store.RunState) (int, e
 	if target.Started == nil || target.Emitted {
 		return 0, nil
 	}
-	expected := make(map[ident.AccountID]bool, len(target.Started.Accounts))
-	for _, acc := range target.Started.Accounts {
-		expected[acc.AccountID] = true
-	}
-	promoted := 0
-	for res, err := range a.store.Held(ctx, st.RunID) {
-		if err != nil {
-			return 0, fmt.Errorf("promote held results of run %s: %w", st.RunID, err)
-		}
-		acct := res.AccountID
-		if res.RunID != target.RunID {
-			moved := *res
-			moved.RunID = target.RunID
-			res = &moved
-		}
-		switch {
-		case !expected[acct]:
-			// Not expected: left out of the report anyway.
-		case covers(res, target.Started):
-			// Recorded even when a result is there already (first write
-			// wins, so this changes nothing then): a replica that died
-			// after writing this result but before counting it left the
-			// held result as the only trace, its message acknowledged
-			// when it was held, and recording again is what counts it.
-			created, err := a.store.RecordResult(ctx, res)
-			if err != nil {
-				return 0, fmt.Errorf("promote held result of run %s account %s: %w", st.RunID, acct, err)
-			}
-			if created {
-				promoted++
-				a.metrics.resultRecorded(target.RunID, res.Status)
-			}
-		case st.RunID != target.RunID:
-			if _, err := a.store.HoldResult(ctx, res); err != nil {
-				return 0, fmt.Errorf("move held result of run %s account %s: %w", st.RunID, acct, err)
-			}
-		default:
-			continue // still held, for the deadline
-		}
-		if err := a.store.DropHeld(ctx, st.RunID, acct); err != nil {
-			return 0, err
-		}
+	promoted, err := a.promoteEach(ctx, st, target)
+	if err != nil {
+		return 0, err
 	}
 	if promoted == 0 {
 		return 0, nil
@@ -580,7 +541,7 @@ func (a *Aggregator) promoteHeld(ctx context.Context, st store.RunState) (int, e
 	if st.JoinedTo == "" {
 		return promoted, nil // the caller checks completion
 	}
-	target, err := a.store.Run(ctx, target.RunID)
+	target, err = a.store.Run(ctx, target.RunID)
 	if err != nil {
 		return promoted, fmt.Errorf("read run %s: %w", target.RunID, err)
 	}

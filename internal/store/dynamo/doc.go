@@ -16,7 +16,10 @@
 //	RUN#<run>       START#<wid>#<nnnn>        RunStarted, gzip JSON, in chunks
 //	RUN#<run>       RES#<account>             result: gzip JSON inline, or a blob reference
 //	RUN#<run>       BLOB#<account>#<wid>#<nnnn>  chunks of a result too large to inline
-//	RUN#<run>       HELD#<account>            held result (store.Store.HoldResult), `breadth`
+//	RUN#<run>       HELD#<account>            held result (store.Store.HoldResult), `breadth`,
+//	                                          `status`, `regions` (its covered regions,
+//	                                          a list: store.HeldCopier promotes it
+//	                                          without decoding the body)
 //	RUN#<run>       HBLOB#<account>#<wid>#<nnnn> chunks of a held result too large to inline
 //	CNT#<run>       <account>                 tiny marker, one per recorded result, `status`
 //	PENDING         <deadline ns, 20 digits>#<run>  deadline index of pending runs

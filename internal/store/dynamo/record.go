@@ -114,12 +114,18 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	if err != nil {
 		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: encode: %w", res.RunID, res.AccountID, err)
 	}
-	pk := runPK(res.RunID)
-	item := key(pk, resSK(res.AccountID))
+	return s.recordBody(ctx, res.RunID, res.AccountID, res.Status, body)
+}
+
+// recordBody is RecordResultCounted from the result's encoded body (gz):
+// RecordHeld's too.
+func (s *Store) recordBody(ctx context.Context, id ident.RunID, acct ident.AccountID, status events.Status, body []byte) (bool, store.Recorded, error) {
+	pk := runPK(id)
+	item := key(pk, resSK(acct))
 	item[AttrExpires] = s.expires()
-	chunks, err := s.setBody(ctx, pk, "BLOB#"+string(res.AccountID)+"#", item, body)
+	chunks, err := s.setBody(ctx, pk, "BLOB#"+string(acct)+"#", item, body)
 	if err != nil {
-		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", id, acct, err)
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.cfg.Table, Item: item}
 	if !s.cfg.Unsafe.Overwrite() {
@@ -129,16 +135,16 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	created := true
 	if _, err := s.api.PutItem(ctx, in); err != nil {
 		if !isConditionFailed(err) {
-			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", id, acct, err)
 		}
 		created = false
 		s.dropBody(ctx, pk, chunks)
 	}
-	runItem, err := s.count(ctx, res.RunID, res.AccountID, res.Status)
+	runItem, err := s.count(ctx, id, acct, status)
 	if err != nil {
 		// The result is stored but maybe not counted: an error makes the
 		// caller nack, and the redelivery counts it.
-		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
+		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", id, acct, err)
 	}
 	if !created {
 		return false, store.Recorded{}, nil
@@ -146,8 +152,8 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	if runItem == nil {
 		// The marker was there already although this write created the
 		// result: only when first-write-wins is off (store.Unsafe).
-		if runItem, err = s.getRunItem(ctx, res.RunID); err != nil {
-			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: read run: %w", res.RunID, res.AccountID, err)
+		if runItem, err = s.getRunItem(ctx, id); err != nil {
+			return false, store.Recorded{}, fmt.Errorf("record result %s/%s: read run: %w", id, acct, err)
 		}
 	}
 	return true, recorded(runItem), nil
@@ -212,6 +218,10 @@ func (s *Store) HoldResult(ctx context.Context, res *events.AccountScanned) (boo
 	item[AttrExpires] = s.expires()
 	breadth := int64(store.Breadth(res))
 	item["breadth"] = num(breadth)
+	// What promotion decides on, so that it need not decode the body
+	// (HeldBodies).
+	item[attrStatus] = str(string(res.Status))
+	item[attrRegions] = regionList(store.CoveredRegions(res))
 	chunks, err := s.setBody(ctx, pk, "HBLOB#"+string(res.AccountID)+"#", item, body)
 	if err != nil {
 		return false, fmt.Errorf("hold result %s/%s: %w", res.RunID, res.AccountID, err)

@@ -105,6 +105,12 @@ func (s *Store) RecordResultCounted(ctx context.Context, res *events.AccountScan
 	if err != nil {
 		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)
 	}
+	return s.recordBody(ctx, res, body)
+}
+
+// recordBody is RecordResultCounted with res's body encoded already (its
+// JSON): RecordHeld's too.
+func (s *Store) recordBody(ctx context.Context, res *events.AccountScanned, body []byte) (created bool, rec store.Recorded, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, store.Recorded{}, fmt.Errorf("record result %s/%s: %w", res.RunID, res.AccountID, err)

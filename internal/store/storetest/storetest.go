@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PendingBoundedEarliestDeadlineFirst", testPendingBounded},
 		{"HeldResults", testHeldResults},
 		{"HeldLargeResult", testHeldLarge},
+		{"HeldCopier", testHeldCopier},
 		{"AdhocJoin", testAdhocJoin},
 		{"AdhocJoinOnlyOnce", testAdhocJoinOnce},
 		{"LargeRun", testLargeRun},
