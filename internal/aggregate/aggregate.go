@@ -178,6 +178,8 @@ type Aggregator struct {
 	// the run once its RunStarted is known here. Everything else about the
 	// run comes from the store, in the same write as the result.
 	started *store.StartedCache
+	// absent: runs read as not started a moment ago (lookup).
+	absent absentRuns
 
 	mu sync.Mutex
 	// backoff of ticket retries, emitBackoff of failed emissions, per run.
@@ -451,6 +453,9 @@ func (a *Aggregator) record(ctx context.Context, e *events.AccountScanned) (bool
 // lookup. A joined run's is not kept: lookup must read its JoinedTo, which
 // is fixed with its RunStarted.
 func (a *Aggregator) remember(st store.RunState) {
+	if st.Started != nil {
+		a.absent.forget(st.RunID)
+	}
 	if st.Started != nil && st.JoinedTo == "" {
 		_, _ = a.started.Get(string(st.RunID), func() (*events.RunStarted, error) { return st.Started, nil })
 	}
@@ -462,8 +467,12 @@ func (a *Aggregator) lookup(ctx context.Context, id ident.RunID) (*events.RunSta
 	if started, ok := a.started.Peek(string(id)); ok {
 		return started, "", nil
 	}
+	if a.absent.fresh(id, a.cfg.Now()) {
+		return nil, "", nil // hold reads the run again after the hold
+	}
 	st, err := a.store.Run(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Started == nil) {
+		a.absent.mark(id, a.cfg.Now())
 		return nil, "", nil
 	}
 	if err != nil {
@@ -501,15 +510,14 @@ func (a *Aggregator) hold(ctx context.Context, log *slog.Logger, e *events.Accou
 	// The RunStarted may have been recorded, and its held results
 	// promoted, between the lookup and the hold: promote this one then.
 	st, err := a.store.Run(ctx, e.RunID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Started == nil) {
+		a.absent.mark(e.RunID, a.cfg.Now())
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read run %s: %w", e.RunID, err)
 	}
-	if st.Started == nil {
-		return nil
-	}
+	a.remember(st)
 	return a.promoteAndKick(ctx, st)
 }
 

@@ -270,9 +270,12 @@ func (c Codec) Decode(ctx context.Context, body []byte) (Event, error) {
 }
 
 func (c Codec) decodeBody(body []byte, allowRef bool) (Event, string, error) {
-	h, err := Peek(body, PeekType, PeekSchemaVersion)
-	if err != nil {
-		return nil, "", &DecodeError{ReasonMalformed, fmt.Errorf("not a JSON object: %w", err)}
+	h, ok := peekHeader(body)
+	if !ok {
+		var err error
+		if h, err = Peek(body, PeekType, PeekSchemaVersion); err != nil {
+			return nil, "", &DecodeError{ReasonMalformed, fmt.Errorf("not a JSON object: %w", err)}
+		}
 	}
 	var typ Type
 	switch {

@@ -102,3 +102,19 @@ func validateCases() []validateCase {
 		}, "invalid AccountScanned: findings[0].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[1].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[2].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[3].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[4].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[5].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[6].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[7].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[8].region: invalid identifier: region \"?\": want a region name such as us-east-1\nfindings[9].region: invalid identifier: region \"?\": want a region name such as us-east-1\nand 2 more problems"},
 	}
 }
+
+// BenchmarkDecodeAccountScanned decodes one full-size run's result body as
+// the aggregator does for each message (issue 20).
+func BenchmarkDecodeAccountScanned(b *testing.B) {
+	m, err := Codec{}.Marshal(b.Context(), benchResult())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(m.Payload)))
+	for b.Loop() {
+		if _, err := (Codec{}).Decode(b.Context(), m.Payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

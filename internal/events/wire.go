@@ -125,3 +125,42 @@ func peekedAlready(p *Peeked, key string) bool {
 	}
 	return false
 }
+
+// prefixType and prefixVersion are how every body the codec writes begins:
+// its Header, type then schema_version.
+const (
+	prefixType    = `{"type":"`
+	prefixVersion = `","schema_version":`
+)
+
+// peekHeader is Peek(body, PeekType, PeekSchemaVersion) for a body that
+// begins as the codec writes one (`{"type":"<letters>","schema_version":<n>`
+// then `,` or `}`), read from those bytes alone, without a decoder; ok is
+// false for any other body, which Peek must read. A body that goes on as
+// invalid JSON is refused by the decoding that follows, as it is when Peek
+// stops early.
+func peekHeader(body []byte) (p Peeked, ok bool) {
+	rest, found := bytes.CutPrefix(body, []byte(prefixType))
+	if !found {
+		return p, false
+	}
+	n := 0
+	for n < len(rest) && n < 64 && ('a' <= rest[n] && rest[n] <= 'z' || 'A' <= rest[n] && rest[n] <= 'Z') {
+		n++
+	}
+	typ := Type(rest[:n])
+	if rest, found = bytes.CutPrefix(rest[n:], []byte(prefixVersion)); n == 0 || !found {
+		return p, false
+	}
+	// A JSON number without sign, fraction or exponent: 0, or up to nine
+	// digits without a leading 0 (no overflow).
+	v, d := 0, 0
+	for d < len(rest) && d < 10 && '0' <= rest[d] && rest[d] <= '9' {
+		v = v*10 + int(rest[d]-'0')
+		d++
+	}
+	if d == 0 || d == 10 || (d > 1 && rest[0] == '0') || d == len(rest) || (rest[d] != ',' && rest[d] != '}') {
+		return p, false
+	}
+	return Peeked{Type: &typ, SchemaVersion: &v}, true
+}

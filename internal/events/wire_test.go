@@ -96,3 +96,61 @@ func TestPeek(t *testing.T) {
 		})
 	}
 }
+
+// TestPeekHeader: the header of the bodies the codec writes is read from
+// their first bytes (the fast path), and whatever peekHeader reads agrees
+// with Peek; any other spelling is left to Peek.
+func TestPeekHeader(t *testing.T) {
+	codecBody := func(ev Event) string {
+		t.Helper()
+		m, err := Codec{}.Marshal(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(m.Payload)
+	}
+	tests := []struct {
+		name string
+		body string
+		fast bool
+	}{
+		{"codec's AccountScanned", codecBody(benchResult()), true},
+		{"codec's RunStarted", codecBody(&RunStarted{RunID: "01JD0000000000000000000000", Trigger: TriggerScheduled,
+			StartedAt: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), Deadline: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC),
+			Regions: []ident.Region{"us-east-1"}, Accounts: []Account{{AccountID: "111111111111", Name: "a", OUPath: "Root"}}}), true},
+		{"header only", `{"type":"AccountScanned","schema_version":1}`, true},
+		{"other version", `{"type":"AccountScanned","schema_version":27,"run_id":"r"}`, true},
+		{"version 0", `{"type":"AccountScanned","schema_version":0,"run_id":"r"}`, true},
+		{"leading zero", `{"type":"AccountScanned","schema_version":01,"run_id":"r"}`, false},
+		{"version too long", `{"type":"AccountScanned","schema_version":1234567890,"run_id":"r"}`, false},
+		{"fractional version", `{"type":"AccountScanned","schema_version":1.5,"run_id":"r"}`, false},
+		{"negative version", `{"type":"AccountScanned","schema_version":-1,"run_id":"r"}`, false},
+		{"version ends the body", `{"type":"AccountScanned","schema_version":1`, false},
+		{"escaped type", `{"type":"Account\u0053canned","schema_version":1,"run_id":"r"}`, false},
+		{"empty type", `{"type":"","schema_version":1}`, false},
+		{"spaces", `{ "type": "AccountScanned", "schema_version": 1 }`, false},
+		{"other order", `{"schema_version":1,"type":"AccountScanned"}`, false},
+		{"claim-check stub", `{"account_id":"111111111111","payload_ref":"p/r/a/x.json","run_id":"r","schema_version":1,"type":"AccountScanned"}`, false},
+		{"hand-written, no header", `{"run_id":"r","account_id":"111111111111"}`, false},
+		{"not an object", `["type"]`, false},
+		{"empty", ``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := peekHeader([]byte(tt.body))
+			if ok != tt.fast {
+				t.Fatalf("fast path %v, want %v", ok, tt.fast)
+			}
+			if !ok {
+				return
+			}
+			want, err := Peek([]byte(tt.body), PeekType, PeekSchemaVersion)
+			if err != nil {
+				t.Fatalf("Peek: %v", err)
+			}
+			if want.Type == nil || want.SchemaVersion == nil || *got.Type != *want.Type || *got.SchemaVersion != *want.SchemaVersion {
+				t.Errorf("peekHeader %v/%v, Peek %v/%v", *got.Type, *got.SchemaVersion, want.Type, want.SchemaVersion)
+			}
+		})
+	}
+}

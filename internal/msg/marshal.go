@@ -63,7 +63,39 @@ func (EnvelopeUnmarshaler) Unmarshal(m *sqstypes.Message) (*message.Message, err
 	return wsqs.DefaultMarshalerUnmarshaler{}.Unmarshal(m)
 }
 
+// mayBeEnvelope tells, from its first bytes, whether a body may be an SNS
+// envelope, so that a raw delivery's body (the configured case: an event,
+// whose first key the codec writes is "type") is not parsed whole to learn
+// that it is not one. It is not when it is not a JSON object, or when its
+// first key starts with a lower-case letter: every key of SNS's
+// notification JSON (Type, MessageId, TopicArn, Message, ...) is
+// capitalized. Anything else (a first key in capitals, spelled with an
+// escape, or no key) is left to parseEnvelope.
+func mayBeEnvelope(body string) bool {
+	i := skipSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipSpace(body, i+1)
+	if i+1 < len(body) && body[i] == '"' && 'a' <= body[i+1] && body[i+1] <= 'z' {
+		return false
+	}
+	return true
+}
+
+// skipSpace returns the index of the first byte of s from i that is not
+// JSON whitespace.
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
 func parseEnvelope(body string) (snsEnvelope, bool) {
+	if !mayBeEnvelope(body) {
+		return snsEnvelope{}, false
+	}
 	var raw map[string]json.RawMessage
 	if json.Unmarshal([]byte(body), &raw) != nil {
 		return snsEnvelope{}, false

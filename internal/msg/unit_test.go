@@ -194,6 +194,19 @@ func TestEnvelopeUnmarshaler(t *testing.T) {
 		// field matching would be case-insensitive.
 		{"event with lowercase type", `{"type":"Notification","topicarn":"x","message":"y"}`, nil, `{"type":"Notification","topicarn":"x","message":"y"}`, "sqs-id", ""},
 		{"not json", `garbage`, nil, `garbage`, "sqs-id", ""},
+		// AWS writes its envelope indented, keys in capitals.
+		{"AWS envelope, indented", "{\n  \"Type\" : \"Notification\",\n  \"MessageId\" : \"sns-4\",\n  \"TopicArn\" : \"arn:aws:sns:us-east-1:1:results\",\n  \"Message\" : \"" + quoted + "\"\n}", nil, body, "sns-4", ""},
+		// A body whose first key is in lower case is an event (the codec
+		// writes "type" first), never an envelope, whatever keys follow:
+		// it is not parsed to find out.
+		{"event that also has envelope keys", `{"type":"AccountScanned","Type":"Notification","TopicArn":"t","Message":"m"}`, nil,
+			`{"type":"AccountScanned","Type":"Notification","TopicArn":"t","Message":"m"}`, "sqs-id", ""},
+		{"event, indented", " \n{ \"type\":\"AccountScanned\",\"Type\":\"Notification\",\"TopicArn\":\"t\",\"Message\":\"m\"}", nil,
+			" \n{ \"type\":\"AccountScanned\",\"Type\":\"Notification\",\"TopicArn\":\"t\",\"Message\":\"m\"}", "sqs-id", ""},
+		// A first key spelled with an escape is left to the full parse.
+		{"envelope with an escaped first key", `{"\u0054ype":"Notification","MessageId":"sns-5","TopicArn":"t","Message":"` + quoted + `"}`, nil, body, "sns-5", ""},
+		{"empty object", `{}`, nil, `{}`, "sqs-id", ""},
+		{"empty", ``, nil, ``, "sqs-id", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
