@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -379,6 +380,7 @@ func (m *manifest) checkDeployments(v *violations, production bool) {
 			cref := ref + " container " + c.Name
 			checkProbe(v, cref, "readinessProbe", c.ReadinessProbe, "/readyz", c)
 			checkProbe(v, cref, "livenessProbe", c.LivenessProbe, "/healthz", c)
+			checkShutdownTimeout(v, cref, c, spec.TerminationGracePeriodSeconds)
 		}
 		if production && m.deploymentMeta[name].Labels[componentLabel] == "aggregator" {
 			if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
@@ -654,6 +656,25 @@ func (m *manifest) checkProductionSettings(v *violations) {
 			if arn := sa.Annotations[roleAnnotation]; arn != "" && !strings.HasPrefix(arn, "arn:aws:iam::"+mm[1]+":") {
 				v.add("ServiceAccount/"+name, "hub role %q is not in the scan queue's account %s", arn, mm[1])
 			}
+		}
+	}
+}
+
+// checkShutdownTimeout: a SHUTDOWN_TIMEOUT the container sets must be a
+// duration under its pod's grace period, or the kubelet's SIGKILL ends the
+// work in hand before the binary gives it up (and releases its messages).
+func checkShutdownTimeout(v *violations, ref string, c container, grace *int64) {
+	for _, e := range c.Env {
+		if e.Name != "SHUTDOWN_TIMEOUT" || e.ValueFrom != nil {
+			continue
+		}
+		d, err := time.ParseDuration(e.Value)
+		if err != nil || d < 0 {
+			v.add(ref, "SHUTDOWN_TIMEOUT %q: want a non-negative duration", e.Value)
+			continue
+		}
+		if grace != nil && d >= time.Duration(*grace)*time.Second {
+			v.add(ref, "SHUTDOWN_TIMEOUT %s must be under terminationGracePeriodSeconds (%ds)", d, *grace)
 		}
 	}
 }

@@ -278,6 +278,9 @@ func TestEachRuleCanFail(t *testing.T) {
 		{"default grace period", func(t *testing.T, d docs) docs {
 			return d.del(t, "Deployment", scanner, "spec.template.spec.terminationGracePeriodSeconds")
 		}, "Deployment/config-report-scanner: terminationGracePeriodSeconds must be set above 30s so the message in hand finishes or is abandoned cleanly"},
+		{"shutdown past the grace period", func(t *testing.T, d docs) docs {
+			return d.set(t, "Deployment", scanner, "spec.template.spec.terminationGracePeriodSeconds", 300)
+		}, "Deployment/config-report-scanner container scanner: SHUTDOWN_TIMEOUT 8m0s must be under terminationGracePeriodSeconds (300s)"},
 		{"readiness on healthz", func(t *testing.T, d docs) docs {
 			return d.set(t, "Deployment", scanner, podC0+".readinessProbe.httpGet.path", "/healthz")
 		}, "Deployment/config-report-scanner container scanner: readinessProbe path \"/healthz\", want \"/readyz\""},

@@ -41,7 +41,7 @@ type Config struct {
 	Ratio       float64 // the autoscaler's time constants ÷ this (Policy.Shorten)
 	// ScanVisibility is the scan queue's visibility timeout: longer than
 	// one account's scan on this machine under this load (not shortened:
-	// the scan is real) and than the scanner's -shutdown-timeout.
+	// the scan is real), the scans a stopping scanner finishes included.
 	ScanVisibility time.Duration
 	Scenario       Scenario // how scale-down stops scanners
 	// Timeout bounds the whole run; the report must be in S3 well before.

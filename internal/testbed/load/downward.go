@@ -12,12 +12,16 @@ import (
 )
 
 // DownwardEnv reads a rendered manifest and returns, by container name, the
-// environment variables the Downward API fills from the container's own
-// resources (env valueFrom.resourceFieldRef): MEMORY_LIMIT=536870912 for a
-// container with limits.memory 512Mi, as the kubelet would set it. The
-// harness gives each process the environment its container would have, so
-// that what the binaries derive from it (the Go memory limit, and from that
-// the scanner's accounts in hand) is what they derive in the cluster.
+// environment variables the container's own spec sets: literal values (env
+// value: SHUTDOWN_TIMEOUT=480s) and what the Downward API fills from the
+// container's own resources (env valueFrom.resourceFieldRef):
+// MEMORY_LIMIT=536870912 for a container with limits.memory 512Mi, as the
+// kubelet would set it. The harness gives each process the environment its
+// container would have, so that what the binaries derive from it (the Go
+// memory limit, and from that the scanner's accounts in hand; how long a
+// stopping scanner finishes its scans) is what they derive in the cluster.
+// The shared ConfigMap (envFrom) is not read: the harness sets those
+// settings for its own emulators.
 //
 // Deployments and CronJobs are read; a container name seen twice, a
 // reference to another container or a resource that is not set is an error.
@@ -81,7 +85,8 @@ type podSpec struct {
 type container struct {
 	Name string `yaml:"name"`
 	Env  []struct {
-		Name      string `yaml:"name"`
+		Name      string  `yaml:"name"`
+		Value     *string `yaml:"value"`
 		ValueFrom *struct {
 			ResourceFieldRef *struct {
 				ContainerName string `yaml:"containerName"`
@@ -96,11 +101,17 @@ type container struct {
 	} `yaml:"resources"`
 }
 
-// downward resolves the container's resourceFieldRef variables as the
-// kubelet does: the quantity divided by the divisor (default 1), rounded up.
+// downward returns the container's literal variables and resolves its
+// resourceFieldRef ones as the kubelet does: the quantity divided by the
+// divisor (default 1), rounded up. Other valueFrom sources (secrets,
+// ConfigMap keys, fieldRef) are not the harness's to give.
 func (c container) downward() ([]string, error) {
 	var env []string
 	for _, e := range c.Env {
+		if e.ValueFrom == nil && e.Value != nil {
+			env = append(env, e.Name+"="+*e.Value)
+			continue
+		}
 		if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil {
 			continue
 		}

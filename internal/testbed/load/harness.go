@@ -38,10 +38,8 @@ const (
 	// test/e2e.
 	scanMaxReceives   = 5
 	resultsVisibility = 60 * time.Second
-	// The scanner's -shutdown-timeout default. Kept unless it would reach
-	// the grace period (not shortened: Policy.Shorten), then 80% of it: the
-	// scanner must give up a message in hand before SIGKILL, as in
-	// production (20 s < 600 s).
+	// The scanner's -shutdown-timeout default, when its container does
+	// not set SHUTDOWN_TIMEOUT (scannerStopTimeout).
 	shutdownTimeout = 20 * time.Second
 )
 
@@ -57,10 +55,12 @@ type Sample struct {
 
 // Result is what a run measured.
 type Result struct {
-	Policy   Policy
-	SimArgs  []string
-	RunID    string
-	Expected int
+	Policy Policy
+	// StopTimeout is the scanners' -shutdown-timeout (scannerStopTimeout).
+	StopTimeout time.Duration
+	SimArgs     []string
+	RunID       string
+	Expected    int
 
 	Wall                     time.Duration // trigger start -> report object in S3
 	Samples                  []Sample
@@ -138,14 +138,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 			return nil, fmt.Errorf("%s: no container named %s", cfg.Manifest, c)
 		}
 	}
-	// A stopping scanner holds its messages at most -shutdown-timeout
-	// after SIGTERM, then releases them (SIGKILL after the grace period
-	// only for one that ignores it).
-	stopTimeout := min(shutdownTimeout, pol.TerminationGrace*4/5)
-	if cfg.ScanVisibility <= stopTimeout {
-		return nil, fmt.Errorf("scan visibility %s: must exceed the scanner's -shutdown-timeout %s, or a message a stopping scanner still holds could come back to another", cfg.ScanVisibility, stopTimeout)
+	stopTimeout, err := scannerStopTimeout(downward["scanner"], pol.TerminationGrace)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Manifest, err)
 	}
-	res := &Result{Policy: pol, PeakRSS: map[string]int64{}, ProcCPU: map[string]time.Duration{}}
+	res := &Result{Policy: pol, StopTimeout: stopTimeout, PeakRSS: map[string]int64{}, ProcCPU: map[string]time.Duration{}}
 	log.Info("policy", slog.String("from", cfg.Manifest), slog.String("policy", pol.String()))
 
 	logs := filepath.Join(cfg.Out, "logs")
@@ -194,7 +191,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	}
 	env := harness.ServiceEnvWith(endpoints(cfg, simURL), rs, org.ManagementAccountID, harness.Settings{
 		Regions: cfg.Regions, Deadline: 45 * time.Minute, Concurrency: cfg.Concurrency,
-		ShutdownTimeout: stopTimeout,
 	})
 
 	// At the cluster's log level (info): debug added a line per result,
@@ -223,7 +219,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		start: func(name string) (*proc, error) {
 			// Port 0, as the aggregator's: a profiled run reads the port
 			// from the scanner's log when it needs it.
-			scanEnv := append(slices.Concat(svcEnv, downward["scanner"]), "HEALTH_ADDR=127.0.0.1:0")
+			scanEnv := append(slices.Concat(svcEnv, downward["scanner"]), "HEALTH_ADDR=127.0.0.1:0", "SHUTDOWN_TIMEOUT="+stopTimeout.String())
 			if cfg.Consumers > 0 {
 				scanEnv = append(scanEnv, "CONSUMERS="+strconv.Itoa(cfg.Consumers))
 			}
@@ -568,4 +564,24 @@ func writeFile(path string, r io.Reader) error {
 		return err
 	}
 	return f.Close()
+}
+
+// scannerStopTimeout is the scanner's -shutdown-timeout as its container
+// sets it (SHUTDOWN_TIMEOUT in env, from DownwardEnv), else the binary's
+// default; kept under the grace period (80% of it at most), as the scanner
+// must give up a message in hand before SIGKILL. It bounds how long a
+// stopping scanner finishes its scans, in real time like the scans (a
+// scan longer than the scan queue's visibility is delivered again however
+// it ends: Config.ScanVisibility).
+func scannerStopTimeout(env []string, grace time.Duration) (time.Duration, error) {
+	d := shutdownTimeout
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SHUTDOWN_TIMEOUT="); ok {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil || d < 0 {
+				return 0, fmt.Errorf("scanner container: SHUTDOWN_TIMEOUT %q: want a non-negative duration", v)
+			}
+		}
+	}
+	return min(d, grace*4/5), nil
 }

@@ -55,7 +55,7 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 	if cfg.Consumers > 0 {
 		consumers = strconv.Itoa(cfg.Consumers)
 	}
-	fmt.Fprintf(w, "scanners: -concurrency %d, -consumers %s, scan queue visibility %s, -shutdown-timeout %s\n", cfg.Concurrency, consumers, cfg.ScanVisibility, min(shutdownTimeout, r.Policy.TerminationGrace*4/5))
+	fmt.Fprintf(w, "scanners: -concurrency %d, -consumers %s, scan queue visibility %s, -shutdown-timeout %s\n", cfg.Concurrency, consumers, cfg.ScanVisibility, r.StopTimeout)
 	fmt.Fprintf(w, "scale-down: %s; scanners started %d, SIGTERM %d, SIGKILL at once %d, SIGKILL after grace %d\n",
 		cfg.Scenario, r.ScannersRun, r.Terms, r.Kills, r.GraceKills)
 	fmt.Fprintf(w, "replicas over time (s:replicas):")
