@@ -21,6 +21,15 @@ type deleteAPI interface {
 // maxDeleteEntries is SQS's limit on the entries of one DeleteMessageBatch.
 const maxDeleteEntries = 10
 
+// deleteCallTimeout bounds one DeleteMessageBatch call, the SDK's retries
+// included. The SDK's HTTP client has no response timeout, and every
+// handler of the queue waits for its own ack's delete before it takes the
+// next message, while the calls go one after another: one call that never
+// returns would stop the whole queue's consumption. Past it the messages
+// are logged and come back after their visibility timeout, as for any
+// failed delete.
+const deleteCallTimeout = 30 * time.Second
+
 // batchDeleter deletes the acked messages of one queue with
 // DeleteMessageBatch: the acks of concurrent handlers share calls, up to 10
 // a call, instead of one DeleteMessage each. There is no linger: a
@@ -37,10 +46,11 @@ type batchDeleter struct {
 	queueURL string
 	logger   *slog.Logger
 
-	// ctx ends SettleTimeout after Close began: a delete in normal
-	// operation is bounded by the SDK's own retryer and timeouts only.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx ends SettleTimeout after Close began; each call is also bounded
+	// by callTimeout (deleteCallTimeout).
+	ctx         context.Context
+	cancel      context.CancelFunc
+	callTimeout time.Duration
 
 	mu      sync.Mutex
 	pending []deleteReq
@@ -62,7 +72,7 @@ func newBatchDeleter(client deleteAPI, queueURL string, logger *slog.Logger) *ba
 	ctx, cancel := context.WithCancel(context.Background())
 	return &batchDeleter{
 		client: client, queueURL: queueURL, logger: logger,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, callTimeout: deleteCallTimeout,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 }
@@ -173,7 +183,9 @@ func (d *batchDeleter) send(reqs []deleteReq) {
 	for i, r := range reqs {
 		in.Entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: r.handle}
 	}
-	out, err := d.client.DeleteMessageBatch(d.ctx, in)
+	ctx, cancel := context.WithTimeout(d.ctx, d.callTimeout)
+	defer cancel()
+	out, err := d.client.DeleteMessageBatch(ctx, in)
 	if err == nil && out == nil {
 		err = errors.New("no response")
 	}

@@ -318,3 +318,32 @@ func (d *batchDeleter) isClosed() bool {
 	defer d.mu.Unlock()
 	return d.closed
 }
+
+// A call that never returns is given up after the deleter's call timeout:
+// its acks are logged and their handlers freed, and the next acks are
+// deleted, instead of the whole queue waiting behind it.
+func TestDeleterCallTimeout(t *testing.T) {
+	f, logs := newFakeDeleteAPI(), &logBuffer{}
+	d := newBatchDeleter(f, fakeQueueURL, slog.New(slog.NewJSONHandler(logs, nil)))
+	d.callTimeout = 50 * time.Millisecond
+	d.start()
+	t.Cleanup(d.Close)
+
+	hung := d.delete(aws.String("h1"), "u1")
+	f.next(t) // never answered
+	select {
+	case <-hung:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a hung DeleteMessageBatch call held its ack")
+	}
+	if got := logs.uuidsLogged(t); !slices.Equal(got, []string{"u1"}) {
+		t.Fatalf("logged %q, want the hung call's message", got)
+	}
+	next := d.delete(aws.String("h2"), "u2")
+	c := f.next(t)
+	if !slices.Equal(c.handles(), []string{"h2"}) {
+		t.Fatalf("next call deletes %q, want h2", c.handles())
+	}
+	c.ok()
+	<-next
+}

@@ -170,7 +170,11 @@ func TestResultsCallsPerResult(t *testing.T) {
 	tr := newTransport(t, e, func(c *msg.Config) {
 		c.ResultsTopic = uniqueName(t, "results")
 		c.ResultsQueue = uniqueName(t, "agg")
-		c.ReceiveVisibilityTimeout = time.Minute // no redelivery while the test runs
+		// Long enough that a handled message is not delivered again before
+		// its ack is deleted; short enough that one whose receive answer
+		// was lost on the wire (the queue counts it received, SQS's
+		// at-least-once) comes back within the test's wait.
+		c.ReceiveVisibilityTimeout = 20 * time.Second
 	})
 	var sent []*message.Message
 	for i := range results {
@@ -196,7 +200,7 @@ func TestResultsCallsPerResult(t *testing.T) {
 	})
 	select {
 	case <-all:
-	case <-time.After(60 * time.Second):
+	case <-time.After(90 * time.Second):
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("%d of %d results handled", len(seen), results)
