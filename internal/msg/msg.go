@@ -1,9 +1,9 @@
 // Package msg is the messaging layer of the services: it builds the
 // watermill publishers and subscribers over SQS and SNS (watermill-aws
 // v1.0.1's SNS publisher; its own batch publisher, and a shared-loop
-// receiver with batched deletes for every consumed queue) behind the three logical topics the stages use, and the router
-// policy around the stage handlers (poison queue, retries, panics, metrics,
-// graceful close).
+// receiver with batched deletes for every consumed queue) behind the three
+// logical topics the stages use, and the router policy around the stage
+// handlers (poison queue, retries, panics, metrics, graceful close).
 //
 // Stage packages never see SQS or SNS: they publish to the logical topics
 // events.TopicScanRequests, events.TopicResults or events.TopicPoison and

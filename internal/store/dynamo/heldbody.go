@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"iter"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cybsecops/configreport/internal/events"
@@ -51,50 +49,17 @@ func heldSummary(item map[string]types.AttributeValue) (events.Status, []ident.R
 // chunked one reassembled) but not decoded. An item held before HoldResult
 // wrote its status and regions has its body decoded for them.
 func (s *Store) HeldBodies(ctx context.Context, id ident.RunID) iter.Seq2[store.HeldBody, error] {
-	return func(yield func(store.HeldBody, error) bool) {
-		pk := runPK(id)
-		var next map[string]types.AttributeValue
-		for {
-			page, err := s.api.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 &s.cfg.Table,
-				KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :pre)"),
-				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":pre": str("HELD#")},
-				ConsistentRead:            aws.Bool(true),
-				ExclusiveStartKey:         next,
-			})
-			if err != nil {
-				yield(store.HeldBody{}, fmt.Errorf("held results of %s: %w", id, err))
-				return
-			}
-			for i, it := range page.Items {
-				page.Items[i] = nil // let each body go once yielded
-				h, err := s.heldBody(ctx, id, pk, it)
-				if err != nil {
-					yield(store.HeldBody{}, fmt.Errorf("held results of %s: %s: %w", id, getS(it, AttrSK), err))
-					return
-				}
-				if !yield(h, nil) {
-					return
-				}
-			}
-			if next = page.LastEvaluatedKey; len(next) == 0 {
-				return
-			}
-		}
-	}
+	return runItems(ctx, s, id, "held results", "HELD#", func(pk string, it map[string]types.AttributeValue) (store.HeldBody, error) {
+		return s.heldBody(ctx, id, pk, it)
+	})
 }
 
 func (s *Store) heldBody(ctx context.Context, id ident.RunID, pk string, it map[string]types.AttributeValue) (store.HeldBody, error) {
-	acct := getS(it, AttrSK)[len("HELD#"):]
-	h := store.HeldBody{RunID: id, AccountID: ident.AccountID(acct), Body: getB(it, "body")}
-	if wid := getS(it, "body_ref"); wid != "" {
-		n, _ := getN(it, "body_chunks")
-		var err error
-		if h.Body, err = s.getChunks(ctx, pk, "HBLOB#"+acct+"#", wid, int(n)); err != nil {
-			return store.HeldBody{}, err
-		}
+	body, err := s.storedBody(ctx, pk, it, "HELD#", "HBLOB#")
+	if err != nil {
+		return store.HeldBody{}, err
 	}
+	h := store.HeldBody{RunID: id, AccountID: ident.AccountID(getS(it, AttrSK)[len("HELD#"):]), Body: body}
 	var ok bool
 	if h.Status, h.Regions, ok = heldSummary(it); ok {
 		return h, nil

@@ -295,9 +295,19 @@ func (s *Store) Held(ctx context.Context, id ident.RunID) iter.Seq2[*events.Acco
 }
 
 // bodies yields the result bodies under the run's items whose sort key
-// begins with skPrefix, their chunks under blobPrefix<account>#.
+// begins with skPrefix, their chunks under blobPrefix<account>#, decoded.
 func (s *Store) bodies(ctx context.Context, id ident.RunID, what, skPrefix, blobPrefix string) iter.Seq2[*events.AccountScanned, error] {
-	return func(yield func(*events.AccountScanned, error) bool) {
+	return runItems(ctx, s, id, what, skPrefix, func(pk string, it map[string]types.AttributeValue) (*events.AccountScanned, error) {
+		return s.decodeResult(ctx, pk, it, skPrefix, blobPrefix)
+	})
+}
+
+// runItems yields read(item) for each of the run's items whose sort key
+// begins with skPrefix, in sort key order, a page at a time; what names
+// them in errors.
+func runItems[T any](ctx context.Context, s *Store, id ident.RunID, what, skPrefix string, read func(pk string, it map[string]types.AttributeValue) (T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
 		pk := runPK(id)
 		var next map[string]types.AttributeValue
 		for {
@@ -310,17 +320,17 @@ func (s *Store) bodies(ctx context.Context, id ident.RunID, what, skPrefix, blob
 				ExclusiveStartKey:         next,
 			})
 			if err != nil {
-				yield(nil, fmt.Errorf("%s of %s: %w", what, id, err))
+				yield(zero, fmt.Errorf("%s of %s: %w", what, id, err))
 				return
 			}
 			for i, it := range page.Items {
-				page.Items[i] = nil // let each body go once decoded
-				res, err := s.decodeResult(ctx, pk, it, skPrefix, blobPrefix)
+				page.Items[i] = nil // let each body go once read
+				v, err := read(pk, it)
 				if err != nil {
-					yield(nil, fmt.Errorf("%s of %s: %s: %w", what, id, getS(it, AttrSK), err))
+					yield(zero, fmt.Errorf("%s of %s: %s: %w", what, id, getS(it, AttrSK), err))
 					return
 				}
-				if !yield(res, nil) {
+				if !yield(v, nil) {
 					return
 				}
 			}
@@ -331,15 +341,22 @@ func (s *Store) bodies(ctx context.Context, id ident.RunID, what, skPrefix, blob
 	}
 }
 
-func (s *Store) decodeResult(ctx context.Context, pk string, it map[string]types.AttributeValue, skPrefix, blobPrefix string) (*events.AccountScanned, error) {
+// storedBody is an item's stored (gzip JSON) body, its chunks
+// (blobPrefix<account>#) reassembled when it has them.
+func (s *Store) storedBody(ctx context.Context, pk string, it map[string]types.AttributeValue, skPrefix, blobPrefix string) ([]byte, error) {
 	body := getB(it, "body")
 	if wid := getS(it, "body_ref"); wid != "" {
 		n, _ := getN(it, "body_chunks")
 		acct := getS(it, AttrSK)[len(skPrefix):]
-		var err error
-		if body, err = s.getChunks(ctx, pk, blobPrefix+acct+"#", wid, int(n)); err != nil {
-			return nil, err
-		}
+		return s.getChunks(ctx, pk, blobPrefix+acct+"#", wid, int(n))
+	}
+	return body, nil
+}
+
+func (s *Store) decodeResult(ctx context.Context, pk string, it map[string]types.AttributeValue, skPrefix, blobPrefix string) (*events.AccountScanned, error) {
+	body, err := s.storedBody(ctx, pk, it, skPrefix, blobPrefix)
+	if err != nil {
+		return nil, err
 	}
 	res := new(events.AccountScanned)
 	if err := gunzipJSON(body, res); err != nil {
